@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/s3flow/s3flow/internal/connection"
+	"github.com/s3flow/s3flow/internal/locals3"
+	"github.com/s3flow/s3flow/internal/module"
+	s3mod "github.com/s3flow/s3flow/internal/module/s3"
+)
+
+// app holds what commands share: streams, global flags, the connection
+// store and the local endpoint, each opened on first use.
+type app struct {
+	io       *IOStreams
+	registry *module.Registry
+
+	debug  bool
+	output string
+
+	store *connection.Store
+	local *locals3.Server
+}
+
+func newApp(io *IOStreams) *app {
+	reg := &module.Registry{}
+	reg.Register(s3mod.Modules()...)
+	return &app{io: io, registry: reg}
+}
+
+func (a *app) close() {
+	if a.local != nil {
+		a.local.Stop()
+	}
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+func (a *app) logger() *slog.Logger {
+	level := slog.LevelWarn
+	if a.debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(a.io.Err, &slog.HandlerOptions{Level: level}))
+}
+
+// outputFormat is --output, or a table on a terminal and JSON lines otherwise.
+func (a *app) outputFormat() string {
+	if a.output != "" {
+		return a.output
+	}
+	if a.io.OutTTY {
+		return formatTable
+	}
+	return formatJSONL
+}
+
+func (a *app) home() (string, error) { return connection.Home() }
+
+func (a *app) connections(ctx context.Context) (*connection.Store, error) {
+	if a.store != nil {
+		return a.store, nil
+	}
+	home, err := a.home()
+	if err != nil {
+		return nil, err
+	}
+	st, err := connection.OpenStore(ctx, home)
+	if err != nil {
+		return nil, fmt.Errorf("open the connection store in %s: %w", home, err)
+	}
+	a.store = st
+	return st, nil
+}
+
+// resolve returns the named connection ready to use; for "local" that
+// means the embedded endpoint is running (and seeded on first use).
+func (a *app) resolve(ctx context.Context, name string) (connection.Connection, error) {
+	st, err := a.connections(ctx)
+	if err != nil {
+		return connection.Connection{}, err
+	}
+	conn, err := st.Get(ctx, name)
+	if err != nil {
+		return connection.Connection{}, err
+	}
+	if conn.Kind != connection.KindLocal {
+		return conn, nil
+	}
+	if a.local == nil {
+		home, _ := a.home()
+		exe, err := os.Executable()
+		if err != nil {
+			return connection.Connection{}, fmt.Errorf("find the s3flow binary to start the local endpoint: %w", err)
+		}
+		srv, err := locals3.Start(ctx, locals3.StartOptions{
+			Executable: exe,
+			Args:       []string{os.Args[0], "local", "serve", "--child"},
+			LogFile:    filepath.Join(home, "local-s3.log"),
+		})
+		if err != nil {
+			return connection.Connection{}, err
+		}
+		a.local = srv
+		conn.Endpoint = srv.Endpoint
+		if err := a.seedLocal(ctx, conn, home); err != nil {
+			return connection.Connection{}, err
+		}
+	}
+	conn.Endpoint = a.local.Endpoint
+	return conn, nil
+}

@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/s3flow/s3flow/internal/connection"
+	"github.com/s3flow/s3flow/internal/locals3"
+	"github.com/s3flow/s3flow/internal/module"
+	s3mod "github.com/s3flow/s3flow/internal/module/s3"
+)
+
+func newLocalCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "local",
+		Short: "The local S3-compatible endpoint (data under $S3FLOW_HOME/local-s3)",
+	}
+	var addr string
+	var child bool
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the local endpoint in the foreground for other tools (aws CLI, rclone)",
+		Long: `Runs the local S3-compatible endpoint until interrupted and prints its
+endpoint and credentials, so the aws CLI or any S3 tool can use it too.
+Buckets are folders and objects are files under $S3FLOW_HOME/local-s3/.`,
+		Example: "  s3flow local serve --addr 127.0.0.1:9000",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return localServe(cmd.Context(), a, addr, child)
+		},
+	}
+	serve.Flags().StringVar(&addr, "addr", "127.0.0.1:9000", "host:port to listen on")
+	serve.Flags().BoolVar(&child, "child", false, "run as the endpoint of another s3flow command (prints nothing)")
+	_ = serve.Flags().MarkHidden("child")
+	cmd.AddCommand(serve)
+	return cmd
+}
+
+func localServe(ctx context.Context, a *app, addr string, child bool) error {
+	st, err := a.connections(ctx)
+	if err != nil {
+		return err
+	}
+	conn, err := st.Get(ctx, connection.LocalName)
+	if err != nil {
+		return err
+	}
+	home, _ := a.home()
+	// A child ends when its parent sends SIGTERM; Main's context covers it.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if !child {
+		fmt.Fprintf(a.io.Out, "endpoint:          http://%s\n", addr)
+		fmt.Fprintf(a.io.Out, "region:            %s\n", conn.Region)
+		fmt.Fprintf(a.io.Out, "access key id:     %s\n", conn.AccessKeyID)
+		fmt.Fprintf(a.io.Out, "secret access key: %s\n", conn.SecretAccessKey.Reveal())
+		fmt.Fprintf(a.io.Out, "data:              %s\n", locals3.Root(home))
+		fmt.Fprintf(a.io.Out, "\nexample: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=... aws --endpoint-url http://%s s3 ls\n", conn.AccessKeyID, addr)
+	}
+	return locals3.Serve(ctx, locals3.ServeOptions{
+		Root: locals3.Root(home), Addr: addr, Region: conn.Region,
+		AccessKeyID: conn.AccessKeyID, Secret: conn.SecretAccessKey.Reveal(),
+	})
+}
+
+// seedLocal creates the demo bucket with sample files on first use, through
+// the modules themselves, so the README's first command shows something.
+func (a *app) seedLocal(ctx context.Context, conn connection.Connection, home string) error {
+	marker := filepath.Join(home, "local-s3.seeded")
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	env := module.Env{Connection: &conn, Logger: a.logger()}
+	discard := func(module.Bundle) error { return nil }
+	in, err := s3mod.CreateBucket.Check(map[string]any{"name": "demo"})
+	if err != nil {
+		return err
+	}
+	if err := s3mod.CreateBucket.Run(ctx, env, in, discard); err != nil {
+		return fmt.Errorf("create the demo bucket: %w", err)
+	}
+	samples := locals3.Samples()
+	err = fs.WalkDir(samples, "demo", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(samples, p)
+		if err != nil {
+			return err
+		}
+		dir, name := path.Split(path.Clean(p))
+		in, err := s3mod.UploadFile.Check(map[string]any{
+			"bucket": "demo", "folder": path.Clean(dir)[len("demo"):],
+			"file": &module.BytesFile{FileName: name, Data: data},
+		})
+		if err != nil {
+			return err
+		}
+		return s3mod.UploadFile.Run(ctx, env, in, discard)
+	})
+	if err != nil {
+		return fmt.Errorf("fill the demo bucket: %w", err)
+	}
+	if err := os.WriteFile(marker, []byte("the demo bucket was created; delete this file to create it again\n"), 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}

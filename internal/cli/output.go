@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/s3flow/s3flow/internal/module"
+)
+
+// Output formats.
+const (
+	formatTable = "table"
+	formatJSON  = "json"
+	formatJSONL = "jsonl"
+)
+
+var formats = []string{formatTable, formatJSON, formatJSONL}
+
+// printer writes bundles as they arrive: a table for people, JSON for
+// programs. Fields are written in their declared order.
+type printer struct {
+	w      io.Writer
+	format string
+	fields []string
+
+	rows int
+	tw   *tabwriter.Writer
+}
+
+// tableFlushRows bounds how many rows a table holds in memory to align
+// its columns; a listing of any length streams in chunks of this size.
+const tableFlushRows = 1000
+
+func newPrinter(w io.Writer, format string, outputs []module.Output) (*printer, error) {
+	if !slices.Contains(formats, format) {
+		return nil, usagef("--output must be one of %s, got %q", strings.Join(formats, ", "), format)
+	}
+	fields := make([]string, len(outputs))
+	for i, o := range outputs {
+		fields[i] = o.Name
+	}
+	return &printer{w: w, format: format, fields: fields}, nil
+}
+
+// Print writes one bundle.
+func (p *printer) Print(b module.Bundle) error {
+	defer func() { p.rows++ }()
+	switch p.format {
+	case formatJSONL:
+		line, err := p.marshal(b)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(p.w, "%s\n", line)
+		return err
+	case formatJSON:
+		line, err := p.marshal(b)
+		if err != nil {
+			return err
+		}
+		sep := ",\n  "
+		if p.rows == 0 {
+			sep = "[\n  "
+		}
+		_, err = fmt.Fprintf(p.w, "%s%s", sep, line)
+		return err
+	}
+	if p.tw == nil || p.rows%tableFlushRows == 0 {
+		if err := p.flushTable(); err != nil {
+			return err
+		}
+		p.tw = tabwriter.NewWriter(p.w, 0, 4, 2, ' ', 0)
+		if p.rows == 0 {
+			fmt.Fprintln(p.tw, strings.ToUpper(strings.Join(p.fields, "\t")))
+		}
+	}
+	cells := make([]string, len(p.fields))
+	for i, f := range p.fields {
+		cells[i] = cell(b[f])
+	}
+	_, err := fmt.Fprintln(p.tw, strings.Join(cells, "\t"))
+	return err
+}
+
+func (p *printer) flushTable() error {
+	if p.tw == nil {
+		return nil
+	}
+	return p.tw.Flush()
+}
+
+// Close ends the output (the closing bracket of a JSON array).
+func (p *printer) Close() error {
+	switch p.format {
+	case formatJSON:
+		end := "\n]\n"
+		if p.rows == 0 {
+			end = "[]\n"
+		}
+		_, err := io.WriteString(p.w, end)
+		return err
+	case formatTable:
+		return p.flushTable()
+	}
+	return nil
+}
+
+// marshal writes the declared fields in order, then any others sorted.
+func (p *printer) marshal(b module.Bundle) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	keys := append([]string{}, p.fields...)
+	var extra []string
+	for k := range b {
+		if !slices.Contains(p.fields, k) {
+			extra = append(extra, k)
+		}
+	}
+	slices.Sort(extra)
+	keys = append(keys, extra...)
+	first := true
+	for _, k := range keys {
+		v, ok := b[k]
+		if !ok {
+			continue
+		}
+		if !first {
+			buf.WriteByte(',')
+		}
+		first = false
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(jsonValue(v))
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", k, err)
+		}
+		buf.Write(kb)
+		buf.WriteByte(':')
+		buf.Write(vb)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+func jsonValue(v any) any {
+	if t, ok := v.(time.Time); ok {
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	return v
+}
+
+func cell(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return strings.NewReplacer("\t", " ", "\n", " ").Replace(x)
+	case time.Time:
+		if x.IsZero() {
+			return ""
+		}
+		return x.UTC().Format(time.RFC3339)
+	case map[string]string:
+		if len(x) == 0 {
+			return ""
+		}
+	}
+	if s, ok := v.(fmt.Stringer); ok {
+		return s.String()
+	}
+	switch v.(type) {
+	case map[string]string, map[string]any, []any:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+	return fmt.Sprint(v)
+}

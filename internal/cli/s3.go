@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/s3flow/s3flow/internal/module"
+)
+
+// connectionEnv names the variable that gives --connection's default.
+const connectionEnv = "S3FLOW_CONNECTION"
+
+func newS3Cmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "s3",
+		Short: "Run one S3 module",
+		Long:  "Run one S3 module on its own. Every module prints one result (bundle) per line.",
+	}
+	for _, m := range a.registry.All() {
+		if strings.HasPrefix(m.Name, "s3.") {
+			cmd.AddCommand(newModuleCmd(a, m))
+		}
+	}
+	return cmd
+}
+
+// newModuleCmd derives a command from a module declaration: one flag per
+// field, --connection when the module needs one.
+func newModuleCmd(a *app, m *module.Module) *cobra.Command {
+	var connName string
+	cmd := &cobra.Command{
+		Use:   m.Verb,
+		Short: m.Title,
+		Long:  m.Title + ": " + m.Help,
+		Args:  noArgs,
+	}
+	flags := cmd.Flags()
+	flags.SortFlags = false
+	if m.NeedsConnection {
+		flags.StringVarP(&connName, "connection", "c", os.Getenv(connectionEnv),
+			"connection to use: local, env, or one made with 's3flow connection create' (default $"+connectionEnv+")")
+	}
+	for _, f := range m.Fields {
+		addFieldFlag(flags, f)
+	}
+	cmd.Example = moduleExample(m)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		raw, err := flagValues(cmd.Flags(), m)
+		if err != nil {
+			return err
+		}
+		in, err := m.Check(raw)
+		if err != nil {
+			return flagError(m, err)
+		}
+		env := module.Env{Stdout: a.io.Out, Logger: a.logger()}
+		out := a.io.Out
+		if m.WritesToStdout != nil && m.WritesToStdout(in) {
+			out = a.io.Err
+		}
+		p, err := newPrinter(out, a.outputFormat(), m.Outputs)
+		if err != nil {
+			return err
+		}
+		if m.NeedsConnection {
+			if connName == "" {
+				return usagef("--connection is required (or set $%s); 's3flow connection list' shows them", connectionEnv)
+			}
+			conn, err := a.resolve(cmd.Context(), connName)
+			if err != nil {
+				return err
+			}
+			env.Connection = &conn
+		}
+		if a.io.ErrTTY {
+			prog := newProgress(a.io.Err)
+			defer prog.Wait()
+			env.Progress = prog
+		}
+		runErr := m.Run(cmd.Context(), env, in, p.Print)
+		return errors.Join(runErr, p.Close())
+	}
+	return cmd
+}
+
+func addFieldFlag(flags *pflag.FlagSet, f module.Field) {
+	usage := f.Help
+	if f.Required {
+		usage += " (required)"
+	}
+	if len(f.Choices) > 0 {
+		usage += " [" + strings.Join(f.Choices, "|") + "]"
+	}
+	name := f.FlagName()
+	switch f.Type {
+	case module.Int:
+		def, _ := f.Default.(int64)
+		flags.Int64(name, def, usage)
+	case module.Bool:
+		def, _ := f.Default.(bool)
+		flags.Bool(name, def, usage)
+	case module.Pairs:
+		flags.StringArray(name, nil, usage+" (repeatable)")
+	default:
+		def, _ := f.Default.(string)
+		flags.String(name, def, usage)
+	}
+}
+
+// flagValues collects the flags a user set, as raw values for Check.
+func flagValues(flags *pflag.FlagSet, m *module.Module) (map[string]any, error) {
+	raw := map[string]any{}
+	for _, f := range m.Fields {
+		name := f.FlagName()
+		if !flags.Changed(name) {
+			continue
+		}
+		switch f.Type {
+		case module.Int:
+			raw[f.Name], _ = flags.GetInt64(name)
+		case module.Bool:
+			raw[f.Name], _ = flags.GetBool(name)
+		case module.Pairs:
+			items, _ := flags.GetStringArray(name)
+			pairs, err := module.ParsePairs(items, f.Separator)
+			if err != nil {
+				return nil, usagef("--%s: %v", name, err)
+			}
+			raw[f.Name] = pairs
+		default:
+			raw[f.Name], _ = flags.GetString(name)
+		}
+	}
+	return raw, nil
+}
+
+// flagError names the flag, not the field, in input errors.
+func flagError(m *module.Module, err error) error {
+	var input *module.InputError
+	if errors.As(err, &input) {
+		if f, ok := m.Field(input.Field); ok {
+			return usagef("--%s: %s", f.FlagName(), input.Rule)
+		}
+		return usagef("%s", input.Error())
+	}
+	return err
+}
+
+func moduleExample(m *module.Module) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  s3flow s3 %s --connection local", m.Verb)
+	for _, f := range m.Fields {
+		if !f.Required {
+			continue
+		}
+		v := f.Example
+		if v == "" {
+			switch f.Name {
+			case "bucket":
+				v = "demo"
+			case "file":
+				v = "./report.csv"
+			default:
+				v = "..."
+			}
+		}
+		fmt.Fprintf(&b, " --%s %s", f.FlagName(), shellQuote(v))
+	}
+	return b.String()
+}
+
+func shellQuote(s string) string {
+	if strings.ContainsAny(s, " ?*&$'\"") {
+		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	}
+	return s
+}

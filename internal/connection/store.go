@@ -1,0 +1,263 @@
+package connection
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/s3flow/s3flow/internal/store"
+)
+
+// ErrNotFound means no connection has that name.
+var ErrNotFound = errors.New("no such connection")
+
+// ErrExists means a connection of that name exists already.
+var ErrExists = errors.New("a connection of that name exists already")
+
+// Home returns $S3FLOW_HOME, or the user's config dir + /s3flow.
+func Home() (string, error) {
+	if h := os.Getenv("S3FLOW_HOME"); h != "" {
+		return h, nil
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("find the config directory (set S3FLOW_HOME): %w", err)
+	}
+	return filepath.Join(dir, "s3flow"), nil
+}
+
+// Store keeps connections in the SQLite database, secrets encrypted.
+type Store struct {
+	db     *sql.DB
+	sealer *sealer
+}
+
+const keyCheckPlain = "s3flow encryption key check v1"
+
+// OpenStore opens the store under home, creating it on first use. A store
+// written with another key is refused with ErrWrongKey before anything
+// changes.
+func OpenStore(ctx context.Context, home string) (*Store, error) {
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", home, err)
+	}
+	key, err := LoadKey(home)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(ctx, filepath.Join(home, "s3flow.db"))
+	if err != nil {
+		return nil, err
+	}
+	st := &Store{db: db, sealer: s}
+	if err := st.checkKey(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// DB returns the database, for packages that keep their own tables in it.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) checkKey(ctx context.Context) error {
+	var sealed []byte
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'key_check'`).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		_, err = s.db.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('key_check', ?)`, s.sealer.seal(keyCheckPlain, "key_check"))
+		if err != nil {
+			return fmt.Errorf("initialise the connection store: %w", err)
+		}
+		return s.checkKey(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("read the connection store: %w", err)
+	}
+	if plain, err := s.sealer.open(sealed, "key_check"); err != nil || plain != keyCheckPlain {
+		return ErrWrongKey
+	}
+	return nil
+}
+
+// Create stores a new connection.
+func (s *Store) Create(ctx context.Context, c Connection) error {
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = time.Now().UTC()
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO connections
+		(name, kind, access_key_id, secret_enc, session_token_enc, region, endpoint, path_style, checksum_mode, verify_status, created_at, verified_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Name, string(c.Kind), c.AccessKeyID,
+		s.sealSecret(c.SecretAccessKey, c.Name, "secret"), s.sealSecret(c.SessionToken, c.Name, "session_token"),
+		c.Region, c.Endpoint, c.PathStyle, c.ChecksumMode, c.VerifyStatus,
+		c.CreatedAt.Format(time.RFC3339Nano), nullTime(c.VerifiedAt))
+	if err != nil {
+		if exists, _ := s.exists(ctx, c.Name); exists {
+			return fmt.Errorf("create connection %q: %w", c.Name, ErrExists)
+		}
+		return fmt.Errorf("create connection %q: %w", c.Name, err)
+	}
+	return nil
+}
+
+func (s *Store) exists(ctx context.Context, name string) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM connections WHERE name = ?`, name).Scan(&n)
+	return n > 0, err
+}
+
+func (s *Store) sealSecret(secret Secret, name, column string) []byte {
+	if secret.IsZero() {
+		return nil
+	}
+	return s.sealer.seal(secret.Reveal(), name+"/"+column)
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// Get returns the named connection. "env" always exists; "local" is created
+// on first use with generated keys.
+func (s *Store) Get(ctx context.Context, name string) (Connection, error) {
+	if name == EnvName {
+		return Connection{Name: EnvName, Kind: KindEnv, VerifyStatus: "uses the AWS SDK's default credential chain"}, nil
+	}
+	if name == LocalName {
+		if err := s.ensureLocal(ctx); err != nil {
+			return Connection{}, err
+		}
+	}
+	row := s.db.QueryRowContext(ctx, `SELECT name, kind, access_key_id, secret_enc, session_token_enc, region, endpoint,
+		path_style, checksum_mode, verify_status, created_at, verified_at FROM connections WHERE name = ?`, name)
+	c, err := s.scan(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Connection{}, fmt.Errorf("connection %q: %w (see 's3flow connection list')", name, ErrNotFound)
+	}
+	if err != nil {
+		return Connection{}, fmt.Errorf("read connection %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// List returns every connection, "env" and "local" included, by name.
+func (s *Store) List(ctx context.Context) ([]Connection, error) {
+	if err := s.ensureLocal(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT name, kind, access_key_id, secret_enc, session_token_enc, region, endpoint,
+		path_style, checksum_mode, verify_status, created_at, verified_at FROM connections ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list connections: %w", err)
+	}
+	defer rows.Close()
+	env, _ := s.Get(ctx, EnvName)
+	conns := []Connection{env}
+	for rows.Next() {
+		c, err := s.scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list connections: %w", err)
+		}
+		conns = append(conns, c)
+	}
+	return conns, rows.Err()
+}
+
+// Delete removes a connection; "env" and "local" cannot be deleted.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	if name == EnvName || name == LocalName {
+		return fmt.Errorf("connection %q always exists and cannot be deleted", name)
+	}
+	res, err := s.db.ExecContext(ctx, `DELETE FROM connections WHERE name = ?`, name)
+	if err != nil {
+		return fmt.Errorf("delete connection %q: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("delete connection %q: %w", name, ErrNotFound)
+	}
+	return nil
+}
+
+// SetVerified records the outcome of a verification.
+func (s *Store) SetVerified(ctx context.Context, name, status string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE connections SET verify_status = ?, verified_at = ? WHERE name = ?`, status, nullTime(at), name)
+	if err != nil {
+		return fmt.Errorf("record verification of %q: %w", name, err)
+	}
+	return nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func (s *Store) scan(row scanner) (Connection, error) {
+	var (
+		c                   Connection
+		kind, created       string
+		secretEnc, tokenEnc []byte
+		verified            sql.NullString
+		pathStyle           bool
+	)
+	if err := row.Scan(&c.Name, &kind, &c.AccessKeyID, &secretEnc, &tokenEnc, &c.Region, &c.Endpoint,
+		&pathStyle, &c.ChecksumMode, &c.VerifyStatus, &created, &verified); err != nil {
+		return Connection{}, err
+	}
+	c.Kind, c.PathStyle = Kind(kind), pathStyle
+	c.CreatedAt, _ = time.Parse(time.RFC3339Nano, created)
+	if verified.Valid {
+		c.VerifiedAt, _ = time.Parse(time.RFC3339Nano, verified.String)
+	}
+	for _, f := range []struct {
+		sealed []byte
+		column string
+		into   *Secret
+	}{{secretEnc, "secret", &c.SecretAccessKey}, {tokenEnc, "session_token", &c.SessionToken}} {
+		if f.sealed == nil {
+			continue
+		}
+		plain, err := s.sealer.open(f.sealed, c.Name+"/"+f.column)
+		if err != nil {
+			return Connection{}, err
+		}
+		*f.into = NewSecret(plain)
+	}
+	return c, nil
+}
+
+// ensureLocal creates the "local" connection with generated keys once. Its
+// endpoint is filled in when the embedded server starts.
+func (s *Store) ensureLocal(ctx context.Context) error {
+	if ok, err := s.exists(ctx, LocalName); err != nil || ok {
+		return err
+	}
+	secret := make([]byte, 20)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	c := Connection{
+		Name: LocalName, Kind: KindLocal, AccessKeyID: "S3FLOWLOCAL",
+		SecretAccessKey: NewSecret(hex.EncodeToString(secret)),
+		Region:          "us-east-1", PathStyle: true, ChecksumMode: ChecksumWhenRequired,
+		VerifyStatus: "embedded endpoint with data under $S3FLOW_HOME/local-s3",
+	}
+	err := s.Create(ctx, c)
+	if errors.Is(err, ErrExists) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,266 @@
+package module
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Field describes one input of a module.
+type Field struct {
+	// Name is the input's name in flow files and, with dashes, the CLI flag.
+	Name string
+	// Flag is the CLI flag when it differs from Name (a repeatable "header"
+	// for the "headers" map).
+	Flag string
+	// Label is what a form shows, as in the product docs.
+	Label string
+	// Help is the help text.
+	Help string
+	// Type is the value's type.
+	Type Type
+	// Required fields must be given and, for strings, not be empty.
+	Required bool
+	// Default is used when the field is absent; nil means none.
+	Default any
+	// Example is shown in help, e.g. "/photos/2019/February/image023.jpg".
+	Example string
+	// Separator splits "name<sep>value" items of a Pairs field given as text
+	// (": " for headers, "=" for query strings).
+	Separator string
+	// Choices, when set, are the only values a String field accepts.
+	Choices []string
+}
+
+// FlagName is the field's CLI flag name.
+func (f Field) FlagName() string {
+	if f.Flag != "" {
+		return f.Flag
+	}
+	return f.Name
+}
+
+// Type is the type of a field's value.
+type Type int
+
+// The field types. The Go type of each checked value is given beside it.
+const (
+	String  Type = iota // string
+	Int                 // int64
+	Bool                // bool
+	Pairs               // []Pair, in the order given
+	FileRef             // File
+)
+
+func (t Type) String() string {
+	switch t {
+	case String:
+		return "string"
+	case Int:
+		return "integer"
+	case Bool:
+		return "boolean"
+	case Pairs:
+		return "map"
+	case FileRef:
+		return "file"
+	}
+	return fmt.Sprintf("Type(%d)", int(t))
+}
+
+// Pair is one name/value item of a Pairs field (a header, a query string).
+type Pair struct {
+	Name  string
+	Value string
+}
+
+// File is a source file given to a module: a local path from the CLI, data
+// produced by an earlier step in a flow.
+type File interface {
+	// Name is the file's name without any folder, e.g. "q3.csv".
+	Name() string
+	// Size is the size in bytes, or -1 when unknown.
+	Size() int64
+	// Open opens the data for reading from the start.
+	Open() (io.ReadCloser, error)
+}
+
+// LocalFile is a File on the local disk.
+type LocalFile struct {
+	Path string
+	size int64
+}
+
+// NewLocalFile checks that path is a readable regular file.
+func NewLocalFile(path string) (*LocalFile, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %q: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%q is not a regular file", path)
+	}
+	return &LocalFile{Path: path, size: st.Size()}, nil
+}
+
+// Name returns the file's base name.
+func (f *LocalFile) Name() string { return filepath.Base(f.Path) }
+
+// Size returns the size seen when the file was checked.
+func (f *LocalFile) Size() int64 { return f.size }
+
+// Open opens the file.
+func (f *LocalFile) Open() (io.ReadCloser, error) { return os.Open(f.Path) }
+
+// convert turns a raw value (from YAML, JSON or CLI text) into the field's
+// Go type, or says which rule it breaks.
+func (t Type) convert(v any) (any, error) {
+	switch t {
+	case String:
+		switch x := v.(type) {
+		case string:
+			return x, nil
+		case int, int64, float64, bool:
+			return fmt.Sprint(x), nil
+		}
+	case Int:
+		switch x := v.(type) {
+		case int:
+			return int64(x), nil
+		case int64:
+			return x, nil
+		case float64:
+			if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+				return int64(x), nil
+			}
+		case string:
+			n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
+			if err == nil {
+				return n, nil
+			}
+			return nil, fmt.Errorf("must be a whole number, got %q", x)
+		}
+	case Bool:
+		switch x := v.(type) {
+		case bool:
+			return x, nil
+		case string:
+			b, err := strconv.ParseBool(x)
+			if err == nil {
+				return b, nil
+			}
+			return nil, fmt.Errorf("must be true or false, got %q", x)
+		}
+	case Pairs:
+		switch x := v.(type) {
+		case []Pair:
+			return x, nil
+		case map[string]any:
+			return pairsFromMap(x)
+		case map[string]string:
+			m := make(map[string]any, len(x))
+			for k, v := range x {
+				m[k] = v
+			}
+			return pairsFromMap(m)
+		}
+	case FileRef:
+		switch x := v.(type) {
+		case File:
+			return x, nil
+		case string:
+			return NewLocalFile(x)
+		}
+	}
+	return nil, fmt.Errorf("must be a %s, got %T", t, v)
+}
+
+func pairsFromMap(m map[string]any) ([]Pair, error) {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	pairs := make([]Pair, 0, len(m))
+	for _, k := range names {
+		switch v := m[k].(type) {
+		case string:
+			pairs = append(pairs, Pair{k, v})
+		case int, int64, float64, bool:
+			pairs = append(pairs, Pair{k, fmt.Sprint(v)})
+		default:
+			return nil, fmt.Errorf("value of %q must be text, got %T", k, v)
+		}
+	}
+	return pairs, nil
+}
+
+// ParsePairs splits "name<sep>value" items as given on a command line.
+func ParsePairs(items []string, sep string) ([]Pair, error) {
+	pairs := make([]Pair, 0, len(items))
+	trimmed := strings.TrimSpace(sep)
+	for _, item := range items {
+		name, value, ok := strings.Cut(item, trimmed)
+		if !ok || strings.TrimSpace(name) == "" {
+			return nil, fmt.Errorf("%q must look like \"name%svalue\"", item, sep)
+		}
+		pairs = append(pairs, Pair{Name: strings.TrimSpace(name), Value: strings.TrimSpace(value)})
+	}
+	return pairs, nil
+}
+
+// Values are a module's checked inputs.
+type Values map[string]any
+
+// String returns a string input, "" when absent.
+func (v Values) String(name string) string {
+	s, _ := v[name].(string)
+	return s
+}
+
+// Int returns an integer input, 0 when absent.
+func (v Values) Int(name string) int64 {
+	n, _ := v[name].(int64)
+	return n
+}
+
+// Bool returns a boolean input, false when absent.
+func (v Values) Bool(name string) bool {
+	b, _ := v[name].(bool)
+	return b
+}
+
+// Pairs returns a Pairs input, nil when absent.
+func (v Values) Pairs(name string) []Pair {
+	p, _ := v[name].([]Pair)
+	return p
+}
+
+// File returns a file input, nil when absent.
+func (v Values) File(name string) File {
+	f, _ := v[name].(File)
+	return f
+}
+
+// BytesFile is a File held in memory: small generated files, samples.
+type BytesFile struct {
+	FileName string
+	Data     []byte
+}
+
+// Name returns the file's name.
+func (f *BytesFile) Name() string { return f.FileName }
+
+// Size returns the data's length.
+func (f *BytesFile) Size() int64 { return int64(len(f.Data)) }
+
+// Open reads the data.
+func (f *BytesFile) Open() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(f.Data)), nil
+}

@@ -1,0 +1,203 @@
+// Package module declares what a module is: its name, its input fields, its
+// output fields and the function that runs it. Every interface (the CLI, flow
+// files, the HTTP API, the Studio) is derived from these declarations, so a
+// field is described exactly once.
+package module
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/s3flow/s3flow/internal/connection"
+)
+
+// Module is the declaration of one module.
+type Module struct {
+	// Name is the module's name in flow files, e.g. "s3.list_files".
+	Name string
+	// Verb is the CLI verb, e.g. "list-files".
+	Verb string
+	// Title is the short human name, e.g. "List files".
+	Title string
+	// Help is one or two sentences for users.
+	Help string
+	// NeedsConnection is true when Run needs Env.Connection.
+	NeedsConnection bool
+	// Fields are the inputs, in the order forms and help show them.
+	Fields []Field
+	// Outputs are the fields of each bundle the module emits, in order.
+	Outputs []Output
+	// WritesToStdout, when set, says whether the inputs make the module
+	// stream data to Env.Stdout (so its bundles must go elsewhere).
+	WritesToStdout func(in Values) bool
+	// Validate checks the inputs beyond what the field declarations say
+	// (bucket naming rules, say), before any I/O. It may be nil.
+	Validate func(in Values) error
+	// Run does the work and calls emit once per result bundle.
+	Run func(ctx context.Context, env Env, in Values, emit func(Bundle) error) error
+}
+
+// Output describes one field of the bundles a module emits.
+type Output struct {
+	Name string
+	Help string
+}
+
+// Bundle is one result of a module: output field name to value.
+type Bundle map[string]any
+
+// Env is what a running module gets from whoever runs it.
+type Env struct {
+	// Connection is the resolved connection, nil when the module needs none.
+	Connection *connection.Connection
+	// Stdout receives data a module streams to standard output (get-file --out -).
+	Stdout io.Writer
+	// Logger takes debug logs; never secrets.
+	Logger *slog.Logger
+	// Progress, when set, reports transfer progress (a bar on a terminal).
+	Progress Progress
+}
+
+// Progress shows the progress of transfers (a bar on a terminal).
+type Progress interface {
+	// Start begins showing one transfer.
+	Start(label string) Tracker
+}
+
+// Tracker follows one transfer. Its methods are safe for concurrent use.
+type Tracker interface {
+	// Update reports the bytes transferred so far of total (-1: unknown).
+	Update(current, total int64)
+	// Done ends the display.
+	Done()
+}
+
+// Log returns env's logger, or one that discards everything.
+func (e Env) Log() *slog.Logger {
+	if e.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Logger
+}
+
+// StartProgress is Progress.Start that works when no Progress is set.
+func (e Env) StartProgress(label string) Tracker {
+	if e.Progress == nil {
+		return noTracker{}
+	}
+	return e.Progress.Start(label)
+}
+
+type noTracker struct{}
+
+func (noTracker) Update(int64, int64) {}
+func (noTracker) Done()               {}
+
+// Field returns the declared field called name, or false.
+func (m *Module) Field(name string) (Field, bool) {
+	for _, f := range m.Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// Check validates raw inputs against the declaration: unknown fields,
+// missing required fields, wrong types, then the module's own Validate. It
+// returns the typed values with defaults filled in.
+func (m *Module) Check(raw map[string]any) (Values, error) {
+	names := make([]string, 0, len(raw))
+	for name := range raw {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := m.Field(name); !ok {
+			return nil, &InputError{Field: name, Rule: fmt.Sprintf("is not an input of %s (inputs: %s)", m.Name, m.fieldList())}
+		}
+	}
+	values := Values{}
+	for _, f := range m.Fields {
+		v, present := raw[f.Name]
+		if !present || v == nil {
+			if f.Required {
+				return nil, &InputError{Field: f.Name, Rule: "is required"}
+			}
+			if f.Default != nil {
+				values[f.Name] = f.Default
+			}
+			continue
+		}
+		typed, err := f.Type.convert(v)
+		if err != nil {
+			return nil, &InputError{Field: f.Name, Rule: err.Error()}
+		}
+		if f.Required && f.Type == String && typed.(string) == "" {
+			return nil, &InputError{Field: f.Name, Rule: "is required and may not be empty"}
+		}
+		if len(f.Choices) > 0 && !slices.Contains(f.Choices, typed.(string)) {
+			return nil, &InputError{Field: f.Name, Rule: fmt.Sprintf("must be one of %s, got %q", strings.Join(f.Choices, ", "), typed)}
+		}
+		values[f.Name] = typed
+	}
+	if m.Validate != nil {
+		if err := m.Validate(values); err != nil {
+			return nil, err
+		}
+	}
+	return values, nil
+}
+
+func (m *Module) fieldList() string {
+	names := make([]string, len(m.Fields))
+	for i, f := range m.Fields {
+		names[i] = f.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// InputError is bad input: it names the field and the rule it breaks.
+type InputError struct {
+	Field string
+	Rule  string
+}
+
+func (e *InputError) Error() string {
+	return fmt.Sprintf("%s: %s", e.Field, e.Rule)
+}
+
+// Registry holds modules by name and by verb.
+type Registry struct {
+	modules []*Module
+}
+
+// Register adds modules; a duplicate name or verb is a programming error.
+func (r *Registry) Register(mods ...*Module) {
+	for _, m := range mods {
+		for _, have := range r.modules {
+			if have.Name == m.Name || have.Verb == m.Verb {
+				panic(fmt.Sprintf("module %s registered twice", m.Name))
+			}
+		}
+		r.modules = append(r.modules, m)
+	}
+}
+
+// All returns the modules in registration order.
+func (r *Registry) All() []*Module { return r.modules }
+
+// Lookup finds a module by its flow name.
+func (r *Registry) Lookup(name string) (*Module, bool) {
+	for _, m := range r.modules {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return nil, false
+}

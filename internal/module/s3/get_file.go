@@ -1,0 +1,249 @@
+package s3
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/s3client"
+)
+
+// GetFile is "Get a file": downloads one object.
+var GetFile = &module.Module{
+	Name:            "s3.get_file",
+	Verb:            "get-file",
+	Title:           "Get a file",
+	Help:            "Downloads a file from a bucket. The data is streamed to disk and appears under its name only when complete and checked.",
+	NeedsConnection: true,
+	Fields: []module.Field{
+		bucketField,
+		{Name: "path", Label: "Path", Type: module.String, Required: true,
+			Help: "the file's path in the bucket (a leading / is ignored)", Example: "/photos/2019/February/image023.jpg"},
+		{Name: "out", Label: "Save to", Type: module.String,
+			Help: "local file or folder to save to, or - for standard output (default: the file's name in the current folder)"},
+		regionField,
+	},
+	Outputs: []module.Output{
+		{Name: "bucket"}, {Name: "key"}, {Name: "fileName"}, {Name: "size"}, {Name: "contentType"},
+		{Name: "etag"}, {Name: "lastModified"}, {Name: "metadata"}, {Name: "savedTo"},
+	},
+	WritesToStdout: func(in module.Values) bool { return in.String("out") == "-" },
+	Validate: func(in module.Values) error {
+		if err := checkBucketRef(in); err != nil {
+			return err
+		}
+		_, err := objectKey(in.String("path"))
+		return err
+	},
+	Run: runGetFile,
+}
+
+// objectKey turns a Path input into a key naming one file.
+func objectKey(p string) (string, error) {
+	key := strings.TrimPrefix(p, "/")
+	if key == "" || strings.HasSuffix(key, "/") {
+		return "", &module.InputError{Field: "path", Rule: fmt.Sprintf("%q must name a file, not a folder", p)}
+	}
+	return key, nil
+}
+
+// localName is the file name a key is saved under: its last segment, which
+// can never climb out of the target folder.
+func localName(key string) (string, error) {
+	name := path.Base(key)
+	if name == "." || name == ".." || name == "/" || strings.ContainsRune(name, 0) {
+		return "", fmt.Errorf("the key %q has no usable file name; give --out FILE", key)
+	}
+	return name, nil
+}
+
+func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func(module.Bundle) error) error {
+	c, err := client(ctx, env, in)
+	if err != nil {
+		return err
+	}
+	bucket := in.String("bucket")
+	key, _ := objectKey(in.String("path"))
+	fail := func(err error) error {
+		return fmt.Errorf("get file %q from bucket %q: %w", key, bucket, s3client.Explain(err))
+	}
+	if in.String("out") == "-" {
+		b, err := getToWriter(ctx, c, bucket, key, env.Stdout)
+		if err != nil {
+			return fail(err)
+		}
+		b["savedTo"] = "-"
+		return emit(b)
+	}
+	target, err := targetPath(in.String("out"), key)
+	if err != nil {
+		return err
+	}
+	b, err := download(ctx, env, c, bucket, key, target)
+	if err != nil {
+		return fail(err)
+	}
+	return emit(b)
+}
+
+// targetPath resolves --out: empty means the key's name in the current
+// folder; an existing folder (or one ending in a separator) gets the key's
+// name inside it.
+func targetPath(out, key string) (string, error) {
+	name, err := localName(key)
+	if err != nil {
+		return "", err
+	}
+	if out == "" {
+		return name, nil
+	}
+	if strings.HasSuffix(out, string(os.PathSeparator)) {
+		// "--out reports/" asks for a folder: make it.
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return "", fmt.Errorf("create folder %s: %w", out, err)
+		}
+		return filepath.Join(out, name), nil
+	}
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		return filepath.Join(out, name), nil
+	}
+	return out, nil
+}
+
+func getToWriter(ctx context.Context, c *s3client.Client, bucket, key string, w io.Writer) (module.Bundle, error) {
+	var out *s3.GetObjectOutput
+	err := c.Do(ctx, func(cl *s3.Client) error {
+		var err error
+		out, err = cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	n, err := io.Copy(w, out.Body)
+	if err != nil {
+		return nil, fmt.Errorf("after %d bytes: %w", n, err)
+	}
+	if want := aws.ToInt64(out.ContentLength); n != want {
+		return nil, fmt.Errorf("got %d bytes, the server announced %d", n, want)
+	}
+	return fileBundle(bucket, key, "", objectInfo{
+		size: n, contentType: out.ContentType, etag: out.ETag, lastModified: out.LastModified, metadata: out.Metadata,
+	}), nil
+}
+
+type objectInfo struct {
+	size         int64
+	contentType  *string
+	etag         *string
+	lastModified *time.Time
+	metadata     map[string]string
+}
+
+func fileBundle(bucket, key, savedTo string, o objectInfo) module.Bundle {
+	meta := o.metadata
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	return module.Bundle{
+		"bucket": bucket, "key": key, "fileName": path.Base(key), "size": o.size,
+		"contentType": aws.ToString(o.contentType), "etag": aws.ToString(o.etag),
+		"lastModified": aws.ToTime(o.lastModified).UTC(), "metadata": meta, "savedTo": savedTo,
+	}
+}
+
+// download writes the object to a temporary file beside target with
+// parallel ranged GETs, checks its size, and only then renames it into
+// place. On any failure the temporary file is removed and an existing
+// target is untouched.
+func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, key, target string) (module.Bundle, error) {
+	dir, base := filepath.Split(target)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".s3flow-*")
+	if err != nil {
+		return nil, fmt.Errorf("create a temporary file in %s: %w", dir, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	tracker := env.StartProgress(key)
+	defer tracker.Done()
+	var out *transfermanager.DownloadObjectOutput
+	err = c.Do(ctx, func(cl *s3.Client) error {
+		tm := transfermanager.New(cl, func(o *transfermanager.Options) {
+			o.GetObjectType = tmtypes.GetObjectRanges
+			o.ObjectProgressListeners.Register(progressListener{tracker})
+		})
+		var err error
+		out, err = tm.DownloadObject(ctx, &transfermanager.DownloadObjectInput{
+			Bucket: aws.String(bucket), Key: aws.String(key), WriterAt: tmp, ChecksumMode: tmtypes.ChecksumModeEnabled,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	info := objectInfo{
+		size: aws.ToInt64(out.ContentLength), contentType: out.ContentType, etag: out.ETag,
+		lastModified: out.LastModified, metadata: out.Metadata,
+	}
+	// A zero-byte object answers the ranged GET with 416 and no metadata.
+	if out.ETag == nil {
+		head, err := c.S3("").HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		if err != nil {
+			return nil, err
+		}
+		info = objectInfo{size: aws.ToInt64(head.ContentLength), contentType: head.ContentType, etag: head.ETag,
+			lastModified: head.LastModified, metadata: head.Metadata}
+	}
+	st, err := tmp.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() != info.size {
+		return nil, fmt.Errorf("incomplete download: %d of %d bytes", st.Size(), info.size)
+	}
+	// CreateTemp makes files only the owner can read; a download is an
+	// ordinary file.
+	if err := tmp.Chmod(0o644); err != nil {
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), target); err != nil {
+		return nil, fmt.Errorf("move the download into place at %s: %w", target, err)
+	}
+	done = true
+	abs, err := filepath.Abs(target)
+	if err != nil {
+		abs = target
+	}
+	return fileBundle(bucket, key, abs, info), nil
+}
+
+// progressListener feeds transfer manager events into a Tracker.
+type progressListener struct{ t module.Tracker }
+
+func (l progressListener) OnObjectBytesTransferred(_ context.Context, e *transfermanager.ObjectBytesTransferredEvent) {
+	l.t.Update(e.BytesTransferred, e.TotalBytes)
+}

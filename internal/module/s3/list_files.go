@@ -1,0 +1,80 @@
+package s3
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/s3client"
+)
+
+// ListFiles is "List files": one bundle per object in a folder.
+var ListFiles = &module.Module{
+	Name:            "s3.list_files",
+	Verb:            "list-files",
+	Title:           "List files",
+	Help:            "Lists the files in a folder of a bucket, one bundle per file, following every page.",
+	NeedsConnection: true,
+	Fields: []module.Field{
+		bucketField,
+		prefixField,
+		limitField,
+		{Name: "recursive", Label: "Recursive", Type: module.Bool, Default: false,
+			Help: "also list the files in every folder below the prefix"},
+		regionField,
+	},
+	Outputs: []module.Output{
+		{Name: "key", Help: "the object's full path in the bucket"},
+		{Name: "size", Help: "size in bytes"},
+		{Name: "lastModified", Help: "when it was last written"},
+		{Name: "etag", Help: "the object's ETag"},
+		{Name: "storageClass", Help: "e.g. STANDARD"},
+	},
+	Validate: checkBucketRef,
+	Run:      runListFiles,
+}
+
+func runListFiles(ctx context.Context, env module.Env, in module.Values, emit func(module.Bundle) error) error {
+	c, err := client(ctx, env, in)
+	if err != nil {
+		return err
+	}
+	bucket, prefix, limit := in.String("bucket"), folderPrefix(in.String("prefix")), in.Int("limit")
+	input := s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
+	if !in.Bool("recursive") {
+		input.Delimiter = aws.String("/")
+	}
+	var emitted int64
+	err = c.Do(ctx, func(cl *s3.Client) error {
+		for page, err := range pages(ctx, cl, input, pageSize(limit)) {
+			if err != nil {
+				return err
+			}
+			for _, o := range page.Contents {
+				key := aws.ToString(o.Key)
+				// Keys ending in "/" are folder markers, not files.
+				if strings.HasSuffix(key, "/") {
+					continue
+				}
+				if err := emit(module.Bundle{
+					"key": key, "size": aws.ToInt64(o.Size), "lastModified": aws.ToTime(o.LastModified).UTC(),
+					"etag": aws.ToString(o.ETag), "storageClass": string(o.StorageClass),
+				}); err != nil {
+					return err
+				}
+				if emitted++; limit > 0 && emitted >= limit {
+					return nil
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list files in %q under %q: %w", bucket, prefix, s3client.Explain(err))
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+// Package s3 declares the S3 modules. Each file holds one module; Modules
+// lists them for registration.
+package s3
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/s3client"
+)
+
+// Modules returns the S3 modules in the order the product docs list them.
+func Modules() []*module.Module {
+	return []*module.Module{CreateBucket, GetFile, UploadFile, APICall, ListFiles, ListFolders}
+}
+
+// Fields more than one module shares, declared once.
+var (
+	regionField = module.Field{
+		Name: "region", Label: "Region", Type: module.String,
+		Help: "AWS region, e.g. eu-central-1 (default: the connection's region)",
+	}
+	bucketField = module.Field{
+		Name: "bucket", Label: "Bucket", Type: module.String, Required: true,
+		Help: "the bucket's name",
+	}
+	prefixField = module.Field{
+		Name: "prefix", Label: "Prefix", Type: module.String,
+		Help: "folder path to look in, e.g. work/reports (default: the bucket's top level)", Example: "work/reports",
+	}
+	limitField = module.Field{
+		Name: "limit", Label: "Limit", Type: module.Int, Default: int64(0),
+		Help: "stop after this many results (0: all)",
+	}
+)
+
+// client builds the S3 client for a module run.
+func client(ctx context.Context, env module.Env, in module.Values) (*s3client.Client, error) {
+	if env.Connection == nil {
+		return nil, fmt.Errorf("a connection is required")
+	}
+	return s3client.New(ctx, *env.Connection, in.String("region"), s3client.Options{Logger: env.Logger})
+}
+
+// checkBucketRef is the light check for a bucket that already exists:
+// legacy buckets may break today's naming rules, but never these.
+func checkBucketRef(in module.Values) error {
+	b := in.String("bucket")
+	if strings.ContainsAny(b, "/\\ ") || len(b) > 255 {
+		return &module.InputError{Field: "bucket", Rule: fmt.Sprintf("%q is not a bucket name: no '/', '\\' or spaces (give folders in the path or prefix)", b)}
+	}
+	return nil
+}
+
+// folderPrefix turns a folder path into a listing prefix: no leading slash,
+// one trailing slash ("" stays "", the bucket's top level).
+func folderPrefix(p string) string {
+	p = strings.Trim(cleanSlashes(p), "/")
+	if p == "" {
+		return ""
+	}
+	return p + "/"
+}
+
+// cleanSlashes collapses runs of slashes into one.
+func cleanSlashes(p string) string {
+	for strings.Contains(p, "//") {
+		p = strings.ReplaceAll(p, "//", "/")
+	}
+	return p
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}

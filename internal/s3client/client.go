@@ -1,0 +1,189 @@
+// Package s3client builds AWS SDK S3 clients from s3flow connections: the
+// endpoint, path style, checksum mode, retries, request logging without
+// secrets, and one retry in the bucket's own region when S3 says it lives
+// elsewhere.
+package s3client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/s3flow/s3flow/internal/connection"
+)
+
+// DefaultRegion is used when neither the call nor the connection names one.
+const DefaultRegion = "us-east-1"
+
+// Client is an S3 client for one connection, in one region by default,
+// with clients for other regions made on demand.
+type Client struct {
+	conn   connection.Connection
+	cfg    aws.Config
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	clients map[string]*s3.Client
+}
+
+// Options tune a Client.
+type Options struct {
+	// Logger receives one debug line per HTTP request; nil discards.
+	Logger *slog.Logger
+	// MaxAttempts bounds the SDK's standard retryer; 0 keeps its default.
+	MaxAttempts int
+}
+
+// New builds a client for conn in region ("" means the connection's).
+func New(ctx context.Context, conn connection.Connection, region string, opts Options) (*Client, error) {
+	if region == "" {
+		region = conn.Region
+	}
+	if region == "" {
+		region = DefaultRegion
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	// The buildable client, not a plain *http.Client: the SDK adds
+	// AWS_CA_BUNDLE's roots to it and fails on a client it cannot build.
+	loadOpts := []func(*config.LoadOptions) error{
+		config.WithRegion(region),
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConnsPerHost = 64
+		})),
+	}
+	if opts.MaxAttempts > 0 {
+		loadOpts = append(loadOpts, config.WithRetryMaxAttempts(opts.MaxAttempts))
+	}
+	switch conn.Kind {
+	case connection.KindEnv:
+	case connection.KindKeys, connection.KindLocal:
+		loadOpts = append(loadOpts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(
+			conn.AccessKeyID, conn.SecretAccessKey.Reveal(), conn.SessionToken.Reveal())))
+	default:
+		return nil, fmt.Errorf("connection %q has unknown kind %q", conn.Name, conn.Kind)
+	}
+	if conn.Kind == connection.KindLocal && conn.Endpoint == "" {
+		return nil, fmt.Errorf("connection %q: the local endpoint is not running", conn.Name)
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration for connection %q: %w", conn.Name, err)
+	}
+	if conn.ChecksumMode == connection.ChecksumWhenRequired {
+		cfg.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		cfg.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	}
+	cfg.APIOptions = append(cfg.APIOptions, func(stack *middleware.Stack) error {
+		return stack.Deserialize.Add(logRequests(logger), middleware.After)
+	})
+	return &Client{conn: conn, cfg: cfg, logger: logger, clients: map[string]*s3.Client{}}, nil
+}
+
+// Region is the client's default region.
+func (c *Client) Region() string { return c.cfg.Region }
+
+// Connection is the connection the client was built from.
+func (c *Client) Connection() connection.Connection { return c.conn }
+
+// Config is the SDK configuration, for signing raw requests.
+func (c *Client) Config() aws.Config { return c.cfg }
+
+// S3 returns the SDK client for region ("" means the default).
+func (c *Client) S3(region string) *s3.Client {
+	if region == "" {
+		region = c.cfg.Region
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.clients[region]; ok {
+		return cl
+	}
+	cl := s3.NewFromConfig(c.cfg, func(o *s3.Options) {
+		o.Region = region
+		o.UsePathStyle = c.conn.PathStyle
+		if c.conn.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.conn.Endpoint)
+		}
+	})
+	c.clients[region] = cl
+	return cl
+}
+
+// Do runs call with the default region's client. When S3 answers that the
+// bucket lives in another region, it runs call once more in that region.
+func (c *Client) Do(ctx context.Context, call func(*s3.Client) error) error {
+	err := call(c.S3(""))
+	if region := BucketRegion(err); region != "" && region != c.cfg.Region {
+		c.logger.DebugContext(ctx, "bucket is in another region; retrying there", "from", c.cfg.Region, "to", region)
+		return call(c.S3(region))
+	}
+	return err
+}
+
+// BucketRegion returns the region S3 named in a wrong-region answer
+// (x-amz-bucket-region on a 301 or a 400), or "".
+func BucketRegion(err error) string {
+	var re *smithyhttp.ResponseError
+	if err == nil || !errors.As(err, &re) || re.Response == nil {
+		return ""
+	}
+	switch re.Response.StatusCode {
+	case http.StatusMovedPermanently, http.StatusBadRequest, http.StatusForbidden:
+		return re.Response.Header.Get("X-Amz-Bucket-Region")
+	}
+	return ""
+}
+
+// Endpoint returns the base URL requests for region go to.
+func (c *Client) Endpoint(region string) string {
+	if c.conn.Endpoint != "" {
+		return strings.TrimRight(c.conn.Endpoint, "/")
+	}
+	if region == "" {
+		region = c.cfg.Region
+	}
+	if strings.HasPrefix(region, "cn-") {
+		return "https://s3." + region + ".amazonaws.com.cn"
+	}
+	return "https://s3." + region + ".amazonaws.com"
+}
+
+// logRequests logs method, host, path, status, request id and time of every
+// HTTP attempt. Never headers or query strings: they carry signatures.
+func logRequests(logger *slog.Logger) middleware.DeserializeMiddleware {
+	return middleware.DeserializeMiddlewareFunc("s3flowLog", func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+		if !logger.Enabled(ctx, slog.LevelDebug) {
+			return next.HandleDeserialize(ctx, in)
+		}
+		start := time.Now()
+		out, md, err := next.HandleDeserialize(ctx, in)
+		attrs := []any{"op", middleware.GetOperationName(ctx), "duration", time.Since(start).Round(time.Millisecond)}
+		if req, ok := in.Request.(*smithyhttp.Request); ok {
+			attrs = append(attrs, "method", req.Method, "host", req.URL.Host, "path", req.URL.EscapedPath())
+		}
+		if resp, ok := out.RawResponse.(*smithyhttp.Response); ok {
+			attrs = append(attrs, "status", resp.StatusCode, "requestId", resp.Header.Get("X-Amz-Request-Id"))
+		}
+		if err != nil {
+			attrs = append(attrs, "error", err.Error())
+		}
+		logger.DebugContext(ctx, "s3 request", attrs...)
+		return out, md, err
+	})
+}

@@ -1,0 +1,158 @@
+package s3client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// Error is an S3 failure put in words: S3's code and message, the request
+// id, and what the user can try.
+type Error struct {
+	Code      string
+	Message   string
+	RequestID string
+	Status    int
+	Hint      string
+	Err       error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Code)
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request id " + e.RequestID + ")")
+	}
+	if e.Hint != "" {
+		b.WriteString("; " + e.Hint)
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// The codes s3flow itself gives to failures that are not S3 answers.
+const (
+	CodeUnreachable = "EndpointUnreachable"
+	CodeWrongRegion = "WrongRegion"
+)
+
+var hints = map[string]string{
+	"NoSuchBucket":                 "check the bucket name (list buckets with the connection, or create it with s3flow s3 create-bucket)",
+	"NoSuchKey":                    "check the path; 's3flow s3 list-files' shows what the folder holds",
+	"AccessDenied":                 "the keys are valid but not allowed to do this; check the IAM or bucket policy",
+	"InvalidAccessKeyId":           "the access key id is unknown to this endpoint; check the connection's key (and endpoint)",
+	"SignatureDoesNotMatch":        "the secret access key does not match the access key id; re-create the connection with the right secret",
+	"ExpiredToken":                 "the session token has expired; create the connection again with a fresh token",
+	"InvalidToken":                 "the session token is not valid; create the connection again with a fresh token",
+	"EntityTooLarge":               "the object is larger than the server accepts in one request",
+	"RequestTimeTooSkewed":         "this machine's clock differs too much from the server's; fix the clock (NTP)",
+	"BucketAlreadyExists":          "bucket names are global and someone else owns this one; choose another name",
+	"InvalidBucketName":            "see the bucket naming rules",
+	"PreconditionFailed":           "a condition header (If-Match / If-None-Match) did not hold; nothing was changed",
+	"SlowDown":                     "the server asks to slow down; try again later",
+	"AuthorizationHeaderMalformed": "the region is probably wrong; give the bucket's region with --region",
+	"PermanentRedirect":            "the bucket is in another region; give it with --region",
+	CodeUnreachable:                "check the endpoint URL and that the server is running",
+}
+
+// Explain turns an SDK error into an *Error, keeping the original wrapped.
+// Errors that are neither S3 answers nor network failures come back as is.
+func Explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	var already *Error
+	if errors.As(err, &already) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	e := &Error{Err: err}
+	var api smithy.APIError
+	var resp *smithyhttp.ResponseError
+	switch {
+	case errors.As(err, &api):
+		e.Code, e.Message = api.ErrorCode(), api.ErrorMessage()
+	case isUnreachable(err):
+		e.Code, e.Message = CodeUnreachable, unreachableMessage(err)
+	default:
+		return err
+	}
+	if errors.As(err, &resp) && resp.Response != nil {
+		e.Status = resp.Response.StatusCode
+	}
+	var withID *awshttp.ResponseError
+	if errors.As(err, &withID) {
+		e.RequestID = withID.ServiceRequestID()
+	}
+	e.Hint = hints[e.Code]
+	if region := BucketRegion(err); region != "" {
+		e.Hint = fmt.Sprintf("the bucket is in region %s; give --region %s", region, region)
+	}
+	// HEAD answers have no body, so S3's code arrives as a bare status.
+	if e.Code == "NotFound" || e.Code == "Forbidden" || e.Code == "BadRequest" || e.Code == "MovedPermanently" {
+		switch e.Status {
+		case 404:
+			e.Hint = "the bucket or object does not exist"
+		case 403:
+			e.Hint = hints["AccessDenied"]
+		}
+	}
+	if e.Message == "" && e.Status != 0 {
+		e.Message = fmt.Sprintf("HTTP %d", e.Status)
+	}
+	return e
+}
+
+// Code returns S3's error code for err, or "".
+func Code(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode()
+	}
+	if isUnreachable(err) {
+		return CodeUnreachable
+	}
+	return ""
+}
+
+func isUnreachable(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	var uerr *url.Error
+	if errors.As(err, &op) || errors.As(err, &dns) {
+		return true
+	}
+	return errors.As(err, &uerr) && !uerr.Timeout() && strings.Contains(uerr.Error(), "connect")
+}
+
+func unreachableMessage(err error) string {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return "cannot resolve host " + dns.Name
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Addr != nil {
+		return fmt.Sprintf("cannot connect to %s (%v)", op.Addr, op.Err)
+	}
+	return "cannot reach the endpoint"
+}
+
+// Hint returns what a user can try for an S3 error code, or "".
+func Hint(code string) string { return hints[code] }

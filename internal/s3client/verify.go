@@ -1,0 +1,48 @@
+package s3client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Verification failures, told apart so users know what to fix.
+var (
+	ErrUnknownKey  = errors.New("the access key id is not known to the endpoint")
+	ErrWrongSecret = errors.New("the secret access key does not match the access key id")
+	ErrUnreachable = errors.New("the endpoint cannot be reached")
+)
+
+// Verified is a successful verification.
+type Verified struct {
+	// Status says in words what was proven.
+	Status string
+	// Warning is set when the keys are valid but may not list buckets.
+	Warning string
+}
+
+// Verify makes one real signed call (ListBuckets) to prove the keys. An
+// AccessDenied answer still proves them: S3 checks the signature first.
+func (c *Client) Verify(ctx context.Context) (Verified, error) {
+	_, err := c.S3("").ListBuckets(ctx, &s3.ListBucketsInput{})
+	if err == nil {
+		return Verified{Status: "verified: the keys can list buckets"}, nil
+	}
+	explained := Explain(err)
+	switch Code(err) {
+	case "AccessDenied", "Forbidden", "AllAccessDisabled":
+		return Verified{
+			Status:  "verified: the keys are valid",
+			Warning: "the keys are valid but may not list buckets (AccessDenied); modules that need other permissions may still work",
+		}, nil
+	case "InvalidAccessKeyId", "InvalidClientTokenId":
+		return Verified{}, fmt.Errorf("%w: %w", ErrUnknownKey, explained)
+	case "SignatureDoesNotMatch":
+		return Verified{}, fmt.Errorf("%w: %w", ErrWrongSecret, explained)
+	case CodeUnreachable:
+		return Verified{}, fmt.Errorf("%w: %w", ErrUnreachable, explained)
+	}
+	return Verified{}, explained
+}
