@@ -30,6 +30,8 @@ type StartOptions struct {
 	// program name the child sees. "--addr HOST:PORT" is appended.
 	Executable string
 	Args       []string
+	// Env is added to the child's environment.
+	Env []string
 	// LogFile receives the child's output.
 	LogFile string
 	// ReadyTimeout bounds the wait for the health check.
@@ -61,7 +63,7 @@ func start(ctx context.Context, o StartOptions) (*Server, error) {
 	}
 	cmd := exec.Command(o.Executable)
 	cmd.Args = append(append([]string{}, o.Args...), "--addr", addr)
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.SysProcAttr = childAttr()
 	if o.LogFile != "" {
 		f, err := os.OpenFile(o.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
