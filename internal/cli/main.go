@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/s3flow/s3flow/internal/module"
@@ -33,8 +34,16 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
 }
 
+// softMemoryLimit keeps the garbage collector from letting transfer
+// buffers pile up: transfers need a bounded amount of memory whatever the
+// file size, and a CLI should not hold twice that. GOMEMLIMIT overrides it.
+const softMemoryLimit = 64 << 20
+
 // Main runs the command line and returns the exit code.
 func Main() int {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(softMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	io := systemIO()

@@ -19,7 +19,7 @@ import (
 // Upload tuning. Files below the threshold go up in one PUT; larger ones in
 // parts sent in parallel.
 const (
-	uploadPartSize    = 16 << 20
+	uploadPartSize    = 8 << 20
 	uploadThreshold   = 16 << 20
 	uploadConcurrency = 4
 )
