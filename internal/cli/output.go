@@ -134,8 +134,8 @@ func (p *printer) marshal(b module.Bundle) ([]byte, error) {
 			buf.WriteByte(',')
 		}
 		first = false
-		kb, _ := json.Marshal(k)
-		vb, err := json.Marshal(jsonValue(v))
+		kb, _ := encodeJSON(k)
+		vb, err := encodeJSON(jsonValue(v))
 		if err != nil {
 			return nil, fmt.Errorf("encode %s: %w", k, err)
 		}
@@ -147,11 +147,27 @@ func (p *printer) marshal(b module.Bundle) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// jsonValue writes times in UTC; a zero time (never verified, say) is null.
 func jsonValue(v any) any {
 	if t, ok := v.(time.Time); ok {
+		if t.IsZero() {
+			return nil
+		}
 		return t.UTC().Format(time.RFC3339Nano)
 	}
 	return v
+}
+
+// encodeJSON is json.Marshal without HTML escaping: an XML body reads
+// "<Error>", not "\u003cError\u003e".
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func cell(v any) string {
@@ -159,7 +175,7 @@ func cell(v any) string {
 	case nil:
 		return ""
 	case string:
-		return strings.NewReplacer("\t", " ", "\n", " ").Replace(x)
+		return strings.NewReplacer("\t", " ", "\r", " ", "\n", " ").Replace(x)
 	case time.Time:
 		if x.IsZero() {
 			return ""
@@ -175,7 +191,7 @@ func cell(v any) string {
 	}
 	switch v.(type) {
 	case map[string]string, map[string]any, []any:
-		b, _ := json.Marshal(v)
+		b, _ := encodeJSON(v)
 		return string(b)
 	}
 	return fmt.Sprint(v)

@@ -19,8 +19,8 @@ func newProgress(w io.Writer) *progress {
 // Wait lets the bars finish drawing.
 func (p *progress) Wait() { p.p.Wait() }
 
-func (p *progress) Start(label string) module.Tracker {
-	bar := p.p.AddBar(0,
+func (p *progress) Start(label string, total int64) module.Tracker {
+	bar := p.p.AddBar(max(total, 0),
 		mpb.PrependDecorators(decor.Name(label, decor.WCSyncSpaceR), decor.Counters(decor.SizeB1024(0), "% .1f / % .1f")),
 		mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace), decor.AverageSpeed(decor.SizeB1024(0), " % .1f")),
 		mpb.BarRemoveOnComplete(),
@@ -33,6 +33,10 @@ type barTracker struct{ b *mpb.Bar }
 func (t *barTracker) Update(current, total int64) {
 	if total > 0 {
 		t.b.SetTotal(total, false)
+	} else if current >= t.b.Current() {
+		// Unknown total: keep it ahead of the count so the bar is not
+		// taken as complete.
+		t.b.SetTotal(current+1, false)
 	}
 	t.b.SetCurrent(current)
 }

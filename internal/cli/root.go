@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/spf13/cobra"
 )
 
@@ -25,7 +28,31 @@ with its data under $S3FLOW_HOME/local-s3.`,
 	pf.BoolVar(&a.debug, "debug", false, "log each S3 request to stderr (never secrets or signatures)")
 	pf.StringVarP(&a.output, "output", "o", "", "output format: table, json or jsonl (default: table on a terminal, jsonl otherwise)")
 	root.AddCommand(newS3Cmd(a), newConnectionCmd(a), newLocalCmd(a))
+	for _, cmd := range append([]*cobra.Command{root}, root.Commands()...) {
+		if cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
+			asGroup(cmd)
+		}
+	}
 	return root
+}
+
+// asGroup makes a command that only groups others show its help when run
+// alone and refuse an unknown subcommand as a usage error. Left to cobra,
+// "s3flow s3 lst-files" would print help and exit 0, and "s3flow nope" would
+// exit 1 as if S3 had failed.
+func asGroup(cmd *cobra.Command) {
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		cmd.SuggestionsMinimumDistance = 2
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return usagef("%s (see '%s --help')", msg, cmd.CommandPath())
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
 // noArgs refuses positional arguments as a usage error.

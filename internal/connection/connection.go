@@ -57,6 +57,16 @@ func (s Secret) String() string {
 // GoString hides the secret from %#v too.
 func (s Secret) GoString() string { return `connection.Secret("***")` }
 
+// Format hides the secret from every verb: without it, String covers only
+// %v, %s, %q, %x and %X, and "%d" would print the struct's field.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		fmt.Fprint(f, s.GoString())
+		return
+	}
+	fmt.Fprint(f, s.String())
+}
+
 // LogValue hides the secret from slog.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 

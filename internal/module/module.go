@@ -65,8 +65,8 @@ type Env struct {
 
 // Progress shows the progress of transfers (a bar on a terminal).
 type Progress interface {
-	// Start begins showing one transfer.
-	Start(label string) Tracker
+	// Start begins showing one transfer of total bytes (-1: not known yet).
+	Start(label string, total int64) Tracker
 }
 
 // Tracker follows one transfer. Its methods are safe for concurrent use.
@@ -86,11 +86,11 @@ func (e Env) Log() *slog.Logger {
 }
 
 // StartProgress is Progress.Start that works when no Progress is set.
-func (e Env) StartProgress(label string) Tracker {
+func (e Env) StartProgress(label string, total int64) Tracker {
 	if e.Progress == nil {
 		return noTracker{}
 	}
-	return e.Progress.Start(label)
+	return e.Progress.Start(label, total)
 }
 
 type noTracker struct{}

@@ -46,7 +46,16 @@ func runCreateBucket(ctx context.Context, env module.Env, in module.Values, emit
 			LocationConstraint: types.BucketLocationConstraint(region),
 		}
 	}
-	created := true
+	// For legacy compatibility S3 in us-east-1 answers 200 OK, not
+	// BucketAlreadyOwnedByYou, when you re-create a bucket you own there.
+	// A bucket that answers HEAD before the create existed already; if the
+	// create then succeeds, it is ours.
+	existed := false
+	if region == "us-east-1" {
+		_, err := c.S3("").HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(name)})
+		existed = err == nil
+	}
+	created := !existed
 	if _, err := c.S3("").CreateBucket(ctx, input); err != nil {
 		if s3client.Code(err) != "BucketAlreadyOwnedByYou" {
 			return fmt.Errorf("create bucket %q in %s: %w", name, region, s3client.Explain(err))

@@ -185,7 +185,7 @@ func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, k
 			os.Remove(tmp.Name())
 		}
 	}()
-	tracker := env.StartProgress(key)
+	tracker := env.StartProgress(key, -1)
 	defer tracker.Done()
 	var out *transfermanager.DownloadObjectOutput
 	err = c.Do(ctx, func(cl *s3.Client) error {

@@ -118,7 +118,7 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 	if size >= 0 {
 		input.ContentLength = aws.Int64(size)
 	}
-	tracker := env.StartProgress(key)
+	tracker := env.StartProgress(key, size)
 	defer tracker.Done()
 	var out *transfermanager.UploadObjectOutput
 	err = c.Do(ctx, func(cl *s3.Client) error {

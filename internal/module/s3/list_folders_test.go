@@ -1,0 +1,105 @@
+package s3
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/s3test"
+)
+
+// folders returns the prefix and name outputs of list-folders bundles.
+func folders(t *testing.T, bundles []module.Bundle) (prefixes, names []string) {
+	t.Helper()
+	for i, b := range bundles {
+		p, ok1 := b["prefix"].(string)
+		n, ok2 := b["name"].(string)
+		if !ok1 || !ok2 {
+			t.Fatalf("bundle %d = %v, want string prefix and name", i, b)
+		}
+		prefixes, names = append(prefixes, p), append(names, n)
+	}
+	return prefixes, names
+}
+
+func TestListFolders(t *testing.T) {
+	for _, tg := range s3test.Targets(t) {
+		t.Run(tg.Name, func(t *testing.T) {
+			t.Parallel()
+			bucket := tg.Bucket(t)
+			// No folder has a marker object except "marked/": the others
+			// exist only as prefixes of keys.
+			seedObjects(t, tg, bucket, map[string]string{
+				"top.txt":                "t",
+				"work/readme.txt":        "r",
+				"work/reports/a.csv":     "a",
+				"work/reports/sub/b.csv": "b",
+				"work/reports-old/c.csv": "c",
+				"work/2019/q1/d.csv":     "d",
+				"marked/":                "",
+				"with space/e.txt":       "e",
+			})
+			for _, tc := range []struct {
+				prefix string
+				limit  int64
+				want   []string // prefixes, in order
+			}{
+				{prefix: "", want: []string{"marked/", "with space/", "work/"}},
+				{prefix: "/", want: []string{"marked/", "with space/", "work/"}},
+				{prefix: "work", want: []string{"work/2019/", "work/reports/", "work/reports-old/"}},
+				{prefix: "/work/", want: []string{"work/2019/", "work/reports/", "work/reports-old/"}},
+				{prefix: "work/reports", want: []string{"work/reports/sub/"}},
+				{prefix: "work/2019", want: []string{"work/2019/q1/"}},
+				{prefix: "work/reports/sub", want: nil},
+				{prefix: "nothing-here", want: nil},
+				{prefix: "work", limit: 2, want: []string{"work/2019/", "work/reports/"}},
+				{prefix: "work", limit: 1, want: []string{"work/2019/"}},
+				{prefix: "work", limit: 10, want: []string{"work/2019/", "work/reports/", "work/reports-old/"}},
+			} {
+				t.Run(fmt.Sprintf("%q/limit=%d", tc.prefix, tc.limit), func(t *testing.T) {
+					got, err := run(t, tg, ListFolders, map[string]any{"bucket": bucket, "prefix": tc.prefix, "limit": tc.limit})
+					if err != nil {
+						t.Fatal(err)
+					}
+					prefixes, names := folders(t, got)
+					if !slices.Equal(prefixes, tc.want) {
+						t.Fatalf("prefixes = %q, want %q", prefixes, tc.want)
+					}
+					for i, p := range prefixes {
+						// The name is the last segment: "work/reports-old/" → "reports-old".
+						want := p[:len(p)-1]
+						want = want[strings.LastIndex(want, "/")+1:]
+						if names[i] != want {
+							t.Errorf("name of %q = %q, want %q", p, names[i], want)
+						}
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestListFoldersNames pins the name of a few folders literally, so the
+// rule in TestListFolders cannot drift together with the code.
+func TestListFoldersNames(t *testing.T) {
+	for _, tg := range s3test.Targets(t) {
+		t.Run(tg.Name, func(t *testing.T) {
+			t.Parallel()
+			bucket := tg.Bucket(t)
+			seedObjects(t, tg, bucket, map[string]string{
+				"work/reports/a.csv":     "a",
+				"work/reports-old/c.csv": "c",
+			})
+			got, err := run(t, tg, ListFolders, map[string]any{"bucket": bucket, "prefix": "work"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, names := folders(t, got)
+			if want := []string{"reports", "reports-old"}; !slices.Equal(names, want) {
+				t.Errorf("names = %q, want %q", names, want)
+			}
+		})
+	}
+}
