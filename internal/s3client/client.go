@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -78,6 +79,13 @@ func New(ctx context.Context, conn connection.Connection, region string, opts Op
 	default:
 		return nil, fmt.Errorf("connection %q has unknown kind %q", conn.Name, conn.Kind)
 	}
+	if conn.Kind == connection.KindEnv && conn.Endpoint == "" {
+		// The default chain may name an S3-compatible endpoint; such stores
+		// want path-style requests, and raw API calls must go there too.
+		if ep := firstNonEmpty(os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL")); ep != "" {
+			conn.Endpoint, conn.PathStyle = ep, true
+		}
+	}
 	if conn.Kind == connection.KindLocal && conn.Endpoint == "" {
 		return nil, fmt.Errorf("connection %q: the local endpoint is not running", conn.Name)
 	}
@@ -93,6 +101,15 @@ func New(ctx context.Context, conn connection.Connection, region string, opts Op
 		return stack.Deserialize.Add(logRequests(logger), middleware.After)
 	})
 	return &Client{conn: conn, cfg: cfg, logger: logger, clients: map[string]*s3.Client{}}, nil
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // Region is the client's default region.
