@@ -10,6 +10,7 @@ import (
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/locals3"
 	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/module/builtin"
 	s3mod "github.com/s3flow/s3flow/internal/module/s3"
 )
 
@@ -29,6 +30,7 @@ type app struct {
 func newApp(io *IOStreams) *app {
 	reg := &module.Registry{}
 	reg.Register(s3mod.Modules()...)
+	reg.Register(builtin.Modules()...)
 	return &app{io: io, registry: reg}
 }
 

@@ -41,9 +41,11 @@ func newPrinter(w io.Writer, format string, outputs []module.Output) (*printer, 
 	if !slices.Contains(formats, format) {
 		return nil, usagef("--output must be one of %s, got %q", strings.Join(formats, ", "), format)
 	}
-	fields := make([]string, len(outputs))
-	for i, o := range outputs {
-		fields[i] = o.Name
+	var fields []string
+	for _, o := range outputs {
+		if !o.FlowOnly {
+			fields = append(fields, o.Name)
+		}
 	}
 	return &printer{w: w, format: format, fields: fields}, nil
 }

@@ -56,6 +56,7 @@ const (
 	Bool                // bool
 	Pairs               // []Pair, in the order given
 	FileRef             // File
+	List                // []any, in flows
 )
 
 func (t Type) String() string {
@@ -70,6 +71,8 @@ func (t Type) String() string {
 		return "map"
 	case FileRef:
 		return "file"
+	case List:
+		return "list"
 	}
 	return fmt.Sprintf("Type(%d)", int(t))
 }
@@ -170,6 +173,23 @@ func (t Type) convert(v any) (any, error) {
 			}
 			return pairsFromMap(m)
 		}
+	case List:
+		switch x := v.(type) {
+		case []any:
+			return x, nil
+		case []Bundle:
+			out := make([]any, len(x))
+			for i, b := range x {
+				out[i] = b
+			}
+			return out, nil
+		case []string:
+			out := make([]any, len(x))
+			for i, s := range x {
+				out[i] = s
+			}
+			return out, nil
+		}
 	case FileRef:
 		switch x := v.(type) {
 		case File:
@@ -242,6 +262,12 @@ func (v Values) Pairs(name string) []Pair {
 	return p
 }
 
+// List returns a list input, nil when absent.
+func (v Values) List(name string) []any {
+	l, _ := v[name].([]any)
+	return l
+}
+
 // File returns a file input, nil when absent.
 func (v Values) File(name string) File {
 	f, _ := v[name].(File)
@@ -264,3 +290,26 @@ func (f *BytesFile) Size() int64 { return int64(len(f.Data)) }
 func (f *BytesFile) Open() (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(f.Data)), nil
 }
+
+// SpooledFile is a download kept in a flow run's spool folder: a reference
+// that later steps (Upload a file) read from disk, never from memory.
+type SpooledFile struct {
+	Path        string
+	FileName    string
+	Bytes       int64
+	ContentType string
+}
+
+// Name returns the file's name (the object's last path segment).
+func (f *SpooledFile) Name() string { return f.FileName }
+
+// Size returns the size in bytes.
+func (f *SpooledFile) Size() int64 { return f.Bytes }
+
+// Open opens the spooled data.
+func (f *SpooledFile) Open() (io.ReadCloser, error) { return os.Open(f.Path) }
+
+// Type returns the content type the object had.
+func (f *SpooledFile) Type() string { return f.ContentType }
+
+func (f *SpooledFile) String() string { return f.FileName }

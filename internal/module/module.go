@@ -28,6 +28,9 @@ type Module struct {
 	Help string
 	// NeedsConnection is true when Run needs Env.Connection.
 	NeedsConnection bool
+	// Many is true when one run emits many bundles (a listing), so that an
+	// aggregate after it collects them.
+	Many bool
 	// Fields are the inputs, in the order forms and help show them.
 	Fields []Field
 	// Outputs are the fields of each bundle the module emits, in order.
@@ -46,6 +49,9 @@ type Module struct {
 type Output struct {
 	Name string
 	Help string
+	// FlowOnly outputs (a file reference) are for later steps of a flow,
+	// not for printing.
+	FlowOnly bool
 }
 
 // Bundle is one result of a module: output field name to value.
@@ -61,6 +67,10 @@ type Env struct {
 	Logger *slog.Logger
 	// Progress, when set, reports transfer progress (a bar on a terminal).
 	Progress Progress
+	// SpoolDir, when set, is where Get a file keeps downloads that no
+	// output path was given for (in flows); they are yielded as
+	// *SpooledFile references.
+	SpoolDir string
 }
 
 // Progress shows the progress of transfers (a bar on a terminal).
@@ -181,7 +191,7 @@ type Registry struct {
 func (r *Registry) Register(mods ...*Module) {
 	for _, m := range mods {
 		for _, have := range r.modules {
-			if have.Name == m.Name || have.Verb == m.Verb {
+			if have.Name == m.Name {
 				panic(fmt.Sprintf("module %s registered twice", m.Name))
 			}
 		}

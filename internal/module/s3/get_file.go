@@ -38,6 +38,7 @@ var GetFile = &module.Module{
 	Outputs: []module.Output{
 		{Name: "bucket"}, {Name: "key"}, {Name: "fileName"}, {Name: "size"}, {Name: "contentType"},
 		{Name: "etag"}, {Name: "lastModified"}, {Name: "metadata"}, {Name: "savedTo"},
+		{Name: "file", FlowOnly: true, Help: "in flows: a reference to the downloaded data, for Upload a file"},
 	},
 	WritesToStdout: func(in module.Values) bool { return in.String("out") == "-" },
 	Validate: func(in module.Values) error {
@@ -63,13 +64,20 @@ func objectKey(p string) (string, error) {
 // can never climb out of the target folder.
 func localName(key string) (string, error) {
 	name := path.Base(key)
-	if name == "." || name == ".." || name == "/" || strings.ContainsRune(name, 0) {
+	// filepath's checks catch what is a separator or ".." only on this OS
+	// (a key "a\..\..\x" climbs out on Windows).
+	if name == "." || name == ".." || name == "/" || strings.ContainsRune(name, 0) ||
+		filepath.Base(name) != name || !filepath.IsLocal(name) {
 		return "", fmt.Errorf("the key %q has no usable file name; give --out FILE", key)
 	}
 	return name, nil
 }
 
 func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func(module.Bundle) error) error {
+	// Runs without a terminal (flows on the server) have no Stdout.
+	if in.String("out") == "-" && env.Stdout == nil {
+		return &module.InputError{Field: "out", Rule: "is - (standard output), but this run has no standard output; give a file or folder"}
+	}
 	c, err := client(ctx, env, in)
 	if err != nil {
 		return err
@@ -87,6 +95,9 @@ func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func
 		b["savedTo"] = "-"
 		return emit(b)
 	}
+	if in.String("out") == "" && env.SpoolDir != "" {
+		return spool(ctx, env, c, bucket, key, emit, fail)
+	}
 	target, err := targetPath(in.String("out"), key)
 	if err != nil {
 		return err
@@ -94,6 +105,29 @@ func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func
 	b, err := download(ctx, env, c, bucket, key, target)
 	if err != nil {
 		return fail(err)
+	}
+	return emit(b)
+}
+
+// spool downloads into the flow run's spool folder and yields the data as a
+// file reference for later steps; the engine removes it when the bundle is
+// done.
+func spool(ctx context.Context, env module.Env, c *s3client.Client, bucket, key string, emit func(module.Bundle) error, fail func(error) error) error {
+	name, err := localName(key)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(env.SpoolDir, "get-")
+	if err != nil {
+		return fmt.Errorf("make a spool folder: %w", err)
+	}
+	b, err := download(ctx, env, c, bucket, key, filepath.Join(dir, name))
+	if err != nil {
+		os.RemoveAll(dir)
+		return fail(err)
+	}
+	b["file"] = &module.SpooledFile{
+		Path: b["savedTo"].(string), FileName: name, Bytes: b["size"].(int64), ContentType: b["contentType"].(string),
 	}
 	return emit(b)
 }

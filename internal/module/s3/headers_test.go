@@ -25,6 +25,15 @@ var nowhere = s3test.Target{Name: "nowhere", Conn: connection.Connection{
 	Endpoint: "http://127.0.0.1:1", PathStyle: true, ChecksumMode: connection.ChecksumWhenRequired,
 }}
 
+// pairs makes headers from name, value, name, value...
+func pairs(nameValues ...string) []module.Pair {
+	var ps []module.Pair
+	for i := 0; i+1 < len(nameValues); i += 2 {
+		ps = append(ps, module.Pair{Name: nameValues[i], Value: nameValues[i+1]})
+	}
+	return ps
+}
+
 func md5Base64(data string) string {
 	sum := md5.Sum([]byte(data))
 	return base64.StdEncoding.EncodeToString(sum[:])
@@ -44,22 +53,22 @@ func TestUploadFileRefusesHeaders(t *testing.T) {
 		// listsAccepted: a refused name comes with the accepted names.
 		listsAccepted bool
 	}{
-		{"unknown header", []module.Pair{{"X-Foo", "bar"}}, `"X-Foo" is not a PUT Object request header`, true},
-		{"authorization", []module.Pair{{"Authorization", "AWS4-HMAC-SHA256 x"}}, `"Authorization" is not`, true},
+		{"unknown header", pairs("X-Foo", "bar"), `"X-Foo" is not a PUT Object request header`, true},
+		{"authorization", pairs("Authorization", "AWS4-HMAC-SHA256 x"), `"Authorization" is not`, true},
 		{"host", map[string]any{"Host": "evil.example"}, `"Host" is not`, true},
-		{"bare meta prefix", []module.Pair{{"x-amz-meta-", "v"}}, `"x-amz-meta-" is not`, true},
-		{"refused after accepted", []module.Pair{{"Content-Type", "text/csv"}, {"Range", "bytes=0-1"}}, `"Range" is not`, true},
-		{"expires not a date", []module.Pair{{"Expires", "tomorrow"}}, "Expires must be an HTTP date", false},
+		{"bare meta prefix", pairs("x-amz-meta-", "v"), `"x-amz-meta-" is not`, true},
+		{"refused after accepted", pairs("Content-Type", "text/csv", "Range", "bytes=0-1"), `"Range" is not`, true},
+		{"expires not a date", pairs("Expires", "tomorrow"), "Expires must be an HTTP date", false},
 		{"retain-until not a date", map[string]string{"x-amz-object-lock-retain-until-date": "soon"}, "must be an HTTP date", false},
-		{"md5 not base64", []module.Pair{{"Content-MD5", "not base64!"}}, "Content-MD5 must be the base64 of a 16-byte MD5 digest", false},
-		{"md5 of 15 bytes", []module.Pair{{"Content-MD5", short}}, "Content-MD5 must be the base64", false},
-		{"md5 hex", []module.Pair{{"Content-MD5", "9e107d9d372bb6826bd81d3542a419d6"}}, "Content-MD5 must be the base64", false},
-		{"bucket key not bool", []module.Pair{{"x-amz-server-side-encryption-bucket-key-enabled", "maybe"}}, "must be true or false", false},
+		{"md5 not base64", pairs("Content-MD5", "not base64!"), "Content-MD5 must be the base64 of a 16-byte MD5 digest", false},
+		{"md5 of 15 bytes", pairs("Content-MD5", short), "Content-MD5 must be the base64", false},
+		{"md5 hex", pairs("Content-MD5", "9e107d9d372bb6826bd81d3542a419d6"), "Content-MD5 must be the base64", false},
+		{"bucket key not bool", pairs("x-amz-server-side-encryption-bucket-key-enabled", "maybe"), "must be true or false", false},
 
-		{"http date", []module.Pair{{"Expires", "Wed, 21 Oct 2026 07:28:00 GMT"}}, "", false},
-		{"rfc 3339", []module.Pair{{"Expires", "2026-10-21T07:28:00Z"}}, "", false},
-		{"md5 ok", []module.Pair{{"Content-MD5", md5Base64("hello")}}, "", false},
-		{"names ignore case and space", []module.Pair{{"  CONTENT-type ", "text/csv"}, {"X-Amz-Meta-Owner", "ana"}}, "", false},
+		{"http date", pairs("Expires", "Wed, 21 Oct 2026 07:28:00 GMT"), "", false},
+		{"rfc 3339", pairs("Expires", "2026-10-21T07:28:00Z"), "", false},
+		{"md5 ok", pairs("Content-MD5", md5Base64("hello")), "", false},
+		{"names ignore case and space", pairs("  CONTENT-type ", "text/csv", "X-Amz-Meta-Owner", "ana"), "", false},
 		{"map form", map[string]any{"Cache-Control": "no-cache", "x-amz-meta-n": 3}, "", false},
 	}
 	for _, tt := range tests {
@@ -112,19 +121,21 @@ func TestApplyHeaders(t *testing.T) {
 		{"x-amz-tagging", "a=b", func(i *transfermanager.UploadObjectInput) bool { return aws.ToString(i.Tagging) == "a=b" }},
 		{"x-amz-acl", "private", func(i *transfermanager.UploadObjectInput) bool { return i.ACL == tmtypes.ObjectCannedACLPrivate }},
 		{"x-amz-server-side-encryption-bucket-key-enabled", "true", func(i *transfermanager.UploadObjectInput) bool { return aws.ToBool(i.BucketKeyEnabled) }},
-		{"x-amz-checksum-algorithm", "sha256", func(i *transfermanager.UploadObjectInput) bool { return i.ChecksumAlgorithm == tmtypes.ChecksumAlgorithmSha256 }},
+		{"x-amz-checksum-algorithm", "sha256", func(i *transfermanager.UploadObjectInput) bool {
+			return i.ChecksumAlgorithm == tmtypes.ChecksumAlgorithmSha256
+		}},
 		{"If-None-Match", "*", func(i *transfermanager.UploadObjectInput) bool { return aws.ToString(i.IfNoneMatch) == "*" }},
 		{"If-Match", `"abc"`, func(i *transfermanager.UploadObjectInput) bool { return aws.ToString(i.IfMatch) == `"abc"` }},
 	}
 	for _, tt := range tests {
 		in := &transfermanager.UploadObjectInput{}
-		md5, err := applyHeaders(in, []module.Pair{{tt.header, tt.value}})
+		gotMD5, err := applyHeaders(in, pairs(tt.header, tt.value))
 		if err != nil {
 			t.Errorf("%s: %s: %v", tt.header, tt.value, err)
 			continue
 		}
-		if md5 != "" {
-			t.Errorf("%s: returned Content-MD5 %q", tt.header, md5)
+		if gotMD5 != "" {
+			t.Errorf("%s: returned Content-MD5 %q", tt.header, gotMD5)
 		}
 		if !tt.check(in) {
 			t.Errorf("%s: %s did not set its field: %+v", tt.header, tt.value, in)
@@ -132,7 +143,7 @@ func TestApplyHeaders(t *testing.T) {
 	}
 
 	want := md5Base64("hello")
-	got, err := applyHeaders(&transfermanager.UploadObjectInput{}, []module.Pair{{"content-md5", want}})
+	got, err := applyHeaders(&transfermanager.UploadObjectInput{}, pairs("content-md5", want))
 	if err != nil || got != want {
 		t.Errorf("Content-MD5: got %q, %v; want %q", got, err, want)
 	}
@@ -160,7 +171,7 @@ func FuzzApplyHeaders(f *testing.F) {
 	f.Add("x-amz-meta-", "")
 	f.Add("X-Foo", "bar")
 	f.Fuzz(func(t *testing.T, name, value string) {
-		_, err := applyHeaders(&transfermanager.UploadObjectInput{}, []module.Pair{{name, value}})
+		_, err := applyHeaders(&transfermanager.UploadObjectInput{}, pairs(name, value))
 		var ie *module.InputError
 		if err != nil && (!errors.As(err, &ie) || ie.Field != "headers") {
 			t.Fatalf("applyHeaders(%q, %q) = %v, want an InputError on headers", name, value, err)

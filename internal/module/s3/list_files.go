@@ -19,6 +19,7 @@ var ListFiles = &module.Module{
 	Title:           "List files",
 	Help:            "Lists the files in a folder of a bucket, one bundle per file, following every page.",
 	NeedsConnection: true,
+	Many:            true,
 	Fields: []module.Field{
 		bucketField,
 		prefixField,

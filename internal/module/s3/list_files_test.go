@@ -83,14 +83,46 @@ func awsListing(t *testing.T, tg s3test.Target, bucket, prefix string) []listedO
 	return doc.Contents
 }
 
-// awsPut uploads body under key with the aws CLI.
-func awsPut(t *testing.T, tg s3test.Target, bucket, key, body string) {
+// awsPutAll uploads each key with its body using the aws CLI, a few
+// processes at a time (each CLI start takes a while).
+func awsPutAll(t *testing.T, tg s3test.Target, bucket string, objects map[string]string) {
 	t.Helper()
-	file := filepath.Join(t.TempDir(), "body")
-	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(objects))
+	limit := make(chan struct{}, 8)
+	i := 0
+	for key, body := range objects {
+		file := filepath.Join(dir, fmt.Sprint(i))
+		i++
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			limit <- struct{}{}
+			defer func() { <-limit }()
+			if _, err := tg.AWSResult("s3api", "put-object", "--bucket", bucket, "--key", key, "--body", file); err != nil {
+				errs <- fmt.Errorf("aws put-object %q: %w", key, err)
+			}
+		})
 	}
-	tg.AWS(t, "s3api", "put-object", "--bucket", bucket, "--key", key, "--body", file)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// awkwardObjects maps each awkward key to a body of its own length.
+func awkwardObjects() map[string]string {
+	m := map[string]string{}
+	for i, k := range awkwardKeys {
+		m[k] = strings.Repeat("x", i)
+	}
+	return m
 }
 
 // listed turns list-files bundles into listedObjects, in order.
@@ -298,9 +330,7 @@ func TestListFilesAwkwardKeys(t *testing.T) {
 		t.Run(tg.Name, func(t *testing.T) {
 			t.Parallel()
 			bucket := tg.Bucket(t)
-			for i, k := range awkwardKeys {
-				awsPut(t, tg, bucket, k, strings.Repeat("x", i))
-			}
+			awsPutAll(t, tg, bucket, awkwardObjects())
 			bundles, err := run(t, tg, ListFiles, map[string]any{"bucket": bucket, "recursive": true})
 			if err != nil {
 				t.Fatal(err)

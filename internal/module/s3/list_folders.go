@@ -20,6 +20,7 @@ var ListFolders = &module.Module{
 	Title:           "List folders",
 	Help:            "Lists the folders directly in a folder of a bucket (from S3's common prefixes), one bundle per folder.",
 	NeedsConnection: true,
+	Many:            true,
 	Fields:          []module.Field{bucketField, prefixField, limitField, regionField},
 	Outputs: []module.Output{
 		{Name: "prefix", Help: "the folder's full path, ending in /"},

@@ -30,7 +30,8 @@ func TestListFolders(t *testing.T) {
 			t.Parallel()
 			bucket := tg.Bucket(t)
 			// No folder has a marker object except "marked/": the others
-			// exist only as prefixes of keys.
+			// exist only as prefixes of keys. S3 sorts by bytes, so
+			// "reports-old/" ('-' is 0x2D) comes before "reports/" ('/' 0x2F).
 			seedObjects(t, tg, bucket, map[string]string{
 				"top.txt":                "t",
 				"work/readme.txt":        "r",
@@ -48,15 +49,15 @@ func TestListFolders(t *testing.T) {
 			}{
 				{prefix: "", want: []string{"marked/", "with space/", "work/"}},
 				{prefix: "/", want: []string{"marked/", "with space/", "work/"}},
-				{prefix: "work", want: []string{"work/2019/", "work/reports/", "work/reports-old/"}},
-				{prefix: "/work/", want: []string{"work/2019/", "work/reports/", "work/reports-old/"}},
+				{prefix: "work", want: []string{"work/2019/", "work/reports-old/", "work/reports/"}},
+				{prefix: "/work/", want: []string{"work/2019/", "work/reports-old/", "work/reports/"}},
 				{prefix: "work/reports", want: []string{"work/reports/sub/"}},
 				{prefix: "work/2019", want: []string{"work/2019/q1/"}},
 				{prefix: "work/reports/sub", want: nil},
 				{prefix: "nothing-here", want: nil},
-				{prefix: "work", limit: 2, want: []string{"work/2019/", "work/reports/"}},
+				{prefix: "work", limit: 2, want: []string{"work/2019/", "work/reports-old/"}},
 				{prefix: "work", limit: 1, want: []string{"work/2019/"}},
-				{prefix: "work", limit: 10, want: []string{"work/2019/", "work/reports/", "work/reports-old/"}},
+				{prefix: "work", limit: 10, want: []string{"work/2019/", "work/reports-old/", "work/reports/"}},
 			} {
 				t.Run(fmt.Sprintf("%q/limit=%d", tc.prefix, tc.limit), func(t *testing.T) {
 					got, err := run(t, tg, ListFolders, map[string]any{"bucket": bucket, "prefix": tc.prefix, "limit": tc.limit})
@@ -97,7 +98,7 @@ func TestListFoldersNames(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, names := folders(t, got)
-			if want := []string{"reports", "reports-old"}; !slices.Equal(names, want) {
+			if want := []string{"reports-old", "reports"}; !slices.Equal(names, want) {
 				t.Errorf("names = %q, want %q", names, want)
 			}
 		})

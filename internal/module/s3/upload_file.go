@@ -98,6 +98,10 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 	if err != nil {
 		return err
 	}
+	if typed, ok := file.(interface{ Type() string }); ok && input.ContentType == nil && typed.Type() != "" {
+		// A file from Get a file keeps the type it had.
+		input.ContentType = aws.String(typed.Type())
+	}
 	if input.ContentType == nil {
 		if t := mime.TypeByExtension(path.Ext(key)); t != "" {
 			input.ContentType = aws.String(t)

@@ -158,15 +158,14 @@ func TestUploadFile(t *testing.T) {
 			t.Run("headers reach the object", func(t *testing.T) {
 				_, err := run(t, tg, UploadFile, map[string]any{
 					"bucket": bucket, "file": &module.BytesFile{FileName: "x.bin", Data: data}, "name": "q3-final.csv",
-					"headers": []module.Pair{
-						{"Content-Type", "application/vnd.s3flow+csv"},
-						{"Cache-Control", "max-age=60"},
-						{"Content-Disposition", `attachment; filename="q3.csv"`},
-						{"x-amz-meta-owner", "ana"},
-						{"X-Amz-Meta-Team", "finance"},
-						{"x-amz-storage-class", "STANDARD"},
-					},
-				})
+					"headers": pairs(
+						"Content-Type", "application/vnd.s3flow+csv",
+						"Cache-Control", "max-age=60",
+						"Content-Disposition", `attachment; filename="q3.csv"`,
+						"x-amz-meta-owner", "ana",
+						"X-Amz-Meta-Team", "finance",
+						"x-amz-storage-class", "STANDARD",
+					)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -175,6 +174,9 @@ func TestUploadFile(t *testing.T) {
 					ContentType: "application/vnd.s3flow+csv", CacheControl: "max-age=60",
 					ContentDisposition: `attachment; filename="q3.csv"`, ContentLength: int64(len(data)),
 					Metadata: map[string]string{"owner": "ana", "team": "finance"},
+				}
+				if h.StorageClass != "" && h.StorageClass != "STANDARD" {
+					t.Errorf("storage class %q, want STANDARD", h.StorageClass)
 				}
 				h.ETag, h.StorageClass = "", ""
 				if fmt.Sprint(h) != fmt.Sprint(want) {
@@ -195,7 +197,11 @@ func TestUploadFile(t *testing.T) {
 					if _, err := run(t, tg, UploadFile, map[string]any{"bucket": bucket, "folder": "types", "file": writeFile(t, name, data)}); err != nil {
 						t.Fatal(err)
 					}
-					if got := awsHead(t, tg, bucket, "types/"+name).ContentType; !strings.HasPrefix(got, want) {
+					h, err := tg.Client(t).S3("").HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("types/" + name)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := aws.ToString(h.ContentType); !strings.HasPrefix(got, want) {
 						t.Errorf("%s: Content-Type %q, want %q", name, got, want)
 					}
 				}
@@ -243,27 +249,82 @@ func TestUploadFile(t *testing.T) {
 	}
 }
 
+// unopenable claims a size and fails the test if anything opens it.
+type unopenable struct {
+	t    *testing.T
+	size int64
+}
+
+func (f unopenable) Name() string { return "huge.bin" }
+func (f unopenable) Size() int64  { return f.size }
+func (f unopenable) Open() (io.ReadCloser, error) {
+	f.t.Error("the file was opened")
+	return nil, errors.New("opened")
+}
+
+// TestUploadFileContentMD5NeedsSinglePut: Content-MD5 covers one PUT, so a
+// file that would go up in parts (or of unknown size) is refused before it
+// is opened or any request is sent.
+func TestUploadFileContentMD5NeedsSinglePut(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int64{uploadThreshold, 1 << 30, -1} {
+		_, err := run(t, nowhere, UploadFile, map[string]any{
+			"bucket": "b", "file": unopenable{t, size}, "headers": pairs("Content-MD5", md5Base64("x")),
+		})
+		var ie *module.InputError
+		if !errors.As(err, &ie) || ie.Field != "headers" || !strings.Contains(ie.Rule, "Content-MD5") {
+			t.Errorf("size %d: err = %v, want an InputError on headers about Content-MD5", size, err)
+		}
+	}
+}
+
 const bigSize = 40 << 20
 
+// TestUploadFileMultipart: a file past the threshold goes up in parts,
+// keeps its headers, reads back identical, and honours If-None-Match.
 func TestUploadFileMultipart(t *testing.T) {
-	src := writeFile(t, "big.bin", randomBytes(1, bigSize))
+	data := randomBytes(1, bigSize)
+	src := writeFile(t, "big.bin", data)
 	for _, tg := range s3test.Targets(t) {
 		t.Run(tg.Name, func(t *testing.T) {
 			t.Parallel()
 			bucket := tg.Bucket(t)
-			got, err := run(t, tg, UploadFile, map[string]any{"bucket": bucket, "folder": "big", "file": src})
+			in := map[string]any{"bucket": bucket, "folder": "big", "file": src,
+				"headers": pairs("Cache-Control", "no-store", "x-amz-meta-owner", "ana", "If-None-Match", "*")}
+			got, err := run(t, tg, UploadFile, in)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if etag := got[0]["etag"].(string); !strings.Contains(etag, "-") {
+			etag, _ := got[0]["etag"].(string)
+			if !strings.Contains(etag, "-") {
 				t.Errorf("etag %s is not a multipart etag", etag)
 			}
 			if got[0]["size"] != int64(bigSize) {
 				t.Errorf("size = %v, want %d", got[0]["size"], bigSize)
 			}
 			sum, n := objectSHA256(t, tg, bucket, "big/big.bin")
-			if n != bigSize || sum != sha256Hex(randomBytes(1, bigSize)) {
+			if n != bigSize || sum != sha256Hex(data) {
 				t.Errorf("read back %d bytes with another sha256", n)
+			}
+			cl := tg.Client(t).S3("")
+			h, err := cl.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("big/big.bin")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if aws.ToString(h.CacheControl) != "no-store" || h.Metadata["owner"] != "ana" || aws.ToString(h.ContentType) != "application/octet-stream" {
+				t.Errorf("head: Cache-Control %q, metadata %v, Content-Type %q", aws.ToString(h.CacheControl), h.Metadata, aws.ToString(h.ContentType))
+			}
+
+			in["file"] = writeFile(t, "big.bin", randomBytes(5, bigSize))
+			if _, err := run(t, tg, UploadFile, in); err == nil || !strings.Contains(err.Error(), "PreconditionFailed") {
+				t.Errorf("second upload with If-None-Match: err = %v, want PreconditionFailed", err)
+			}
+			if sum, _ := objectSHA256(t, tg, bucket, "big/big.bin"); sum != sha256Hex(data) {
+				t.Error("If-None-Match did not keep the first upload")
+			}
+			ups, err := cl.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+			if err != nil || len(ups.Uploads) != 0 {
+				t.Errorf("multipart uploads left behind: %v, %v", ups, err)
 			}
 		})
 	}
@@ -278,16 +339,16 @@ func TestUploadFileAbortsFailedMultipart(t *testing.T) {
 		t.Run(tg.Name, func(t *testing.T) {
 			t.Parallel()
 			bucket := tg.Bucket(t)
-			proxy, injected, aborts := failSecondPart(t, tg.Conn.Endpoint)
+			proxy := newPartFailer(t, tg.Conn.Endpoint)
 			faulty := tg
-			faulty.Conn.Endpoint = proxy
+			faulty.Conn.Endpoint = proxy.URL
 
 			_, err := run(t, faulty, UploadFile, map[string]any{"bucket": bucket, "file": src})
 			if err == nil || !strings.Contains(err.Error(), "InvalidArgument") {
 				t.Fatalf("err = %v, want the injected InvalidArgument", err)
 			}
-			if *injected != 1 || *aborts != 1 {
-				t.Errorf("proxy refused %d part(s) and saw %d abort(s), want 1 and 1", *injected, *aborts)
+			if injected, aborts := proxy.counts(); injected != 1 || aborts != 1 {
+				t.Errorf("proxy refused %d part(s) and saw %d abort(s), want 1 and 1", injected, aborts)
 			}
 			cl := tg.Client(t).S3("")
 			ups, err := cl.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
@@ -302,34 +363,40 @@ func TestUploadFileAbortsFailedMultipart(t *testing.T) {
 	}
 }
 
-// failSecondPart starts a reverse proxy to endpoint that answers the second
-// UploadPart with an S3 error. It returns the proxy's URL and counters of
-// refused parts and AbortMultipartUpload requests, read after the upload.
-func failSecondPart(t *testing.T, endpoint string) (proxyURL string, injected, aborts *int) {
+// partFailer is a reverse proxy to a real server that answers the second
+// UploadPart with an S3 error and counts what it saw.
+type partFailer struct {
+	URL string
+
+	mu       sync.Mutex
+	parts    int
+	injected int
+	aborts   int
+}
+
+func newPartFailer(t *testing.T, endpoint string) *partFailer {
 	t.Helper()
 	target, err := url.Parse(endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
-	var mu sync.Mutex
-	parts := 0
-	injected, aborts = new(int), new(int)
+	p := &partFailer{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		mu.Lock()
 		isPart := r.Method == http.MethodPut && q.Has("partNumber") && q.Has("uploadId")
+		p.mu.Lock()
 		if isPart {
-			parts++
+			p.parts++
 		}
-		fail := isPart && parts == 2
+		fail := isPart && p.parts == 2
 		if fail {
-			*injected++
+			p.injected++
 		}
 		if r.Method == http.MethodDelete && q.Has("uploadId") {
-			*aborts++
+			p.aborts++
 		}
-		mu.Unlock()
+		p.mu.Unlock()
 		if !fail {
 			rp.ServeHTTP(w, r)
 			return
@@ -341,5 +408,13 @@ func failSecondPart(t *testing.T, endpoint string) (proxyURL string, injected, a
 		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code><Message>injected by the test proxy</Message><RequestId>test</RequestId></Error>`)
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL, injected, aborts
+	p.URL = srv.URL
+	return p
+}
+
+// counts returns how many parts it refused and aborts it passed on.
+func (p *partFailer) counts() (injected, aborts int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.injected, p.aborts
 }

@@ -1,0 +1,280 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/s3flow/s3flow/internal/connection"
+	"github.com/s3flow/s3flow/internal/engine"
+	"github.com/s3flow/s3flow/internal/flow"
+	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/runs"
+)
+
+// resolver gives the engine connections through the app (which starts the
+// local endpoint when a flow uses it).
+type resolver struct{ a *app }
+
+func (r resolver) Connection(ctx context.Context, name string) (connection.Connection, error) {
+	return r.a.resolve(ctx, name)
+}
+
+func (a *app) history(ctx context.Context) (*runs.Store, error) {
+	st, err := a.connections(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return runs.New(st.DB()), nil
+}
+
+// loadFlow reads and checks a flow file.
+func (a *app) loadFlow(file string) (*flow.Flow, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read flow: %w", err)
+	}
+	f, err := flow.Parse(file, data, a.registry)
+	if err != nil {
+		var errs flow.Errors
+		if errors.As(err, &errs) {
+			return nil, &usageError{fmt.Errorf("%d problem(s) in %s:\n%w", len(errs), file, err)}
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+func newValidateCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check flow files without running them (every problem, with line and column)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("validate needs at least one flow FILE")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var failed []error
+			for _, file := range args {
+				f, err := a.loadFlow(file)
+				if err != nil {
+					failed = append(failed, err)
+					continue
+				}
+				fmt.Fprintf(a.io.Out, "%s: flow %q is valid (%d steps)\n", file, f.Name, len(f.Steps))
+			}
+			if len(failed) > 0 {
+				return &usageError{errors.Join(failed...)}
+			}
+			return nil
+		},
+	}
+}
+
+type runOptions struct {
+	inputs []string
+	keep   time.Duration
+}
+
+func newRunCmd(a *app) *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run a flow file and record the run",
+		Long: `Runs a flow: its steps in order, each later step once per bundle of the
+steps before it. The run is recorded (see 's3flow runs'); Ctrl-C cancels
+cleanly and records the run as cancelled.`,
+		Example: "  s3flow run examples/archive-reports.yaml --input date=2026-11-24",
+		Args:    exactArg("FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runFlow(cmd.Context(), a, args[0], o)
+		},
+	}
+	cmd.Flags().StringArrayVarP(&o.inputs, "input", "i", nil, "a flow input as name=value (repeatable)")
+	cmd.Flags().DurationVar(&o.keep, "keep", 30*24*time.Hour, "delete recorded runs older than this after the run (0 keeps all)")
+	return cmd
+}
+
+func exactArg(name string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usagef("%s needs exactly one %s", cmd.CommandPath(), name)
+		}
+		return nil
+	}
+}
+
+func runFlow(ctx context.Context, a *app, file string, o *runOptions) error {
+	f, err := a.loadFlow(file)
+	if err != nil {
+		return err
+	}
+	inputs := map[string]any{}
+	for _, kv := range o.inputs {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			return usagef("--input %q must look like name=value", kv)
+		}
+		inputs[name] = value
+	}
+	if _, err := engine.CheckInputs(f, inputs); err != nil {
+		return &usageError{err}
+	}
+	hist, err := a.history(ctx)
+	if err != nil {
+		return err
+	}
+	eng := engine.New(engine.Options{Registry: a.registry, Resolver: resolver{a}, Recorder: hist, Logger: a.logger()})
+	res, runErr := eng.Run(ctx, f, inputs, nil)
+	if res == nil {
+		return runErr
+	}
+	if o.keep > 0 {
+		if _, err := hist.Prune(context.WithoutCancel(ctx), time.Now().Add(-o.keep)); err != nil {
+			fmt.Fprintf(a.io.Err, "warning: prune old runs: %v\n", err)
+		}
+	}
+	p, err := newPrinter(a.io.Out, a.outputFormat(), []module.Output{{Name: "run"}, {Name: "flow"}, {Name: "status"}, {Name: "bundles"}, {Name: "error"}})
+	if err != nil {
+		return err
+	}
+	errText := ""
+	if res.Err != nil {
+		errText = res.Err.Error()
+	}
+	p.Print(module.Bundle{"run": res.RunID, "flow": f.Name, "status": res.Status, "bundles": res.Outputs, "error": errText})
+	p.Close()
+	if runErr != nil {
+		return fmt.Errorf("run %s of flow %s %s: %w (details: s3flow runs show %s)", res.RunID, f.Name, res.Status, runErr, res.RunID)
+	}
+	if res.Status == engine.StatusIncomplete {
+		return fmt.Errorf("run %s of flow %s is incomplete: a break stopped some bundles (s3flow runs show %s)", res.RunID, f.Name, res.RunID)
+	}
+	return nil
+}
+
+func newRunsCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "runs", Short: "The history of flow runs"}
+	var filter runs.Filter
+	var since time.Duration
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List runs, newest first",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			hist, err := a.history(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if since > 0 {
+				filter.Since = time.Now().Add(-since)
+			}
+			rs, err := hist.List(cmd.Context(), filter)
+			if err != nil {
+				return err
+			}
+			outputs := []module.Output{{Name: "id"}, {Name: "flow"}, {Name: "status"}, {Name: "startedAt"}, {Name: "duration"}, {Name: "error"}}
+			return printBundles(a, outputs, func(emit func(module.Bundle) error) error {
+				for _, r := range rs {
+					if err := emit(module.Bundle{"id": r.ID, "flow": r.Flow, "status": r.Status, "startedAt": r.Started,
+						"duration": r.Duration().Round(time.Millisecond).String(), "error": r.Error}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		},
+	}
+	list.Flags().StringVar(&filter.Flow, "flow", "", "only runs of this flow")
+	list.Flags().StringVar(&filter.Status, "status", "", "only runs with this status: succeeded, failed, incomplete, cancelled, running")
+	list.Flags().DurationVar(&since, "since", 0, "only runs started within this long, e.g. 24h")
+	list.Flags().IntVar(&filter.Limit, "limit", 50, "at most this many runs (0: all)")
+
+	show := &cobra.Command{
+		Use:   "show RUN_ID",
+		Short: "Show a run: every step, every bundle in and out, timings, errors",
+		Args:  exactArg("RUN_ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return showRun(cmd.Context(), a, args[0])
+		},
+	}
+	var keep time.Duration
+	prune := &cobra.Command{
+		Use:   "prune",
+		Short: "Delete runs older than --keep",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			hist, err := a.history(cmd.Context())
+			if err != nil {
+				return err
+			}
+			n, err := hist.Prune(cmd.Context(), time.Now().Add(-keep))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.io.Err, "%d run(s) deleted\n", n)
+			return nil
+		},
+	}
+	prune.Flags().DurationVar(&keep, "keep", 30*24*time.Hour, "keep runs younger than this")
+	cmd.AddCommand(list, show, prune)
+	return cmd
+}
+
+// showRun prints a run: a timeline on a terminal, JSON (the run, then one
+// line per event) otherwise.
+func showRun(ctx context.Context, a *app, id string) error {
+	hist, err := a.history(ctx)
+	if err != nil {
+		return err
+	}
+	r, err := hist.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if a.outputFormat() != formatTable {
+		p, _ := newPrinter(a.io.Out, formatJSONL, nil)
+		p.Print(module.Bundle{"run": r})
+		err := hist.Events(ctx, id, func(ev runs.StepEvent) error { return p.Print(module.Bundle{"event": ev}) })
+		return errors.Join(err, p.Close())
+	}
+	w := a.io.Out
+	fmt.Fprintf(w, "run %s  flow %s  %s  started %s  took %s\n", r.ID, r.Flow, strings.ToUpper(r.Status),
+		r.Started.Local().Format(time.DateTime), r.Duration().Round(time.Millisecond))
+	if len(r.Inputs) > 0 {
+		fmt.Fprintf(w, "inputs: %s\n", cell(r.Inputs))
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "error: %s\n", r.Error)
+	}
+	fmt.Fprintln(w)
+	return hist.Events(ctx, id, func(ev runs.StepEvent) error {
+		offset := ev.Started.Sub(r.Started).Round(time.Millisecond)
+		fmt.Fprintf(w, "+%-9s %-12s %-16s %-9s %8s", offset, ev.StepID, ev.Module, ev.Status, ev.Duration.Round(time.Microsecond))
+		if ev.Attempt > 1 {
+			fmt.Fprintf(w, "  attempt %d", ev.Attempt)
+		}
+		fmt.Fprintln(w)
+		printKV(w, "in ", ev.Input)
+		printKV(w, "out", ev.Output)
+		if ev.Error != "" {
+			fmt.Fprintf(w, "           error: %s\n", ev.Error)
+		}
+		return nil
+	})
+}
+
+func printKV(w io.Writer, label string, m map[string]any) {
+	if len(m) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "           %s %s\n", label, cell(m))
+}

@@ -1,0 +1,339 @@
+// Package engine runs flows. Bundles go through the steps depth first: a
+// step that emits many bundles (a listing) runs the rest of the flow once
+// per bundle, in order, before it fetches the next, so memory holds one
+// page of a listing, not the listing. An aggregate closes such a loop and
+// continues once with the collected items.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"time"
+
+	"github.com/s3flow/s3flow/internal/connection"
+	"github.com/s3flow/s3flow/internal/flow"
+	"github.com/s3flow/s3flow/internal/module"
+)
+
+// Run statuses.
+const (
+	StatusRunning    = "running"
+	StatusSucceeded  = "succeeded"
+	StatusFailed     = "failed"
+	StatusIncomplete = "incomplete" // a break stopped some bundles
+	StatusCancelled  = "cancelled"
+)
+
+// Step event statuses.
+const (
+	EventOK       = "ok"
+	EventFiltered = "filtered"
+	EventFailed   = "failed"
+	EventRetried  = "retried"
+	EventIgnored  = "ignored"
+	EventResumed  = "resumed"
+	EventBroken   = "break"
+)
+
+// Resolver returns ready-to-use connections by name.
+type Resolver interface {
+	Connection(ctx context.Context, name string) (connection.Connection, error)
+}
+
+// Recorder keeps the run history.
+type Recorder interface {
+	StartRun(ctx context.Context, run RunInfo) error
+	Event(ctx context.Context, ev Event) error
+	FinishRun(ctx context.Context, id, status, errText string, at time.Time) error
+}
+
+// RunInfo describes a run as it starts.
+type RunInfo struct {
+	ID       string
+	Flow     string
+	FlowFile string
+	FlowHash string
+	Inputs   map[string]any
+	Trigger  map[string]any
+	Started  time.Time
+}
+
+// Event is one step's work on one bundle.
+type Event struct {
+	RunID    string
+	Seq      int64
+	StepID   string
+	Step     int
+	Module   string
+	Attempt  int
+	Status   string
+	Input    map[string]any
+	Output   map[string]any
+	Error    string
+	Started  time.Time
+	Duration time.Duration
+}
+
+// Options configure an Engine.
+type Options struct {
+	Registry *module.Registry
+	Resolver Resolver
+	Recorder Recorder
+	Logger   *slog.Logger
+	// SpoolDir holds downloaded files while their bundle is in flight; a
+	// folder per run is made inside it (default: the system temp dir).
+	SpoolDir string
+	// Sleep waits between retries; tests replace it.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Engine runs flows.
+type Engine struct{ opts Options }
+
+// New returns an engine.
+func New(opts Options) *Engine {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Recorder == nil {
+		opts.Recorder = nopRecorder{}
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = sleep
+	}
+	return &Engine{opts: opts}
+}
+
+// Result is how a run ended.
+type Result struct {
+	RunID  string
+	Status string
+	Err    error
+	// Outputs counts the bundles each step emitted, by step id.
+	Outputs map[string]int64
+}
+
+// Run runs f with inputs (checked against the flow's declarations, defaults
+// filled in) and trigger data. The returned error is the run's error, also
+// in Result.Err; recording failures are returned too.
+func (e *Engine) Run(ctx context.Context, f *flow.Flow, inputs, trigger map[string]any) (*Result, error) {
+	checked, err := CheckInputs(f, inputs)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newPlan(f)
+	if err != nil {
+		return nil, err
+	}
+	id := NewRunID()
+	spool, err := os.MkdirTemp(e.opts.SpoolDir, "s3flow-run-"+id+"-")
+	if err != nil {
+		return nil, fmt.Errorf("make a spool folder: %w", err)
+	}
+	defer os.RemoveAll(spool)
+	r := &runner{
+		e: e, f: f, plan: p, id: id, spool: spool, inputs: checked, trigger: trigger,
+		conns: map[string]connection.Connection{}, aggs: map[int]*[]any{}, outputs: map[string]int64{},
+	}
+	start := time.Now().UTC()
+	if err := e.opts.Recorder.StartRun(ctx, RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
+		Inputs: checked, Trigger: trigger, Started: start}); err != nil {
+		return nil, fmt.Errorf("record the run: %w", err)
+	}
+	runErr := r.from(ctx, 0, map[string]any{})
+	var ds *downstream
+	for errors.As(runErr, &ds) {
+		runErr = ds.err
+	}
+	status := StatusSucceeded
+	switch {
+	case runErr != nil && ctx.Err() != nil:
+		status, runErr = StatusCancelled, fmt.Errorf("cancelled: %w", context.Cause(ctx))
+	case runErr != nil:
+		status = StatusFailed
+	case r.broken:
+		status = StatusIncomplete
+	}
+	errText := ""
+	if runErr != nil {
+		errText = runErr.Error()
+	}
+	// The run is recorded even when the caller's context has ended.
+	recErr := e.opts.Recorder.FinishRun(context.WithoutCancel(ctx), id, status, errText, time.Now().UTC())
+	res := &Result{RunID: id, Status: status, Err: runErr, Outputs: r.outputs}
+	if recErr != nil {
+		return res, errors.Join(runErr, fmt.Errorf("record the end of run %s: %w", id, recErr))
+	}
+	return res, runErr
+}
+
+// CheckInputs checks run inputs against the flow's declarations: unknown
+// names, missing required ones, wrong types; defaults are filled in.
+func CheckInputs(f *flow.Flow, given map[string]any) (map[string]any, error) {
+	out := map[string]any{}
+	declared := map[string]flow.Input{}
+	for _, in := range f.Inputs {
+		declared[in.Name] = in
+	}
+	for name := range given {
+		if _, ok := declared[name]; !ok {
+			return nil, &module.InputError{Field: "inputs." + name, Rule: fmt.Sprintf("is not an input of flow %s", f.Name)}
+		}
+	}
+	for _, in := range f.Inputs {
+		v, ok := given[in.Name]
+		if !ok {
+			if in.Default == nil {
+				if in.Required {
+					return nil, &module.InputError{Field: "inputs." + in.Name, Rule: "is required"}
+				}
+				continue
+			}
+			v = in.Default
+		}
+		cv, err := flow.ConvertInput(in, v)
+		if err != nil {
+			return nil, &module.InputError{Field: "inputs." + in.Name, Rule: err.Error()}
+		}
+		out[in.Name] = cv
+	}
+	return out, nil
+}
+
+type runner struct {
+	e       *Engine
+	f       *flow.Flow
+	plan    *plan
+	id      string
+	spool   string
+	inputs  map[string]any
+	trigger map[string]any
+
+	conns   map[string]connection.Connection
+	aggs    map[int]*[]any // open aggregates by step index
+	seq     int64
+	broken  bool
+	outputs map[string]int64
+}
+
+// downstream wraps an error from a later step, so that the step that
+// passed the bundle on does not handle it as its own.
+type downstream struct{ err error }
+
+func (d *downstream) Error() string { return d.err.Error() }
+func (d *downstream) Unwrap() error { return d.err }
+
+func passOn(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ds *downstream
+	if errors.As(err, &ds) {
+		return err
+	}
+	return &downstream{err}
+}
+
+// from runs steps i.. for the bundle whose earlier step outputs are scope.
+func (r *runner) from(ctx context.Context, i int, scope map[string]any) error {
+	if i == len(r.f.Steps) {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	st := r.f.Steps[i]
+	switch st.Module.Name {
+	case "flow.filter":
+		return r.filter(ctx, i, scope)
+	case "flow.aggregate":
+		// A bundle of the loop reaches the aggregate: collect, and end this
+		// branch; the aggregate continues once the loop is done.
+		items := r.aggs[i]
+		*items = append(*items, scope[r.plan.aggFrom[i]])
+		return nil
+	}
+	if agg, ok := r.plan.closes[i]; ok {
+		items := &[]any{}
+		r.aggs[agg] = items
+		err := r.runStep(ctx, i, scope)
+		delete(r.aggs, agg)
+		if err != nil {
+			return err
+		}
+		out := module.Bundle{"items": *items, "count": int64(len(*items))}
+		next := withStep(r.plan.before(scope, i), r.f.Steps[agg].ID, out)
+		r.record(ctx, Event{StepID: r.f.Steps[agg].ID, Step: agg, Module: r.f.Steps[agg].Module.Name, Status: EventOK,
+			Output: map[string]any{"count": out["count"]}, Started: time.Now()})
+		r.outputs[r.f.Steps[agg].ID]++
+		return passOn(r.from(ctx, agg+1, next))
+	}
+	return r.runStep(ctx, i, scope)
+}
+
+func withStep(scope map[string]any, id string, b module.Bundle) map[string]any {
+	next := make(map[string]any, len(scope)+1)
+	maps.Copy(next, scope)
+	next[id] = b
+	return next
+}
+
+func (r *runner) filter(ctx context.Context, i int, scope map[string]any) error {
+	st := r.f.Steps[i]
+	start := time.Now()
+	v, err := st.With["condition"].Eval(r.env(scope))
+	ev := Event{StepID: st.ID, Step: i, Module: st.Module.Name, Started: start}
+	if err != nil {
+		ev.Status, ev.Error = EventFailed, err.Error()
+		r.record(ctx, ev)
+		return fmt.Errorf("step %q: condition: %w", st.ID, err)
+	}
+	pass, ok := v.(bool)
+	if !ok {
+		ev.Status, ev.Error = EventFailed, fmt.Sprintf("the condition gave %T, not true or false", v)
+		r.record(ctx, ev)
+		return fmt.Errorf("step %q: condition: %s", st.ID, ev.Error)
+	}
+	ev.Duration = time.Since(start)
+	if !pass {
+		ev.Status = EventFiltered
+		r.record(ctx, ev)
+		return nil
+	}
+	ev.Status = EventOK
+	r.record(ctx, ev)
+	return passOn(r.from(ctx, i+1, scope))
+}
+
+func (r *runner) env(scope map[string]any) map[string]any {
+	return flow.Env(r.inputs, r.trigger, scope)
+}
+
+func (r *runner) record(ctx context.Context, ev Event) {
+	r.seq++
+	ev.RunID, ev.Seq = r.id, r.seq
+	if err := r.e.opts.Recorder.Event(ctx, ev); err != nil {
+		r.e.opts.Logger.WarnContext(ctx, "cannot record a step event", "run", r.id, "step", ev.StepID, "error", err)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+type nopRecorder struct{}
+
+func (nopRecorder) StartRun(context.Context, RunInfo) error                            { return nil }
+func (nopRecorder) Event(context.Context, Event) error                                 { return nil }
+func (nopRecorder) FinishRun(context.Context, string, string, string, time.Time) error { return nil }

@@ -1,0 +1,81 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/s3flow/s3flow/internal/flow"
+)
+
+// plan is what the engine works out from a flow before it runs: which step
+// each aggregate collects from, and which loop it closes.
+type plan struct {
+	// aggFrom is the step id an aggregate (by index) collects.
+	aggFrom map[int]string
+	// closes maps a loop's step (one that emits many bundles) to the
+	// aggregate that closes it.
+	closes map[int]int
+	steps  []*flow.Step
+}
+
+func newPlan(f *flow.Flow) (*plan, error) {
+	p := &plan{aggFrom: map[int]string{}, closes: map[int]int{}, steps: f.Steps}
+	for a, st := range f.Steps {
+		if st.Module.Name != "flow.aggregate" {
+			continue
+		}
+		t := st.With["from"]
+		v, err := t.Eval(flow.Env(nil, nil, nil))
+		from, _ := v.(string)
+		if err != nil || !t.IsLiteral() {
+			return nil, fmt.Errorf("step %q: with.from must be a step id, not an expression", st.ID)
+		}
+		x := slices.IndexFunc(f.Steps[:a], func(s *flow.Step) bool { return s.ID == from })
+		if x < 0 {
+			return nil, fmt.Errorf("step %q: with.from: %q is not an earlier step", st.ID, from)
+		}
+		// The loop closed is the nearest step at or before "from" that
+		// emits many bundles; without one, the aggregate collects the
+		// single bundle of each run of "from".
+		source := x
+		for j := x; j >= 0; j-- {
+			if f.Steps[j].Module.Many {
+				source = j
+				break
+			}
+		}
+		if other, ok := p.closes[source]; ok {
+			return nil, fmt.Errorf("step %q: step %q already closes the loop of %q; aggregate its output instead", st.ID, f.Steps[other].ID, f.Steps[source].ID)
+		}
+		for s, o := range p.closes {
+			if s < source && source < o && o < a {
+				return nil, fmt.Errorf("step %q: its loop (from %q) crosses the aggregate %q", st.ID, f.Steps[source].ID, f.Steps[o].ID)
+			}
+		}
+		p.aggFrom[a] = from
+		p.closes[source] = a
+	}
+	return p, nil
+}
+
+// before returns the scope as it was before step i ran: the outputs of the
+// steps before it only.
+func (p *plan) before(scope map[string]any, i int) map[string]any {
+	out := make(map[string]any, i)
+	for _, st := range p.steps[:i] {
+		if v, ok := scope[st.ID]; ok {
+			out[st.ID] = v
+		}
+	}
+	return out
+}
+
+// NewRunID returns a sortable, unique run id: the start time and randomness.
+func NewRunID() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b)
+}

@@ -1,0 +1,284 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/s3flow/s3flow/internal/flow"
+	"github.com/s3flow/s3flow/internal/module"
+)
+
+// StepError is a step's failure, naming the step.
+type StepError struct {
+	StepID string
+	Err    error
+}
+
+func (e *StepError) Error() string { return fmt.Sprintf("step %q: %v", e.StepID, e.Err) }
+func (e *StepError) Unwrap() error { return e.Err }
+
+// errRollback stops the whole run at once.
+var errRollback = errors.New("stopped by on_error: rollback")
+
+// runStep runs step i for one bundle, handles its errors as on_error says,
+// and passes each bundle it emits on to the next step.
+func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error {
+	st := r.f.Steps[i]
+	env := r.env(scope)
+	in, err := r.inputsFor(ctx, st, env)
+	var menv module.Env
+	if err == nil {
+		menv, err = r.moduleEnv(ctx, st, env)
+	}
+	if err != nil {
+		// Bad inputs do not get better by retrying.
+		r.record(ctx, Event{StepID: st.ID, Step: i, Module: st.Module.Name, Status: EventFailed, Error: err.Error(), Started: time.Now()})
+		return r.handle(ctx, i, scope, st.OnError.Action, &StepError{st.ID, err}, false)
+	}
+	recorded := recordable(map[string]any(in))
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		emitted := 0
+		var runErr error
+		// Each bundle's time is measured from the one before: for a listing,
+		// the time to fetch it; the later steps' time is not counted.
+		last := start
+		cont := func(b module.Bundle) error {
+			emitted++
+			r.outputs[st.ID]++
+			now := time.Now()
+			r.record(ctx, Event{StepID: st.ID, Step: i, Module: st.Module.Name, Attempt: attempt, Status: EventOK,
+				Input: recorded, Output: recordable(map[string]any(b)), Started: last, Duration: now.Sub(last)})
+			defer func() { last = time.Now() }()
+			err := r.from(ctx, i+1, withStep(scope, st.ID, b))
+			removeSpooled(b)
+			return passOn(err)
+		}
+		if st.Module.Many {
+			// A listing streams: each bundle goes down the flow as it comes.
+			runErr = st.Module.Run(ctx, menv, in, cont)
+		} else {
+			// One result: run under the step's timeout, then pass it on, so
+			// a retry never repeats later steps.
+			var out []module.Bundle
+			runErr = r.withTimeout(ctx, st, func(ctx context.Context) error {
+				return st.Module.Run(ctx, menv, in, func(b module.Bundle) error {
+					out = append(out, b)
+					return nil
+				})
+			})
+			if runErr != nil {
+				for _, b := range out {
+					removeSpooled(b)
+				}
+			} else {
+				for _, b := range out {
+					if err := cont(b); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		var ds *downstream
+		if runErr == nil || errors.As(runErr, &ds) {
+			return runErr
+		}
+		if ctx.Err() != nil {
+			return runErr
+		}
+		ev := Event{StepID: st.ID, Step: i, Module: st.Module.Name, Attempt: attempt, Status: EventFailed,
+			Input: recorded, Error: runErr.Error(), Started: start, Duration: time.Since(start)}
+		oe := st.OnError
+		// A listing that already passed bundles on cannot be retried without
+		// repeating them.
+		if oe.Action == flow.ActionRetry && attempt <= oe.Attempts && emitted == 0 {
+			ev.Status = EventRetried
+			r.record(ctx, ev)
+			r.e.opts.Logger.InfoContext(ctx, "retrying step", "step", st.ID, "attempt", attempt+1, "error", runErr)
+			if err := r.e.opts.Sleep(ctx, backoff(oe.Backoff, attempt)); err != nil {
+				return err
+			}
+			continue
+		}
+		r.record(ctx, ev)
+		action := oe.Action
+		if action == flow.ActionRetry {
+			action = oe.Then
+		}
+		return r.handle(ctx, i, scope, action, &StepError{st.ID, runErr}, true)
+	}
+}
+
+// backoff doubles the wait after each attempt.
+func backoff(base time.Duration, attempt int) time.Duration {
+	return base << min(attempt-1, 10)
+}
+
+// handle applies an on_error action to a failed step.
+func (r *runner) handle(ctx context.Context, i int, scope map[string]any, action string, err error, ran bool) error {
+	st := r.f.Steps[i]
+	ev := Event{StepID: st.ID, Step: i, Module: st.Module.Name, Error: err.Error(), Started: time.Now()}
+	switch action {
+	case flow.ActionIgnore:
+		ev.Status = EventIgnored
+		r.record(ctx, ev)
+		return nil
+	case flow.ActionBreak:
+		ev.Status = EventBroken
+		r.record(ctx, ev)
+		r.broken = true
+		return nil
+	case flow.ActionResume:
+		ev.Status, ev.Output = EventResumed, st.OnError.Output
+		r.record(ctx, ev)
+		return passOn(r.from(ctx, i+1, withStep(scope, st.ID, module.Bundle(st.OnError.Output))))
+	case flow.ActionRollback:
+		return fmt.Errorf("%w: %w", errRollback, err)
+	}
+	return err
+}
+
+func (r *runner) withTimeout(ctx context.Context, st *flow.Step, run func(context.Context) error) error {
+	if st.Timeout <= 0 {
+		return run(ctx)
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, st.Timeout, fmt.Errorf("step %q timed out after %s", st.ID, st.Timeout))
+	defer cancel()
+	err := run(ctx)
+	if err != nil && ctx.Err() != nil && context.Cause(ctx) != nil {
+		return fmt.Errorf("%w: %w", context.Cause(ctx), err)
+	}
+	return err
+}
+
+// inputsFor evaluates the step's templates for this bundle and checks the
+// values against the module's declaration.
+func (r *runner) inputsFor(ctx context.Context, st *flow.Step, env map[string]any) (module.Values, error) {
+	raw := make(map[string]any, len(st.With))
+	for name, t := range st.With {
+		v, err := t.Eval(env)
+		if err != nil {
+			return nil, fmt.Errorf("with.%s: %w", name, err)
+		}
+		raw[name] = v
+	}
+	in, err := st.Module.Check(raw)
+	if err != nil {
+		var ie *module.InputError
+		if errors.As(err, &ie) {
+			return nil, fmt.Errorf("with.%s: %s", ie.Field, ie.Rule)
+		}
+		return nil, err
+	}
+	return in, nil
+}
+
+func (r *runner) moduleEnv(ctx context.Context, st *flow.Step, env map[string]any) (module.Env, error) {
+	menv := module.Env{Logger: r.e.opts.Logger, SpoolDir: r.spool}
+	if st.Connection == nil {
+		return menv, nil
+	}
+	v, err := st.Connection.Eval(env)
+	if err != nil {
+		return menv, fmt.Errorf("connection: %w", err)
+	}
+	name, _ := v.(string)
+	if name == "" {
+		return menv, fmt.Errorf("connection: the name is empty")
+	}
+	conn, ok := r.conns[name]
+	if !ok {
+		if r.e.opts.Resolver == nil {
+			return menv, fmt.Errorf("connection %q: no connections are available here", name)
+		}
+		if conn, err = r.e.opts.Resolver.Connection(ctx, name); err != nil {
+			return menv, err
+		}
+		r.conns[name] = conn
+	}
+	menv.Connection = &conn
+	return menv, nil
+}
+
+// removeSpooled deletes a downloaded file once its bundle is done.
+func removeSpooled(b module.Bundle) {
+	if f, ok := b["file"].(*module.SpooledFile); ok {
+		os.Remove(f.Path)
+	}
+}
+
+// maxRecorded bounds a recorded string; longer ones are cut with a marker.
+const maxRecorded = 4096
+
+// secretHeader matches input names whose values must not be stored.
+func secretName(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"authorization", "secret", "token", "password", "customer-key"} {
+		if strings.Contains(n, s) && !strings.HasSuffix(n, "-md5") {
+			return true
+		}
+	}
+	return false
+}
+
+// recordable makes a bundle safe and small for the run history: file data
+// becomes its description, long text is truncated, secret-looking header
+// values are masked.
+func recordable(v map[string]any) map[string]any {
+	if v == nil {
+		return nil
+	}
+	out := make(map[string]any, len(v))
+	for k, x := range v {
+		if secretName(k) {
+			out[k] = "***"
+			continue
+		}
+		out[k] = recordValue(x)
+	}
+	return out
+}
+
+func recordValue(v any) any {
+	switch x := v.(type) {
+	case string:
+		if len(x) > maxRecorded {
+			return x[:maxRecorded] + fmt.Sprintf("…[truncated, %d bytes in all]", len(x))
+		}
+		return x
+	case module.File:
+		return map[string]any{"file": x.Name(), "size": x.Size()}
+	case module.Bundle:
+		return recordable(x)
+	case map[string]any:
+		return recordable(x)
+	case module.Values:
+		return recordable(x)
+	case []module.Pair:
+		m := make(map[string]any, len(x))
+		for _, p := range x {
+			if secretName(p.Name) {
+				m[p.Name] = "***"
+			} else {
+				m[p.Name] = recordValue(p.Value)
+			}
+		}
+		return m
+	case []any:
+		const maxItems = 100
+		n := min(len(x), maxItems)
+		out := make([]any, n, n+1)
+		for i := range n {
+			out[i] = recordValue(x[i])
+		}
+		if len(x) > maxItems {
+			out = append(out, fmt.Sprintf("…[truncated, %d items in all]", len(x)))
+		}
+		return out
+	}
+	return v
+}

@@ -1,0 +1,229 @@
+// Package builtin declares the modules every flow has besides the S3 ones:
+// control of bundles (flow.*) and local files (file.*).
+package builtin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/s3flow/s3flow/internal/module"
+)
+
+// Modules returns the built-in modules.
+func Modules() []*module.Module {
+	return []*module.Module{Filter, Aggregate, Iterate, FileList, FileRead, FileWrite}
+}
+
+// Filter lets only the bundles that meet its condition go on. The engine
+// evaluates it; it has no Run of its own.
+var Filter = &module.Module{
+	Name:  "flow.filter",
+	Verb:  "filter",
+	Title: "Filter",
+	Help:  "Lets only the bundles for which the condition is true go on to the next steps.",
+	Fields: []module.Field{
+		{Name: "condition", Label: "Condition", Type: module.Bool, Required: true,
+			Help: "an expression, e.g. {{ steps.list.size > 0 && steps.list.key endsWith '.csv' }}"},
+	},
+}
+
+// Aggregate collects the bundles of an earlier step into one bundle. The
+// engine runs it: it closes the loop of the nearest step at or before
+// "from" that emits many bundles.
+var Aggregate = &module.Module{
+	Name:  "flow.aggregate",
+	Verb:  "aggregate",
+	Title: "Aggregate",
+	Help:  "Collects the bundles of an earlier step into one list (items), e.g. to write one manifest of all files copied.",
+	Fields: []module.Field{
+		{Name: "from", Label: "Source step", Type: module.String, Required: true,
+			Help: "the id of the step whose bundles are collected"},
+	},
+	Outputs: []module.Output{
+		{Name: "items", Help: "the collected bundles, in order"},
+		{Name: "count", Help: "how many"},
+	},
+}
+
+// Iterate turns a list into one bundle per item.
+var Iterate = &module.Module{
+	Name:  "flow.iterate",
+	Verb:  "iterate",
+	Title: "Iterate",
+	Help:  "Splits a list into bundles: the next steps run once per item.",
+	Many:  true,
+	Fields: []module.Field{
+		{Name: "items", Label: "List", Type: module.List, Required: true,
+			Help: "an expression giving a list, e.g. {{ steps.all.items }} or {{ split(inputs.keys, ',') }}"},
+	},
+	Outputs: []module.Output{
+		{Name: "value", Help: "the item"},
+		{Name: "index", Help: "its position, from 0"},
+	},
+	Run: func(ctx context.Context, _ module.Env, in module.Values, emit func(module.Bundle) error) error {
+		for i, v := range in.List("items") {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := emit(module.Bundle{"value": v, "index": int64(i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+}
+
+// FileList lists a local folder, one bundle per file.
+var FileList = &module.Module{
+	Name:  "file.list",
+	Verb:  "list",
+	Title: "List local files",
+	Help:  "Lists the files in a local folder (sorted by path), one bundle per file, each usable as an upload's source file.",
+	Many:  true,
+	Fields: []module.Field{
+		{Name: "path", Label: "Folder", Type: module.String, Required: true, Help: "the local folder"},
+		{Name: "pattern", Label: "Pattern", Type: module.String, Help: "only names matching this glob, e.g. *.csv"},
+		{Name: "recursive", Label: "Recursive", Type: module.Bool, Default: false, Help: "also list files in sub-folders"},
+	},
+	Outputs: []module.Output{
+		{Name: "path", Help: "the file's path"},
+		{Name: "relativePath", Help: "its path below the folder, with / separators"},
+		{Name: "name"}, {Name: "size"}, {Name: "modified"},
+		{Name: "file", Help: "the file, for Upload a file"},
+	},
+	Validate: func(in module.Values) error {
+		if p := in.String("pattern"); p != "" {
+			if _, err := filepath.Match(p, ""); err != nil {
+				return &module.InputError{Field: "pattern", Rule: fmt.Sprintf("%q is not a valid glob", p)}
+			}
+		}
+		return nil
+	},
+	Run: runFileList,
+}
+
+func runFileList(ctx context.Context, _ module.Env, in module.Values, emit func(module.Bundle) error) error {
+	root, pattern, recursive := in.String("path"), in.String("pattern"), in.Bool("recursive")
+	// WalkDir visits in lexical order and holds one directory at a time.
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if d.IsDir() {
+			if p != root && !recursive {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		if pattern != "" {
+			if ok, _ := filepath.Match(pattern, d.Name()); !ok {
+				return nil
+			}
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		f, err := module.NewLocalFile(p)
+		if err != nil {
+			return err
+		}
+		return emit(module.Bundle{
+			"path": p, "relativePath": filepath.ToSlash(rel), "name": d.Name(), "size": info.Size(),
+			"modified": info.ModTime().UTC(), "file": f,
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("list files in %s: %w", root, err)
+	}
+	return nil
+}
+
+// FileRead reads a local file into a bundle (as a file reference; text too
+// when it is small).
+var FileRead = &module.Module{
+	Name:  "file.read",
+	Verb:  "read",
+	Title: "Read a local file",
+	Help:  "Reads a local file: a file reference for Upload a file and, for files up to 1 MiB, its text.",
+	Fields: []module.Field{
+		{Name: "path", Label: "File", Type: module.String, Required: true, Help: "the local file"},
+	},
+	Outputs: []module.Output{
+		{Name: "path"}, {Name: "name"}, {Name: "size"}, {Name: "text", Help: "the content, for files up to 1 MiB"}, {Name: "file"},
+	},
+	Run: func(_ context.Context, _ module.Env, in module.Values, emit func(module.Bundle) error) error {
+		f, err := module.NewLocalFile(in.String("path"))
+		if err != nil {
+			return err
+		}
+		b := module.Bundle{"path": f.Path, "name": f.Name(), "size": f.Size(), "text": "", "file": f}
+		if f.Size() <= maxTextSize {
+			data, err := os.ReadFile(f.Path)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", f.Path, err)
+			}
+			b["text"] = string(data)
+		}
+		return emit(b)
+	},
+}
+
+const maxTextSize = 1 << 20
+
+// FileWrite writes a file reference (a download, a generated text) to a
+// local path, atomically.
+var FileWrite = &module.Module{
+	Name:  "file.write",
+	Verb:  "write",
+	Title: "Write a local file",
+	Help:  "Writes a file (e.g. from Get a file or file.text) to a local path; the path appears only when complete.",
+	Fields: []module.Field{
+		{Name: "file", Label: "File", Type: module.FileRef, Required: true, Help: "the data to write"},
+		{Name: "path", Label: "Path", Type: module.String, Required: true, Help: "where to write it; an existing folder gets the file's name inside it"},
+	},
+	Outputs: []module.Output{{Name: "path"}, {Name: "size"}},
+	Run:     runFileWrite,
+}
+
+func runFileWrite(_ context.Context, _ module.Env, in module.Values, emit func(module.Bundle) error) error {
+	src, target := in.File("file"), in.String("path")
+	if st, err := os.Stat(target); err == nil && st.IsDir() {
+		target = filepath.Join(target, src.Name())
+	}
+	r, err := src.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".s3flow-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	n, err := io.Copy(tmp, r)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), target)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", target, err)
+	}
+	return emit(module.Bundle{"path": target, "size": n})
+}

@@ -1,0 +1,270 @@
+// Package runs keeps the run history in the SQLite database: it records
+// runs as the engine reports them and answers list and show queries.
+package runs
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/s3flow/s3flow/internal/engine"
+)
+
+// ErrNotFound means no run has that id.
+var ErrNotFound = errors.New("no such run")
+
+// Store is the run history. As an engine.Recorder it batches step events
+// into transactions, so recording costs little per bundle.
+type Store struct {
+	db *sql.DB
+
+	mu      sync.Mutex
+	pending []engine.Event
+}
+
+// batchSize is how many events are written per transaction.
+const batchSize = 500
+
+// New returns the history kept in db (migrated by store.Open).
+func New(db *sql.DB) *Store { return &Store{db: db} }
+
+// StartRun records a run that starts.
+func (s *Store) StartRun(ctx context.Context, r engine.RunInfo) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Flow, r.FlowFile, r.FlowHash, toJSON(r.Inputs), toJSON(r.Trigger),
+		engine.StatusRunning, stamp(r.Started))
+	return err
+}
+
+// Event queues a step event; it is written with the next batch.
+func (s *Store) Event(ctx context.Context, ev engine.Event) error {
+	s.mu.Lock()
+	s.pending = append(s.pending, ev)
+	full := len(s.pending) >= batchSize
+	s.mu.Unlock()
+	if full {
+		return s.Flush(ctx)
+	}
+	return nil
+}
+
+// Flush writes queued events.
+func (s *Store) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	batch := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO run_events (run_id, seq, step_id, step_index, module, attempt, status,
+		input, output, error, started_at, duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, ev := range batch {
+		if _, err := stmt.ExecContext(ctx, ev.RunID, ev.Seq, ev.StepID, ev.Step, ev.Module, ev.Attempt, ev.Status,
+			nullJSON(ev.Input), nullJSON(ev.Output), ev.Error, stamp(ev.Started), ev.Duration.Microseconds()); err != nil {
+			return fmt.Errorf("record event %d of run %s: %w", ev.Seq, ev.RunID, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// FinishRun writes the remaining events and the run's outcome.
+func (s *Store) FinishRun(ctx context.Context, id, status, errText string, at time.Time) error {
+	if err := s.Flush(ctx); err != nil {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?`, status, errText, stamp(at), id)
+	return err
+}
+
+// Run is a recorded run.
+type Run struct {
+	ID       string         `json:"id"`
+	Flow     string         `json:"flow"`
+	FlowFile string         `json:"flowFile"`
+	FlowHash string         `json:"flowHash"`
+	Inputs   map[string]any `json:"inputs"`
+	Status   string         `json:"status"`
+	Error    string         `json:"error,omitempty"`
+	Started  time.Time      `json:"startedAt"`
+	Finished *time.Time     `json:"finishedAt,omitempty"`
+}
+
+// Duration is how long the run took (so far).
+func (r Run) Duration() time.Duration {
+	if r.Finished == nil {
+		return time.Since(r.Started)
+	}
+	return r.Finished.Sub(r.Started)
+}
+
+// Filter selects runs.
+type Filter struct {
+	Flow   string
+	Status string
+	Since  time.Time
+	Limit  int
+}
+
+// List returns runs, newest first.
+func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
+	var where []string
+	var args []any
+	if f.Flow != "" {
+		where, args = append(where, "flow = ?"), append(args, f.Flow)
+	}
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "started_at >= ?"), append(args, stamp(f.Since))
+	}
+	q := `SELECT id, flow, flow_file, flow_hash, inputs, status, error, started_at, finished_at FROM runs`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY started_at DESC, id DESC"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Get returns one run.
+func (s *Store) Get(ctx context.Context, id string) (Run, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT id, flow, flow_file, flow_hash, inputs, status, error, started_at, finished_at FROM runs WHERE id = ?`, id)
+	r, err := scanRun(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, fmt.Errorf("run %q: %w (see 's3flow runs list')", id, ErrNotFound)
+	}
+	return r, err
+}
+
+// StepEvent is a recorded step event.
+type StepEvent struct {
+	Seq      int64          `json:"seq"`
+	StepID   string         `json:"step"`
+	Module   string         `json:"module"`
+	Attempt  int            `json:"attempt,omitempty"`
+	Status   string         `json:"status"`
+	Input    map[string]any `json:"input,omitempty"`
+	Output   map[string]any `json:"output,omitempty"`
+	Error    string         `json:"error,omitempty"`
+	Started  time.Time      `json:"startedAt"`
+	Duration time.Duration  `json:"durationNs"`
+}
+
+// Events calls fn for each event of a run, in order, without holding them
+// all in memory.
+func (s *Store) Events(ctx context.Context, id string, fn func(StepEvent) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, step_id, module, attempt, status, input, output, error, started_at, duration_us
+		FROM run_events WHERE run_id = ? ORDER BY seq`, id)
+	if err != nil {
+		return fmt.Errorf("read events of run %s: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ev StepEvent
+		var in, out sql.NullString
+		var started string
+		var us int64
+		if err := rows.Scan(&ev.Seq, &ev.StepID, &ev.Module, &ev.Attempt, &ev.Status, &in, &out, &ev.Error, &started, &us); err != nil {
+			return err
+		}
+		ev.Started, _ = time.Parse(time.RFC3339Nano, started)
+		ev.Duration = time.Duration(us) * time.Microsecond
+		if in.Valid {
+			json.Unmarshal([]byte(in.String), &ev.Input)
+		}
+		if out.Valid {
+			json.Unmarshal([]byte(out.String), &ev.Output)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Prune deletes runs that started before cutoff, with their events.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM run_events WHERE run_id IN (SELECT id FROM runs WHERE started_at < ?)`, stamp(cutoff)); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE started_at < ?`, stamp(cutoff))
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return n, tx.Commit()
+}
+
+type scanner interface{ Scan(...any) error }
+
+func scanRun(row scanner) (Run, error) {
+	var r Run
+	var inputs, started string
+	var finished sql.NullString
+	if err := row.Scan(&r.ID, &r.Flow, &r.FlowFile, &r.FlowHash, &inputs, &r.Status, &r.Error, &started, &finished); err != nil {
+		return Run{}, err
+	}
+	json.Unmarshal([]byte(inputs), &r.Inputs)
+	r.Started, _ = time.Parse(time.RFC3339Nano, started)
+	if finished.Valid {
+		t, _ := time.Parse(time.RFC3339Nano, finished.String)
+		r.Finished = &t
+	}
+	return r, nil
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00") }
+
+func toJSON(v any) string {
+	if v == nil {
+		return "{}"
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%q", "unrecordable: "+err.Error())
+	}
+	return string(b)
+}
+
+func nullJSON(v map[string]any) any {
+	if v == nil {
+		return nil
+	}
+	return toJSON(v)
+}
