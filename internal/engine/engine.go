@@ -306,6 +306,7 @@ func (r *runner) filter(ctx context.Context, i int, scope map[string]any) error 
 	}
 	ev.Status = EventOK
 	r.record(ctx, ev)
+	r.outputs[st.ID]++
 	return passOn(r.from(ctx, i+1, scope))
 }
 
