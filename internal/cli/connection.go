@@ -307,6 +307,9 @@ func newConnectionDeleteCmd(a *app) *cobra.Command {
 		Short: "Delete a connection",
 		Args:  exactName,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] == connection.EnvName || args[0] == connection.LocalName {
+				return usagef("connection %q always exists and cannot be deleted", args[0])
+			}
 			st, err := a.connections(cmd.Context())
 			if err != nil {
 				return err

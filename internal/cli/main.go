@@ -46,13 +46,17 @@ func Main() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	io := systemIO()
+	return run(ctx, systemIO(), os.Args[1:])
+}
+
+// run runs one command line with the given streams and returns its exit
+// code; tests call it with TestIO.
+func run(ctx context.Context, io *IOStreams, args []string) int {
 	app := newApp(io)
 	defer app.close()
 	root := newRootCmd(app)
-	root.SetArgs(os.Args[1:])
-	err := root.ExecuteContext(ctx)
-	return report(io, err)
+	root.SetArgs(args)
+	return report(io, root.ExecuteContext(ctx))
 }
 
 // report prints err as one line and returns its exit code.

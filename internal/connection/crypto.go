@@ -20,9 +20,16 @@ const KeyEnv = "S3FLOW_ENCRYPTION_KEY"
 // ErrWrongKey means the store was written with another encryption key.
 var ErrWrongKey = errors.New("the encryption key does not match the one this store was written with (check " + KeyEnv + " or encryption.key)")
 
+// ErrMissingKey means the store holds secrets but its key is nowhere to be
+// found: S3FLOW_ENCRYPTION_KEY is unset and encryption.key is gone.
+var ErrMissingKey = errors.New("the encryption key this store was written with is missing")
+
 // LoadKey returns the encryption key from S3FLOW_ENCRYPTION_KEY, or from
 // home/encryption.key, generating that file (mode 0600) on first use.
-func LoadKey(home string) ([]byte, error) {
+func LoadKey(home string) ([]byte, error) { return loadKey(home, true) }
+
+// loadKey is LoadKey that generates a key file only when create is true.
+func loadKey(home string, create bool) ([]byte, error) {
 	if s := strings.TrimSpace(os.Getenv(KeyEnv)); s != "" {
 		key, err := decodeKey(s)
 		if err != nil {
@@ -42,6 +49,9 @@ func LoadKey(home string) ([]byte, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read encryption key: %w", err)
 	}
+	if !create {
+		return nil, fmt.Errorf("%w: %s is unset and %s does not exist; set the variable or restore the file", ErrMissingKey, KeyEnv, file)
+	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
@@ -49,7 +59,7 @@ func LoadKey(home string) ([]byte, error) {
 	// O_EXCL: two processes starting at once must not write two keys.
 	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
-		return LoadKey(home)
+		return loadKey(home, create)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create encryption key: %w", err)

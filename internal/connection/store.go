@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/s3flow/s3flow/internal/store"
@@ -41,13 +43,42 @@ type Store struct {
 const keyCheckPlain = "s3flow encryption key check v1"
 
 // OpenStore opens the store under home, creating it on first use. A store
-// written with another key is refused with ErrWrongKey before anything
-// changes.
+// written with another key is refused with ErrWrongKey, and one whose key
+// is gone with ErrMissingKey, before anything changes.
 func OpenStore(ctx context.Context, home string) (*Store, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", home, err)
 	}
-	key, err := LoadKey(home)
+	file := filepath.Join(home, "s3flow.db")
+	db, err := store.OpenUnmigrated(file)
+	if err != nil {
+		return nil, err
+	}
+	st, err := openWithKey(ctx, db, home)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := store.Migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate database %s: %w", file, err)
+	}
+	if err := st.checkKey(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// openWithKey finds the key and checks it against the store, reading only.
+func openWithKey(ctx context.Context, db *sql.DB, home string) (*Store, error) {
+	sealed, err := readKeyCheck(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	// A store that holds secrets never gets a new key: a lost
+	// encryption.key would otherwise be replaced by one that opens nothing.
+	key, err := loadKey(home, sealed == nil)
 	if err != nil {
 		return nil, err
 	}
@@ -55,16 +86,34 @@ func OpenStore(ctx context.Context, home string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, filepath.Join(home, "s3flow.db"))
+	if sealed != nil {
+		if plain, err := s.open(sealed, "key_check"); err != nil || plain != keyCheckPlain {
+			return nil, ErrWrongKey
+		}
+	}
+	return &Store{db: db, sealer: s}, nil
+}
+
+// readKeyCheck returns the sealed key check, or nil in a new store (which
+// may not have its tables yet).
+func readKeyCheck(ctx context.Context, db *sql.DB) ([]byte, error) {
+	var tables int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).Scan(&tables)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read the connection store: %w", err)
 	}
-	st := &Store{db: db, sealer: s}
-	if err := st.checkKey(ctx); err != nil {
-		db.Close()
-		return nil, err
+	if tables == 0 {
+		return nil, nil
 	}
-	return st, nil
+	var sealed []byte
+	err = db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'key_check'`).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the connection store: %w", err)
+	}
+	return sealed, nil
 }
 
 // DB returns the database, for packages that keep their own tables in it.
@@ -92,8 +141,16 @@ func (s *Store) checkKey(ctx context.Context) error {
 	return nil
 }
 
-// Create stores a new connection.
+// Create stores a new connection; "env", "local" and malformed names are
+// refused.
 func (s *Store) Create(ctx context.Context, c Connection) error {
+	if err := ValidateName(c.Name); err != nil {
+		return err
+	}
+	return s.insert(ctx, c)
+}
+
+func (s *Store) insert(ctx context.Context, c Connection) error {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = time.Now().UTC()
 	}
@@ -176,7 +233,11 @@ func (s *Store) List(ctx context.Context) ([]Connection, error) {
 		}
 		conns = append(conns, c)
 	}
-	return conns, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list connections: %w", err)
+	}
+	slices.SortFunc(conns, func(a, b Connection) int { return strings.Compare(a.Name, b.Name) })
+	return conns, nil
 }
 
 // Delete removes a connection; "env" and "local" cannot be deleted.
@@ -255,7 +316,7 @@ func (s *Store) ensureLocal(ctx context.Context) error {
 		Region:          "us-east-1", PathStyle: true, ChecksumMode: ChecksumWhenRequired,
 		VerifyStatus: "embedded endpoint with data under $S3FLOW_HOME/local-s3",
 	}
-	err := s.Create(ctx, c)
+	err := s.insert(ctx, c)
 	if errors.Is(err, ErrExists) {
 		return nil
 	}

@@ -31,18 +31,27 @@ func (c *Client) Verify(ctx context.Context) (Verified, error) {
 		return Verified{Status: "verified: the keys can list buckets"}, nil
 	}
 	explained := Explain(err)
+	// The sentinel below already says what is wrong; S3's code and request
+	// id follow it without the general hint repeating it.
+	var detail error = explained
+	if e, ok := explained.(*Error); ok {
+		plain := *e
+		plain.Hint = ""
+		detail = &plain
+	}
 	switch Code(err) {
 	case "AccessDenied", "Forbidden", "AllAccessDisabled":
 		return Verified{
 			Status:  "verified: the keys are valid",
 			Warning: "the keys are valid but may not list buckets (AccessDenied); modules that need other permissions may still work",
 		}, nil
-	case "InvalidAccessKeyId", "InvalidClientTokenId":
-		return Verified{}, fmt.Errorf("%w: %w", ErrUnknownKey, explained)
+	// versitygw answers an unknown key with its own code (HTTP 404).
+	case "InvalidAccessKeyId", "InvalidClientTokenId", "XAdminUserNotFound":
+		return Verified{}, fmt.Errorf("%w: %w", ErrUnknownKey, detail)
 	case "SignatureDoesNotMatch":
-		return Verified{}, fmt.Errorf("%w: %w", ErrWrongSecret, explained)
+		return Verified{}, fmt.Errorf("%w: %w", ErrWrongSecret, detail)
 	case CodeUnreachable:
-		return Verified{}, fmt.Errorf("%w: %w", ErrUnreachable, explained)
+		return Verified{}, fmt.Errorf("%w: %w", ErrUnreachable, detail)
 	}
 	return Verified{}, explained
 }

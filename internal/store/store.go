@@ -22,16 +22,33 @@ var migrations embed.FS
 // Open opens (creating if needed) the database file at path and applies
 // every migration it has not seen yet, each in its own transaction.
 func Open(ctx context.Context, file string) (*sql.DB, error) {
+	db, err := OpenUnmigrated(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := Migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate database %s: %w", file, err)
+	}
+	return db, nil
+}
+
+// OpenUnmigrated opens the database file without touching its schema, for
+// callers that must check something first (the encryption key) and leave a
+// database they refuse as it was. Call Migrate before using it.
+func OpenUnmigrated(file string) (*sql.DB, error) {
 	dsn := "file:" + file + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", file, err)
 	}
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("migrate database %s: %w", file, err)
-	}
 	return db, nil
+}
+
+// Migrate applies every migration db has not seen yet, each in its own
+// transaction.
+func Migrate(ctx context.Context, db *sql.DB) error {
+	return migrate(ctx, db)
 }
 
 type migration struct {

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/s3flow/s3flow/internal/cli"
+	"github.com/s3flow/s3flow/internal/s3test"
+)
+
+// TestMain lets the test binary be the s3flow command of the scripts. The
+// local endpoint re-executes the binary with Args[0] "s3flow", so its child
+// process is dispatched here too.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"s3flow": func() { os.Exit(cli.Main()) },
+	})
+}
+
+// TestScript runs testdata/script/*.txtar. Scripts that need the standalone
+// test server guard themselves with [!s3server] skip.
+func TestScript(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 filepath.Join("..", "..", "testdata", "script"),
+		Setup:               setup,
+		Condition:           condition,
+		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exitcode": cmdExitCode},
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+	})
+}
+
+// setup gives every script its own S3FLOW_HOME and HOME, the test server's
+// variables (and KEY_LAST4, what a masked key id shows), a name to make
+// buckets unique, and the server's secret in $WORK/secret.txt for stdin and
+// ttyin (which cannot expand variables).
+func setup(env *testscript.Env) error {
+	env.Setenv("HOME", env.WorkDir)
+	env.Setenv("S3FLOW_HOME", filepath.Join(env.WorkDir, "home"))
+	for _, name := range []string{"S3FLOW_TEST_ENDPOINT", "S3FLOW_TEST_ACCESS_KEY", "S3FLOW_TEST_SECRET_KEY", "CI"} {
+		env.Setenv(name, os.Getenv(name))
+	}
+	if key := os.Getenv("S3FLOW_TEST_ACCESS_KEY"); len(key) > 4 {
+		env.Setenv("KEY_LAST4", key[len(key)-4:])
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	env.Setenv("UNIQUE", hex.EncodeToString(b))
+	if secret := os.Getenv("S3FLOW_TEST_SECRET_KEY"); secret != "" {
+		return os.WriteFile(filepath.Join(env.WorkDir, "secret.txt"), []byte(secret+"\n"), 0o600)
+	}
+	return nil
+}
+
+// condition adds [s3server]: the standalone test server of scripts/test.sh
+// is running. Under CI its absence fails the script instead of skipping it.
+func condition(cond string) (bool, error) {
+	if cond != "s3server" {
+		return false, fmt.Errorf("unknown condition %q", cond)
+	}
+	if os.Getenv("S3FLOW_TEST_ENDPOINT") != "" {
+		return true, nil
+	}
+	if s3test.InCI() {
+		return false, errors.New("CI=true but S3FLOW_TEST_ENDPOINT is unset: run the tests with scripts/test.sh")
+	}
+	return false, nil
+}
+
+// cmdExitCode is "exitcode N program [args...]": it runs the program like
+// exec and checks that it exits with status N. stdout and stderr can be
+// checked afterwards as usual.
+func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N program [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exitcode: %q is not a number", args[0])
+	}
+	got := 0
+	err = ts.Exec(args[1], args[2:]...)
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		got = exit.ExitCode()
+	case err != nil:
+		ts.Fatalf("exitcode: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
