@@ -52,6 +52,7 @@ var hints = map[string]string{
 	"NoSuchKey":                    "check the path; 's3flow s3 list-files' shows what the folder holds",
 	"AccessDenied":                 "the keys are valid but not allowed to do this; check the IAM or bucket policy",
 	"InvalidAccessKeyId":           "the access key id is unknown to this endpoint; check the connection's key (and endpoint)",
+	"XAdminUserNotFound":           "the access key id is unknown to this endpoint; check the connection's key (and endpoint)",
 	"SignatureDoesNotMatch":        "the secret access key does not match the access key id; re-create the connection with the right secret",
 	"ExpiredToken":                 "the session token has expired; create the connection again with a fresh token",
 	"InvalidToken":                 "the session token is not valid; create the connection again with a fresh token",

@@ -22,6 +22,8 @@ import (
 // seenRequest is what a fake S3 server recorded of one request.
 type seenRequest struct {
 	Method, Path, Body string
+	// Query is the raw query string.
+	Query string
 	// Region is the region of the Authorization header's credential scope.
 	Region string
 }
@@ -38,7 +40,7 @@ func fakeS3(t *testing.T, region string, answer func(w http.ResponseWriter, r se
 	var seen []seenRequest
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		req := seenRequest{Method: r.Method, Path: r.URL.Path, Body: string(body)}
+		req := seenRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body)}
 		if m := scopeRegion.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
 			req.Region = m[1]
 		}

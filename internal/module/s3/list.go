@@ -2,10 +2,13 @@ package s3
 
 import (
 	"context"
+	"fmt"
 	"iter"
+	"net/url"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // pages yields listing pages one at a time, so memory holds one page (at
@@ -16,14 +19,56 @@ func pages(ctx context.Context, c *s3.Client, input s3.ListObjectsV2Input, maxKe
 		if maxKeys > 0 {
 			input.MaxKeys = aws.Int32(maxKeys)
 		}
+		// Keys may hold characters XML 1.0 cannot carry (U+0001, say); asked
+		// for URL-encoded keys, S3 sends them safely, as the aws CLI asks.
+		input.EncodingType = types.EncodingTypeUrl
 		p := s3.NewListObjectsV2Paginator(c, &input)
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
+			if err == nil {
+				err = decodeKeys(page)
+			}
 			if !yield(page, err) || err != nil {
 				return
 			}
 		}
 	}
+}
+
+// decodeKeys undoes the URL encoding of a page's keys and prefixes. Only a
+// page that says it is encoded is decoded: servers that ignore
+// encoding-type send keys as they are, and "a+b" must stay "a+b".
+func decodeKeys(page *s3.ListObjectsV2Output) error {
+	if page.EncodingType != types.EncodingTypeUrl {
+		return nil
+	}
+	decode := func(s *string) error {
+		if s == nil {
+			return nil
+		}
+		d, err := url.QueryUnescape(*s)
+		if err != nil {
+			return fmt.Errorf("the server sent a badly encoded key %q: %w", *s, err)
+		}
+		*s = d
+		return nil
+	}
+	for i := range page.Contents {
+		if err := decode(page.Contents[i].Key); err != nil {
+			return err
+		}
+	}
+	for i := range page.CommonPrefixes {
+		if err := decode(page.CommonPrefixes[i].Prefix); err != nil {
+			return err
+		}
+	}
+	for _, s := range []*string{page.Prefix, page.Delimiter, page.StartAfter} {
+		if err := decode(s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // pageSize asks for no more than a limit needs (0: no limit).

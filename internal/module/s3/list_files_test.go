@@ -83,37 +83,47 @@ func awsListing(t *testing.T, tg s3test.Target, bucket, prefix string) []listedO
 	return doc.Contents
 }
 
-// awsPutAll uploads each key with its body using the aws CLI, a few
-// processes at a time (each CLI start takes a while).
+// awsPutAll uploads each key with its body using the aws CLI.
 func awsPutAll(t *testing.T, tg s3test.Target, bucket string, objects map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
-	var wg sync.WaitGroup
-	errs := make(chan error, len(objects))
-	limit := make(chan struct{}, 8)
-	i := 0
+	var calls [][]string
 	for key, body := range objects {
-		file := filepath.Join(dir, fmt.Sprint(i))
-		i++
+		file := filepath.Join(dir, fmt.Sprint(len(calls)))
 		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
+		calls = append(calls, []string{"s3api", "put-object", "--bucket", bucket, "--key", key, "--body", file})
+	}
+	awsParallel(t, tg, calls)
+}
+
+// awsParallel runs the aws CLI once per call, a few processes at a time
+// (each start takes a while), and returns their outputs in order. Any
+// failure fails the test.
+func awsParallel(t *testing.T, tg s3test.Target, calls [][]string) []string {
+	t.Helper()
+	outs := make([]string, len(calls))
+	errs := make([]error, len(calls))
+	limit := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, args := range calls {
 		wg.Go(func() {
 			limit <- struct{}{}
 			defer func() { <-limit }()
-			if _, err := tg.AWSResult("s3api", "put-object", "--bucket", bucket, "--key", key, "--body", file); err != nil {
-				errs <- fmt.Errorf("aws put-object %q: %w", key, err)
-			}
+			outs[i], errs[i] = tg.AWSResult(args...)
 		})
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("aws %q: %v", calls[i], err)
+		}
 	}
 	if t.Failed() {
 		t.FailNow()
 	}
+	return outs
 }
 
 // awkwardObjects maps each awkward key to a body of its own length.

@@ -2,6 +2,7 @@ package s3
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -100,6 +101,53 @@ func TestListFoldersNames(t *testing.T) {
 			_, names := folders(t, got)
 			if want := []string{"reports-old", "reports"}; !slices.Equal(names, want) {
 				t.Errorf("names = %q, want %q", names, want)
+			}
+		})
+	}
+}
+
+// TestListURLEncodedKeys: listings ask for URL-encoded keys, so keys XML
+// cannot carry (U+0001) survive; a page is decoded only when the server
+// says it encoded it. A fake server answers like S3 does, since versitygw
+// ignores encoding-type.
+func TestListURLEncodedKeys(t *testing.T) {
+	const contents = `<Contents><Key>%s</Key><LastModified>2026-01-02T03:04:05.000Z</LastModified><ETag>&quot;x&quot;</ETag><Size>1</Size></Contents>` +
+		`<CommonPrefixes><Prefix>%s</Prefix></CommonPrefixes>`
+	for _, tc := range []struct {
+		name, encodingType, key, prefix string
+		wantKey, wantPrefix, wantName   string
+	}{
+		{"encoded", "url", "dir/ctl%01key+a%2Bb%3Dc.txt", "dir%2Fsub+folder%2B1%2F",
+			"dir/ctl\x01key a+b=c.txt", "dir/sub folder+1/", "sub folder+1"},
+		{"not encoded", "", "dir/a+b=c%25.txt", "dir/x+y%/",
+			"dir/a+b=c%25.txt", "dir/x+y%/", "x+y%"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tg, seen := fakeS3(t, "us-east-1", func(w http.ResponseWriter, r seenRequest) {
+				w.Header().Set("Content-Type", "application/xml")
+				fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>demo</Name><Prefix>dir/</Prefix>`+
+					`<EncodingType>%s</EncodingType><IsTruncated>false</IsTruncated>`+contents+`</ListBucketResult>`,
+					tc.encodingType, tc.key, tc.prefix)
+			})
+			files, err := run(t, tg, ListFiles, map[string]any{"bucket": "demo", "prefix": "dir"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) != 1 || files[0]["key"] != tc.wantKey {
+				t.Errorf("list-files: %v, want key %q", files, tc.wantKey)
+			}
+			dirs, err := run(t, tg, ListFolders, map[string]any{"bucket": "demo", "prefix": "dir"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(dirs) != 1 || dirs[0]["prefix"] != tc.wantPrefix || dirs[0]["name"] != tc.wantName {
+				t.Errorf("list-folders: %v, want prefix %q name %q", dirs, tc.wantPrefix, tc.wantName)
+			}
+			for _, r := range seen() {
+				if !strings.Contains(r.Query, "encoding-type=url") {
+					t.Errorf("request %s?%s does not ask for encoding-type=url", r.Path, r.Query)
+				}
 			}
 		})
 	}
