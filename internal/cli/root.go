@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"io"
+	"log"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -19,6 +21,16 @@ with its data under $S3FLOW_HOME/local-s3.`,
 		Version:       Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		PersistentPreRun: func(*cobra.Command, []string) {
+			// Libraries (the transfer manager) print to the standard logger;
+			// with --debug it goes to stderr, otherwise nowhere: s3flow
+			// reports failures itself, once.
+			if a.debug {
+				log.SetOutput(a.io.Err)
+			} else {
+				log.SetOutput(io.Discard)
+			}
+		},
 	}
 	root.SetIn(a.io.In)
 	root.SetOut(a.io.Out)

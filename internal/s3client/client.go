@@ -134,6 +134,9 @@ func (c *Client) S3(region string) *s3.Client {
 	cl := s3.NewFromConfig(c.cfg, func(o *s3.Options) {
 		o.Region = region
 		o.UsePathStyle = c.conn.PathStyle
+		// Objects stored without checksums are normal (older objects, most
+		// S3-compatible stores); the SDK would log a line for each GET.
+		o.DisableLogOutputChecksumValidationSkipped = true
 		if c.conn.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.conn.Endpoint)
 		}

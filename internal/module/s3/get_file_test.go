@@ -70,6 +70,15 @@ func runEnv(t *testing.T, tg s3test.Target, env module.Env, m *module.Module, ra
 	return got, err
 }
 
+// one returns the one bundle a run emitted.
+func one(t *testing.T, got []module.Bundle) module.Bundle {
+	t.Helper()
+	if len(got) != 1 {
+		t.Fatalf("%d bundles, want 1: %v", len(got), got)
+	}
+	return got[0]
+}
+
 func assertFile(t *testing.T, path string, want []byte) {
 	t.Helper()
 	got, err := os.ReadFile(path)
@@ -112,11 +121,11 @@ func TestGetFile(t *testing.T) {
 				}
 				assertFile(t, filepath.Join(dir, "q3.csv"), f.data)
 				assertDir(t, dir, "q3.csv")
-				b := got[0]
-				if len(got) != 1 || b["bucket"] != f.bucket || b["key"] != "reports/q3.csv" || b["fileName"] != "q3.csv" ||
+				b := one(t, got)
+				if b["bucket"] != f.bucket || b["key"] != "reports/q3.csv" || b["fileName"] != "q3.csv" ||
 					b["size"] != int64(len(f.data)) || b["contentType"] != "text/csv" || b["etag"] != f.etag ||
 					b["savedTo"] != filepath.Join(dir, "q3.csv") {
-					t.Errorf("bundles = %v", got)
+					t.Errorf("bundle = %v", b)
 				}
 				if meta, _ := b["metadata"].(map[string]string); meta["owner"] != "ana" {
 					t.Errorf("metadata = %v", b["metadata"])
@@ -148,11 +157,13 @@ func TestGetFile(t *testing.T) {
 				}
 				assertFile(t, out, f.data)
 				assertDir(t, dir, "renamed.csv")
-				if got[0]["savedTo"] != out {
-					t.Errorf("savedTo = %v, want %s", got[0]["savedTo"], out)
+				if one(t, got)["savedTo"] != out {
+					t.Errorf("savedTo = %v, want %s", one(t, got)["savedTo"], out)
 				}
-				if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o644 {
-					t.Errorf("mode = %v, %v; want an ordinary 0644 file", st.Mode(), err)
+				if st, err := os.Stat(out); err != nil {
+					t.Error(err)
+				} else if st.Mode().Perm() != 0o644 {
+					t.Errorf("mode = %v, want an ordinary 0644 file", st.Mode())
 				}
 			})
 		})
@@ -175,7 +186,7 @@ func TestGetFileDefaultsAndStdout(t *testing.T) {
 				}
 				assertFile(t, filepath.Join(dir, "q3.csv"), f.data)
 				assertDir(t, dir, "q3.csv")
-				saved, _ := got[0]["savedTo"].(string)
+				saved, _ := one(t, got)["savedTo"].(string)
 				st1, err1 := os.Stat(saved)
 				st2, err2 := os.Stat(filepath.Join(dir, "q3.csv"))
 				if !filepath.IsAbs(saved) || err1 != nil || err2 != nil || !os.SameFile(st1, st2) {
@@ -194,7 +205,7 @@ func TestGetFileDefaultsAndStdout(t *testing.T) {
 				if !bytes.Equal(stdout.Bytes(), f.data) {
 					t.Errorf("stdout = %q, want %q", stdout.Bytes(), f.data)
 				}
-				if b := got[0]; b["savedTo"] != "-" || b["size"] != int64(len(f.data)) || b["etag"] != f.etag || b["key"] != "reports/q3.csv" {
+				if b := one(t, got); b["savedTo"] != "-" || b["size"] != int64(len(f.data)) || b["etag"] != f.etag || b["key"] != "reports/q3.csv" {
 					t.Errorf("bundle = %v", b)
 				}
 				assertDir(t, dir)
@@ -267,7 +278,7 @@ func TestGetFileDotDotKeys(t *testing.T) {
 					assertDir(t, inner)
 					continue
 				}
-				saved, _ := got[0]["savedTo"].(string)
+				saved, _ := one(t, got)["savedTo"].(string)
 				if filepath.Dir(saved) != inner {
 					t.Errorf("key %q saved to %s, outside %s", key, saved, inner)
 				}
@@ -317,7 +328,7 @@ func TestGetFileEmptyObject(t *testing.T) {
 			}
 			assertFile(t, filepath.Join(dir, "empty.txt"), nil)
 			assertDir(t, dir, "empty.txt")
-			if b := got[0]; b["size"] != int64(0) || etag == "" || b["etag"] != etag || b["savedTo"] != filepath.Join(dir, "empty.txt") {
+			if b := one(t, got); b["size"] != int64(0) || etag == "" || b["etag"] != etag || b["savedTo"] != filepath.Join(dir, "empty.txt") {
 				t.Errorf("bundle = %v, want size 0 and etag %s", b, etag)
 			}
 		})
@@ -338,8 +349,8 @@ func TestGetFileLarge(t *testing.T) {
 			}
 			assertFile(t, filepath.Join(dir, "big.bin"), data)
 			assertDir(t, dir, "big.bin")
-			if got[0]["size"] != int64(bigSize) {
-				t.Errorf("size = %v, want %d", got[0]["size"], bigSize)
+			if one(t, got)["size"] != int64(bigSize) {
+				t.Errorf("size = %v, want %d", one(t, got)["size"], bigSize)
 			}
 		})
 	}

@@ -141,9 +141,9 @@ func TestUploadFile(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				b := got[0]
-				if len(got) != 1 || b["bucket"] != bucket || b["key"] != "work/reports/q3.csv" || b["size"] != int64(len(data)) || b["etag"] == "" {
-					t.Fatalf("bundles = %v", got)
+				b := one(t, got)
+				if b["bucket"] != bucket || b["key"] != "work/reports/q3.csv" || b["size"] != int64(len(data)) || b["etag"] == "" {
+					t.Fatalf("bundle = %v", b)
 				}
 				out := tg.AWS(t, "s3api", "list-objects-v2", "--bucket", bucket, "--prefix", "work", "--query", "Contents[].Key")
 				var keys []string
@@ -295,12 +295,12 @@ func TestUploadFileMultipart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			etag, _ := got[0]["etag"].(string)
+			etag, _ := one(t, got)["etag"].(string)
 			if !strings.Contains(etag, "-") {
 				t.Errorf("etag %s is not a multipart etag", etag)
 			}
-			if got[0]["size"] != int64(bigSize) {
-				t.Errorf("size = %v, want %d", got[0]["size"], bigSize)
+			if one(t, got)["size"] != int64(bigSize) {
+				t.Errorf("size = %v, want %d", one(t, got)["size"], bigSize)
 			}
 			sum, n := objectSHA256(t, tg, bucket, "big/big.bin")
 			if n != bigSize || sum != sha256Hex(data) {
