@@ -140,8 +140,10 @@ func (e *Engine) Run(ctx context.Context, f *flow.Flow, inputs, trigger map[stri
 		conns: map[string]connection.Connection{}, aggs: map[int]*[]any{}, outputs: map[string]int64{},
 	}
 	start := time.Now().UTC()
+	// Inputs and trigger data are recorded like bundles: truncated, with
+	// secret-looking values masked.
 	if err := e.opts.Recorder.StartRun(ctx, RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
-		Inputs: checked, Trigger: trigger, Started: start}); err != nil {
+		Inputs: recordable(checked), Trigger: recordable(trigger), Started: start}); err != nil {
 		return nil, fmt.Errorf("record the run: %w", err)
 	}
 	runErr := r.from(ctx, 0, map[string]any{})
@@ -246,6 +248,16 @@ func (r *runner) from(ctx context.Context, i int, scope map[string]any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// A loop is opened before its step runs, whatever the step is: a
+	// filter or an aggregate may start the stretch an aggregate collects.
+	if agg, ok := r.plan.closes[i]; ok {
+		return r.loop(ctx, i, agg, scope)
+	}
+	return r.step(ctx, i, scope)
+}
+
+// step runs step i for one bundle.
+func (r *runner) step(ctx context.Context, i int, scope map[string]any) error {
 	st := r.f.Steps[i]
 	switch st.Module.Name {
 	case "flow.filter":
@@ -254,25 +266,32 @@ func (r *runner) from(ctx context.Context, i int, scope map[string]any) error {
 		// A bundle of the loop reaches the aggregate: collect, and end this
 		// branch; the aggregate continues once the loop is done.
 		items := r.aggs[i]
+		if items == nil {
+			return fmt.Errorf("step %q: no loop is open for this aggregate (a bug in s3flow's plan)", st.ID)
+		}
 		*items = append(*items, scope[r.plan.aggFrom[i]])
 		return nil
 	}
-	if agg, ok := r.plan.closes[i]; ok {
-		items := &[]any{}
-		r.aggs[agg] = items
-		err := r.runStep(ctx, i, scope)
-		delete(r.aggs, agg)
-		if err != nil {
-			return err
-		}
-		out := module.Bundle{"items": *items, "count": int64(len(*items))}
-		next := withStep(r.plan.before(scope, i), r.f.Steps[agg].ID, out)
-		r.record(ctx, Event{StepID: r.f.Steps[agg].ID, Step: agg, Module: r.f.Steps[agg].Module.Name, Status: EventOK,
-			Output: map[string]any{"count": out["count"]}, Started: time.Now()})
-		r.outputs[r.f.Steps[agg].ID]++
-		return passOn(r.from(ctx, agg+1, next))
-	}
 	return r.runStep(ctx, i, scope)
+}
+
+// loop runs step i, whose bundles the aggregate agg collects, then the
+// steps after the aggregate once with the collected items.
+func (r *runner) loop(ctx context.Context, i, agg int, scope map[string]any) error {
+	items := &[]any{}
+	r.aggs[agg] = items
+	err := r.step(ctx, i, scope)
+	delete(r.aggs, agg)
+	if err != nil {
+		return err
+	}
+	st := r.f.Steps[agg]
+	out := module.Bundle{"items": *items, "count": int64(len(*items))}
+	next := withStep(r.plan.before(scope, i), st.ID, out)
+	r.record(ctx, Event{StepID: st.ID, Step: agg, Module: st.Module.Name, Status: EventOK,
+		Output: map[string]any{"count": out["count"]}, Started: time.Now()})
+	r.outputs[st.ID]++
+	return passOn(r.from(ctx, agg+1, next))
 }
 
 func withStep(scope map[string]any, id string, b module.Bundle) map[string]any {
@@ -307,7 +326,16 @@ func (r *runner) filter(ctx context.Context, i int, scope map[string]any) error 
 	ev.Status = EventOK
 	r.record(ctx, ev)
 	r.outputs[st.ID]++
-	return passOn(r.from(ctx, i+1, scope))
+	// The bundle goes on unchanged. Under the filter's id it is the bundle
+	// of the step before, so that an aggregate "from" the filter collects
+	// the bundles that passed.
+	next := scope
+	if i > 0 {
+		if b, ok := scope[r.f.Steps[i-1].ID].(module.Bundle); ok {
+			next = withStep(scope, st.ID, b)
+		}
+	}
+	return passOn(r.from(ctx, i+1, next))
 }
 
 func (r *runner) env(scope map[string]any) map[string]any {

@@ -23,6 +23,7 @@ type plan struct {
 
 func newPlan(f *flow.Flow) (*plan, error) {
 	p := &plan{aggFrom: map[int]string{}, closes: map[int]int{}, steps: f.Steps}
+	sourceOf := map[int]int{} // aggregate to its loop's step
 	for a, st := range f.Steps {
 		if st.Module.Name != "flow.aggregate" {
 			continue
@@ -38,13 +39,26 @@ func newPlan(f *flow.Flow) (*plan, error) {
 			return nil, fmt.Errorf("step %q: with.from: %q is not an earlier step", st.ID, from)
 		}
 		// The loop closed is the nearest step at or before "from" that
-		// emits many bundles; without one, the aggregate collects the
-		// single bundle of each run of "from".
-		source := x
+		// emits many bundles and whose loop no earlier aggregate closed
+		// (the steps after that aggregate run once per bundle of the loop
+		// around it). Without one, the aggregate collects the single bundle
+		// of each run of "from", or of the step after "from" when "from" is
+		// an aggregate (whose bundle appears only once its own loop ends).
+		source := -1
 		for j := x; j >= 0; j-- {
+			if s, ok := sourceOf[j]; ok {
+				j = s // continue before the loop that aggregate closed
+				continue
+			}
 			if f.Steps[j].Module.Many {
 				source = j
 				break
+			}
+		}
+		if source < 0 {
+			source = x
+			if _, ok := sourceOf[x]; ok {
+				source = x + 1
 			}
 		}
 		if other, ok := p.closes[source]; ok {
@@ -57,6 +71,7 @@ func newPlan(f *flow.Flow) (*plan, error) {
 		}
 		p.aggFrom[a] = from
 		p.closes[source] = a
+		sourceOf[a] = source
 	}
 	return p, nil
 }

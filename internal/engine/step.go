@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/s3flow/s3flow/internal/flow"
 	"github.com/s3flow/s3flow/internal/module"
@@ -35,9 +36,13 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 		menv, err = r.moduleEnv(ctx, st, env)
 	}
 	if err != nil {
-		// Bad inputs do not get better by retrying.
+		// Bad inputs do not get better by retrying: retry's "then" applies.
 		r.record(ctx, Event{StepID: st.ID, Step: i, Module: st.Module.Name, Status: EventFailed, Error: err.Error(), Started: time.Now()})
-		return r.handle(ctx, i, scope, st.OnError.Action, &StepError{st.ID, err}, false)
+		action := st.OnError.Action
+		if action == flow.ActionRetry {
+			action = st.OnError.Then
+		}
+		return r.handle(ctx, i, scope, action, &StepError{st.ID, err}, false)
 	}
 	recorded := recordable(map[string]any(in))
 	for attempt := 1; ; attempt++ {
@@ -133,7 +138,7 @@ func (r *runner) handle(ctx context.Context, i int, scope map[string]any, action
 		r.broken = true
 		return nil
 	case flow.ActionResume:
-		ev.Status, ev.Output = EventResumed, st.OnError.Output
+		ev.Status, ev.Output = EventResumed, recordable(st.OnError.Output)
 		r.record(ctx, ev)
 		return passOn(r.from(ctx, i+1, withStep(scope, st.ID, module.Bundle(st.OnError.Output))))
 	case flow.ActionRollback:
@@ -146,7 +151,8 @@ func (r *runner) withTimeout(ctx context.Context, st *flow.Step, run func(contex
 	if st.Timeout <= 0 {
 		return run(ctx)
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, st.Timeout, fmt.Errorf("step %q timed out after %s", st.ID, st.Timeout))
+	// StepError names the step.
+	ctx, cancel := context.WithTimeoutCause(ctx, st.Timeout, fmt.Errorf("timed out after %s", st.Timeout))
 	defer cancel()
 	err := run(ctx)
 	if err != nil && ctx.Err() != nil && context.Cause(ctx) != nil {
@@ -214,9 +220,10 @@ func removeSpooled(b module.Bundle) {
 // maxRecorded bounds a recorded string; longer ones are cut with a marker.
 const maxRecorded = 4096
 
-// secretHeader matches input names whose values must not be stored.
+// secretName matches header and input names whose values must not be
+// stored; flow inputs spell with _ what headers spell with -.
 func secretName(name string) bool {
-	n := strings.ToLower(name)
+	n := strings.ReplaceAll(strings.ToLower(name), "_", "-")
 	for _, s := range []string{"authorization", "secret", "token", "password", "customer-key"} {
 		if strings.Contains(n, s) && !strings.HasSuffix(n, "-md5") {
 			return true
@@ -247,7 +254,12 @@ func recordValue(v any) any {
 	switch x := v.(type) {
 	case string:
 		if len(x) > maxRecorded {
-			return x[:maxRecorded] + fmt.Sprintf("…[truncated, %d bytes in all]", len(x))
+			// Cut at a character boundary, so the text stays valid UTF-8.
+			cut := maxRecorded
+			for cut > 0 && !utf8.RuneStart(x[cut]) {
+				cut--
+			}
+			return x[:cut] + fmt.Sprintf("…[truncated, %d bytes in all]", len(x))
 		}
 		return x
 	case module.File:

@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -111,10 +113,13 @@ var idPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]{0,62}$`)
 // Parse reads and checks a flow file against the registry's modules.
 func Parse(file string, data []byte, reg *module.Registry) (*Flow, error) {
 	sum := sha256.Sum256(data)
-	p := &parser{file: file, reg: reg, flow: &Flow{File: file, Hash: hex.EncodeToString(sum[:])}}
+	p := &parser{file: file, src: data, reg: reg, flow: &Flow{File: file, Hash: hex.EncodeToString(sum[:])}}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{&Problem{File: file, Pos: Pos{1, 1}, Msg: "the file is empty"}}
+		}
 		return nil, Errors{&Problem{File: file, Pos: yamlErrorPos(err), Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
 	}
 	if len(doc.Content) == 0 {
@@ -139,6 +144,7 @@ func yamlErrorPos(err error) Pos {
 
 type parser struct {
 	file string
+	src  []byte
 	reg  *module.Registry
 	flow *Flow
 	errs Errors
@@ -234,7 +240,9 @@ func (p *parser) inputs(n *yaml.Node) {
 					p.errorf(f[1], "input %s: type must be one of %s", in.Name, strings.Join(inputTypes, ", "))
 				}
 			case "required":
-				in.Required = f[1].Value == "true"
+				if err := f[1].Decode(&in.Required); err != nil {
+					p.errorf(f[1], "input %s: required must be true or false", in.Name)
+				}
 			case "description":
 				in.Description = f[1].Value
 			case "default":
@@ -355,24 +363,41 @@ func (p *parser) step(n *yaml.Node) {
 		p.errorf(n, "step id %q is reserved", s.ID)
 	}
 	if s.Module == nil {
-		if !slices.ContainsFunc(n.Content, func(c *yaml.Node) bool { return c.Value == "module" }) {
+		if n.Kind == yaml.MappingNode && !hasKey(n, "module") {
 			p.errorf(n, "%s: module is required", label)
 		}
 		p.flow.Steps = append(p.flow.Steps, s)
 		return
 	}
 	if connNode != nil {
-		if !s.Module.NeedsConnection {
+		switch {
+		case !s.Module.NeedsConnection:
 			p.errorf(connNode, "%s: module %s takes no connection", label, s.Module.Name)
+		case connNode.Kind != yaml.ScalarNode || connNode.Value == "":
+			p.errorf(connNode, "%s: connection must be a connection's name, e.g. local", label)
+		default:
+			t, errs := compileScalar(connNode, p.src, exprEnv(), p.refChecker(nil))
+			p.exprErrors(label+": connection", errs)
+			s.Connection = t
 		}
-		t, errs := compileValue(connNode.Value, posOf(connNode), exprEnv(), p.refChecker(nil))
-		p.exprErrors(label+": connection", errs)
-		s.Connection = t
 	} else if s.Module.NeedsConnection {
 		p.errorf(n, "%s: module %s needs a connection (connection: local, or a name from 's3flow connection list')", label, s.Module.Name)
 	}
+	if s.Timeout > 0 && s.Module.Many {
+		p.errorf(n, "%s: timeout applies to modules that return one result; %s streams its results (the SDK bounds each request)", label, s.Module.Name)
+	}
 	p.with(s, label, withNode, n)
 	p.flow.Steps = append(p.flow.Steps, s)
+}
+
+// hasKey reports whether mapping n has the key.
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *parser) moduleNames() string {
@@ -385,7 +410,10 @@ func (p *parser) moduleNames() string {
 
 // with compiles the step's inputs and checks them against the declaration.
 func (p *parser) with(s *Step, label string, withNode, stepNode *yaml.Node) {
+	// literals holds the values without expressions, as they will reach
+	// the module; nodes says where each is written.
 	literals := map[string]any{}
+	nodes := map[string]*yaml.Node{}
 	if withNode != nil {
 		for _, kv := range p.pairs(withNode, label+": with") {
 			k, v := kv[0], kv[1]
@@ -395,14 +423,16 @@ func (p *parser) with(s *Step, label string, withNode, stepNode *yaml.Node) {
 			}
 			var raw any
 			if err := v.Decode(&raw); err != nil {
-				p.errorf(v, "%s: with.%s: %v", label, k.Value, err)
+				p.errorf(v, "%s: with.%s: %v", label, k.Value, strings.TrimPrefix(err.Error(), "yaml: "))
 				continue
 			}
-			t, errs := compileValue(raw, posOf(v), exprEnv(), p.refChecker(s))
+			t, errs := compileNode(v, p.src, exprEnv(), p.refChecker(s))
 			p.exprErrors(fmt.Sprintf("%s: with.%s", label, k.Value), errs)
 			s.With[k.Value] = t
-			if t.IsLiteral() {
-				literals[k.Value] = raw
+			if len(errs) == 0 && t.IsLiteral() {
+				if lit, err := t.Eval(nil); err == nil {
+					literals[k.Value], nodes[k.Value] = lit, v
+				}
 			}
 		}
 	}
@@ -415,27 +445,44 @@ func (p *parser) with(s *Step, label string, withNode, stepNode *yaml.Node) {
 			p.errorf(at, "%s: with.%s is required", label, f.Name)
 		}
 	}
-	// Literal values are checked now; templated ones when they are known
-	// (stand-ins take their place here).
 	if withNode == nil {
 		return
 	}
-	raw := map[string]any{}
+	// Literal values are checked now: each on its own with stand-ins for
+	// the others, so that every bad one is reported, then all together for
+	// the module's own rules. Templated values are checked when they are
+	// known.
+	stand := map[string]any{}
 	for _, f := range s.Module.Fields {
-		switch v, ok := literals[f.Name]; {
-		case ok && f.Type != module.FileRef:
-			raw[f.Name] = v
-		case s.With[f.Name] != nil || f.Required:
-			raw[f.Name] = placeholder(f)
+		if s.With[f.Name] != nil || f.Required {
+			stand[f.Name] = placeholder(f)
 		}
 	}
-	if _, err := s.Module.Check(raw); err != nil {
+	reported := map[string]bool{}
+	report := func(err error) {
 		var ie *module.InputError
-		if errors.As(err, &ie) {
-			if _, literal := literals[ie.Field]; literal {
-				p.errorf(withNode, "%s: with.%s: %s", label, ie.Field, ie.Rule)
-			}
+		if !errors.As(err, &ie) || nodes[ie.Field] == nil || reported[ie.Field] {
+			return
 		}
+		reported[ie.Field] = true
+		p.errorf(nodes[ie.Field], "%s: with.%s: %s", label, ie.Field, ie.Rule)
+	}
+	all := maps.Clone(stand)
+	for _, f := range s.Module.Fields {
+		v, ok := literals[f.Name]
+		if !ok || f.Type == module.FileRef {
+			continue
+		}
+		one := maps.Clone(stand)
+		one[f.Name] = v
+		if _, err := s.Module.Check(one); err != nil {
+			report(err)
+			continue
+		}
+		all[f.Name] = v
+	}
+	if _, err := s.Module.Check(all); err != nil {
+		report(err)
 	}
 }
 
@@ -521,6 +568,9 @@ func (p *parser) onError(n *yaml.Node) OnError {
 	oe := OnError{Action: ActionStop, Then: ActionStop}
 	if n.Kind == yaml.ScalarNode {
 		oe.Action = n.Value
+		if oe.Action == ActionRetry {
+			oe.Attempts, oe.Backoff = 3, time.Second
+		}
 	} else {
 		kvs := p.pairs(n, "on_error")
 		if len(kvs) != 1 {

@@ -1,13 +1,17 @@
 package flow
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
+	"gopkg.in/yaml.v3"
 )
 
 // Template is a value from a flow file with its {{ expressions }} compiled.
@@ -90,6 +94,107 @@ func compileValue(v any, pos Pos, env map[string]any, checkRef func(ref []string
 	return &Template{literal: v, Pos: pos}, nil
 }
 
+// compileNode compiles a YAML value where it stands in the file, so that
+// each expression's problems are reported at its own line and column. src
+// is the file, for the indentation of literal blocks.
+func compileNode(n *yaml.Node, src []byte, env map[string]any, checkRef func([]string) error) (*Template, []error) {
+	switch n.Kind {
+	case yaml.AliasNode:
+		if n.Alias != nil {
+			return compileNode(n.Alias, src, env, checkRef)
+		}
+	case yaml.MappingNode:
+		if hasMerge(n) {
+			break // "<<: *base" is resolved by decoding
+		}
+		t := &Template{fields: map[string]*Template{}, Pos: posOf(n)}
+		var errs []error
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			sub, e := compileNode(n.Content[i+1], src, env, checkRef)
+			errs = append(errs, e...)
+			if _, dup := t.fields[k]; !dup {
+				t.order = append(t.order, k)
+			}
+			t.fields[k] = sub
+		}
+		return t, errs
+	case yaml.SequenceNode:
+		t := &Template{items: []*Template{}, Pos: posOf(n)}
+		var errs []error
+		for _, c := range n.Content {
+			sub, e := compileNode(c, src, env, checkRef)
+			errs = append(errs, e...)
+			t.items = append(t.items, sub)
+		}
+		return t, errs
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!str" {
+			return compileScalar(n, src, env, checkRef)
+		}
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return &Template{Pos: posOf(n)}, []error{&exprError{Pos: posOf(n), Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	return compileValue(v, posOf(n), env, checkRef)
+}
+
+func hasMerge(n *yaml.Node) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].ShortTag() == "!!merge" {
+			return true
+		}
+	}
+	return false
+}
+
+// compileScalar compiles a text scalar, locating its first character: a
+// quote comes before it; a literal block starts on the next line at its
+// indentation. Where the text does not map onto the file character for
+// character (folded lines, escapes), problems are reported at the value.
+func compileScalar(n *yaml.Node, src []byte, env map[string]any, checkRef func([]string) error) (*Template, []error) {
+	pos, exact := posOf(n), !strings.Contains(n.Value, "\n")
+	switch n.Style {
+	case yaml.DoubleQuotedStyle:
+		pos.Column++
+		exact = exact && !strings.Contains(lineAt(src, n.Line), "\\")
+	case yaml.SingleQuotedStyle:
+		pos.Column++
+		exact = exact && !strings.Contains(n.Value, "'")
+	case yaml.LiteralStyle:
+		line := lineAt(src, n.Line+1)
+		pos, exact = Pos{n.Line + 1, len(line) - len(strings.TrimLeft(line, " ")) + 1}, true
+	case yaml.FoldedStyle:
+		exact = false
+	}
+	t, errs := compileString(n.Value, pos, env, checkRef)
+	t.Pos = posOf(n)
+	if !exact {
+		for _, err := range errs {
+			if ee, ok := err.(*exprError); ok {
+				ee.Pos = posOf(n)
+			}
+		}
+	}
+	return t, errs
+}
+
+// lineAt returns line n (from 1) of src, "" when there is none.
+func lineAt(src []byte, n int) string {
+	for i := 1; i < n; i++ {
+		nl := bytes.IndexByte(src, '\n')
+		if nl < 0 {
+			return ""
+		}
+		src = src[nl+1:]
+	}
+	if nl := bytes.IndexByte(src, '\n'); nl >= 0 {
+		src = src[:nl]
+	}
+	return strings.TrimSuffix(string(src), "\r")
+}
+
 func compileString(s string, pos Pos, env map[string]any, checkRef func([]string) error) (*Template, []error) {
 	if !strings.Contains(s, "{{") {
 		return &Template{literal: s, Pos: pos}, nil
@@ -107,17 +212,16 @@ func compileString(s string, pos Pos, env map[string]any, checkRef func([]string
 		}
 		end := strings.Index(rest[start:], "}}")
 		if end < 0 {
-			errs = append(errs, &exprError{Pos: Pos{pos.Line, pos.Column + offset + start}, Msg: "{{ has no closing }}"})
+			errs = append(errs, &exprError{Pos: posIn(s, pos, offset+start), Msg: "{{ has no closing }}"})
 			return t, errs
 		}
 		if start > 0 {
 			t.parts = append(t.parts, templatePart{text: rest[:start]})
 		}
 		src := rest[start+2 : start+end]
-		exprPos := Pos{pos.Line, pos.Column + offset + start + 2}
 		prog, err := compileExpr(src, env, checkRef)
 		if err != nil {
-			errs = append(errs, locate(err, exprPos, src))
+			errs = append(errs, locate(err, s, pos, offset+start+2, src))
 		}
 		t.parts = append(t.parts, templatePart{program: prog})
 		consumed := start + end + 2
@@ -129,16 +233,44 @@ func compileString(s string, pos Pos, env map[string]any, checkRef func([]string
 	return t, errs
 }
 
-// locate turns an expr error into one at a file position.
-func locate(err error, at Pos, src string) error {
-	if fe, ok := err.(*file.Error); ok {
-		col := at.Column + fe.Column
-		return &exprError{Pos: Pos{at.Line, col}, Msg: fmt.Sprintf("in {{%s}}: %s", src, fe.Message)}
+// posIn returns the file position of byte offset off of s, whose first
+// character is at pos. Columns count characters, as YAML's do; a line
+// after a newline in s is taken to start at pos.Column too (a literal
+// block's indentation).
+func posIn(s string, pos Pos, off int) Pos {
+	off = min(max(off, 0), len(s))
+	before := s[:off]
+	nl := strings.LastIndexByte(before, '\n')
+	if nl < 0 {
+		return Pos{pos.Line, pos.Column + utf8.RuneCountInString(before)}
 	}
-	if re, ok := err.(*refError); ok {
-		return &exprError{Pos: Pos{at.Line, at.Column + re.offset}, Msg: fmt.Sprintf("in {{%s}}: %s", src, re.msg)}
+	return Pos{pos.Line + strings.Count(before, "\n"), pos.Column + utf8.RuneCountInString(before[nl+1:])}
+}
+
+// byteOffset converts expr's character offset within src to a byte offset.
+func byteOffset(src string, chars int) int {
+	n := 0
+	for i := range src {
+		if n == chars {
+			return i
+		}
+		n++
 	}
-	return &exprError{Pos: at, Msg: fmt.Sprintf("in {{%s}}: %v", src, err)}
+	return len(src)
+}
+
+// locate turns an expr error in src, which starts at byte offset srcAt of
+// s, into one at a file position.
+func locate(err error, s string, pos Pos, srcAt int, src string) error {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return &exprError{Pos: posIn(s, pos, srcAt+byteOffset(src, fe.From)), Msg: fmt.Sprintf("in {{%s}}: %s", src, fe.Message)}
+	}
+	var re *refError
+	if errors.As(err, &re) {
+		return &exprError{Pos: posIn(s, pos, srcAt+byteOffset(src, re.offset)), Msg: fmt.Sprintf("in {{%s}}: %s", src, re.msg)}
+	}
+	return &exprError{Pos: posIn(s, pos, srcAt), Msg: fmt.Sprintf("in {{%s}}: %v", src, err)}
 }
 
 type refError struct {
@@ -183,9 +315,24 @@ func (v *refVisitor) Visit(node *ast.Node) {
 	if len(chain) < 2 || (chain[0] != "inputs" && chain[0] != "steps") {
 		return
 	}
-	// Only the longest chain matters: the walk also visits its inner nodes.
+	// The walk visits inner chains first, so the first bad name is caught.
+	// It is reported where the reference starts: the root identifier keeps
+	// its place where the optimizer rewrites member nodes (true && x
+	// becomes x, located at the && operator).
 	if err := v.check(chain); err != nil {
-		v.err = &refError{offset: m.Location().From, msg: err.Error()}
+		v.err = &refError{offset: chainRoot(m).Location().From, msg: err.Error()}
+	}
+}
+
+// chainRoot returns the identifier a member chain starts with.
+func chainRoot(m *ast.MemberNode) ast.Node {
+	n := m.Node
+	for {
+		inner, ok := n.(*ast.MemberNode)
+		if !ok {
+			return n
+		}
+		n = inner.Node
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -174,19 +175,15 @@ func (t Type) convert(v any) (any, error) {
 			return pairsFromMap(m)
 		}
 	case List:
-		switch x := v.(type) {
-		case []any:
+		if x, ok := v.([]any); ok {
 			return x, nil
-		case []Bundle:
-			out := make([]any, len(x))
-			for i, b := range x {
-				out[i] = b
-			}
-			return out, nil
-		case []string:
-			out := make([]any, len(x))
-			for i, s := range x {
-				out[i] = s
+		}
+		// Expressions give typed slices ([]int from 1..3, []string from
+		// split): any slice or array is a list.
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array {
+			out := make([]any, rv.Len())
+			for i := range out {
+				out[i] = rv.Index(i).Interface()
 			}
 			return out, nil
 		}

@@ -251,7 +251,7 @@ func scanRun(row scanner) (Run, error) {
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00") }
 
-func toJSON(v any) string {
+func toJSON(v map[string]any) string {
 	if v == nil {
 		return "{}"
 	}

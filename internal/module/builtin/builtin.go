@@ -200,7 +200,13 @@ var FileWrite = &module.Module{
 func runFileWrite(_ context.Context, _ module.Env, in module.Values, emit func(module.Bundle) error) error {
 	src, target := in.File("file"), in.String("path")
 	if st, err := os.Stat(target); err == nil && st.IsDir() {
-		target = filepath.Join(target, src.Name())
+		// Only the name's last segment, so that a generated name
+		// ("../x", "a/b.txt") cannot leave the folder.
+		name := filepath.Base(src.Name())
+		if !filepath.IsLocal(name) {
+			return &module.InputError{Field: "file", Rule: fmt.Sprintf("%q is not a file name to write in folder %s; give a full path", src.Name(), target)}
+		}
+		target = filepath.Join(target, name)
 	}
 	r, err := src.Open()
 	if err != nil {
