@@ -36,6 +36,19 @@ go vet ./...
 echo "== go test"
 if [ $# -gt 0 ]; then
 	go test "$@"
-else
-	go test -count=1 -timeout 30m ./...
+	exit
 fi
+go test -count=1 -timeout 30m ./...
+
+# Every fuzz target also runs a bounded number of new inputs (a count, not a
+# time: Go 1.26's -fuzztime with a duration can end in a spurious deadline
+# error). Seed corpora under testdata/fuzz run in every plain go test.
+echo "== fuzz (${FUZZ_EXECS:=20000} inputs per target)"
+grep -rl --include='*_test.go' '^func Fuzz' cmd internal | sort | while read -r file; do
+	pkg=./$(dirname "$file")
+	for target in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file"); do
+		echo "$pkg $target"
+		go test -run='^$' -fuzz="^${target}\$" -fuzztime="${FUZZ_EXECS}x" "$pkg" >"$work/fuzz.log" 2>&1 ||
+			{ cat "$work/fuzz.log"; exit 1; }
+	done
+done
