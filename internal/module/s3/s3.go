@@ -11,9 +11,12 @@ import (
 	"github.com/s3flow/s3flow/internal/s3client"
 )
 
-// Modules returns the S3 modules in the order the product docs list them.
+// Modules returns the S3 modules: the six of the product docs in their
+// order, then the object and bucket modules users ask for most.
 func Modules() []*module.Module {
-	return []*module.Module{CreateBucket, GetFile, UploadFile, APICall, ListFiles, ListFolders}
+	mods := []*module.Module{CreateBucket, GetFile, UploadFile, APICall, ListFiles, ListFolders}
+	mods = append(mods, objectModules()...)
+	return append(mods, bucketModules()...)
 }
 
 // Fields more than one module shares, declared once.

@@ -1,0 +1,8 @@
+package s3
+
+import "github.com/s3flow/s3flow/internal/module"
+
+// bucketModules are the bucket-level and other modules beyond the six.
+func bucketModules() []*module.Module {
+	return []*module.Module{}
+}
