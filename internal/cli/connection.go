@@ -48,7 +48,7 @@ Two always exist: "local" (the embedded endpoint) and "env" (the AWS SDK's
 default credential chain: AWS_* variables, shared config and profiles).`,
 	}
 	cmd.AddCommand(newConnectionCreateCmd(a), newConnectionListCmd(a), newConnectionShowCmd(a),
-		newConnectionVerifyCmd(a), newConnectionDeleteCmd(a))
+		newConnectionVerifyCmd(a), newConnectionDeleteCmd(a), newConnectionProvidersCmd(a))
 	return cmd
 }
 
@@ -66,6 +66,13 @@ type createOptions struct {
 	checksum      string
 	noVerify      bool
 	verifyTimeout time.Duration
+	// provider names a preset; accountID fills its endpoint pattern.
+	provider  string
+	accountID string
+	// regionGiven and pathStyleGiven say the user set those flags, which
+	// then win over the preset.
+	regionGiven    bool
+	pathStyleGiven bool
 }
 
 func newConnectionCreateCmd(a *app) *cobra.Command {
@@ -86,6 +93,7 @@ warning.`,
 		Args: exactName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.name = args[0]
+			o.regionGiven, o.pathStyleGiven = cmd.Flags().Changed("region"), cmd.Flags().Changed("path-style")
 			return connectionCreate(cmd.Context(), a, o)
 		},
 	}
@@ -100,6 +108,8 @@ warning.`,
 	f.BoolVar(&o.pathStyle, "path-style", false, "put the bucket in the URL path (most S3-compatible stores need it)")
 	f.StringVar(&o.checksum, "checksum", "", "request checksums: when-required or when-supported (default: when-required with --endpoint, else when-supported)")
 	f.BoolVar(&o.noVerify, "no-verify", false, "save without making a verification call")
+	f.StringVar(&o.provider, "provider", "", "fill endpoint, path style, checksum mode and region from a preset ('s3flow connection providers' lists them)")
+	f.StringVar(&o.accountID, "account-id", "", "account id, for providers whose endpoint names it (Cloudflare R2)")
 	f.DurationVar(&o.verifyTimeout, "verify-timeout", 20*time.Second, "how long verification may take")
 	return cmd
 }
@@ -115,6 +125,20 @@ func connectionCreate(ctx context.Context, a *app, o *createOptions) error {
 		if !strings.HasPrefix(o.endpoint, "http://") && !strings.HasPrefix(o.endpoint, "https://") {
 			return usagef("--endpoint must be an http:// or https:// URL, got %q", o.endpoint)
 		}
+	}
+	if o.provider != "" {
+		p, err := connection.LookupProvider(o.provider)
+		if err != nil {
+			return &usageError{err}
+		}
+		c := connection.Connection{Endpoint: o.endpoint, PathStyle: o.pathStyle, ChecksumMode: o.checksum}
+		if o.regionGiven {
+			c.Region = o.region
+		}
+		if err := p.Apply(&c, o.accountID, o.pathStyleGiven); err != nil {
+			return &usageError{err}
+		}
+		o.endpoint, o.pathStyle, o.checksum, o.region = c.Endpoint, c.PathStyle, c.ChecksumMode, c.Region
 	}
 	if o.checksum == "" {
 		o.checksum = connection.DefaultChecksumMode(o.endpoint)
@@ -330,4 +354,28 @@ func printBundles(a *app, outputs []module.Output, produce func(emit func(module
 		return err
 	}
 	return errors.Join(produce(p.Print), p.Close())
+}
+
+func newConnectionProvidersCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "providers",
+		Short: "List the provider presets for 'connection create --provider'",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ps, err := connection.Providers()
+			if err != nil {
+				return err
+			}
+			outputs := []module.Output{{Name: "name"}, {Name: "title"}, {Name: "endpoint"}, {Name: "pathStyle"}, {Name: "checksum"}, {Name: "region"}, {Name: "notes"}}
+			return printBundles(a, outputs, func(emit func(module.Bundle) error) error {
+				for _, p := range ps {
+					if err := emit(module.Bundle{"name": p.Name, "title": p.Title, "endpoint": p.Endpoint, "pathStyle": p.PathStyle,
+						"checksum": p.Checksum, "region": p.DefaultRegion, "notes": p.Notes}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		},
+	}
 }
