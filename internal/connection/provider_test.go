@@ -27,9 +27,9 @@ func TestProvidersLoad(t *testing.T) {
 func TestProviderApply(t *testing.T) {
 	tests := []struct {
 		provider, region, endpoint, account string
-		pathStyleGiven, pathStyle             bool
-		want                                  Connection
-		wantErr                               string
+		pathStyleGiven, pathStyle           bool
+		want                                Connection
+		wantErr                             string
 	}{
 		{provider: "aws", want: Connection{Region: "us-east-1", ChecksumMode: ChecksumWhenSupported}},
 		{provider: "aws", region: "eu-central-1", want: Connection{Region: "eu-central-1", ChecksumMode: ChecksumWhenSupported}},

@@ -31,6 +31,8 @@ var GetFile = &module.Module{
 		bucketField,
 		{Name: "path", Label: "Path", Type: module.String, Required: true,
 			Help: "the file's path in the bucket (a leading / is ignored)", Example: "/photos/2019/February/image023.jpg"},
+		{Name: "range", Label: "Byte range", Type: module.String,
+			Help: "only these bytes: first-last (0-99), from an offset (100-) or the last N (-500); bytes=... works too"},
 		{Name: "out", Label: "Save to", Type: module.String,
 			Help: "local file or folder to save to, or - for standard output (default: the file's name in the current folder)"},
 		regionField,
@@ -45,7 +47,10 @@ var GetFile = &module.Module{
 		if err := checkBucketRef(in); err != nil {
 			return err
 		}
-		_, err := objectKey(in.String("path"))
+		if _, err := objectKey(in.String("path")); err != nil {
+			return err
+		}
+		_, err := parseRange(in.String("range"))
 		return err
 	},
 	Run: runGetFile,
@@ -87,8 +92,12 @@ func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func
 	fail := func(err error) error {
 		return fmt.Errorf("get file %q from bucket %q: %w", key, bucket, s3client.Explain(err))
 	}
+	rng, err := resolveRange(ctx, c, bucket, key, in.String("range"))
+	if err != nil {
+		return fail(err)
+	}
 	if in.String("out") == "-" {
-		b, err := getToWriter(ctx, c, bucket, key, env.Stdout)
+		b, err := getToWriter(ctx, c, bucket, key, rng, env.Stdout)
 		if err != nil {
 			return fail(err)
 		}
@@ -96,13 +105,13 @@ func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func
 		return emit(b)
 	}
 	if in.String("out") == "" && env.SpoolDir != "" {
-		return spool(ctx, env, c, bucket, key, emit, fail)
+		return spool(ctx, env, c, bucket, key, rng, emit, fail)
 	}
 	target, err := targetPath(in.String("out"), key)
 	if err != nil {
 		return err
 	}
-	b, err := download(ctx, env, c, bucket, key, target)
+	b, err := download(ctx, env, c, bucket, key, rng, target)
 	if err != nil {
 		return fail(err)
 	}
@@ -112,7 +121,7 @@ func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func
 // spool downloads into the flow run's spool folder and yields the data as a
 // file reference for later steps; the engine removes it when the bundle is
 // done.
-func spool(ctx context.Context, env module.Env, c *s3client.Client, bucket, key string, emit func(module.Bundle) error, fail func(error) error) error {
+func spool(ctx context.Context, env module.Env, c *s3client.Client, bucket, key, rng string, emit func(module.Bundle) error, fail func(error) error) error {
 	name, err := localName(key)
 	if err != nil {
 		return err
@@ -121,7 +130,7 @@ func spool(ctx context.Context, env module.Env, c *s3client.Client, bucket, key 
 	if err != nil {
 		return fmt.Errorf("make a spool folder: %w", err)
 	}
-	b, err := download(ctx, env, c, bucket, key, filepath.Join(dir, name))
+	b, err := download(ctx, env, c, bucket, key, rng, filepath.Join(dir, name))
 	if err != nil {
 		os.RemoveAll(dir)
 		return fail(err)
@@ -156,11 +165,15 @@ func targetPath(out, key string) (string, error) {
 	return out, nil
 }
 
-func getToWriter(ctx context.Context, c *s3client.Client, bucket, key string, w io.Writer) (module.Bundle, error) {
+func getToWriter(ctx context.Context, c *s3client.Client, bucket, key, rng string, w io.Writer) (module.Bundle, error) {
 	var out *s3.GetObjectOutput
 	err := c.Do(ctx, func(cl *s3.Client) error {
 		var err error
-		out, err = cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled})
+		input := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled}
+		if rng != "" {
+			input.Range = aws.String(rng)
+		}
+		out, err = cl.GetObject(ctx, input)
 		return err
 	})
 	if err != nil {
@@ -203,7 +216,7 @@ func fileBundle(bucket, key, savedTo string, o objectInfo) module.Bundle {
 // parallel ranged GETs, checks its size, and only then renames it into
 // place. On any failure the temporary file is removed and an existing
 // target is untouched.
-func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, key, target string) (module.Bundle, error) {
+func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, key, rng, target string) (module.Bundle, error) {
 	dir, base := filepath.Split(target)
 	if dir == "" {
 		dir = "."
@@ -228,9 +241,13 @@ func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, k
 			o.ObjectProgressListeners.Register(progressListener{tracker})
 		})
 		var err error
-		out, err = tm.DownloadObject(ctx, &transfermanager.DownloadObjectInput{
+		input := &transfermanager.DownloadObjectInput{
 			Bucket: aws.String(bucket), Key: aws.String(key), WriterAt: tmp, ChecksumMode: tmtypes.ChecksumModeEnabled,
-		})
+		}
+		if rng != "" {
+			input.Range = aws.String(rng)
+		}
+		out, err = tm.DownloadObject(ctx, input)
 		return err
 	})
 	if err != nil {

@@ -39,6 +39,10 @@ var UploadFile = &module.Module{
 			Help: "the file to upload"},
 		{Name: "name", Label: "File name", Type: module.String,
 			Help: "the name in the bucket (default: the source file's name)"},
+		{Name: "no_overwrite", Flag: "no-overwrite", Label: "Do not overwrite", Type: module.Bool, Default: false,
+			Help: "fail instead of replacing an object that exists (If-None-Match: *)"},
+		{Name: "if_match", Flag: "if-match", Label: "Only if unchanged", Type: module.String,
+			Help: "replace the object only if it still has this ETag (If-Match)"},
 		{Name: "headers", Flag: "header", Label: "Headers", Type: module.Pairs, Separator: ": ",
 			Help: "PUT Object request headers, e.g. 'Content-Type: text/csv' or 'x-amz-meta-owner: ana'"},
 		regionField,
@@ -53,8 +57,11 @@ var UploadFile = &module.Module{
 		if _, err := uploadKey(in); err != nil {
 			return err
 		}
-		_, err := applyHeaders(&transfermanager.UploadObjectInput{}, in.Pairs("headers"))
-		return err
+		input := &transfermanager.UploadObjectInput{}
+		if _, err := applyHeaders(input, in.Pairs("headers")); err != nil {
+			return err
+		}
+		return applyConditions(input, in)
 	},
 	Run: runUploadFile,
 }
@@ -96,6 +103,9 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 	input := &transfermanager.UploadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	contentMD5, err := applyHeaders(input, in.Pairs("headers"))
 	if err != nil {
+		return err
+	}
+	if err := applyConditions(input, in); err != nil {
 		return err
 	}
 	if typed, ok := file.(interface{ Type() string }); ok && input.ContentType == nil && typed.Type() != "" {
@@ -142,7 +152,7 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("upload %s to %q as %q: %w", file.Name(), bucket, key, s3client.Explain(err))
+		return fmt.Errorf("upload %s to %q as %q: %w", file.Name(), bucket, key, conditionFailed(err, input))
 	}
 	return emit(module.Bundle{
 		"bucket": bucket, "key": key, "etag": aws.ToString(out.ETag),
@@ -160,4 +170,47 @@ type withContentMD5 struct {
 func (c withContentMD5) PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
 	in.ContentMD5 = aws.String(c.md5)
 	return c.Client.PutObject(ctx, in, opts...)
+}
+
+// applyConditions sets the conditional-write options; a condition given
+// both as an option and as a header must agree.
+func applyConditions(input *transfermanager.UploadObjectInput, in module.Values) error {
+	if in.Bool("no_overwrite") {
+		if input.IfNoneMatch != nil && *input.IfNoneMatch != "*" {
+			return &module.InputError{Field: "no_overwrite", Rule: "conflicts with the If-None-Match header"}
+		}
+		input.IfNoneMatch = aws.String("*")
+	}
+	if etag := in.String("if_match"); etag != "" {
+		if input.IfMatch != nil && strings.Trim(*input.IfMatch, `"`) != strings.Trim(etag, `"`) {
+			return &module.InputError{Field: "if_match", Rule: "conflicts with the If-Match header"}
+		}
+		input.IfMatch = aws.String(etag)
+	}
+	if input.IfMatch != nil && input.IfNoneMatch != nil {
+		return &module.InputError{Field: "if_match", Rule: "cannot be combined with no_overwrite (If-None-Match)"}
+	}
+	return nil
+}
+
+// conditionFailed puts a 412 answer in words: which condition did not hold.
+// Nothing was written either way.
+func conditionFailed(err error, input *transfermanager.UploadObjectInput) error {
+	explained := s3client.Explain(err)
+	if s3client.Code(err) != "PreconditionFailed" {
+		return explained
+	}
+	// The words below replace the general hint.
+	if e, ok := explained.(*s3client.Error); ok {
+		plain := *e
+		plain.Hint = ""
+		explained = &plain
+	}
+	switch {
+	case input.IfNoneMatch != nil:
+		return fmt.Errorf("the object exists already and must not be overwritten (no_overwrite / If-None-Match); nothing was changed: %w", explained)
+	case input.IfMatch != nil:
+		return fmt.Errorf("the object no longer has ETag %s (it changed or was deleted); nothing was changed: %w", aws.ToString(input.IfMatch), explained)
+	}
+	return explained
 }
