@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/s3flow/s3flow/internal/connection"
@@ -30,18 +31,28 @@ const (
 
 // Step event statuses.
 const (
-	EventOK       = "ok"
-	EventFiltered = "filtered"
-	EventFailed   = "failed"
-	EventRetried  = "retried"
-	EventIgnored  = "ignored"
-	EventResumed  = "resumed"
-	EventBroken   = "break"
+	EventOK         = "ok"
+	EventFiltered   = "filtered"
+	EventFailed     = "failed"
+	EventRetried    = "retried"
+	EventIgnored    = "ignored"
+	EventResumed    = "resumed"
+	EventBroken     = "break"
+	EventReused     = "reused" // on resume: the recorded result of a step done before
+	EventRunResumed = "resumed-run"
 )
 
 // Resolver returns ready-to-use connections by name.
 type Resolver interface {
 	Connection(ctx context.Context, name string) (connection.Connection, error)
+}
+
+// Resumer is a Recorder that can tell what a run already did, so that a run
+// interrupted (a crash, a killed worker) resumes without doing it again.
+type Resumer interface {
+	// Completed returns the outputs of the single-result steps a run
+	// completed, by Event.Path + "|" + step id, and the run's last seq.
+	Completed(ctx context.Context, runID string) (map[string]map[string]any, int64, error)
 }
 
 // Recorder keeps the run history.
@@ -64,8 +75,11 @@ type RunInfo struct {
 
 // Event is one step's work on one bundle.
 type Event struct {
-	RunID    string
-	Seq      int64
+	RunID string
+	Seq   int64
+	// Path names the bundle: the listing steps and bundle numbers that led
+	// to it ("list#3/files#0"); "" outside any listing.
+	Path     string
 	StepID   string
 	Step     int
 	Module   string
@@ -121,6 +135,21 @@ type Result struct {
 // filled in) and trigger data. The returned error is the run's error, also
 // in Result.Err; recording failures are returned too.
 func (e *Engine) Run(ctx context.Context, f *flow.Flow, inputs, trigger map[string]any) (*Result, error) {
+	return e.Start(ctx, f, inputs, trigger, RunOptions{})
+}
+
+// RunOptions identify a run given by a queue.
+type RunOptions struct {
+	// ID is the run's id, made by whoever accepted the run; "" makes one.
+	ID string
+	// Resume continues a run that was interrupted: single-result steps it
+	// completed for a bundle are not run again (their recorded output is
+	// used), unless they produced a file, which is fetched again.
+	Resume bool
+}
+
+// Start runs f as Run does, under the given id, resuming when asked.
+func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[string]any, o RunOptions) (*Result, error) {
 	checked, err := CheckInputs(f, inputs)
 	if err != nil {
 		return nil, err
@@ -129,7 +158,10 @@ func (e *Engine) Run(ctx context.Context, f *flow.Flow, inputs, trigger map[stri
 	if err != nil {
 		return nil, err
 	}
-	id := NewRunID()
+	id := o.ID
+	if id == "" {
+		id = NewRunID()
+	}
 	spool, err := os.MkdirTemp(e.opts.SpoolDir, "s3flow-run-"+id+"-")
 	if err != nil {
 		return nil, fmt.Errorf("make a spool folder: %w", err)
@@ -139,12 +171,25 @@ func (e *Engine) Run(ctx context.Context, f *flow.Flow, inputs, trigger map[stri
 		e: e, f: f, plan: p, id: id, spool: spool, inputs: checked, trigger: trigger,
 		conns: map[string]connection.Connection{}, aggs: map[int]*[]any{}, outputs: map[string]int64{},
 	}
+	if o.Resume {
+		if res, ok := e.opts.Recorder.(Resumer); ok {
+			done, seq, err := res.Completed(ctx, id)
+			if err != nil {
+				return nil, fmt.Errorf("read what run %s did before: %w", id, err)
+			}
+			r.done, r.seq = done, seq
+		}
+	}
 	start := time.Now().UTC()
 	// Inputs and trigger data are recorded like bundles: truncated, with
 	// secret-looking values masked.
 	if err := e.opts.Recorder.StartRun(ctx, RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
 		Inputs: recordable(checked), Trigger: recordable(trigger), Started: start}); err != nil {
 		return nil, fmt.Errorf("record the run: %w", err)
+	}
+	if o.Resume {
+		r.record(ctx, Event{Status: EventRunResumed, Started: start,
+			Output: map[string]any{"completedSteps": len(r.done)}})
 	}
 	runErr := r.from(ctx, 0, map[string]any{})
 	var ds *downstream
@@ -215,7 +260,11 @@ type runner struct {
 	inputs  map[string]any
 	trigger map[string]any
 
-	conns   map[string]connection.Connection
+	conns map[string]connection.Connection
+	// path is the stack of listing bundles the current bundle came from.
+	path []string
+	// done holds what a resumed run completed before (see RunOptions).
+	done    map[string]map[string]any
 	aggs    map[int]*[]any // open aggregates by step index
 	seq     int64
 	broken  bool
@@ -344,7 +393,7 @@ func (r *runner) env(scope map[string]any) map[string]any {
 
 func (r *runner) record(ctx context.Context, ev Event) {
 	r.seq++
-	ev.RunID, ev.Seq = r.id, r.seq
+	ev.RunID, ev.Seq, ev.Path = r.id, r.seq, r.pathString()
 	if err := r.e.opts.Recorder.Event(ctx, ev); err != nil {
 		r.e.opts.Logger.WarnContext(ctx, "cannot record a step event", "run", r.id, "step", ev.StepID, "error", err)
 	}
@@ -366,3 +415,8 @@ type nopRecorder struct{}
 func (nopRecorder) StartRun(context.Context, RunInfo) error                            { return nil }
 func (nopRecorder) Event(context.Context, Event) error                                 { return nil }
 func (nopRecorder) FinishRun(context.Context, string, string, string, time.Time) error { return nil }
+
+func (r *runner) pathString() string { return strings.Join(r.path, "/") }
+
+// doneKey identifies a step's work on the current bundle across restarts.
+func (r *runner) doneKey(stepID string) string { return r.pathString() + "|" + stepID }

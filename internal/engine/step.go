@@ -45,6 +45,13 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 		return r.handle(ctx, i, scope, action, &StepError{st.ID, err}, false)
 	}
 	recorded := recordable(map[string]any(in))
+	if out, ok := r.done[r.doneKey(st.ID)]; ok && !st.Module.Many {
+		// Done before an interruption: use the recorded result.
+		r.outputs[st.ID]++
+		r.record(ctx, Event{StepID: st.ID, Step: i, Module: st.Module.Name, Status: EventReused,
+			Input: recorded, Output: out, Started: time.Now()})
+		return passOn(r.from(ctx, i+1, withStep(scope, st.ID, module.Bundle(out))))
+	}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
 		emitted := 0
@@ -59,6 +66,10 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 			r.record(ctx, Event{StepID: st.ID, Step: i, Module: st.Module.Name, Attempt: attempt, Status: EventOK,
 				Input: recorded, Output: recordable(map[string]any(b)), Started: last, Duration: now.Sub(last)})
 			defer func() { last = time.Now() }()
+			if st.Module.Many {
+				r.path = append(r.path, fmt.Sprintf("%s#%d", st.ID, emitted-1))
+				defer func() { r.path = r.path[:len(r.path)-1] }()
+			}
 			err := r.from(ctx, i+1, withStep(scope, st.ID, b))
 			removeSpooled(b)
 			return passOn(err)

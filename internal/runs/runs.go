@@ -35,8 +35,11 @@ func New(db *sql.DB) *Store { return &Store{db: db} }
 
 // StartRun records a run that starts.
 func (s *Store) StartRun(ctx context.Context, r engine.RunInfo) error {
+	// A run queued earlier, or resumed after an interruption, exists
+	// already: it is running (again) now.
 	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Flow, r.FlowFile, r.FlowHash, toJSON(r.Inputs), toJSON(r.Trigger),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = NULL, error = ''`, r.ID, r.Flow, r.FlowFile, r.FlowHash, toJSON(r.Inputs), toJSON(r.Trigger),
 		engine.StatusRunning, stamp(r.Started))
 	return err
 }
@@ -67,14 +70,14 @@ func (s *Store) Flush(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO run_events (run_id, seq, step_id, step_index, module, attempt, status,
-		input, output, error, started_at, duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO run_events (run_id, seq, path, step_id, step_index, module, attempt, status,
+		input, output, error, started_at, duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
 	defer stmt.Close()
 	for _, ev := range batch {
-		if _, err := stmt.ExecContext(ctx, ev.RunID, ev.Seq, ev.StepID, ev.Step, ev.Module, ev.Attempt, ev.Status,
+		if _, err := stmt.ExecContext(ctx, ev.RunID, ev.Seq, ev.Path, ev.StepID, ev.Step, ev.Module, ev.Attempt, ev.Status,
 			nullJSON(ev.Input), nullJSON(ev.Output), ev.Error, stamp(ev.Started), ev.Duration.Microseconds()); err != nil {
 			return fmt.Errorf("record event %d of run %s: %w", ev.Seq, ev.RunID, err)
 		}
@@ -170,6 +173,7 @@ func (s *Store) Get(ctx context.Context, id string) (Run, error) {
 // StepEvent is a recorded step event.
 type StepEvent struct {
 	Seq      int64          `json:"seq"`
+	Path     string         `json:"path,omitempty"`
 	StepID   string         `json:"step"`
 	Module   string         `json:"module"`
 	Attempt  int            `json:"attempt,omitempty"`
@@ -184,7 +188,7 @@ type StepEvent struct {
 // Events calls fn for each event of a run, in order, without holding them
 // all in memory.
 func (s *Store) Events(ctx context.Context, id string, fn func(StepEvent) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, step_id, module, attempt, status, input, output, error, started_at, duration_us
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, path, step_id, module, attempt, status, input, output, error, started_at, duration_us
 		FROM run_events WHERE run_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return fmt.Errorf("read events of run %s: %w", id, err)
@@ -195,7 +199,7 @@ func (s *Store) Events(ctx context.Context, id string, fn func(StepEvent) error)
 		var in, out sql.NullString
 		var started string
 		var us int64
-		if err := rows.Scan(&ev.Seq, &ev.StepID, &ev.Module, &ev.Attempt, &ev.Status, &in, &out, &ev.Error, &started, &us); err != nil {
+		if err := rows.Scan(&ev.Seq, &ev.Path, &ev.StepID, &ev.Module, &ev.Attempt, &ev.Status, &in, &out, &ev.Error, &started, &us); err != nil {
 			return err
 		}
 		ev.Started, _ = time.Parse(time.RFC3339Nano, started)
@@ -267,4 +271,51 @@ func nullJSON(v map[string]any) any {
 		return nil
 	}
 	return toJSON(v)
+}
+
+// Queue records a run accepted by a trigger before it starts, so that it
+// shows in the history as queued.
+func (s *Store) Queue(ctx context.Context, r engine.RunInfo) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Flow, r.FlowFile, r.FlowHash, toJSON(r.Inputs), toJSON(r.Trigger),
+		StatusQueued, stamp(r.Started))
+	return err
+}
+
+// StatusQueued is a run accepted but not started.
+const StatusQueued = "queued"
+
+// Completed returns what a run did before an interruption: the outputs of
+// single-result steps that succeeded, by path and step, and the last seq.
+// Steps that yielded a file are left out: the file is gone with the spool.
+func (s *Store) Completed(ctx context.Context, id string) (map[string]map[string]any, int64, error) {
+	if err := s.Flush(ctx); err != nil {
+		return nil, 0, err
+	}
+	var last sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT max(seq) FROM run_events WHERE run_id = ?`, id).Scan(&last); err != nil {
+		return nil, 0, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT e.path, e.step_id, e.output FROM run_events e
+		WHERE e.run_id = ? AND e.status IN ('ok', 'reused') AND e.output IS NOT NULL`, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	done := map[string]map[string]any{}
+	for rows.Next() {
+		var path, step, output string
+		if err := rows.Scan(&path, &step, &output); err != nil {
+			return nil, 0, err
+		}
+		var out map[string]any
+		if json.Unmarshal([]byte(output), &out) != nil {
+			continue
+		}
+		if _, hasFile := out["file"]; hasFile {
+			continue
+		}
+		done[path+"|"+step] = out
+	}
+	return done, last.Int64, rows.Err()
 }
