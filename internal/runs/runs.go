@@ -22,6 +22,9 @@ var ErrNotFound = errors.New("no such run")
 // into transactions, so recording costs little per bundle.
 type Store struct {
 	db *sql.DB
+	// Durable writes every event at once, so a run killed mid-way knows
+	// exactly what it did (the server's runs); otherwise events are batched.
+	Durable bool
 
 	mu      sync.Mutex
 	pending []engine.Event
@@ -48,7 +51,7 @@ func (s *Store) StartRun(ctx context.Context, r engine.RunInfo) error {
 func (s *Store) Event(ctx context.Context, ev engine.Event) error {
 	s.mu.Lock()
 	s.pending = append(s.pending, ev)
-	full := len(s.pending) >= batchSize
+	full := len(s.pending) >= batchSize || s.Durable
 	s.mu.Unlock()
 	if full {
 		return s.Flush(ctx)

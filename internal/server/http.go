@@ -1,0 +1,519 @@
+package server
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/s3flow/s3flow/internal/connection"
+	"github.com/s3flow/s3flow/internal/flow"
+	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/runs"
+)
+
+// maxBody bounds request bodies (webhook payloads, API inputs).
+const maxBody = 1 << 20
+
+// handlerFunc is a handler that returns its error; serveError answers it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// Handler returns the HTTP API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	open := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.serve(h)) }
+	authed := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.serve(s.requireToken(h))) }
+
+	open("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
+		return writeJSON(w, 200, map[string]string{"status": "ok"})
+	})
+	open("GET /readyz", s.ready)
+	open("POST /hooks/{flow}", s.webhook)
+
+	authed("GET /api/flows", s.listFlows)
+	authed("GET /api/flows/{name}", s.showFlow)
+	authed("POST /api/flows/{name}/run", s.runFlow)
+	authed("POST /api/flows/{name}/enable", s.enableFlow(true))
+	authed("POST /api/flows/{name}/disable", s.enableFlow(false))
+	authed("POST /api/validate", s.validateFlow)
+	authed("GET /api/runs", s.listRuns)
+	authed("GET /api/runs/{id}", s.showRun)
+	authed("GET /api/connections", s.listConnections)
+	authed("DELETE /api/connections/{name}", s.deleteConnection)
+	authed("GET /api/modules", s.listModules)
+	authed("POST /api/modules/{name}", s.runModule)
+	return mux
+}
+
+// httpError carries a status code.
+type httpError struct {
+	status int
+	err    error
+}
+
+func (e *httpError) Error() string { return e.err.Error() }
+func (e *httpError) Unwrap() error { return e.err }
+
+func notFoundf(format string, args ...any) error {
+	return &httpError{http.StatusNotFound, fmt.Errorf(format, args...)}
+}
+
+func badRequestf(format string, args ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Errorf(format, args...)}
+}
+
+// serve maps a handler's error to a status code, in one place.
+func (s *Server) serve(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		status := http.StatusInternalServerError
+		var he *httpError
+		var ie *module.InputError
+		var fe flow.Errors
+		switch {
+		case errors.As(err, &he):
+			status = he.status
+		case errors.Is(err, errBadToken):
+			status = http.StatusUnauthorized
+		case errors.As(err, &ie), errors.As(err, &fe):
+			status = http.StatusBadRequest
+		case errors.Is(err, runs.ErrNotFound), errors.Is(err, connection.ErrNotFound):
+			status = http.StatusNotFound
+		}
+		if status == http.StatusInternalServerError {
+			s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		}
+		writeJSON(w, status, map[string]string{"error": err.Error()})
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func (s *Server) requireToken(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if _, err := s.tokens.Check(r.Context(), strings.TrimSpace(token)); err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="s3flow"`)
+			return err
+		}
+		return h(w, r)
+	}
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
+	if err := s.cfg.DB.PingContext(r.Context()); err != nil {
+		return &httpError{http.StatusServiceUnavailable, err}
+	}
+	return writeJSON(w, 200, map[string]string{"status": "ready"})
+}
+
+// Webhook authentication headers.
+const (
+	headerToken     = "X-S3flow-Token"
+	headerSignature = "X-S3flow-Signature" // sha256=<hex HMAC-SHA256 of the body>
+)
+
+var errUnauthorizedHook = &httpError{http.StatusUnauthorized, errors.New("webhook: missing or wrong " + headerToken + " or " + headerSignature)}
+
+// webhook starts a run of a flow whose trigger is a webhook. The request
+// must carry the flow's secret (header) or an HMAC of the body made with it;
+// otherwise nothing starts. The JSON body is the run's trigger.body.
+func (s *Server) webhook(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("flow")
+	f, ok := s.flows.Get(name)
+	hook, isHook := webhookTrigger(f)
+	if !ok || !isHook {
+		return notFoundf("no flow %q with a webhook trigger", name)
+	}
+	secret := os.Getenv(hook.secretEnv)
+	if secret == "" {
+		s.log.WarnContext(r.Context(), "webhook refused: its secret variable is empty", "flow", name, "variable", hook.secretEnv)
+		return errUnauthorizedHook
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return badRequestf("read the body: %v", err)
+	}
+	if len(body) > maxBody {
+		return &httpError{http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over %d bytes", maxBody)}
+	}
+	if !hookAuthorized(r, body, secret) {
+		return errUnauthorizedHook
+	}
+	if enabled, err := s.flows.Enabled(r.Context(), name); err != nil {
+		return err
+	} else if !enabled {
+		return &httpError{http.StatusConflict, fmt.Errorf("flow %q is disabled", name)}
+	}
+	var payload any = map[string]any{}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &payload); err != nil {
+			return badRequestf("the body must be JSON: %v", err)
+		}
+	}
+	trigger := map[string]any{"type": "webhook", "body": payload, "receivedAt": time.Now().UTC().Format(time.RFC3339Nano)}
+	return s.startRun(w, r, name, map[string]any{}, trigger)
+}
+
+func hookAuthorized(r *http.Request, body []byte, secret string) bool {
+	if t := r.Header.Get(headerToken); t != "" {
+		return subtle.ConstantTimeCompare([]byte(t), []byte(secret)) == 1
+	}
+	sig, ok := strings.CutPrefix(r.Header.Get(headerSignature), "sha256=")
+	if !ok {
+		return false
+	}
+	got, err := hex.DecodeString(sig)
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return hmac.Equal(got, mac.Sum(nil))
+}
+
+type webhookConfig struct{ secretEnv string }
+
+// webhookTrigger reads a flow's trigger: {webhook: {secret_env: NAME}}.
+func webhookTrigger(f *flow.Flow) (webhookConfig, bool) {
+	if f == nil {
+		return webhookConfig{}, false
+	}
+	hook, ok := f.Trigger["webhook"].(map[string]any)
+	if !ok {
+		return webhookConfig{}, false
+	}
+	env, _ := hook["secret_env"].(string)
+	return webhookConfig{secretEnv: env}, env != ""
+}
+
+// startRun queues a run and answers 202 with its id, or with ?wait=true
+// waits for it to end (up to ?timeout=, default 60s) and answers its result.
+func (s *Server) startRun(w http.ResponseWriter, r *http.Request, name string, inputs, trigger map[string]any) error {
+	id, err := s.Enqueue(r.Context(), name, inputs, trigger)
+	if err != nil {
+		return err
+	}
+	if r.URL.Query().Get("wait") != "true" {
+		return writeJSON(w, http.StatusAccepted, map[string]string{"run": id, "status": runs.StatusQueued})
+	}
+	timeout := 60 * time.Second
+	if t := r.URL.Query().Get("timeout"); t != "" {
+		if timeout, err = time.ParseDuration(t); err != nil {
+			return badRequestf("timeout: %v", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	run, err := s.waitRun(ctx, id)
+	if err != nil {
+		return writeJSON(w, http.StatusAccepted, map[string]string{"run": id, "status": run.Status, "note": "still running"})
+	}
+	return writeJSON(w, http.StatusOK, run)
+}
+
+func (s *Server) runFlow(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Inputs map[string]any `json:"inputs"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	return s.startRun(w, r, r.PathValue("name"), req.Inputs, map[string]any{"type": "manual"})
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return badRequestf("the body must be a JSON object: %v", err)
+	}
+	return nil
+}
+
+type flowInfo struct {
+	Name        string         `json:"name"`
+	Description string         `json:"description,omitempty"`
+	File        string         `json:"file"`
+	Version     string         `json:"version"`
+	Trigger     map[string]any `json:"trigger,omitempty"`
+	Enabled     bool           `json:"enabled"`
+	Inputs      []flow.Input   `json:"inputs,omitempty"`
+	Steps       []stepInfo     `json:"steps,omitempty"`
+	LastRun     *runs.Run      `json:"lastRun,omitempty"`
+}
+
+type stepInfo struct {
+	ID     string `json:"id"`
+	Module string `json:"module"`
+	Title  string `json:"title"`
+}
+
+func (s *Server) describe(ctx context.Context, f *flow.Flow, steps bool) (flowInfo, error) {
+	enabled, err := s.flows.Enabled(ctx, f.Name)
+	if err != nil {
+		return flowInfo{}, err
+	}
+	info := flowInfo{Name: f.Name, Description: f.Description, File: f.File, Version: f.Hash, Trigger: f.Trigger, Enabled: enabled}
+	if last, err := s.history.List(ctx, runs.Filter{Flow: f.Name, Limit: 1}); err == nil && len(last) == 1 {
+		info.LastRun = &last[0]
+	}
+	if steps {
+		info.Inputs = f.Inputs
+		for _, st := range f.Steps {
+			info.Steps = append(info.Steps, stepInfo{ID: st.ID, Module: st.Module.Name, Title: st.Module.Title})
+		}
+	}
+	return info, nil
+}
+
+func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) error {
+	out := []flowInfo{}
+	for _, f := range s.flows.List() {
+		info, err := s.describe(r.Context(), f, false)
+		if err != nil {
+			return err
+		}
+		out = append(out, info)
+	}
+	return writeJSON(w, 200, out)
+}
+
+func (s *Server) showFlow(w http.ResponseWriter, r *http.Request) error {
+	f, ok := s.flows.Get(r.PathValue("name"))
+	if !ok {
+		return notFoundf("no flow named %q", r.PathValue("name"))
+	}
+	info, err := s.describe(r.Context(), f, true)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, 200, info)
+}
+
+func (s *Server) enableFlow(enabled bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		name := r.PathValue("name")
+		if _, ok := s.flows.Get(name); !ok {
+			return notFoundf("no flow named %q", name)
+		}
+		if err := s.flows.SetEnabled(r.Context(), name, enabled); err != nil {
+			return err
+		}
+		return writeJSON(w, 200, map[string]any{"name": name, "enabled": enabled})
+	}
+}
+
+// validateFlow checks a flow file sent as the body (YAML).
+func (s *Server) validateFlow(w http.ResponseWriter, r *http.Request) error {
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		return badRequestf("read the body: %v", err)
+	}
+	f, err := flow.Parse("flow.yaml", data, s.cfg.Registry)
+	if err != nil {
+		var problems []string
+		var fe flow.Errors
+		if errors.As(err, &fe) {
+			for _, p := range fe {
+				problems = append(problems, p.Error())
+			}
+		}
+		return writeJSON(w, http.StatusBadRequest, map[string]any{"valid": false, "problems": problems})
+	}
+	return writeJSON(w, 200, map[string]any{"valid": true, "name": f.Name, "steps": len(f.Steps)})
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	filter := runs.Filter{Flow: q.Get("flow"), Status: q.Get("status"), Limit: 50}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return badRequestf("limit must be a whole number")
+		}
+		filter.Limit = n
+	}
+	if since := q.Get("since"); since != "" {
+		t, err := time.Parse(time.RFC3339, since)
+		if err != nil {
+			return badRequestf("since must be an RFC 3339 time")
+		}
+		filter.Since = t
+	}
+	rs, err := s.history.List(r.Context(), filter)
+	if err != nil {
+		return err
+	}
+	if rs == nil {
+		rs = []runs.Run{}
+	}
+	return writeJSON(w, 200, rs)
+}
+
+func (s *Server) showRun(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.history.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	events := []runs.StepEvent{}
+	if err := s.history.Events(r.Context(), run.ID, func(ev runs.StepEvent) error {
+		events = append(events, ev)
+		return nil
+	}); err != nil {
+		return err
+	}
+	return writeJSON(w, 200, map[string]any{"run": run, "events": events})
+}
+
+// connectionInfo is a connection as the API shows it: never a secret.
+type connectionInfo struct {
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	AccessKeyID string `json:"accessKeyId,omitempty"`
+	Region      string `json:"region,omitempty"`
+	Endpoint    string `json:"endpoint,omitempty"`
+	PathStyle   bool   `json:"pathStyle"`
+	Status      string `json:"status,omitempty"`
+}
+
+func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) error {
+	conns, err := s.cfg.Connections.List(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]connectionInfo, 0, len(conns))
+	for _, c := range conns {
+		ci := connectionInfo{Name: c.Name, Kind: string(c.Kind), Region: c.Region, Endpoint: c.Endpoint, PathStyle: c.PathStyle, Status: c.VerifyStatus}
+		if c.AccessKeyID != "" {
+			ci.AccessKeyID = c.MaskedKeyID()
+		}
+		out = append(out, ci)
+	}
+	return writeJSON(w, 200, out)
+}
+
+func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) error {
+	if err := s.cfg.Connections.Delete(r.Context(), r.PathValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// moduleInfo is a module declaration as JSON: what forms are made from.
+type moduleInfo struct {
+	Name            string          `json:"name"`
+	Title           string          `json:"title"`
+	Help            string          `json:"help"`
+	NeedsConnection bool            `json:"needsConnection"`
+	Many            bool            `json:"many"`
+	Fields          []fieldInfo     `json:"fields"`
+	Outputs         []module.Output `json:"outputs"`
+}
+
+type fieldInfo struct {
+	Name     string   `json:"name"`
+	Label    string   `json:"label"`
+	Help     string   `json:"help,omitempty"`
+	Type     string   `json:"type"`
+	Required bool     `json:"required"`
+	Default  any      `json:"default,omitempty"`
+	Example  string   `json:"example,omitempty"`
+	Choices  []string `json:"choices,omitempty"`
+}
+
+func (s *Server) listModules(w http.ResponseWriter, r *http.Request) error {
+	out := []moduleInfo{}
+	for _, m := range s.cfg.Registry.All() {
+		mi := moduleInfo{Name: m.Name, Title: m.Title, Help: m.Help, NeedsConnection: m.NeedsConnection, Many: m.Many, Outputs: m.Outputs}
+		for _, f := range m.Fields {
+			mi.Fields = append(mi.Fields, fieldInfo{Name: f.Name, Label: f.Label, Help: f.Help, Type: f.Type.String(),
+				Required: f.Required, Default: f.Default, Example: f.Example, Choices: f.Choices})
+		}
+		out = append(out, mi)
+	}
+	return writeJSON(w, 200, out)
+}
+
+// runModule runs one module directly, with the same declaration as the CLI:
+// {"connection": "local", "inputs": {...}} → {"bundles": [...]}.
+func (s *Server) runModule(w http.ResponseWriter, r *http.Request) error {
+	m, ok := s.cfg.Registry.Lookup(r.PathValue("name"))
+	if !ok || m.Run == nil {
+		return notFoundf("no module named %q that runs on its own", r.PathValue("name"))
+	}
+	var req struct {
+		Connection string         `json:"connection"`
+		Inputs     map[string]any `json:"inputs"`
+	}
+	if err := decodeBody(r, &req); err != nil {
+		return err
+	}
+	if f, ok := m.Field("file"); ok && f.Type == module.FileRef {
+		// Files reach the server as uploads (the Studio's), not as paths on
+		// the server's disk.
+		if _, given := req.Inputs["file"]; given {
+			return badRequestf("inputs.file: local paths are not accepted over the API")
+		}
+	}
+	in, err := m.Check(req.Inputs)
+	if err != nil {
+		return err
+	}
+	if in.String("out") != "" {
+		return badRequestf("inputs.out: the API returns results; it does not write files on the server")
+	}
+	env := module.Env{Logger: s.log}
+	if m.NeedsConnection {
+		if req.Connection == "" {
+			return badRequestf("connection is required")
+		}
+		conn, err := s.cfg.Resolver.Connection(r.Context(), req.Connection)
+		if err != nil {
+			return err
+		}
+		env.Connection = &conn
+	}
+	if m.Name == "s3.get_file" {
+		spool, err := os.MkdirTemp("", "s3flow-api-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(spool)
+		env.SpoolDir = spool
+	}
+	bundles := []map[string]any{}
+	err = m.Run(r.Context(), env, in, func(b module.Bundle) error {
+		delete(b, "file")
+		delete(b, "savedTo")
+		bundles = append(bundles, b)
+		if len(bundles) > 10000 {
+			return badRequestf("more than 10,000 results; use limit")
+		}
+		return nil
+	})
+	if err != nil {
+		return &httpError{http.StatusBadGateway, err}
+	}
+	return writeJSON(w, 200, map[string]any{"bundles": bundles})
+}
