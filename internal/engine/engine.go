@@ -187,7 +187,8 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 		Inputs: recordable(checked), Trigger: recordable(trigger), Started: start}); err != nil {
 		return nil, fmt.Errorf("record the run: %w", err)
 	}
-	if o.Resume {
+	if o.Resume && r.seq > 0 {
+		// The run did some of its work before an interruption.
 		r.record(ctx, Event{Status: EventRunResumed, Started: start,
 			Output: map[string]any{"completedSteps": len(r.done)}})
 	}
