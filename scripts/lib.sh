@@ -1,7 +1,9 @@
 # Shared by scripts/test.sh and bench scripts: install and run the test
-# S3 server. Source it; it defines functions only.
+# S3 servers (versitygw, SeaweedFS). Source it; it defines functions only.
 
 VERSITYGW_VERSION=v1.8.0
+# SeaweedFS has no tagged Go module versions; this pseudo-version pins a commit.
+WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 CACHE_DIR=${S3FLOW_CACHE_DIR:-$HOME/.cache/s3flow-dev}
 AWS=/usr/bin/aws
 
@@ -27,8 +29,48 @@ ensure_versitygw() {
 	GOBIN="$(dirname "$VERSITYGW")" GOFLAGS=-mod=mod go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
 }
 
+# ensure_weed builds SeaweedFS's weed binary at a pinned version into the
+# cache. go install refuses the module (its go.mod has a replace directive),
+# so the module source is downloaded with go mod download, copied out of the
+# read-only module cache and built there: a few minutes, once per version.
+# Concurrent test runs wait for one build instead of each starting their own.
+ensure_weed() {
+	WEED="$CACHE_DIR/weed-$WEED_VERSION/weed"
+	if [ -x "$WEED" ]; then return; fi
+	mkdir -p "$(dirname "$WEED")"
+	(
+		flock 9
+		if [ -x "$WEED" ]; then exit 0; fi
+		echo "building SeaweedFS weed $WEED_VERSION (go build, a few minutes; cached afterwards)"
+		src=$(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod go mod download -json "github.com/seaweedfs/seaweedfs@$WEED_VERSION" |
+			python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') || exit 1
+		build=$(mktemp -d "$(dirname "$WEED")/build.XXXXXX")
+		trap 'rm -rf "$build"' EXIT
+		cp -R "$src/." "$build/"
+		chmod -R u+w "$build"
+		# Built beside the final path and renamed, so an interrupted build
+		# never leaves a half-written binary that the -x check would accept.
+		if ! (cd "$build" && GOFLAGS=-mod=mod go build -trimpath -o "$build/weed.bin" ./weed) >"$build/build.log" 2>&1; then
+			echo "building weed failed:"; tail -n 50 "$build/build.log"; exit 1
+		fi
+		mv "$build/weed.bin" "$WEED"
+	) 9>"$(dirname "$WEED")/build.lock"
+}
+
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# free_ports N prints N distinct free 127.0.0.1 ports (all held open while
+# choosing, so none is picked twice).
+free_ports() {
+	python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+' "$1"
 }
 
 # start_versitygw DIR starts a standalone versitygw (POSIX backend, data in
@@ -58,5 +100,62 @@ stop_versitygw() {
 		kill "$VERSITYGW_PID" 2>/dev/null || true
 		wait "$VERSITYGW_PID" 2>/dev/null || true
 		VERSITYGW_PID=
+	fi
+}
+
+# start_weed DIR starts SeaweedFS's all-in-one "weed mini" (master, volume,
+# filer, S3 gateway and its admin server in one process) with data and logs
+# in DIR/weed. Every listener is on 127.0.0.1, on free ports chosen here
+# (mini would otherwise pick its well-known defaults, 8333, 9333, ...);
+# WebDAV, the Admin UI, the Iceberg and Lance catalogs and the anonymous
+# telemetry are off. The S3 keys go in through AWS_ACCESS_KEY_ID /
+# AWS_SECRET_ACCESS_KEY, which mini turns into an admin identity. It waits
+# for the S3 gateway's /healthz.
+start_weed() {
+	local dir=$1/weed
+	local master master_grpc volume volume_grpc filer filer_grpc s3 s3_grpc admin admin_grpc
+	mkdir -p "$dir/data" "$dir/logs" "$dir/admin"
+	read -r master master_grpc volume volume_grpc filer filer_grpc s3 s3_grpc admin admin_grpc <<<"$(free_ports 10)"
+	S3FLOW_TEST_SEAWEED_ACCESS_KEY=s3flowweed
+	S3FLOW_TEST_SEAWEED_SECRET_KEY=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	S3FLOW_TEST_SEAWEED_ENDPOINT="http://127.0.0.1:$s3"
+	# Volumes of 64 MiB (mini sizes them from the disk, up to 1 GiB): every
+	# bucket is a collection with volumes of its own, and the suite makes
+	# many buckets at once.
+	AWS_ACCESS_KEY_ID="$S3FLOW_TEST_SEAWEED_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3FLOW_TEST_SEAWEED_SECRET_KEY" \
+		"$WEED" -logdir="$dir/logs" mini \
+		-dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+		-master.port="$master" -master.port.grpc="$master_grpc" -master.telemetry=false \
+		-master.volumeSizeLimitMB=64 \
+		-volume.port="$volume" -volume.port.grpc="$volume_grpc" \
+		-filer.port="$filer" -filer.port.grpc="$filer_grpc" -filer.localSocket="$dir/filer.sock" \
+		-s3.port="$s3" -s3.port.grpc="$s3_grpc" -s3.localSocket="$dir/s3.sock" \
+		-s3.port.iceberg=0 -s3.port.lance=0 -s3.autoCreateBucket=false \
+		-webdav=false -admin.ui=false -admin.port="$admin" -admin.port.grpc="$admin_grpc" \
+		-admin.port.legacy=0 -admin.dataDir="$dir/admin" \
+		>"$dir/weed.log" 2>&1 &
+	WEED_PID=$!
+	for _ in $(seq 1 600); do
+		if curl -fsS -o /dev/null "$S3FLOW_TEST_SEAWEED_ENDPOINT/healthz" 2>/dev/null; then return 0; fi
+		if ! kill -0 "$WEED_PID" 2>/dev/null; then
+			echo "weed mini exited:"; tail -n 50 "$dir/weed.log"; WEED_PID=; return 1
+		fi
+		sleep 0.1
+	done
+	echo "weed mini did not become healthy on $S3FLOW_TEST_SEAWEED_ENDPOINT"; tail -n 50 "$dir/weed.log"; return 1
+}
+
+# stop_weed stops weed mini: SIGTERM lets it flush and remove its sockets;
+# after 15 seconds it is killed.
+stop_weed() {
+	if [ -n "${WEED_PID:-}" ]; then
+		kill "$WEED_PID" 2>/dev/null || true
+		for _ in $(seq 1 150); do
+			kill -0 "$WEED_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$WEED_PID" 2>/dev/null || true
+		wait "$WEED_PID" 2>/dev/null || true
+		WEED_PID=
 	fi
 }

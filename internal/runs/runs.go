@@ -104,6 +104,7 @@ type Run struct {
 	FlowFile string         `json:"flowFile"`
 	FlowHash string         `json:"flowHash"`
 	Inputs   map[string]any `json:"inputs"`
+	Trigger  map[string]any `json:"trigger,omitempty"`
 	Status   string         `json:"status"`
 	Error    string         `json:"error,omitempty"`
 	Started  time.Time      `json:"startedAt"`
@@ -139,7 +140,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
 	if !f.Since.IsZero() {
 		where, args = append(where, "started_at >= ?"), append(args, stamp(f.Since))
 	}
-	q := `SELECT id, flow, flow_file, flow_hash, inputs, status, error, started_at, finished_at FROM runs`
+	q := `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at FROM runs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -165,7 +166,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
 
 // Get returns one run.
 func (s *Store) Get(ctx context.Context, id string) (Run, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT id, flow, flow_file, flow_hash, inputs, status, error, started_at, finished_at FROM runs WHERE id = ?`, id)
+	row := s.db.QueryRowContext(ctx, `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at FROM runs WHERE id = ?`, id)
 	r, err := scanRun(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, fmt.Errorf("run %q: %w (see 's3flow runs list')", id, ErrNotFound)
@@ -242,12 +243,13 @@ type scanner interface{ Scan(...any) error }
 
 func scanRun(row scanner) (Run, error) {
 	var r Run
-	var inputs, started string
+	var inputs, trigger, started string
 	var finished sql.NullString
-	if err := row.Scan(&r.ID, &r.Flow, &r.FlowFile, &r.FlowHash, &inputs, &r.Status, &r.Error, &started, &finished); err != nil {
+	if err := row.Scan(&r.ID, &r.Flow, &r.FlowFile, &r.FlowHash, &inputs, &trigger, &r.Status, &r.Error, &started, &finished); err != nil {
 		return Run{}, err
 	}
 	json.Unmarshal([]byte(inputs), &r.Inputs)
+	json.Unmarshal([]byte(trigger), &r.Trigger)
 	r.Started, _ = time.Parse(time.RFC3339Nano, started)
 	if finished.Valid {
 		t, _ := time.Parse(time.RFC3339Nano, finished.String)

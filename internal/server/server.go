@@ -69,6 +69,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if flows == nil {
 		return nil, errors.Join(problems...)
 	}
+	// A flow whose trigger cannot work is left out, like one that does not
+	// parse: the server says so at start, not at the first tick.
+	for name, f := range flows {
+		_, errS := parseSchedule(f)
+		_, errW := parseWatch(f)
+		if err := errors.Join(errS, errW); err != nil {
+			s.log.Error("flow not loaded", "problem", err)
+			delete(flows, name)
+		}
+	}
 	s.flows = &flowSet{db: cfg.DB, flows: flows}
 	s.engine = engine.New(engine.Options{Registry: cfg.Registry, Resolver: cfg.Resolver, Recorder: s.history, Logger: cfg.Logger})
 	n, err := requeueOrphans(ctx, cfg.DB)
@@ -96,6 +106,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 	if err := s.queue.Start(ctx); err != nil {
 		return fmt.Errorf("start the run queue: %w", err)
 	}
+	s.startTriggers(ctx)
 	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(l) }()
@@ -154,6 +165,22 @@ func (s *Server) waitRun(ctx context.Context, id string) (runs.Run, error) {
 		case <-ctx.Done():
 			return r, ctx.Err()
 		case <-time.After(delay):
+		}
+	}
+}
+
+// startTriggers starts a goroutine per schedule and watch_files trigger;
+// they end with ctx.
+func (s *Server) startTriggers(ctx context.Context) {
+	list, _ := s.cfg.Registry.Lookup("s3.list_files")
+	for _, f := range s.flows.List() {
+		if sc, _ := parseSchedule(f); sc != nil {
+			s.log.Info("schedule", "flow", f.Name, "spec", sc.spec)
+			go s.runSchedule(ctx, f, sc)
+		}
+		if w, _ := parseWatch(f); w != nil && list != nil {
+			s.log.Info("watching", "flow", f.Name, "bucket", w.bucket, "prefix", w.prefix, "every", w.every)
+			go s.runWatch(ctx, f, w, list)
 		}
 	}
 }

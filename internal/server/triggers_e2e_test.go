@@ -1,0 +1,62 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3flow/s3flow/internal/s3test"
+)
+
+// TestWatchFiles: files added while the server runs fire once; files added
+// while it is down fire once after restart; files that existed before the
+// first start do not fire.
+func TestWatchFiles(t *testing.T) {
+	tg := s3test.Versitygw(t)
+	bucket := tg.Bucket(t)
+	cl := tg.Client(t).S3("")
+	put := func(key string) {
+		t.Helper()
+		if _, err := cl.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("incoming/old.txt")
+	e := newEnv(t, tg, tg.Conn.Endpoint)
+	e.writeFlow("watch", fmt.Sprintf(`name: watch
+trigger:
+  watch_files: {connection: vg, bucket: %s, prefix: incoming/, every: 1s}
+steps:
+  - id: info
+    module: s3.list_files
+    connection: vg
+    with: {bucket: %s, prefix: incoming}
+`, bucket, bucket))
+	e.start()
+	time.Sleep(1500 * time.Millisecond) // the first poll records old.txt
+	put("incoming/new.txt")
+	waitFor(t, func() bool { return len(e.runs()) == 1 })
+	e.stop(syscall.SIGTERM)
+	put("incoming/while-down.txt")
+	e.start()
+	waitFor(t, func() bool { return countStatus(e.runs(), "succeeded") == 2 })
+	time.Sleep(2500 * time.Millisecond) // more polls fire nothing more
+	rs := e.runs()
+	if len(rs) != 2 {
+		t.Fatalf("%d runs, want 2 (new.txt and while-down.txt)", len(rs))
+	}
+	var keys []string
+	for _, r := range rs {
+		trigger, _ := r["trigger"].(map[string]any)
+		keys = append(keys, fmt.Sprint(trigger["key"]))
+	}
+	if got := strings.Join(keys, ","); got != "incoming/while-down.txt,incoming/new.txt" {
+		t.Errorf("runs fired for %s, want while-down.txt then new.txt (newest first)", got)
+	}
+}
