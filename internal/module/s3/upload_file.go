@@ -6,6 +6,7 @@ import (
 	"mime"
 	"path"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -144,6 +145,9 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 			o.PartSizeBytes = uploadPartSize
 			o.MultipartUploadThreshold = uploadThreshold
 			o.Concurrency = uploadConcurrency
+			// A cancelled upload (Ctrl-C, a step timeout) still aborts its
+			// multipart upload, on a fresh context: no orphan parts.
+			o.FailTimeout = 30 * time.Second
 			o.RequestChecksumCalculation = c.Config().RequestChecksumCalculation
 			o.ObjectProgressListeners.Register(progressListener{tracker})
 		})
