@@ -104,7 +104,7 @@ func addFieldFlag(flags *pflag.FlagSet, f module.Field) {
 	case module.Bool:
 		def, _ := f.Default.(bool)
 		flags.Bool(name, def, usage)
-	case module.Pairs:
+	case module.Pairs, module.List:
 		flags.StringArray(name, nil, usage+" (repeatable)")
 	default:
 		def, _ := f.Default.(string)
@@ -132,6 +132,13 @@ func flagValues(flags *pflag.FlagSet, m *module.Module) (map[string]any, error) 
 				return nil, usagef("--%s: %v", name, err)
 			}
 			raw[f.Name] = pairs
+		case module.List:
+			items, _ := flags.GetStringArray(name)
+			list := make([]any, len(items))
+			for i, it := range items {
+				list[i] = it
+			}
+			raw[f.Name] = list
 		default:
 			raw[f.Name], _ = flags.GetString(name)
 		}
