@@ -41,6 +41,7 @@ ensure_weed() {
 	(
 		flock 9
 		if [ -x "$WEED" ]; then exit 0; fi
+		rm -rf "$(dirname "$WEED")"/build.* # left by a run that was killed
 		echo "building SeaweedFS weed $WEED_VERSION (go build, a few minutes; cached afterwards)"
 		src=$(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod go mod download -json "github.com/seaweedfs/seaweedfs@$WEED_VERSION" |
 			python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') || exit 1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The one test command: installs what is missing (the aws CLI v2, versitygw),
-# starts a standalone versitygw on 127.0.0.1, runs every test against it and
-# the local endpoint, and stops the server whatever happens.
+# The one test command: installs what is missing (the aws CLI v2, versitygw,
+# SeaweedFS's weed), starts a standalone versitygw and a SeaweedFS "weed mini"
+# on 127.0.0.1, runs every test against them and the local endpoint, and
+# stops the servers whatever happens.
 #
 #   scripts/test.sh                 # all tests
 #   scripts/test.sh -run TestListFiles ./internal/module/s3/   # extra go test args
@@ -14,10 +15,12 @@ cd "$repo"
 
 ensure_aws_cli
 ensure_versitygw
+ensure_weed
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/s3flow-test.XXXXXX")
 cleanup() {
 	stop_versitygw
+	stop_weed
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -25,6 +28,9 @@ trap cleanup EXIT INT TERM
 start_versitygw "$work"
 export S3FLOW_TEST_ENDPOINT S3FLOW_TEST_ACCESS_KEY S3FLOW_TEST_SECRET_KEY
 echo "versitygw ${VERSITYGW_VERSION} on ${S3FLOW_TEST_ENDPOINT}"
+start_weed "$work"
+export S3FLOW_TEST_SEAWEED_ENDPOINT S3FLOW_TEST_SEAWEED_ACCESS_KEY S3FLOW_TEST_SEAWEED_SECRET_KEY
+echo "seaweedfs weed ${WEED_VERSION} on ${S3FLOW_TEST_SEAWEED_ENDPOINT}"
 
 echo "== gofmt, go vet"
 unformatted=$(gofmt -l cmd internal)

@@ -1,6 +1,8 @@
-// Package s3test gives tests real S3 servers: the standalone versitygw that
-// scripts/test.sh starts (S3FLOW_TEST_* variables) and the embedded local
-// endpoint, plus the reference aws CLI to cross-check results.
+// Package s3test gives tests real S3 servers: the standalone versitygw and
+// SeaweedFS that scripts/test.sh starts (S3FLOW_TEST_* and
+// S3FLOW_TEST_SEAWEED_* variables) and the embedded local endpoint, plus the
+// reference aws CLI to cross-check results. docs/compatibility.md describes
+// how the servers differ.
 package s3test
 
 import (
@@ -30,7 +32,7 @@ const AWSCLI = "/usr/bin/aws"
 
 // Target is a real S3-compatible server to test against.
 type Target struct {
-	// Name is "versitygw" or "local".
+	// Name is "versitygw", "seaweedfs" or "local".
 	Name string
 	// Conn reaches it.
 	Conn connection.Connection
@@ -60,6 +62,27 @@ func Versitygw(t testing.TB) Target {
 		Name: "test", Kind: connection.KindKeys,
 		AccessKeyID:     os.Getenv("S3FLOW_TEST_ACCESS_KEY"),
 		SecretAccessKey: connection.NewSecret(os.Getenv("S3FLOW_TEST_SECRET_KEY")),
+		Region:          "us-east-1", Endpoint: endpoint, PathStyle: true,
+		ChecksumMode: connection.ChecksumWhenRequired,
+	}}
+}
+
+// seaweedEndpointEnv names the SeaweedFS S3 endpoint scripts/test.sh
+// started; its keys are in S3FLOW_TEST_SEAWEED_ACCESS_KEY and _SECRET_KEY.
+const seaweedEndpointEnv = "S3FLOW_TEST_SEAWEED_ENDPOINT"
+
+// Seaweed returns the SeaweedFS server ("weed mini") scripts/test.sh
+// started. Without one it skips the test, or fails it under CI.
+func Seaweed(t testing.TB) Target {
+	t.Helper()
+	endpoint := os.Getenv(seaweedEndpointEnv)
+	if endpoint == "" {
+		SkipOrFail(t, "no SeaweedFS test server: run the tests with scripts/test.sh (%s is unset)", seaweedEndpointEnv)
+	}
+	return Target{Name: "seaweedfs", Conn: connection.Connection{
+		Name: "test-seaweedfs", Kind: connection.KindKeys,
+		AccessKeyID:     os.Getenv("S3FLOW_TEST_SEAWEED_ACCESS_KEY"),
+		SecretAccessKey: connection.NewSecret(os.Getenv("S3FLOW_TEST_SEAWEED_SECRET_KEY")),
 		Region:          "us-east-1", Endpoint: endpoint, PathStyle: true,
 		ChecksumMode: connection.ChecksumWhenRequired,
 	}}
@@ -110,11 +133,19 @@ func Local(t testing.TB) Target {
 	}}
 }
 
-// Targets returns both servers: the standalone versitygw and the local
-// endpoint. Run each module test against every one.
+// Targets returns every server: the standalone versitygw, SeaweedFS and
+// the local endpoint. Run each module test against every one. Without a
+// SeaweedFS server (S3FLOW_TEST_SEAWEED_ENDPOINT unset) only that target is
+// left out, with a note in the test log; under CI that fails the test.
 func Targets(t testing.TB) []Target {
 	t.Helper()
-	return []Target{Versitygw(t), Local(t)}
+	targets := []Target{Versitygw(t)}
+	if os.Getenv(seaweedEndpointEnv) != "" || InCI() {
+		targets = append(targets, Seaweed(t))
+	} else {
+		t.Logf("the seaweedfs target is skipped: %s is unset (scripts/test.sh sets it)", seaweedEndpointEnv)
+	}
+	return append(targets, Local(t))
 }
 
 // Client returns an s3flow client for the target.

@@ -1,0 +1,232 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/s3client"
+)
+
+// DeleteBucket is "Delete a bucket".
+var DeleteBucket = &module.Module{
+	Name:  "s3.delete_bucket",
+	Verb:  "delete-bucket",
+	Title: "Delete a bucket",
+	Help: "Deletes a bucket. S3 deletes only empty buckets; with force, every file, version, delete marker and unfinished upload in it is deleted first, for good. " +
+		"A bucket that does not exist counts as success (deleted: false), so flows can re-run.",
+	NeedsConnection: true,
+	Fields: []module.Field{
+		{Name: "name", Label: "Name", Type: module.String, Required: true,
+			Help: "the bucket's name", Example: "my-reports-2026"},
+		{Name: "force", Label: "Force", Type: module.Bool, Default: false,
+			Help: "first delete everything in the bucket, every version included (this cannot be undone)"},
+		regionField,
+	},
+	Outputs: []module.Output{
+		{Name: "name", Help: "the bucket's name"},
+		{Name: "deletedObjects", Help: "how many files, versions and delete markers force deleted"},
+		{Name: "deleted", Help: "false when there was no such bucket"},
+	},
+	Validate: checkBucketToDelete,
+	Run:      runDeleteBucket,
+}
+
+// checkBucketToDelete applies the light check for existing buckets to the
+// name field.
+func checkBucketToDelete(in module.Values) error {
+	err := checkBucketRef(module.Values{"bucket": in.String("name")})
+	var bad *module.InputError
+	if errors.As(err, &bad) {
+		return &module.InputError{Field: "name", Rule: bad.Rule}
+	}
+	return err
+}
+
+func runDeleteBucket(ctx context.Context, env module.Env, in module.Values, emit func(module.Bundle) error) error {
+	c, err := client(ctx, env, in)
+	if err != nil {
+		return err
+	}
+	name, force := in.String("name"), in.Bool("force")
+	var removed int64
+	// A wrong-region answer comes to the first request, before anything is
+	// deleted, so c.Do may run the whole sequence again in the right region.
+	err = c.Do(ctx, func(cl *s3.Client) error {
+		removed = 0
+		if force {
+			if err := abortUploads(ctx, env, cl, name); err != nil {
+				return err
+			}
+			n, err := emptyBucket(ctx, env, cl, name)
+			removed = n
+			if err != nil {
+				return err
+			}
+		}
+		_, err := cl.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(name)})
+		return err
+	})
+	if s3client.Code(err) == "NoSuchBucket" {
+		return emit(module.Bundle{"name": name, "deletedObjects": removed, "deleted": false})
+	}
+	if err != nil {
+		explained := s3client.Explain(err)
+		var e *s3client.Error
+		if errors.As(explained, &e) && e.Code == "BucketNotEmpty" {
+			e.Hint = "the bucket still holds files, versions or unfinished uploads; delete them first, or use force (--force) to delete them with the bucket"
+			if force {
+				e.Hint = "something was written to the bucket while it was emptied; run again"
+			}
+		}
+		if removed > 0 {
+			return fmt.Errorf("delete bucket %q (after deleting %d of its objects): %w", name, removed, explained)
+		}
+		return fmt.Errorf("delete bucket %q: %w", name, explained)
+	}
+	return emit(module.Bundle{"name": name, "deletedObjects": removed, "deleted": true})
+}
+
+// notImplemented reports whether the server does not offer an operation
+// (S3-compatible servers answer 501 NotImplemented).
+func notImplemented(err error) bool {
+	var e *s3client.Error
+	return s3client.Code(err) == "NotImplemented" ||
+		errors.As(s3client.Explain(err), &e) && e.Status == http.StatusNotImplemented
+}
+
+// abortUploads aborts every unfinished multipart upload in the bucket,
+// whose parts would otherwise keep it from being deleted. A server
+// without multipart listing has nothing to abort that s3flow can find.
+func abortUploads(ctx context.Context, env module.Env, cl *s3.Client, bucket string) error {
+	p := s3.NewListMultipartUploadsPaginator(cl, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if notImplemented(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, u := range page.Uploads {
+			env.Log().DebugContext(ctx, "abort upload", "bucket", bucket, "key", aws.ToString(u.Key))
+			_, err := cl.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: u.Key, UploadId: u.UploadId})
+			if err != nil && s3client.Code(err) != "NoSuchUpload" {
+				return fmt.Errorf("abort the upload of %q: %w", aws.ToString(u.Key), err)
+			}
+		}
+	}
+	return nil
+}
+
+// emptyBucket deletes every object version and delete marker, or where the
+// server lists no versions every object, and returns how many it deleted.
+// Each round lists the bucket from its start and deletes that page, until
+// a listing is empty: no marker ever names something already deleted.
+func emptyBucket(ctx context.Context, env module.Env, cl *s3.Client, bucket string) (int64, error) {
+	list := func() ([]types.ObjectIdentifier, error) { return firstVersions(ctx, cl, bucket) }
+	ids, err := list()
+	if notImplemented(err) {
+		env.Log().DebugContext(ctx, "the server lists no versions; deleting objects", "bucket", bucket)
+		list = func() ([]types.ObjectIdentifier, error) { return firstObjects(ctx, cl, bucket) }
+		ids, err = list()
+	}
+	type version struct{ key, id string }
+	var total int64
+	var last map[version]bool
+	for ; ; ids, err = list() {
+		if err != nil || len(ids) == 0 {
+			return total, err
+		}
+		// A server that says it deleted what it lists again would keep
+		// this loop going for ever.
+		this := map[version]bool{}
+		for _, id := range ids {
+			v := version{aws.ToString(id.Key), aws.ToString(id.VersionId)}
+			if last[v] {
+				return total, fmt.Errorf("the server still lists %q (version %q) after deleting it", v.key, v.id)
+			}
+			this[v] = true
+		}
+		last = this
+		for batch := range slices.Chunk(ids, deleteBatchSize) {
+			n, err := deleteBatch(ctx, env, cl, bucket, batch)
+			total += n
+			if err != nil {
+				return total, err
+			}
+		}
+	}
+}
+
+// firstVersions lists the first page of the bucket's versions and delete
+// markers.
+func firstVersions(ctx context.Context, cl *s3.Client, bucket string) ([]types.ObjectIdentifier, error) {
+	out, err := cl.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{
+		Bucket: aws.String(bucket), MaxKeys: aws.Int32(deleteBatchSize), EncodingType: types.EncodingTypeUrl,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := decodeVersionKeys(out); err != nil {
+		return nil, err
+	}
+	ids := make([]types.ObjectIdentifier, 0, len(out.Versions)+len(out.DeleteMarkers))
+	for _, v := range out.Versions {
+		ids = append(ids, versionID(v.Key, v.VersionId))
+	}
+	for _, m := range out.DeleteMarkers {
+		ids = append(ids, versionID(m.Key, m.VersionId))
+	}
+	return ids, nil
+}
+
+// versionID names one version for DeleteObjects; a listing without a
+// version id names the object itself.
+func versionID(key, version *string) types.ObjectIdentifier {
+	id := types.ObjectIdentifier{Key: aws.String(aws.ToString(key))}
+	if aws.ToString(version) != "" {
+		id.VersionId = aws.String(*version)
+	}
+	return id
+}
+
+// firstObjects lists the first page of the bucket's objects.
+func firstObjects(ctx context.Context, cl *s3.Client, bucket string) ([]types.ObjectIdentifier, error) {
+	for page, err := range pages(ctx, cl, s3.ListObjectsV2Input{Bucket: aws.String(bucket)}, deleteBatchSize) {
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]types.ObjectIdentifier, len(page.Contents))
+		for i, o := range page.Contents {
+			ids[i] = types.ObjectIdentifier{Key: o.Key}
+		}
+		return ids, nil
+	}
+	return nil, nil
+}
+
+// deleteBatch deletes up to 1,000 objects or versions in one request and
+// returns how many went; any that did not fail the batch.
+func deleteBatch(ctx context.Context, env module.Env, cl *s3.Client, bucket string, ids []types.ObjectIdentifier) (int64, error) {
+	env.Log().DebugContext(ctx, "delete batch", "bucket", bucket, "objects", len(ids))
+	out, err := cl.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+		Bucket: aws.String(bucket), Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(out.Errors) > 0 {
+		e := out.Errors[0]
+		return int64(len(ids) - len(out.Errors)), fmt.Errorf("%d of %d objects could not be deleted, first %q: %s: %s",
+			len(out.Errors), len(ids), aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
+	}
+	return int64(len(ids)), nil
+}
