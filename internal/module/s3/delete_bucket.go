@@ -102,28 +102,35 @@ func notImplemented(err error) bool {
 		errors.As(s3client.Explain(err), &e) && e.Status == http.StatusNotImplemented
 }
 
-// abortUploads aborts every unfinished multipart upload in the bucket,
-// whose parts would otherwise keep it from being deleted. A server
+// abortUploads aborts every unfinished multipart upload in the bucket, so
+// that no stored parts outlive it or, on some servers, keep it from being
+// deleted. Like emptyBucket it lists from the start each round. A server
 // without multipart listing has nothing to abort that s3flow can find.
 func abortUploads(ctx context.Context, env module.Env, cl *s3.Client, bucket string) error {
-	p := s3.NewListMultipartUploadsPaginator(cl, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+	var last map[string]bool
+	for {
+		page, err := cl.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
 		if notImplemented(err) {
 			return nil
 		}
-		if err != nil {
+		if err != nil || len(page.Uploads) == 0 {
 			return err
 		}
+		this := map[string]bool{}
 		for _, u := range page.Uploads {
-			env.Log().DebugContext(ctx, "abort upload", "bucket", bucket, "key", aws.ToString(u.Key))
+			key, id := aws.ToString(u.Key), aws.ToString(u.UploadId)
+			if last[id] {
+				return fmt.Errorf("the server still lists the upload %q of %q after aborting it", id, key)
+			}
+			this[id] = true
+			env.Log().DebugContext(ctx, "abort upload", "bucket", bucket, "key", key)
 			_, err := cl.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: u.Key, UploadId: u.UploadId})
 			if err != nil && s3client.Code(err) != "NoSuchUpload" {
-				return fmt.Errorf("abort the upload of %q: %w", aws.ToString(u.Key), err)
+				return fmt.Errorf("abort the upload of %q: %w", key, err)
 			}
 		}
+		last = this
 	}
-	return nil
 }
 
 // emptyBucket deletes every object version and delete marker, or where the
