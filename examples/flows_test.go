@@ -42,7 +42,7 @@ func TestArchiveReports(t *testing.T) {
 			if len(rows) != 3 || !strings.Contains(rows[0], "key") || !strings.Contains(manifest, "2026-11-24/south.csv") {
 				t.Errorf("manifest:\n%s", manifest)
 			}
-			if tg.Name == "versitygw" {
+			if tg.Name != "local" { // a server the aws CLI reaches
 				// The aws CLI reads what the flow wrote: type and bytes.
 				var head struct{ ContentType string }
 				json.Unmarshal([]byte(tg.AWS(t, "s3api", "head-object", "--bucket", archive, "--key", "2026-11-24/south.csv")), &head)
@@ -111,7 +111,7 @@ func TestCreateAndTag(t *testing.T) {
 					t.Errorf("the api call did not read the tags back:\n%s", show)
 				}
 			}
-			if tg.Name == "versitygw" {
+			if tg.Name != "local" { // a server the aws CLI reaches
 				var tags struct{ TagSet []struct{ Key, Value string } }
 				json.Unmarshal([]byte(tg.AWS(t, "s3api", "get-object-tagging", "--bucket", bucket, "--key", "notes/hello.txt")), &tags)
 				if len(tags.TagSet) != 2 {

@@ -51,7 +51,7 @@ ensure_weed() {
 		chmod -R u+w "$build"
 		# Built beside the final path and renamed, so an interrupted build
 		# never leaves a half-written binary that the -x check would accept.
-		if ! (cd "$build" && GOFLAGS=-mod=mod go build -trimpath -o "$build/weed.bin" ./weed) >"$build/build.log" 2>&1; then
+		if ! (cd "$build" && GOFLAGS=-mod=mod go build -trimpath -buildvcs=false -o "$build/weed.bin" ./weed) >"$build/build.log" 2>&1; then
 			echo "building weed failed:"; tail -n 50 "$build/build.log"; exit 1
 		fi
 		mv "$build/weed.bin" "$WEED"

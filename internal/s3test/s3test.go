@@ -133,11 +133,12 @@ func Local(t testing.TB) Target {
 	}}
 }
 
-// Targets returns every server: the standalone versitygw, SeaweedFS and
-// the local endpoint. Run each module test against every one. Without a
-// SeaweedFS server (S3FLOW_TEST_SEAWEED_ENDPOINT unset) only that target is
-// left out, with a note in the test log; under CI that fails the test.
-func Targets(t testing.TB) []Target {
+// Standalone returns the servers scripts/test.sh started: versitygw and
+// SeaweedFS. Without versitygw the test is skipped (failed under CI), like
+// Versitygw. Without SeaweedFS (S3FLOW_TEST_SEAWEED_ENDPOINT unset) only
+// that target is left out, with a note in the test log; under CI that fails
+// the test.
+func Standalone(t testing.TB) []Target {
 	t.Helper()
 	targets := []Target{Versitygw(t)}
 	if os.Getenv(seaweedEndpointEnv) != "" || InCI() {
@@ -145,7 +146,15 @@ func Targets(t testing.TB) []Target {
 	} else {
 		t.Logf("the seaweedfs target is skipped: %s is unset (scripts/test.sh sets it)", seaweedEndpointEnv)
 	}
-	return append(targets, Local(t))
+	return targets
+}
+
+// Targets returns every server: the standalone versitygw and SeaweedFS
+// (see Standalone) and the local endpoint. Run each module test against
+// every one.
+func Targets(t testing.TB) []Target {
+	t.Helper()
+	return append(Standalone(t), Local(t))
 }
 
 // Client returns an s3flow client for the target.
