@@ -87,7 +87,7 @@ start_versitygw() {
 		"$VERSITYGW" --port "127.0.0.1:$port" --health /health --quiet posix "$dir/data" >"$dir/versitygw.log" 2>&1 &
 	VERSITYGW_PID=$!
 	for _ in $(seq 1 100); do
-		if curl -fsS -o /dev/null "$S3FLOW_TEST_ENDPOINT/health" 2>/dev/null; then return 0; fi
+		if curl -fsS -m 2 -o /dev/null "$S3FLOW_TEST_ENDPOINT/health" 2>/dev/null; then return 0; fi
 		if ! kill -0 "$VERSITYGW_PID" 2>/dev/null; then
 			echo "versitygw exited:"; cat "$dir/versitygw.log"; return 1
 		fi
@@ -111,8 +111,22 @@ stop_versitygw() {
 # WebDAV, the Admin UI, the Iceberg and Lance catalogs and the anonymous
 # telemetry are off. The S3 keys go in through AWS_ACCESS_KEY_ID /
 # AWS_SECRET_ACCESS_KEY, which mini turns into an admin identity. It waits
-# for the S3 gateway's /healthz.
+# for the S3 gateway's /healthz. A port taken by someone else between being
+# chosen and being bound makes weed exit; it is then started again on other
+# ports, up to three times.
 start_weed() {
+	local attempt
+	for attempt in 1 2 3; do
+		rm -rf "$1/weed"
+		if start_weed_once "$1"; then return 0; fi
+		# Still running but not healthy: no point in other ports.
+		if [ -n "${WEED_PID:-}" ]; then return 1; fi
+		[ "$attempt" -lt 3 ] && echo "starting weed mini again on other ports"
+	done
+	return 1
+}
+
+start_weed_once() {
 	local dir=$1/weed
 	local master master_grpc volume volume_grpc filer filer_grpc s3 s3_grpc admin admin_grpc
 	mkdir -p "$dir/data" "$dir/logs" "$dir/admin"
@@ -137,7 +151,7 @@ start_weed() {
 		>"$dir/weed.log" 2>&1 &
 	WEED_PID=$!
 	for _ in $(seq 1 600); do
-		if curl -fsS -o /dev/null "$S3FLOW_TEST_SEAWEED_ENDPOINT/healthz" 2>/dev/null; then return 0; fi
+		if curl -fsS -m 2 -o /dev/null "$S3FLOW_TEST_SEAWEED_ENDPOINT/healthz" 2>/dev/null; then return 0; fi
 		if ! kill -0 "$WEED_PID" 2>/dev/null; then
 			echo "weed mini exited:"; tail -n 50 "$dir/weed.log"; WEED_PID=; return 1
 		fi
