@@ -174,3 +174,48 @@ stop_weed() {
 		WEED_PID=
 	fi
 }
+
+# ensure_postgres installs PostgreSQL's server from Debian if no initdb is
+# found (Debian keeps it under /usr/lib/postgresql/VERSION/bin).
+ensure_postgres() {
+	PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	if [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]; then return; fi
+	echo "installing postgresql (Debian package)"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null ||
+		{ as_root apt-get update -q >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; }
+	PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+}
+
+# as_postgres runs a command as the postgres user when we are root
+# (initdb and postgres refuse to run as root).
+as_postgres() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# start_postgres DIR makes a throwaway cluster in DIR/pg (trust auth, no
+# fsync: test data only), starts it on a free 127.0.0.1 port with its
+# socket in DIR/pg, and exports S3FLOW_TEST_POSTGRES, the superuser's URL.
+# Tests create a database of their own in it.
+start_postgres() {
+	local dir=$1/pg port
+	mkdir -p "$dir"
+	# The postgres user must reach DIR/pg through DIR (mktemp makes it 0700).
+	if [ "$(id -u)" -eq 0 ]; then chmod o+x "$1"; chown postgres "$dir"; chmod 700 "$dir"; fi
+	as_postgres "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 --no-sync >"$1/pg-initdb.log" 2>&1 ||
+		{ echo "initdb failed:"; cat "$1/pg-initdb.log"; return 1; }
+	port=$(free_port)
+	PG_DATA=$dir/data
+	as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$dir/postgres.log" -w -t 60 \
+		-o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null ||
+		{ echo "postgres did not start:"; cat "$dir/postgres.log"; return 1; }
+	S3FLOW_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
+	export S3FLOW_TEST_POSTGRES
+}
+
+# stop_postgres stops the cluster start_postgres started.
+stop_postgres() {
+	if [ -n "${PG_DATA:-}" ]; then
+		as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop >/dev/null 2>&1 || true
+		PG_DATA=
+	fi
+}

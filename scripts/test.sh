@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: installs what is missing (the aws CLI v2, versitygw,
-# SeaweedFS's weed), starts a standalone versitygw and a SeaweedFS "weed mini"
-# on 127.0.0.1, runs every test against them and the local endpoint, and
-# stops the servers whatever happens.
+# SeaweedFS's weed, PostgreSQL), starts a standalone versitygw, a SeaweedFS
+# "weed mini" and a throwaway PostgreSQL cluster on 127.0.0.1, runs every test
+# against them and the local endpoint, and stops the servers whatever
+# happens.
 #
 #   scripts/test.sh                 # all tests
 #   scripts/test.sh -run TestListFiles ./internal/module/s3/   # extra go test args
@@ -16,11 +17,13 @@ cd "$repo"
 ensure_aws_cli
 ensure_versitygw
 ensure_weed
+ensure_postgres
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/s3flow-test.XXXXXX")
 cleanup() {
 	stop_versitygw
 	stop_weed
+	stop_postgres
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -31,6 +34,8 @@ echo "versitygw ${VERSITYGW_VERSION} on ${S3FLOW_TEST_ENDPOINT}"
 start_weed "$work"
 export S3FLOW_TEST_SEAWEED_ENDPOINT S3FLOW_TEST_SEAWEED_ACCESS_KEY S3FLOW_TEST_SEAWEED_SECRET_KEY
 echo "seaweedfs weed ${WEED_VERSION} on ${S3FLOW_TEST_SEAWEED_ENDPOINT}"
+start_postgres "$work"
+echo "postgresql ($PG_BIN) on ${S3FLOW_TEST_POSTGRES%%\?*}"
 
 echo "== gofmt, go vet"
 unformatted=$(gofmt -l cmd internal)

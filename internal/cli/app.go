@@ -12,6 +12,7 @@ import (
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/module/builtin"
 	s3mod "github.com/s3flow/s3flow/internal/module/s3"
+	"github.com/s3flow/s3flow/internal/store"
 )
 
 // app holds what commands share: streams, global flags, the connection
@@ -20,8 +21,9 @@ type app struct {
 	io       *IOStreams
 	registry *module.Registry
 
-	debug  bool
-	output string
+	debug    bool
+	output   string
+	database string
 
 	store *connection.Store
 	local *locals3.Server
@@ -64,6 +66,20 @@ func (a *app) outputFormat() string {
 
 func (a *app) home() (string, error) { return connection.Home() }
 
+// databaseURL is --database, else $S3FLOW_DATABASE, else "" (SQLite under
+// the home folder). The URL may hold a password, so it is never a flag's
+// default (it would show in --help): PGPASSWORD and ~/.pgpass work too.
+func (a *app) databaseURL() (string, error) {
+	db := a.database
+	if db == "" {
+		db = os.Getenv("S3FLOW_DATABASE")
+	}
+	if db != "" && !store.IsPostgres(db) {
+		return "", usagef("--database: want a postgres:// or postgresql:// URL (the default is SQLite in $S3FLOW_HOME)")
+	}
+	return db, nil
+}
+
 func (a *app) connections(ctx context.Context) (*connection.Store, error) {
 	if a.store != nil {
 		return a.store, nil
@@ -72,7 +88,11 @@ func (a *app) connections(ctx context.Context) (*connection.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := connection.OpenStore(ctx, home)
+	database, err := a.databaseURL()
+	if err != nil {
+		return nil, err
+	}
+	st, err := connection.OpenStoreAt(ctx, home, database)
 	if err != nil {
 		return nil, fmt.Errorf("open the connection store in %s: %w", home, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -16,14 +15,16 @@ import (
 
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/server"
+	"github.com/s3flow/s3flow/internal/store"
 )
 
 type serverOptions struct {
-	flows    string
-	addr     string
-	workers  int
-	grace    time.Duration
-	database string
+	flows       string
+	addr        string
+	workers     int
+	grace       time.Duration
+	id          string
+	rescueAfter time.Duration
 }
 
 func newServerCmd(a *app) *cobra.Command {
@@ -33,45 +34,105 @@ func newServerCmd(a *app) *cobra.Command {
 		Short: "Run flows from webhooks and the API, with a durable run queue",
 		Long: `Loads the flow files of --flows, answers webhooks (POST /hooks/FLOW) and
 the HTTP API (with a token from 's3flow token create'), and runs flows
-through a durable queue in $S3FLOW_HOME/s3flow.db: a run accepted is never
-lost, and a run cut short (a crash, a kill) resumes on the next start from
-its last completed step.`,
-		Example: "  s3flow server --flows ./flows --addr 127.0.0.1:8080",
-		Args:    noArgs,
+through a durable queue: a run accepted is never lost, and a run cut short
+(a crash, a kill) resumes from its last completed step.
+
+The queue, the run history and the connections are in $S3FLOW_HOME/s3flow.db
+(SQLite; one server), or in PostgreSQL with --database postgres://...: then
+many servers and 's3flow worker' processes share them, and the runs of a
+worker that stops are resumed by another. Every process sharing a database
+needs the same S3FLOW_ENCRYPTION_KEY (or encryption.key).`,
+		Example: `  s3flow server --flows ./flows --addr 127.0.0.1:8080
+  S3FLOW_DATABASE=postgres://s3flow@db/s3flow s3flow server --flows ./flows --workers 0
+  S3FLOW_DATABASE=postgres://s3flow@db/s3flow s3flow worker --flows ./flows`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServer(cmd.Context(), a, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.flows, "flows", "flows", "folder of flow files (*.yaml)")
+	o.flags(cmd, "runs this process works at once (0: only accept runs, for workers to do; PostgreSQL only)")
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "host:port to listen on")
-	f.IntVar(&o.workers, "workers", 4, "runs worked at once")
-	f.DurationVar(&o.grace, "grace", 30*time.Second, "on shutdown, how long running steps may take to finish before they are cut short (they resume on the next start)")
-	f.StringVar(&o.database, "database", "", "database URL (default: SQLite in $S3FLOW_HOME)")
 	return cmd
 }
 
-func runServer(ctx context.Context, a *app, o *serverOptions) error {
-	if o.database != "" && !strings.HasPrefix(o.database, "sqlite:") {
-		return usagef("--database: only the embedded SQLite database is supported so far (PostgreSQL is planned)")
+// flags adds the flags that servers and workers share.
+func (o *serverOptions) flags(cmd *cobra.Command, workersHelp string) {
+	f := cmd.Flags()
+	f.StringVar(&o.flows, "flows", "flows", "folder of flow files (*.yaml)")
+	f.IntVar(&o.workers, "workers", 4, workersHelp)
+	f.DurationVar(&o.grace, "grace", 30*time.Second, "on shutdown, how long running steps may take to finish before they are cut short (they resume on the next start)")
+	f.StringVar(&o.id, "id", "", "this process's name in the queue and the run history (default: host name and process id)")
+	f.DurationVar(&o.rescueAfter, "rescue-after", time.Minute, "with PostgreSQL: how long a worker may be silent before its runs are resumed by another")
+}
+
+func newWorkerCmd(a *app) *cobra.Command {
+	o := &serverOptions{}
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Work queued runs from a PostgreSQL database shared with servers",
+		Long: `Works the runs that servers queue in a shared PostgreSQL database
+(--database or $S3FLOW_DATABASE). Start as many as you like, on as many
+machines; each run is worked by exactly one of them, and a worker that stops
+has its runs resumed by another. Workers load the same flow files as the
+servers and need the same S3FLOW_ENCRYPTION_KEY.`,
+		Example: "  S3FLOW_DATABASE=postgres://s3flow@db/s3flow s3flow worker --flows ./flows --workers 8",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			database, err := a.databaseURL()
+			if err != nil {
+				return err
+			}
+			if database == "" {
+				return usagef("--database: a worker shares a PostgreSQL database with servers; give its postgres:// URL (or set S3FLOW_DATABASE)")
+			}
+			if o.workers < 1 {
+				return usagef("--workers: a worker works at least 1 run at a time, got %d", o.workers)
+			}
+			srv, release, err := newServer(cmd.Context(), a, o)
+			if err != nil {
+				return err
+			}
+			defer release()
+			fmt.Fprintf(a.io.Err, "s3flow worker (flows from %s)\n", o.flows)
+			return srv.Work(cmd.Context(), o.grace)
+		},
 	}
+	o.flags(cmd, "runs worked at once")
+	return cmd
+}
+
+// newServer opens the database and makes a server; release undoes what
+// it holds.
+func newServer(ctx context.Context, a *app, o *serverOptions) (*server.Server, func(), error) {
 	st, err := a.connections(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	home, _ := a.home()
-	unlock, err := lockHome(home)
-	if err != nil {
-		return err
+	release := func() {}
+	if st.DB().Dialect == store.SQLite {
+		home, _ := a.home()
+		if release, err = lockHome(home); err != nil {
+			return nil, nil, err
+		}
 	}
-	defer unlock()
 	srv, err := server.New(ctx, server.Config{
 		DB: st.DB(), Connections: st, Registry: a.registry, Resolver: resolver{a},
-		FlowsDir: o.flows, Workers: o.workers, Logger: a.serverLogger(),
+		FlowsDir: o.flows, Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, Logger: a.serverLogger(),
 	})
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return srv, release, nil
+}
+
+func runServer(ctx context.Context, a *app, o *serverOptions) error {
+	srv, release, err := newServer(ctx, a, o)
 	if err != nil {
 		return err
 	}
+	defer release()
 	l, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.addr, err)

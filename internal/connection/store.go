@@ -34,9 +34,9 @@ func Home() (string, error) {
 	return filepath.Join(dir, "s3flow"), nil
 }
 
-// Store keeps connections in the SQLite database, secrets encrypted.
+// Store keeps connections in the database, secrets encrypted.
 type Store struct {
-	db     *sql.DB
+	db     *store.DB
 	sealer *sealer
 }
 
@@ -46,11 +46,21 @@ const keyCheckPlain = "s3flow encryption key check v1"
 // written with another key is refused with ErrWrongKey, and one whose key
 // is gone with ErrMissingKey, before anything changes.
 func OpenStore(ctx context.Context, home string) (*Store, error) {
+	return OpenStoreAt(ctx, home, "")
+}
+
+// OpenStoreAt opens the store in database — a postgres:// URL, or "" for
+// the SQLite file under home. The encryption key is looked for under home
+// (or in S3FLOW_ENCRYPTION_KEY) either way: every process that shares a
+// PostgreSQL database needs the same key.
+func OpenStoreAt(ctx context.Context, home, database string) (*Store, error) {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", home, err)
 	}
-	file := filepath.Join(home, "s3flow.db")
-	db, err := store.OpenUnmigrated(file)
+	if database == "" {
+		database = filepath.Join(home, "s3flow.db")
+	}
+	db, err := store.OpenUnmigrated(ctx, database)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +71,7 @@ func OpenStore(ctx context.Context, home string) (*Store, error) {
 	}
 	if err := store.Migrate(ctx, db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("migrate database %s: %w", file, err)
+		return nil, fmt.Errorf("migrate database %s: %w", db.Name, err)
 	}
 	if err := st.checkKey(ctx); err != nil {
 		db.Close()
@@ -71,7 +81,7 @@ func OpenStore(ctx context.Context, home string) (*Store, error) {
 }
 
 // openWithKey finds the key and checks it against the store, reading only.
-func openWithKey(ctx context.Context, db *sql.DB, home string) (*Store, error) {
+func openWithKey(ctx context.Context, db *store.DB, home string) (*Store, error) {
 	sealed, err := readKeyCheck(ctx, db)
 	if err != nil {
 		return nil, err
@@ -96,13 +106,12 @@ func openWithKey(ctx context.Context, db *sql.DB, home string) (*Store, error) {
 
 // readKeyCheck returns the sealed key check, or nil in a new store (which
 // may not have its tables yet).
-func readKeyCheck(ctx context.Context, db *sql.DB) ([]byte, error) {
-	var tables int
-	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).Scan(&tables)
+func readKeyCheck(ctx context.Context, db *store.DB) ([]byte, error) {
+	exists, err := db.TableExists(ctx, "meta")
 	if err != nil {
 		return nil, fmt.Errorf("read the connection store: %w", err)
 	}
-	if tables == 0 {
+	if !exists {
 		return nil, nil
 	}
 	var sealed []byte
@@ -117,7 +126,7 @@ func readKeyCheck(ctx context.Context, db *sql.DB) ([]byte, error) {
 }
 
 // DB returns the database, for packages that keep their own tables in it.
-func (s *Store) DB() *sql.DB { return s.db }
+func (s *Store) DB() *store.DB { return s.db }
 
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }
@@ -126,7 +135,7 @@ func (s *Store) checkKey(ctx context.Context) error {
 	var sealed []byte
 	err := s.db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'key_check'`).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
-		_, err = s.db.ExecContext(ctx, `INSERT OR IGNORE INTO meta (key, value) VALUES ('key_check', ?)`, s.sealer.seal(keyCheckPlain, "key_check"))
+		_, err = s.db.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('key_check', ?) ON CONFLICT (key) DO NOTHING`, s.sealer.seal(keyCheckPlain, "key_check"))
 		if err != nil {
 			return fmt.Errorf("initialise the connection store: %w", err)
 		}

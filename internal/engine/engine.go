@@ -90,6 +90,10 @@ type Event struct {
 	Error    string
 	Started  time.Time
 	Duration time.Duration
+	// Err is the error behind Error when a module's attempt failed, for
+	// recorders that tell errors apart (metrics by S3 error code). It is
+	// not stored.
+	Err error
 }
 
 // Options configure an Engine.

@@ -107,7 +107,7 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 			return runErr
 		}
 		ev := Event{StepID: st.ID, Step: i, Module: st.Module.Name, Attempt: attempt, Status: EventFailed,
-			Input: recorded, Error: runErr.Error(), Started: start, Duration: time.Since(start)}
+			Input: recorded, Error: runErr.Error(), Err: runErr, Started: start, Duration: time.Since(start)}
 		oe := st.OnError
 		// A listing that already passed bundles on cannot be retried without
 		// repeating them.

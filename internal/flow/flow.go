@@ -31,7 +31,10 @@ type Flow struct {
 	Inputs      []Input
 	// Trigger is kept as written; the server reads it.
 	Trigger map[string]any
-	Steps   []*Step
+	// MaxConcurrentRuns bounds how many runs of the flow go at once, across
+	// all the server's workers (0: no bound beyond the workers').
+	MaxConcurrentRuns int
+	Steps             []*Step
 	// File is the path it was read from, Hash the sha256 of its bytes (the
 	// flow's version).
 	File string
@@ -193,10 +196,16 @@ func (p *parser) top(n *yaml.Node) {
 				p.errorf(v, "trigger must be a mapping")
 			}
 			p.flow.Trigger = t
+		case "max_concurrent_runs":
+			n, err := strconv.Atoi(v.Value)
+			if v.Kind != yaml.ScalarNode || err != nil || n < 1 {
+				p.errorf(v, "max_concurrent_runs must be a whole number of at least 1, got %q", v.Value)
+			}
+			p.flow.MaxConcurrentRuns = n
 		case "steps":
 			stepsNode = v
 		default:
-			p.errorf(k, "unknown key %q (keys: name, description, inputs, trigger, steps)", k.Value)
+			p.errorf(k, "unknown key %q (keys: name, description, inputs, trigger, max_concurrent_runs, steps)", k.Value)
 		}
 	}
 	if p.flow.Name == "" {

@@ -151,7 +151,7 @@ func TestParseErrors(t *testing.T) {
 		msgs []string
 	}{
 		{"unknown top-level key", "name: t\ncolour: blue\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n",
-			Pos{2, 1}, []string{`unknown key "colour"`, "keys: name, description, inputs, trigger, steps"}},
+			Pos{2, 1}, []string{`unknown key "colour"`, "keys: name, description, inputs, trigger, max_concurrent_runs, steps"}},
 		{"missing name", "steps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n",
 			Pos{1, 1}, []string{"name is required"}},
 		{"no steps", "name: t\nsteps: []\n", Pos{2, 8}, []string{"at least one step"}},

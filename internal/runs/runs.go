@@ -3,6 +3,8 @@
 package runs
 
 import (
+	"github.com/s3flow/s3flow/internal/store"
+
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -21,7 +23,7 @@ var ErrNotFound = errors.New("no such run")
 // Store is the run history. As an engine.Recorder it batches step events
 // into transactions, so recording costs little per bundle.
 type Store struct {
-	db *sql.DB
+	db *store.DB
 	// Durable writes every event at once, so a run killed mid-way knows
 	// exactly what it did (the server's runs); otherwise events are batched.
 	Durable bool
@@ -34,7 +36,7 @@ type Store struct {
 const batchSize = 500
 
 // New returns the history kept in db (migrated by store.Open).
-func New(db *sql.DB) *Store { return &Store{db: db} }
+func New(db *store.DB) *Store { return &Store{db: db} }
 
 // StartRun records a run that starts.
 func (s *Store) StartRun(ctx context.Context, r engine.RunInfo) error {
@@ -109,6 +111,8 @@ type Run struct {
 	Error    string         `json:"error,omitempty"`
 	Started  time.Time      `json:"startedAt"`
 	Finished *time.Time     `json:"finishedAt,omitempty"`
+	// Worker is the process that ran it (last), on a server with workers.
+	Worker string `json:"worker,omitempty"`
 }
 
 // Duration is how long the run took (so far).
@@ -140,7 +144,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
 	if !f.Since.IsZero() {
 		where, args = append(where, "started_at >= ?"), append(args, stamp(f.Since))
 	}
-	q := `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at FROM runs`
+	q := `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at, worker FROM runs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -166,7 +170,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
 
 // Get returns one run.
 func (s *Store) Get(ctx context.Context, id string) (Run, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at FROM runs WHERE id = ?`, id)
+	row := s.db.QueryRowContext(ctx, `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at, worker FROM runs WHERE id = ?`, id)
 	r, err := scanRun(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, fmt.Errorf("run %q: %w (see 's3flow runs list')", id, ErrNotFound)
@@ -245,7 +249,7 @@ func scanRun(row scanner) (Run, error) {
 	var r Run
 	var inputs, trigger, started string
 	var finished sql.NullString
-	if err := row.Scan(&r.ID, &r.Flow, &r.FlowFile, &r.FlowHash, &inputs, &trigger, &r.Status, &r.Error, &started, &finished); err != nil {
+	if err := row.Scan(&r.ID, &r.Flow, &r.FlowFile, &r.FlowHash, &inputs, &trigger, &r.Status, &r.Error, &started, &finished, &r.Worker); err != nil {
 		return Run{}, err
 	}
 	json.Unmarshal([]byte(inputs), &r.Inputs)
@@ -323,4 +327,67 @@ func (s *Store) Completed(ctx context.Context, id string) (map[string]map[string
 		done[path+"|"+step] = out
 	}
 	return done, last.Int64, rows.Err()
+}
+
+// Claim marks a queued (or interrupted) run as running on worker, unless
+// its flow already has limit runs going (limit 0: no limit). Claims of one
+// flow are serialised — an advisory lock on PostgreSQL, SQLite's single
+// writer otherwise — so the limit holds across workers.
+func (s *Store) Claim(ctx context.Context, id, flow, worker string, limit int) (bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("claim run %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	if s.db.Dialect == store.Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(?))`, "s3flow flow "+flow); err != nil {
+			return false, fmt.Errorf("claim run %s: %w", id, err)
+		}
+	}
+	if limit > 0 {
+		var n int
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE flow = ? AND status = ? AND id <> ?`,
+			flow, engine.StatusRunning, id).Scan(&n)
+		if err != nil {
+			return false, fmt.Errorf("claim run %s: %w", id, err)
+		}
+		if n >= limit {
+			return false, nil
+		}
+	}
+	now := stamp(time.Now())
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, worker = ?, heartbeat_at = ? WHERE id = ?`,
+		engine.StatusRunning, worker, now, id); err != nil {
+		return false, fmt.Errorf("claim run %s: %w", id, err)
+	}
+	return true, tx.Commit()
+}
+
+// Heartbeat records that the run's worker is alive.
+func (s *Store) Heartbeat(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET heartbeat_at = ? WHERE id = ?`, stamp(time.Now()), id)
+	return err
+}
+
+// SetJob records the queue job that carries a run.
+func (s *Store) SetJob(ctx context.Context, id string, job int64) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET job_id = ? WHERE id = ?`, job, id)
+	return err
+}
+
+// Job returns the queue job that carries a run (0 if none is known).
+func (s *Store) Job(ctx context.Context, id string) (int64, error) {
+	var job sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT job_id FROM runs WHERE id = ?`, id).Scan(&job)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("run %s: %w", id, ErrNotFound)
+	}
+	return job.Int64, err
+}
+
+// Requeue makes a finished run queued again, to be resumed: its completed
+// steps are reused, the rest run again.
+func (s *Store) Requeue(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = NULL, error = '' WHERE id = ?`, StatusQueued, id)
+	return err
 }

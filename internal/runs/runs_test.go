@@ -2,7 +2,6 @@ package runs_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -27,7 +26,7 @@ const sseKey = "c2VjcmV0LWN1c3RvbWVyLWtleS0zMmJ5dGVzISEhIQ=="
 // built-in modules plus test.list (emits n bundles {n}) and test.echo (emits
 // its value and headers, a file made of its value, a token, and fails when
 // fail is true).
-func setup(t *testing.T) (*runs.Store, *sql.DB, *module.Registry) {
+func setup(t *testing.T) (*runs.Store, *store.DB, *module.Registry) {
 	t.Helper()
 	db, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "s3flow.db"))
 	if err != nil {

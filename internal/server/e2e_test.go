@@ -56,13 +56,18 @@ type env struct {
 	srv      *exec.Cmd
 	srvLog   *bytes.Buffer
 	endpoint string
+	// args are more flags of "s3flow server" (--debug).
+	args []string
+	// shared is extra environment for every process: on PostgreSQL the
+	// database URL and the encryption key the processes share.
+	shared []string
 }
 
 const hookSecret = "hook-secret-for-tests"
 
-func newEnv(t *testing.T, tg s3test.Target, endpoint string) *env {
+func newEnv(t *testing.T, tg s3test.Target, endpoint string, shared ...string) *env {
 	e := &env{t: t, home: t.TempDir(), flows: t.TempDir(), endpoint: endpoint,
-		hookEnv: []string{"TEST_HOOK_SECRET=" + hookSecret}}
+		hookEnv: []string{"TEST_HOOK_SECRET=" + hookSecret}, shared: shared}
 	e.cli(tg.Conn.SecretAccessKey.Reveal(), "connection", "create", "vg", "--access-key-id", tg.Conn.AccessKeyID,
 		"--secret-access-key-stdin", "--endpoint", endpoint, "--path-style", "--no-verify")
 	e.token = strings.TrimSpace(e.cli("", "token", "create", "test"))
@@ -72,7 +77,7 @@ func newEnv(t *testing.T, tg s3test.Target, endpoint string) *env {
 func (e *env) cli(stdin string, args ...string) string {
 	e.t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "S3FLOW_HOME="+e.home)
+	cmd.Env = append(append(os.Environ(), "S3FLOW_HOME="+e.home), e.shared...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -100,8 +105,8 @@ func (e *env) start() {
 		l.Close()
 	}
 	e.srvLog = &bytes.Buffer{}
-	e.srv = exec.Command(binary, "server", "--flows", e.flows, "--addr", e.addr, "--workers", "2")
-	e.srv.Env = append(append(os.Environ(), "S3FLOW_HOME="+e.home), e.hookEnv...)
+	e.srv = exec.Command(binary, append([]string{"server", "--flows", e.flows, "--addr", e.addr, "--workers", "2"}, e.args...)...)
+	e.srv.Env = append(append(append(os.Environ(), "S3FLOW_HOME="+e.home), e.hookEnv...), e.shared...)
 	e.srv.Stdout, e.srv.Stderr = e.srvLog, e.srvLog
 	if err := e.srv.Start(); err != nil {
 		e.t.Fatal(err)

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/s3flow/s3flow/internal/store"
+
 	"context"
 	"database/sql"
 	"fmt"
@@ -17,7 +19,7 @@ import (
 // flowSet holds the flows loaded from the flows folder and their enabled
 // state (kept in the database, so it survives restarts).
 type flowSet struct {
-	db *sql.DB
+	db *store.DB
 
 	mu    sync.RWMutex
 	flows map[string]*flow.Flow

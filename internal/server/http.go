@@ -39,6 +39,8 @@ func (s *Server) Handler() http.Handler {
 	})
 	open("GET /readyz", s.ready)
 	open("POST /hooks/{flow}", s.webhook)
+	// Scrapers usually have no token; the metrics hold no secrets.
+	mux.Handle("GET /metrics", s.metrics.handler())
 
 	authed("GET /api/flows", s.listFlows)
 	authed("GET /api/flows/{name}", s.showFlow)
@@ -48,7 +50,11 @@ func (s *Server) Handler() http.Handler {
 	authed("POST /api/validate", s.validateFlow)
 	authed("GET /api/runs", s.listRuns)
 	authed("GET /api/runs/{id}", s.showRun)
+	authed("POST /api/runs/{id}/cancel", s.runAction(s.cancelRun))
+	authed("POST /api/runs/{id}/retry", s.runAction(s.retryRun))
 	authed("GET /api/connections", s.listConnections)
+	authed("POST /api/connections", s.createConnection)
+	authed("GET /api/connections/{name}", s.showConnection)
 	authed("DELETE /api/connections/{name}", s.deleteConnection)
 	authed("GET /api/modules", s.listModules)
 	authed("POST /api/modules/{name}", s.runModule)

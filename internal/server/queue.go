@@ -3,15 +3,20 @@ package server
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/s3flow/s3flow/internal/engine"
+	"github.com/s3flow/s3flow/internal/store"
 )
 
 // RunArgs is a queued flow run: a River job. The run id is made when the
@@ -26,6 +31,30 @@ type RunArgs struct {
 // Kind names the job kind in River's tables.
 func (RunArgs) Kind() string { return "s3flow_run" }
 
+// runQueue is the part of River's client the server uses. The client's
+// type depends on its driver (pgx.Tx on PostgreSQL, *sql.Tx on SQLite);
+// this interface is the same for both, so the rest is one code path.
+type runQueue interface {
+	Start(context.Context) error
+	Stop(context.Context) error
+	StopAndCancel(context.Context) error
+	Insert(context.Context, river.JobArgs, *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	JobCancel(context.Context, int64) (*rivertype.JobRow, error)
+	JobRetry(context.Context, int64) (*rivertype.JobRow, error)
+}
+
+// queue is the run queue: work is the client that works runs (and
+// inserts them); txInsert inserts a run in a transaction of ours, on the
+// same database (the same client on SQLite; River's database/sql driver
+// on PostgreSQL, whose pgx client takes only pgx transactions).
+type queue struct {
+	work     runQueue
+	txInsert *river.Client[*sql.Tx]
+	// working is false for a process that only accepts runs (a server
+	// with --workers 0 in front of separate workers).
+	working bool
+}
+
 // runWorker runs queued flows. A run interrupted (the process killed, the
 // server stopped) is attempted again by River and resumes where it was.
 type runWorker struct {
@@ -39,12 +68,26 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 		// The flow file is gone: nothing to retry.
 		return river.JobCancel(fmt.Errorf("flow %q is not loaded", job.Args.Flow))
 	}
+	if !w.s.claim(ctx, f, job.Args.RunID) {
+		// The flow has as many runs going as it allows: try again soon.
+		return river.JobSnooze(time.Second)
+	}
+	stop := w.s.heartbeat(ctx, job.Args.RunID)
+	defer stop()
+	ctx, cancel := context.WithCancelCause(ctx)
+	w.s.running.Store(job.Args.RunID, cancel)
+	defer w.s.running.Delete(job.Args.RunID)
+	defer cancel(nil)
 	res, err := w.s.engine.Start(ctx, f, job.Args.Inputs, job.Args.Trigger,
 		engine.RunOptions{ID: job.Args.RunID, Resume: true})
+	if errors.Is(context.Cause(ctx), errRunCancelled) {
+		return river.JobCancel(errRunCancelled)
+	}
 	if ctx.Err() != nil {
-		// Stopped mid-run (shutdown): River runs the job again on the next
-		// start, and the run resumes from its last completed step.
-		return fmt.Errorf("run %s interrupted: %w", job.Args.RunID, ctx.Err())
+		// Stopped mid-run (shutdown, or the run cancelled): River runs the
+		// job again on the next start unless it was cancelled, and the run
+		// resumes from its last completed step.
+		return fmt.Errorf("run %s interrupted: %w", job.Args.RunID, context.Cause(ctx))
 	}
 	if res == nil {
 		// The run could not start (its inputs no longer fit the flow).
@@ -52,39 +95,93 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	}
 	// The flow's own on_error has had its say; a failed run is a result,
 	// not a job to retry.
-	w.s.log.InfoContext(ctx, "run finished", "run", res.RunID, "flow", f.Name, "status", res.Status)
+	w.s.log.InfoContext(ctx, "run finished", "run", res.RunID, "flow", f.Name, "status", res.Status, "worker", w.s.id)
 	return nil
 }
 
-// newQueue migrates River's tables in db and makes a client that works
-// `workers` runs at a time.
-func newQueue(ctx context.Context, db *sql.DB, s *Server, workers int, log *slog.Logger) (*river.Client[*sql.Tx], error) {
-	driver := riversqlite.New(db)
-	migrator, err := rivermigrate.New(driver, nil)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return nil, fmt.Errorf("migrate the run queue: %w", err)
-	}
+// newQueue migrates River's tables in db and makes the clients; with
+// workers > 0 the process works that many runs at a time.
+func newQueue(ctx context.Context, db *store.DB, s *Server, workers int, log *slog.Logger) (*queue, error) {
 	ws := river.NewWorkers()
 	river.AddWorker(ws, &runWorker{s: s})
-	return river.NewClient(driver, &river.Config{
+	cfg := &river.Config{
+		ID:                s.id,
 		Logger:            log,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
 		Workers:           ws,
 		FetchPollInterval: 200 * time.Millisecond,
 		FetchCooldown:     20 * time.Millisecond,
-		// Flows may run long; the run's own steps have timeouts.
-		JobTimeout:  -1,
-		MaxAttempts: 25,
+		// Flows may run long; the run's own steps have timeouts. River's
+		// own rescue of long-running jobs would start a second copy of a
+		// run that is merely slow, so it is pushed out of the way: runs
+		// of a dead process are found by their heartbeat (rescueStale).
+		JobTimeout:           -1,
+		RescueStuckJobsAfter: 100 * 365 * 24 * time.Hour,
+		MaxAttempts:          25,
+	}
+	if workers > 0 {
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}}
+	}
+	q := &queue{working: workers > 0}
+	var migrator interface {
+		Migrate(context.Context, rivermigrate.Direction, *rivermigrate.MigrateOpts) (*rivermigrate.MigrateResult, error)
+	}
+	var err error
+	switch db.Dialect {
+	case store.Postgres:
+		driver := riverpgxv5.New(db.Pool)
+		if migrator, err = rivermigrate.New(driver, nil); err != nil {
+			return nil, err
+		}
+		if q.work, err = river.NewClient(driver, cfg); err != nil {
+			return nil, err
+		}
+		// Insert-only: no queues, so it never works a job.
+		if q.txInsert, err = river.NewClient(riverdatabasesql.New(db.DB), &river.Config{Logger: log}); err != nil {
+			return nil, err
+		}
+	default:
+		driver := riversqlite.New(db.DB)
+		if migrator, err = rivermigrate.New(driver, nil); err != nil {
+			return nil, err
+		}
+		client, err := river.NewClient(driver, cfg)
+		if err != nil {
+			return nil, err
+		}
+		q.work, q.txInsert = client, client
+	}
+	err = db.Locked(ctx, func(ctx context.Context) error {
+		_, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		return err
 	})
+	if err != nil {
+		return nil, fmt.Errorf("migrate the run queue: %w", err)
+	}
+	return q, nil
+}
+
+func (q *queue) start(ctx context.Context) error {
+	if !q.working {
+		return nil
+	}
+	return q.work.Start(ctx)
+}
+
+func (q *queue) stop(ctx context.Context) {
+	if !q.working {
+		return
+	}
+	if err := q.work.Stop(ctx); err != nil {
+		// Grace is over: cancel the runs; they resume on the next start.
+		q.work.StopAndCancel(context.WithoutCancel(ctx))
+	}
 }
 
 // requeueOrphans makes runs that were being worked when the process died
 // available again. Only valid when this process is the only one using the
-// database (the embedded SQLite mode, guarded by a lock file).
-func requeueOrphans(ctx context.Context, db *sql.DB) (int64, error) {
+// database (the embedded SQLite mode, guarded by a lock file); on
+// PostgreSQL rescueStale finds them by their heartbeat instead.
+func requeueOrphans(ctx context.Context, db *store.DB) (int64, error) {
 	res, err := db.ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running'`)
 	if err != nil {
 		return 0, fmt.Errorf("requeue interrupted runs: %w", err)

@@ -1,20 +1,23 @@
 // Package server is s3flow's long-running half: it loads a folder of flows,
-// starts runs from webhooks and the API through a durable queue (River on
-// the SQLite database), and serves the HTTP API and run history.
+// starts runs from webhooks, schedules, watched buckets and the API through
+// a durable queue (River, on the SQLite database or on a PostgreSQL database
+// that many servers and workers share), and serves the HTTP API and run
+// history.
 package server
 
 import (
+	"github.com/s3flow/s3flow/internal/store"
+
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"time"
-
-	"github.com/riverqueue/river"
 
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/engine"
@@ -24,18 +27,27 @@ import (
 
 // Config is what a Server needs.
 type Config struct {
-	// DB is the SQLite database (connections, history, queue). The server
-	// limits it to one connection, as River's SQLite driver needs.
-	DB          *sql.DB
+	// DB is the database (connections, history, queue). On SQLite the
+	// server limits it to one connection, as River's SQLite driver needs.
+	DB          *store.DB
 	Connections *connection.Store
 	Registry    *module.Registry
 	// Resolver gives ready connections (it starts the local endpoint).
 	Resolver engine.Resolver
 	// FlowsDir holds the flow files.
 	FlowsDir string
-	// Workers is how many runs go at once.
+	// Workers is how many runs this process works at once; 0 or less
+	// makes a process that only accepts runs, for workers elsewhere to do
+	// (PostgreSQL only).
 	Workers int
-	Logger  *slog.Logger
+	// ID names this process in the queue and the run history (default:
+	// host name and process id).
+	ID string
+	// RescueAfter is how long a run's worker may be silent before its run
+	// is given to another worker (PostgreSQL; default one minute). Workers
+	// beat every quarter of it.
+	RescueAfter time.Duration
+	Logger      *slog.Logger
 }
 
 // Server is a running s3flow server.
@@ -44,10 +56,14 @@ type Server struct {
 	log     *slog.Logger
 	flows   *flowSet
 	history *runs.Store
+	metrics *metrics
 	tokens  *Tokens
 	engine  *engine.Engine
-	queue   *river.Client[*sql.Tx]
+	queue   *queue
 	http    *http.Server
+	id      string
+	// running cancels the runs this process works, by run id.
+	running sync.Map
 }
 
 // New loads the flows and prepares the queue. Flow files with problems
@@ -56,12 +72,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Workers < 1 {
-		cfg.Workers = 4
+	if cfg.DB.Dialect == store.SQLite {
+		cfg.DB.SetMaxOpenConns(1)
+		if cfg.Workers < 1 {
+			return nil, errors.New("--workers: the embedded SQLite database needs this process to work its runs (at least 1); separate workers need --database postgres://")
+		}
 	}
-	cfg.DB.SetMaxOpenConns(1)
-	s := &Server{cfg: cfg, log: cfg.Logger, history: runs.New(cfg.DB), tokens: NewTokens(cfg.DB)}
+	if cfg.ID == "" {
+		host, _ := os.Hostname()
+		cfg.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = time.Minute
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, history: runs.New(cfg.DB), tokens: NewTokens(cfg.DB), id: cfg.ID}
 	s.history.Durable = true
+	s.metrics = newMetrics(s.history, cfg.Logger)
 	flows, problems := loadFlows(cfg.FlowsDir, cfg.Registry)
 	for _, p := range problems {
 		s.log.Error("flow not loaded", "problem", p)
@@ -80,14 +106,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	s.flows = &flowSet{db: cfg.DB, flows: flows}
-	s.engine = engine.New(engine.Options{Registry: cfg.Registry, Resolver: cfg.Resolver, Recorder: s.history, Logger: cfg.Logger})
-	n, err := requeueOrphans(ctx, cfg.DB)
-	if err != nil && !isNoTable(err) {
-		return nil, err
+	s.engine = engine.New(engine.Options{Registry: cfg.Registry, Resolver: cfg.Resolver, Recorder: s.metrics.recorder(s.history), Logger: cfg.Logger})
+	if cfg.DB.Dialect == store.SQLite {
+		n, err := requeueOrphans(ctx, cfg.DB)
+		if err != nil && !isNoTable(err) {
+			return nil, err
+		}
+		if n > 0 {
+			s.log.Info("resuming runs interrupted by the last stop", "runs", n)
+		}
 	}
-	if n > 0 {
-		s.log.Info("resuming runs interrupted by the last stop", "runs", n)
-	}
+	var err error
 	if s.queue, err = newQueue(ctx, cfg.DB, s, cfg.Workers, cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -103,8 +132,8 @@ func isNoTable(err error) bool {
 // shuts down gracefully: no new requests, running steps get grace to
 // finish, and what is cut short resumes on the next start.
 func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
-	if err := s.queue.Start(ctx); err != nil {
-		return fmt.Errorf("start the run queue: %w", err)
+	if err := s.startQueue(ctx); err != nil {
+		return err
 	}
 	s.startTriggers(ctx)
 	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -119,10 +148,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
 	s.http.Shutdown(stopCtx)
-	if err := s.queue.Stop(stopCtx); err != nil {
-		// Grace is over: cancel the runs; they resume on the next start.
-		s.queue.StopAndCancel(context.WithoutCancel(ctx))
-	}
+	s.queue.stop(stopCtx)
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
@@ -145,8 +171,8 @@ func (s *Server) Enqueue(ctx context.Context, flowName string, inputs, trigger m
 		Inputs: checked, Trigger: trigger, Started: time.Now().UTC()}); err != nil {
 		return "", fmt.Errorf("record the queued run: %w", err)
 	}
-	if _, err := s.queue.Insert(ctx, RunArgs{RunID: id, Flow: f.Name, Inputs: checked, Trigger: trigger}, nil); err != nil {
-		return "", fmt.Errorf("queue the run: %w", err)
+	if err := s.insert(ctx, RunArgs{RunID: id, Flow: f.Name, Inputs: checked, Trigger: trigger}); err != nil {
+		return "", err
 	}
 	return id, nil
 }
@@ -169,9 +195,63 @@ func (s *Server) waitRun(ctx context.Context, id string) (runs.Run, error) {
 	}
 }
 
-// startTriggers starts a goroutine per schedule and watch_files trigger;
-// they end with ctx.
+// startTriggers starts the schedule and watch_files triggers. On
+// PostgreSQL only one server of those sharing the database runs them (the
+// holder of an advisory lock; another takes over when it stops), so a
+// tick or a new file starts one run, not one per server.
 func (s *Server) startTriggers(ctx context.Context) {
+	if s.cfg.DB.Dialect != store.Postgres {
+		s.runTriggers(ctx)
+		return
+	}
+	go s.leadTriggers(ctx)
+}
+
+// triggerLock is the advisory lock of the server that runs the triggers.
+const triggerLock = 0x53336c6f7774 // "S3flowt"
+
+func (s *Server) leadTriggers(ctx context.Context) {
+	for ctx.Err() == nil {
+		s.leadOnce(ctx)
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// leadOnce takes the trigger lock if it is free and runs the triggers for
+// as long as the lock's connection lives.
+func (s *Server) leadOnce(ctx context.Context) {
+	conn, err := s.cfg.DB.DB.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	var got bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, triggerLock).Scan(&got); err != nil || !got {
+		return
+	}
+	s.log.Info("this server runs the schedule and watch_files triggers", "server", s.id)
+	tctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.runTriggers(tctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Second):
+		}
+		if err := conn.PingContext(ctx); err != nil {
+			s.log.Warn("lost the trigger lock's connection; triggers stop until it is taken again", "error", err)
+			return
+		}
+	}
+}
+
+// runTriggers starts a goroutine per schedule and watch_files trigger;
+// they end with ctx.
+func (s *Server) runTriggers(ctx context.Context) {
 	list, _ := s.cfg.Registry.Lookup("s3.list_files")
 	for _, f := range s.flows.List() {
 		if sc, _ := parseSchedule(f); sc != nil {

@@ -1,10 +1,11 @@
 package server
 
 import (
+	"github.com/s3flow/s3flow/internal/store"
+
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,10 +14,10 @@ import (
 
 // Tokens are the API's bearer tokens. Only their SHA-256 is stored: a
 // token is shown once, when it is created.
-type Tokens struct{ db *sql.DB }
+type Tokens struct{ db *store.DB }
 
 // NewTokens returns the token store in db.
-func NewTokens(db *sql.DB) *Tokens { return &Tokens{db: db} }
+func NewTokens(db *store.DB) *Tokens { return &Tokens{db: db} }
 
 // tokenPrefix makes tokens recognisable in logs and secret scanners.
 const tokenPrefix = "s3f_"

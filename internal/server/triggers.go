@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/s3flow/s3flow/internal/store"
+
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -261,7 +263,11 @@ func (s *Server) recordSeen(ctx context.Context, f *flow.Flow, b module.Bundle, 
 			time.Now().UTC().Format("2006-01-02T15:04:05.000000000Z07:00")); err != nil {
 			return err
 		}
-		if _, err := s.queue.InsertTx(ctx, tx, RunArgs{RunID: id, Flow: f.Name, Inputs: inputs, Trigger: trigger}, nil); err != nil {
+		job, err := s.queue.txInsert.InsertTx(ctx, tx.Tx, RunArgs{RunID: id, Flow: f.Name, Inputs: inputs, Trigger: trigger}, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET job_id = ? WHERE id = ?`, job.Job.ID, id); err != nil {
 			return err
 		}
 		s.log.Info("watch_files queued a run", "flow", f.Name, "run", id, "key", b["key"])
@@ -269,7 +275,7 @@ func (s *Server) recordSeen(ctx context.Context, f *flow.Flow, b module.Bundle, 
 	return tx.Commit()
 }
 
-func (s *Server) flowEnabledTx(ctx context.Context, tx *sql.Tx, name string) (bool, error) {
+func (s *Server) flowEnabledTx(ctx context.Context, tx *store.Tx, name string) (bool, error) {
 	var enabled bool
 	err := tx.QueryRowContext(ctx, `SELECT enabled FROM flow_state WHERE name = ?`, name).Scan(&enabled)
 	if err == sql.ErrNoRows {

@@ -1,5 +1,9 @@
-// Package store opens s3flow's SQLite database and keeps its schema current
-// with embedded, versioned migrations.
+// Package store opens s3flow's database — an SQLite file by default, or a
+// PostgreSQL database that many servers and workers share — and keeps its
+// schema current with embedded, versioned migrations.
+//
+// Queries are written once, with SQLite's `?` placeholders; on PostgreSQL
+// DB and Tx rewrite them to `$1, $2, ...` before they reach the driver.
 package store
 
 import (
@@ -8,56 +12,253 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrations embed.FS
 
-// Open opens (creating if needed) the database file at path and applies
-// every migration it has not seen yet, each in its own transaction.
-func Open(ctx context.Context, file string) (*sql.DB, error) {
-	db, err := OpenUnmigrated(file)
+// Dialect is the kind of database.
+type Dialect int
+
+const (
+	SQLite Dialect = iota
+	Postgres
+)
+
+func (d Dialect) String() string {
+	if d == Postgres {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// DB is an open database. Its ExecContext, QueryContext, QueryRowContext,
+// PrepareContext and BeginTx take queries with `?` placeholders on both
+// dialects.
+type DB struct {
+	*sql.DB
+	Dialect Dialect
+	// Pool is the pgx pool under DB on PostgreSQL, for River's driver;
+	// nil on SQLite.
+	Pool *pgxpool.Pool
+	// Name says which database this is, without a password: for messages.
+	Name string
+}
+
+// IsPostgres reports whether target is a PostgreSQL URL.
+func IsPostgres(target string) bool {
+	return strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://")
+}
+
+// Open opens (creating if needed) the database at target — a file path for
+// SQLite, a postgres:// URL for PostgreSQL — and applies every migration
+// it has not seen yet.
+func Open(ctx context.Context, target string) (*DB, error) {
+	db, err := OpenUnmigrated(ctx, target)
 	if err != nil {
 		return nil, err
 	}
 	if err := Migrate(ctx, db); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("migrate database %s: %w", file, err)
+		return nil, fmt.Errorf("migrate database %s: %w", db.Name, err)
 	}
 	return db, nil
 }
 
-// OpenUnmigrated opens the database file without touching its schema, for
+// OpenUnmigrated opens the database without touching its schema, for
 // callers that must check something first (the encryption key) and leave a
 // database they refuse as it was. Call Migrate before using it.
-func OpenUnmigrated(file string) (*sql.DB, error) {
+func OpenUnmigrated(ctx context.Context, target string) (*DB, error) {
+	if IsPostgres(target) {
+		return openPostgres(ctx, target)
+	}
+	file := strings.TrimPrefix(target, "sqlite:")
 	dsn := "file:" + file + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", file, err)
 	}
-	return db, nil
+	return &DB{DB: db, Dialect: SQLite, Name: file}, nil
+}
+
+func openPostgres(ctx context.Context, target string) (*DB, error) {
+	name := redact(target)
+	cfg, err := pgxpool.ParseConfig(target)
+	if err != nil {
+		// pgx's parse errors may quote the URL, password and all.
+		return nil, fmt.Errorf("--database: %s is not a valid PostgreSQL URL", name)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open PostgreSQL database %s: %w", name, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL database %s: %w", name, err)
+	}
+	return &DB{DB: stdlib.OpenDBFromPool(pool), Dialect: Postgres, Pool: pool, Name: name}, nil
+}
+
+// redact drops the password from a database URL.
+func redact(target string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// Close closes the database (and its pool).
+func (db *DB) Close() error {
+	err := db.DB.Close()
+	if db.Pool != nil {
+		db.Pool.Close()
+	}
+	return err
+}
+
+// Rebind rewrites `?` placeholders for db's dialect. Question marks inside
+// quoted strings, identifiers and comments are left alone.
+func (db *DB) Rebind(query string) string { return rebind(db.Dialect, query) }
+
+func rebind(d Dialect, query string) string {
+	if d != Postgres || !strings.Contains(query, "?") {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	var quote byte
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case quote == '-':
+			if c == '\n' {
+				quote = 0
+			}
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '-' && i+1 < len(query) && query[i+1] == '-':
+			quote = '-' // a comment, to the end of the line
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return db.DB.ExecContext(ctx, db.Rebind(query), args...)
+}
+
+func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.DB.QueryContext(ctx, db.Rebind(query), args...)
+}
+
+func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.DB.QueryRowContext(ctx, db.Rebind(query), args...)
+}
+
+func (db *DB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return db.DB.PrepareContext(ctx, db.Rebind(query))
+}
+
+// BeginTx starts a transaction whose queries are rebound like db's.
+func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
+	tx, err := db.DB.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{Tx: tx, dialect: db.Dialect}, nil
+}
+
+// Tx is a transaction of a DB. Its embedded *sql.Tx is what River's
+// database/sql driver takes to insert a job in the same transaction.
+type Tx struct {
+	*sql.Tx
+	dialect Dialect
+}
+
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return tx.Tx.ExecContext(ctx, rebind(tx.dialect, query), args...)
+}
+
+func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return tx.Tx.QueryContext(ctx, rebind(tx.dialect, query), args...)
+}
+
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return tx.Tx.QueryRowContext(ctx, rebind(tx.dialect, query), args...)
+}
+
+func (tx *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return tx.Tx.PrepareContext(ctx, rebind(tx.dialect, query))
+}
+
+// TableExists reports whether the table is in db's schema.
+func (db *DB) TableExists(ctx context.Context, table string) (bool, error) {
+	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`
+	if db.Dialect == Postgres {
+		q = `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?`
+	}
+	var n int
+	err := db.QueryRowContext(ctx, q, table).Scan(&n)
+	return n > 0, err
+}
+
+// migrationLock is the PostgreSQL advisory lock that keeps servers and
+// workers starting together from migrating at the same time.
+const migrationLock = 0x53336c6f77 // "S3flow"
+
+// Locked runs fn while holding the migration lock: on PostgreSQL an
+// advisory lock, on SQLite nothing (one process migrates at a time there:
+// the server holds a lock file, and SQLite serialises writers).
+func (db *DB) Locked(ctx context.Context, fn func(context.Context) error) error {
+	if db.Dialect != Postgres {
+		return fn(ctx)
+	}
+	conn, err := db.DB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("take the migration lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
+	return fn(ctx)
 }
 
 // Migrate applies every migration db has not seen yet, each in its own
 // transaction.
-func Migrate(ctx context.Context, db *sql.DB) error {
-	return migrate(ctx, db)
+func Migrate(ctx context.Context, db *DB) error {
+	return db.Locked(ctx, func(ctx context.Context) error { return migrate(ctx, db) })
 }
 
 type migration struct {
 	version int
 	name    string
+	file    string
 }
 
-func list() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
+func list(d Dialect) ([]migration, error) {
+	dir := path.Join("migrations", d.String())
+	entries, err := fs.ReadDir(migrations, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -68,17 +269,17 @@ func list() ([]migration, error) {
 		if !ok || err != nil {
 			return nil, fmt.Errorf("migration %q must be named NNNN_name.sql", e.Name())
 		}
-		ms = append(ms, migration{version: v, name: e.Name()})
+		ms = append(ms, migration{version: v, name: e.Name(), file: path.Join(dir, e.Name())})
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	return ms, nil
 }
 
-func migrate(ctx context.Context, db *sql.DB) error {
+func migrate(ctx context.Context, db *DB) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)`); err != nil {
 		return err
 	}
-	ms, err := list()
+	ms, err := list(db.Dialect)
 	if err != nil {
 		return err
 	}
@@ -90,7 +291,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-func apply(ctx context.Context, db *sql.DB, m migration) error {
+func apply(ctx context.Context, db *DB, m migration) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -103,7 +304,7 @@ func apply(ctx context.Context, db *sql.DB, m migration) error {
 	if n > 0 {
 		return nil
 	}
-	body, err := migrations.ReadFile(path.Join("migrations", m.name))
+	body, err := migrations.ReadFile(m.file)
 	if err != nil {
 		return err
 	}

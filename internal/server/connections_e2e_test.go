@@ -1,0 +1,169 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/s3flow/s3flow/internal/connection"
+	"github.com/s3flow/s3flow/internal/s3test"
+)
+
+// TestCreateConnection: POST /api/connections proves the keys with a real
+// signed call as 's3flow connection create' does. A wrong key, a wrong
+// secret, an unreachable endpoint and bad input are refused in words and
+// nothing is saved; the right keys are saved and listed. No answer and no
+// log line (at debug level) holds a secret.
+func TestCreateConnection(t *testing.T) {
+	tg := s3test.Versitygw(t)
+	e := newEnv(t, tg, tg.Conn.Endpoint)
+	e.args = []string{"--debug"}
+	// Fault injection: an endpoint whose keys may not list buckets, and
+	// one that fails.
+	denied := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>`))
+	}))
+	defer denied.Close()
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotImplemented)
+		w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>not here</Message></Error>`))
+	}))
+	defer broken.Close()
+	e.start()
+
+	key, secret := tg.Conn.AccessKeyID, tg.Conn.SecretAccessKey.Reveal()
+	const wrongSecret = "wrong-secret-for-tests-0123456789"
+	const token = "session-token-for-tests-0123456789"
+	secrets := []string{secret, wrongSecret, token}
+	body := func(fields map[string]any) []byte {
+		req := map[string]any{"name": "vg2", "access_key_id": key, "secret_access_key": secret,
+			"endpoint": tg.Conn.Endpoint, "path_style": true}
+		for k, v := range fields {
+			if v == nil {
+				delete(req, k)
+			} else {
+				req[k] = v
+			}
+		}
+		data, _ := json.Marshal(req)
+		return data
+	}
+	noSecret := func(what string, out map[string]any) {
+		t.Helper()
+		data, _ := json.Marshal(out)
+		for _, s := range secrets {
+			if strings.Contains(string(data), s) {
+				t.Errorf("%s: the answer holds a secret: %s", what, data)
+			}
+		}
+	}
+
+	for _, tt := range []struct {
+		name   string
+		fields map[string]any
+		status int
+		want   string
+	}{
+		{"wrong secret", map[string]any{"secret_access_key": wrongSecret}, 422, "the secret access key does not match the access key id"},
+		{"unknown key", map[string]any{"access_key_id": "NOSUCHKEY0123456"}, 422, "the access key id is not known to the endpoint"},
+		{"unreachable", map[string]any{"endpoint": "http://127.0.0.1:1"}, 422, "the endpoint cannot be reached"},
+		{"endpoint fails", map[string]any{"endpoint": broken.URL}, 502, "NotImplemented"},
+		{"no name", map[string]any{"name": nil}, 400, "name: is required"},
+		{"reserved name", map[string]any{"name": "local"}, 400, `name: connection name "local" is reserved`},
+		{"bad name", map[string]any{"name": "a b"}, 400, "name: connection name"},
+		{"no key", map[string]any{"access_key_id": nil}, 400, "access_key_id: is required"},
+		{"no secret", map[string]any{"secret_access_key": nil}, 400, "secret_access_key: is required"},
+		{"blank secret", map[string]any{"secret_access_key": "  "}, 400, "secret_access_key: is required"},
+		{"bad endpoint", map[string]any{"endpoint": "ftp://example.com"}, 400, "endpoint: must be an http:// or https:// URL"},
+		{"bad checksum", map[string]any{"checksum": "always"}, 400, "checksum: must be when-required or when-supported"},
+		{"unknown field", map[string]any{"secret": secret}, 400, `unknown field "secret"`},
+		{"wrong type", map[string]any{"path_style": "yes"}, 400, "the body must be a JSON object"},
+	} {
+		status, out := e.do("POST", "/api/connections", e.token, body(tt.fields), nil)
+		msg, _ := out["error"].(string)
+		if status != tt.status || !strings.Contains(msg, tt.want) {
+			t.Errorf("%s: %d %v, want %d and %q", tt.name, status, out, tt.status, tt.want)
+		}
+		noSecret(tt.name, out)
+		if status, _ := e.do("GET", "/api/connections/vg2", e.token, nil, nil); status != 404 {
+			t.Errorf("%s: connection vg2 saved (%d)", tt.name, status)
+		}
+	}
+	if status, _ := e.do("POST", "/api/connections", "", body(nil), nil); status != 401 {
+		t.Errorf("without a token: %d, want 401", status)
+	}
+
+	// The right keys: saved, verified, shown masked, and usable.
+	status, out := e.do("POST", "/api/connections", e.token, body(nil), nil)
+	if status != 201 || out["name"] != "vg2" || !strings.HasPrefix(out["status"].(string), "verified") ||
+		out["accessKeyId"] != connection.MaskKeyID(key) || out["checksum"] != "when-required" || out["verifiedAt"] == nil {
+		t.Fatalf("create vg2: %d %v\n%s", status, out, e.srvLog)
+	}
+	noSecret("create", out)
+	status, out = e.do("GET", "/api/connections/vg2", e.token, nil, nil)
+	if status != 200 || out["name"] != "vg2" || out["pathStyle"] != true || out["endpoint"] != tg.Conn.Endpoint {
+		t.Errorf("show vg2: %d %v", status, out)
+	}
+	noSecret("show", out)
+	listed := false
+	for _, c := range e.list("/api/connections") {
+		listed = listed || c["name"] == "vg2"
+	}
+	if !listed {
+		t.Errorf("vg2 is not listed")
+	}
+	if status, out := e.do("POST", "/api/modules/s3.list_buckets", e.token, []byte(`{"connection": "vg2"}`), nil); status != 200 {
+		t.Errorf("list buckets with vg2: %d %v", status, out)
+	}
+	if status, out := e.do("POST", "/api/connections", e.token, body(nil), nil); status != 409 || !strings.Contains(out["error"].(string), "exists already") {
+		t.Errorf("create vg2 again: %d %v, want 409", status, out)
+	}
+
+	// Valid keys that may not list buckets are saved with a warning.
+	status, out = e.do("POST", "/api/connections", e.token, body(map[string]any{"name": "limited", "endpoint": denied.URL}), nil)
+	if w, _ := out["warning"].(string); status != 201 || !strings.Contains(w, "may not list buckets") {
+		t.Errorf("create limited: %d %v, want 201 with a warning", status, out)
+	}
+	// no_verify saves without a call; the session token is only said to be there.
+	status, out = e.do("POST", "/api/connections", e.token, body(map[string]any{"name": "later",
+		"secret_access_key": wrongSecret, "session_token": token, "no_verify": true}), nil)
+	if status != 201 || out["status"] != "not verified (no_verify)" || out["sessionToken"] != true {
+		t.Errorf("create later: %d %v", status, out)
+	}
+	noSecret("create later", out)
+	if status, _ := e.do("GET", "/api/connections/nope", e.token, nil, nil); status != 404 {
+		t.Errorf("show a missing connection: %d, want 404", status)
+	}
+
+	e.stop(syscall.SIGTERM)
+	log := e.srvLog.String()
+	if !strings.Contains(log, "connection created") {
+		t.Errorf("no log line for the created connection:\n%s", log)
+	}
+	for _, s := range secrets {
+		if strings.Contains(log, s) {
+			t.Errorf("the server log holds a secret:\n%s", log)
+		}
+	}
+}
+
+// list GETs a JSON array.
+func (e *env) list(path string) []map[string]any {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+e.addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		e.t.Fatalf("GET %s: %v", path, err)
+	}
+	return out
+}

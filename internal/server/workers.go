@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/s3flow/s3flow/internal/engine"
+	"github.com/s3flow/s3flow/internal/flow"
+	"github.com/s3flow/s3flow/internal/runs"
+	"github.com/s3flow/s3flow/internal/store"
+)
+
+// Work runs queued flows until ctx ends, without HTTP or triggers: the
+// `s3flow worker` process, beside servers on the same PostgreSQL database.
+func (s *Server) Work(ctx context.Context, grace time.Duration) error {
+	if err := s.startQueue(ctx); err != nil {
+		return err
+	}
+	s.log.Info("s3flow worker working", "worker", s.id, "flows", len(s.flows.List()))
+	<-ctx.Done()
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	s.queue.stop(stopCtx)
+	return nil
+}
+
+// startQueue starts working runs and, on PostgreSQL, looking for runs
+// whose worker died.
+func (s *Server) startQueue(ctx context.Context) error {
+	if err := s.queue.start(ctx); err != nil {
+		return fmt.Errorf("start the run queue: %w", err)
+	}
+	if s.cfg.DB.Dialect == store.Postgres {
+		go s.rescueLoop(ctx)
+	}
+	return nil
+}
+
+// insert puts a recorded run on the queue and remembers its job.
+func (s *Server) insert(ctx context.Context, args RunArgs) error {
+	res, err := s.queue.work.Insert(ctx, args, nil)
+	if err != nil {
+		return fmt.Errorf("queue run %s: %w", args.RunID, err)
+	}
+	if err := s.history.SetJob(ctx, args.RunID, res.Job.ID); err != nil {
+		return fmt.Errorf("record the job of run %s: %w", args.RunID, err)
+	}
+	return nil
+}
+
+// claim takes a run for this worker if its flow's max_concurrent_runs
+// allows another one now.
+func (s *Server) claim(ctx context.Context, f *flow.Flow, runID string) bool {
+	ok, err := s.history.Claim(ctx, runID, f.Name, s.id, f.MaxConcurrentRuns)
+	if err != nil {
+		s.log.ErrorContext(ctx, "claim run", "run", runID, "error", err)
+		return false
+	}
+	return ok
+}
+
+// heartbeat says every quarter of RescueAfter that this worker is still
+// on the run; stop ends it.
+func (s *Server) heartbeat(ctx context.Context, runID string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(s.cfg.RescueAfter / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.history.Heartbeat(ctx, runID); err != nil && ctx.Err() == nil {
+					s.log.WarnContext(ctx, "heartbeat", "run", runID, "error", err)
+				}
+			}
+		}
+	}()
+	return cancel
+}
+
+// rescueLoop hands the runs of dead workers to live ones: a run whose
+// worker has not beaten for RescueAfter (and that was not just picked up)
+// is made available again, and resumes from its last completed step.
+func (s *Server) rescueLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.RescueAfter / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := s.rescueStale(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "look for runs of stopped workers", "error", err)
+		}
+		if n > 0 {
+			s.log.InfoContext(ctx, "resuming runs whose worker stopped", "runs", n)
+		}
+	}
+}
+
+func (s *Server) rescueStale(ctx context.Context) (int64, error) {
+	cutoff := time.Now().Add(-s.cfg.RescueAfter)
+	res, err := s.cfg.DB.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now()
+		WHERE state = 'running' AND kind = ? AND attempted_at < ?
+		AND args->>'run_id' IN (SELECT id FROM runs WHERE status = ? AND coalesce(heartbeat_at, '') < ?)`,
+		RunArgs{}.Kind(), cutoff, engine.StatusRunning, cutoff.UTC().Format("2006-01-02T15:04:05.000000000Z07:00"))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// cancelRun stops a run: a queued one never starts, a running one is cut
+// short at once on this process or, on another worker, through the
+// queue's cancel signal. Its completed steps stay recorded.
+func (s *Server) cancelRun(ctx context.Context, id string) (runs.Run, error) {
+	r, err := s.history.Get(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	if r.Finished != nil {
+		return r, &httpError{http.StatusConflict, fmt.Errorf("run %s has finished (%s): nothing to cancel", id, r.Status)}
+	}
+	job, err := s.history.Job(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	if job != 0 {
+		if _, err := s.queue.work.JobCancel(ctx, job); err != nil && !errors.Is(err, river.ErrNotFound) {
+			return r, fmt.Errorf("cancel run %s: %w", id, err)
+		}
+	}
+	if cancel, ok := s.running.Load(id); ok {
+		cancel.(context.CancelCauseFunc)(errRunCancelled)
+	}
+	if r.Status == runs.StatusQueued {
+		if err := s.history.FinishRun(ctx, id, engine.StatusCancelled, "cancelled before it started", time.Now().UTC()); err != nil {
+			return r, err
+		}
+	}
+	return s.waitRunBriefly(ctx, id)
+}
+
+var errRunCancelled = errors.New("run cancelled through the API")
+
+// waitRunBriefly gives a cancelled run a moment to record its end.
+func (s *Server) waitRunBriefly(ctx context.Context, id string) (runs.Run, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	r, err := s.waitRun(ctx, id)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = nil
+	}
+	return r, err
+}
+
+// retryRun queues a finished run that did not succeed again, under the
+// same id: it resumes, reusing the steps that completed and running the
+// rest.
+func (s *Server) retryRun(ctx context.Context, id string) (runs.Run, error) {
+	r, err := s.history.Get(ctx, id)
+	if err != nil {
+		return r, err
+	}
+	if r.Finished == nil || r.Status == engine.StatusSucceeded {
+		return r, &httpError{http.StatusConflict, fmt.Errorf("run %s is %s: only a finished run that did not succeed can be retried", id, r.Status)}
+	}
+	if _, ok := s.flows.Get(r.Flow); !ok {
+		return r, notFoundf("run %s: flow %q is not loaded", id, r.Flow)
+	}
+	if err := s.history.Requeue(ctx, id); err != nil {
+		return r, fmt.Errorf("retry run %s: %w", id, err)
+	}
+	if err := s.insert(ctx, RunArgs{RunID: id, Flow: r.Flow, Inputs: r.Inputs, Trigger: r.Trigger}); err != nil {
+		return r, err
+	}
+	return s.history.Get(ctx, id)
+}
+
+// runAction answers POST /api/runs/{id}/cancel and .../retry with the run
+// as it is after the action.
+func (s *Server) runAction(act func(context.Context, string) (runs.Run, error)) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		run, err := act(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, run)
+	}
+}
