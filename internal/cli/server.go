@@ -94,11 +94,19 @@ servers and need the same S3FLOW_ENCRYPTION_KEY.`,
 				return err
 			}
 			defer release()
+			var l net.Listener
+			if o.addr != "" {
+				if l, err = net.Listen("tcp", o.addr); err != nil {
+					return fmt.Errorf("listen on %s: %w", o.addr, err)
+				}
+				fmt.Fprintf(a.io.Err, "s3flow worker: /healthz, /readyz and /metrics on http://%s\n", l.Addr())
+			}
 			fmt.Fprintf(a.io.Err, "s3flow worker (flows from %s)\n", o.flows)
-			return srv.Work(cmd.Context(), o.grace)
+			return srv.Work(cmd.Context(), l, o.grace)
 		},
 	}
 	o.flags(cmd, "runs worked at once")
+	cmd.Flags().StringVar(&o.addr, "addr", "", "host:port for /healthz, /readyz and /metrics (default: none)")
 	return cmd
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/s3flow/s3flow/internal/flow"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/runs"
+	"github.com/s3flow/s3flow/internal/studio"
 )
 
 // maxBody bounds request bodies (webhook payloads, API inputs).
@@ -58,6 +59,11 @@ func (s *Server) Handler() http.Handler {
 	authed("DELETE /api/connections/{name}", s.deleteConnection)
 	authed("GET /api/modules", s.listModules)
 	authed("POST /api/modules/{name}", s.runModule)
+	authed("POST /api/files/link", s.fileLink)
+	authed("POST /api/files/upload", s.uploadFile)
+	open("GET /api/files/download", s.downloadFile) // a ticket or the token
+	// The Studio: its page and files, without a token (the page asks for it).
+	mux.Handle("GET /", studio.Handler())
 	return mux
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -17,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3flow/s3flow/internal/s3test"
 	"github.com/s3flow/s3flow/internal/store/storetest"
@@ -35,16 +40,22 @@ func newPostgresEnv(t *testing.T, tg s3test.Target, endpoint string) *env {
 }
 
 type worker struct {
-	id  string
-	cmd *exec.Cmd
-	log *bytes.Buffer
+	id   string
+	addr string // of its /metrics
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
 }
 
 // startWorker starts "s3flow worker" with its own home.
 func (e *env) startWorker(id string) *worker {
 	e.t.Helper()
-	w := &worker{id: id, log: &bytes.Buffer{}}
-	w.cmd = exec.Command(binary, "worker", "--flows", e.flows, "--id", id, "--workers", "4", "--rescue-after", "2s")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	w := &worker{id: id, addr: l.Addr().String(), log: &bytes.Buffer{}}
+	l.Close()
+	w.cmd = exec.Command(binary, "worker", "--flows", e.flows, "--id", id, "--workers", "4", "--rescue-after", "2s", "--addr", w.addr)
 	w.cmd.Env = append(append(os.Environ(), "S3FLOW_HOME="+e.t.TempDir()), e.shared...)
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
 	if err := w.cmd.Start(); err != nil {
@@ -192,6 +203,19 @@ func TestPostgresTwoWorkers(t *testing.T) {
 	if got := pc.total(); got != n {
 		t.Errorf("%d uploads, want %d (one per run)", got, n)
 	}
+	// Each worker counts the runs it did in its own /metrics.
+	for _, w := range []*worker{w1, w2} {
+		resp, err := http.Get("http://" + w.addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := fmt.Sprintf(`s3flow_runs_total{flow="hook",status="succeeded"} %d`, byWorker[w.id])
+		if !strings.Contains(string(body), want) {
+			t.Errorf("worker %s /metrics lacks %s", w.id, want)
+		}
+	}
 	if rep := pc.repeated(); len(rep) > 0 {
 		t.Errorf("uploaded more than once: %v", rep)
 	}
@@ -276,5 +300,125 @@ func TestPostgresMaxConcurrentRuns(t *testing.T) {
 	}
 	if got := pc.total(); got != 12 {
 		t.Errorf("%d uploads, want 12", got)
+	}
+}
+
+// TestCancelRetry: cancelling a run through the API stops it between
+// uploads and marks it cancelled; retrying it resumes the same run, which
+// reuses the uploads it did and finishes the rest. Cancelling a finished
+// run, or retrying a succeeded one, is a conflict. On PostgreSQL the run is
+// on a worker, and the cancel reaches it through the queue.
+func TestCancelRetry(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testCancelRetry(t, false) })
+	t.Run("postgres", func(t *testing.T) { testCancelRetry(t, true) })
+}
+
+func testCancelRetry(t *testing.T, postgres bool) {
+	tg := s3test.Versitygw(t)
+	bucket := tg.Bucket(t)
+	pc := newPutCounter(t, tg.Conn.Endpoint, 100*time.Millisecond)
+	var e *env
+	if postgres {
+		e = newPostgresEnv(t, tg, pc.URL)
+	} else {
+		e = newEnv(t, tg, pc.URL)
+	}
+	e.writeFlow("ten", fmt.Sprintf(uploadFlow, "ten", bucket))
+	e.start()
+	if postgres {
+		e.startWorker("w1")
+	}
+	var files []string
+	for i := range 10 {
+		files = append(files, fmt.Sprintf("f%02d", i))
+	}
+	id := e.hook("ten", map[string]any{"files": files})
+	waitFor(t, func() bool { return pc.total() >= 3 })
+	code, out := e.do("POST", "/api/runs/"+id+"/cancel", e.token, nil, nil)
+	if code != 200 || out["status"] != "cancelled" {
+		t.Fatalf("cancel: %d %v\n%s", code, out, e.srvLog)
+	}
+	// The upload in flight at the cancel ends at the proxy a little later.
+	time.Sleep(300 * time.Millisecond)
+	done := pc.total()
+	time.Sleep(500 * time.Millisecond)
+	if pc.total() != done || done >= 10 {
+		t.Fatalf("uploads went on after the cancel: %d then %d", done, pc.total())
+	}
+	if code, out := e.do("POST", "/api/runs/"+id+"/cancel", e.token, nil, nil); code != 409 {
+		t.Errorf("cancel a cancelled run: %d %v, want 409", code, out)
+	}
+
+	code, out = e.do("POST", "/api/runs/"+id+"/retry", e.token, nil, nil)
+	if code != 200 {
+		t.Fatalf("retry: %d %v", code, out)
+	}
+	waitFor(t, func() bool { return status(e.run(id)) == "succeeded" })
+	if got := listCount(t, tg, bucket, "incoming/"); got != 10 {
+		t.Errorf("the aws CLI lists %d objects, want 10", got)
+	}
+	if rep := pc.repeated(); len(rep) > 1 {
+		t.Errorf("uploaded again by the retry: %v", rep)
+	}
+	if code, out := e.do("POST", "/api/runs/"+id+"/retry", e.token, nil, nil); code != 409 {
+		t.Errorf("retry a succeeded run: %d %v, want 409", code, out)
+	}
+	if code, _ := e.do("POST", "/api/runs/nope/cancel", e.token, nil, nil); code != 404 {
+		t.Errorf("cancel an unknown run: %d, want 404", code)
+	}
+}
+
+// twin is a second server on e's database: its own home and address, the
+// same flows, connections and tokens (they are in the database).
+func (e *env) twin() *env {
+	return &env{t: e.t, home: e.t.TempDir(), flows: e.flows, token: e.token, hookEnv: e.hookEnv,
+		endpoint: e.endpoint, args: e.args, shared: e.shared}
+}
+
+// TestPostgresTriggersOneLeader: two servers share a database and a
+// watch_files flow; a new file starts one run, not one per server. When the
+// server running the triggers stops, the other takes over.
+func TestPostgresTriggersOneLeader(t *testing.T) {
+	tg := s3test.Versitygw(t)
+	bucket := tg.Bucket(t)
+	cl := tg.Client(t).S3("")
+	put := func(key string) {
+		t.Helper()
+		if _, err := cl.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(key)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := newPostgresEnv(t, tg, tg.Conn.Endpoint)
+	a.args = []string{"--workers", "1", "--rescue-after", "2s"}
+	a.writeFlow("watch", fmt.Sprintf(`name: watch
+trigger:
+  watch_files: {connection: vg, bucket: %s, prefix: incoming/, every: 1s}
+steps:
+  - id: info
+    module: s3.list_files
+    connection: vg
+    with: {bucket: %s, prefix: incoming}
+`, bucket, bucket))
+	a.start()
+	b := a.twin()
+	b.start()
+	time.Sleep(2 * time.Second) // the first poll records what exists
+	put("incoming/one.txt")
+	waitFor(t, func() bool { return countStatus(a.runs(), "succeeded") == 1 })
+	time.Sleep(3 * time.Second) // more polls, by either server, fire nothing more
+	if n := len(b.runs()); n != 1 {
+		t.Fatalf("%d runs for one new file, want 1", n)
+	}
+
+	// Stop whichever server leads; the other takes the triggers over.
+	leader, other := a, b
+	if !strings.Contains(a.srvLog.String(), "runs the schedule and watch_files triggers") {
+		leader, other = b, a
+	}
+	leader.stop(syscall.SIGTERM)
+	put("incoming/two.txt")
+	waitFor(t, func() bool { return countStatus(other.runs(), "succeeded") == 2 })
+	if !strings.Contains(other.srvLog.String(), "runs the schedule and watch_files triggers") {
+		t.Errorf("the other server did not take the triggers over:\n%s", other.srvLog)
 	}
 }

@@ -232,6 +232,8 @@ func (s *Server) leadOnce(ctx context.Context) {
 	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, triggerLock).Scan(&got); err != nil || !got {
 		return
 	}
+	// A session lock outlives the sql.Conn going back to the pool.
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, triggerLock)
 	s.log.Info("this server runs the schedule and watch_files triggers", "server", s.id)
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -15,16 +16,31 @@ import (
 	"github.com/s3flow/s3flow/internal/store"
 )
 
-// Work runs queued flows until ctx ends, without HTTP or triggers: the
+// Work runs queued flows until ctx ends, without the API or triggers: the
 // `s3flow worker` process, beside servers on the same PostgreSQL database.
-func (s *Server) Work(ctx context.Context, grace time.Duration) error {
+// With a listener it answers /healthz, /readyz and /metrics on it.
+func (s *Server) Work(ctx context.Context, l net.Listener, grace time.Duration) error {
 	if err := s.startQueue(ctx); err != nil {
 		return err
+	}
+	var hs *http.Server
+	if l != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /healthz", s.serve(func(w http.ResponseWriter, r *http.Request) error {
+			return writeJSON(w, 200, map[string]string{"status": "ok"})
+		}))
+		mux.Handle("GET /readyz", s.serve(s.ready))
+		mux.Handle("GET /metrics", s.metrics.handler())
+		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go hs.Serve(l)
 	}
 	s.log.Info("s3flow worker working", "worker", s.id, "flows", len(s.flows.List()))
 	<-ctx.Done()
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
+	if hs != nil {
+		hs.Shutdown(stopCtx)
+	}
 	s.queue.stop(stopCtx)
 	return nil
 }
