@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/s3flow/s3flow/internal/connection"
@@ -172,8 +174,8 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 	}
 	defer os.RemoveAll(spool)
 	r := &runner{
-		e: e, f: f, plan: p, id: id, spool: spool, inputs: checked, trigger: trigger,
-		conns: map[string]connection.Connection{}, aggs: map[int]*[]any{}, outputs: map[string]int64{},
+		e: e, f: f, plan: p, id: id, spool: spool, inputs: checked, trigger: trigger, aggs: map[int]*[]any{},
+		shared: &runShared{conns: map[string]connection.Connection{}, outputs: map[string]int64{}},
 	}
 	if o.Resume {
 		if res, ok := e.opts.Recorder.(Resumer); ok {
@@ -181,7 +183,7 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 			if err != nil {
 				return nil, fmt.Errorf("read what run %s did before: %w", id, err)
 			}
-			r.done, r.seq = done, seq
+			r.done, r.shared.seq = done, seq
 		}
 	}
 	start := time.Now().UTC()
@@ -191,7 +193,7 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 		Inputs: recordable(checked), Trigger: recordable(trigger), Started: start}); err != nil {
 		return nil, fmt.Errorf("record the run: %w", err)
 	}
-	if o.Resume && r.seq > 0 {
+	if o.Resume && r.shared.seq > 0 {
 		// The run did some of its work before an interruption.
 		r.record(ctx, Event{Status: EventRunResumed, Started: start,
 			Output: map[string]any{"completedSteps": len(r.done)}})
@@ -207,7 +209,7 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 		status, runErr = StatusCancelled, fmt.Errorf("cancelled: %w", context.Cause(ctx))
 	case runErr != nil:
 		status = StatusFailed
-	case r.broken:
+	case r.shared.broken:
 		status = StatusIncomplete
 	}
 	errText := ""
@@ -216,7 +218,7 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 	}
 	// The run is recorded even when the caller's context has ended.
 	recErr := e.opts.Recorder.FinishRun(context.WithoutCancel(ctx), id, status, errText, time.Now().UTC())
-	res := &Result{RunID: id, Status: status, Err: runErr, Outputs: r.outputs}
+	res := &Result{RunID: id, Status: status, Err: runErr, Outputs: r.shared.outputs}
 	if recErr != nil {
 		return res, errors.Join(runErr, fmt.Errorf("record the end of run %s: %w", id, recErr))
 	}
@@ -265,15 +267,43 @@ type runner struct {
 	inputs  map[string]any
 	trigger map[string]any
 
-	conns map[string]connection.Connection
+	// shared is what every branch of the run shares.
+	shared *runShared
 	// path is the stack of listing bundles the current bundle came from.
 	path []string
 	// done holds what a resumed run completed before (see RunOptions).
-	done    map[string]map[string]any
-	aggs    map[int]*[]any // open aggregates by step index
+	done map[string]map[string]any
+	// aggs are the open aggregates by step index. A parallel branch (see
+	// fanOut) collects into slices of its own, merged in bundle order.
+	aggs map[int]*[]any
+}
+
+// runShared is the state of a run that its parallel branches share.
+type runShared struct {
+	mu      sync.Mutex
 	seq     int64
 	broken  bool
 	outputs map[string]int64
+	conns   map[string]connection.Connection
+}
+
+// count adds one bundle to a step's output count.
+func (r *runner) count(stepID string) {
+	r.shared.mu.Lock()
+	r.shared.outputs[stepID]++
+	r.shared.mu.Unlock()
+}
+
+// fork makes the runner of a parallel branch: the bundle elem of a
+// listing, with aggregate buffers of its own.
+func (r *runner) fork(elem string) *runner {
+	c := *r
+	c.path = append(slices.Clip(r.path), elem)
+	c.aggs = make(map[int]*[]any, len(r.aggs))
+	for a := range r.aggs {
+		c.aggs[a] = &[]any{}
+	}
+	return &c
 }
 
 // downstream wraps an error from a later step, so that the step that
@@ -344,7 +374,7 @@ func (r *runner) loop(ctx context.Context, i, agg int, scope map[string]any) err
 	next := withStep(r.plan.before(scope, i), st.ID, out)
 	r.record(ctx, Event{StepID: st.ID, Step: agg, Module: st.Module.Name, Status: EventOK,
 		Output: map[string]any{"count": out["count"]}, Started: time.Now()})
-	r.outputs[st.ID]++
+	r.count(st.ID)
 	return passOn(r.from(ctx, agg+1, next))
 }
 
@@ -379,7 +409,7 @@ func (r *runner) filter(ctx context.Context, i int, scope map[string]any) error 
 	}
 	ev.Status = EventOK
 	r.record(ctx, ev)
-	r.outputs[st.ID]++
+	r.count(st.ID)
 	// The bundle goes on unchanged. Under the filter's id it is the bundle
 	// of the step before, so that an aggregate "from" the filter collects
 	// the bundles that passed.
@@ -397,8 +427,10 @@ func (r *runner) env(scope map[string]any) map[string]any {
 }
 
 func (r *runner) record(ctx context.Context, ev Event) {
-	r.seq++
-	ev.RunID, ev.Seq, ev.Path = r.id, r.seq, r.pathString()
+	r.shared.mu.Lock()
+	defer r.shared.mu.Unlock()
+	r.shared.seq++
+	ev.RunID, ev.Seq, ev.Path = r.id, r.shared.seq, r.pathString()
 	if err := r.e.opts.Recorder.Event(ctx, ev); err != nil {
 		r.e.opts.Logger.WarnContext(ctx, "cannot record a step event", "run", r.id, "step", ev.StepID, "error", err)
 	}

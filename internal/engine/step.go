@@ -47,7 +47,7 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 	recorded := recordable(map[string]any(in))
 	if out, ok := r.done[r.doneKey(st.ID)]; ok && !st.Module.Many {
 		// Done before an interruption: use the recorded result.
-		r.outputs[st.ID]++
+		r.count(st.ID)
 		r.record(ctx, Event{StepID: st.ID, Step: i, Module: st.Module.Name, Status: EventReused,
 			Input: recorded, Output: out, Started: time.Now()})
 		return passOn(r.from(ctx, i+1, withStep(scope, st.ID, module.Bundle(out))))
@@ -61,7 +61,7 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 		last := start
 		cont := func(b module.Bundle) error {
 			emitted++
-			r.outputs[st.ID]++
+			r.count(st.ID)
 			now := time.Now()
 			r.record(ctx, Event{StepID: st.ID, Step: i, Module: st.Module.Name, Attempt: attempt, Status: EventOK,
 				Input: recorded, Output: recordable(map[string]any(b)), Started: last, Duration: now.Sub(last)})
@@ -74,7 +74,30 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 			removeSpooled(b)
 			return passOn(err)
 		}
-		if st.Module.Many {
+		if st.Module.Many && st.Concurrency > 1 {
+			// Up to Concurrency bundles go down the flow at once, each in a
+			// branch of its own; the listing waits for a free slot.
+			fo := r.fanOut(ctx, st.Concurrency)
+			runErr = st.Module.Run(fo.ctx, menv, in, func(b module.Bundle) error {
+				emitted++
+				r.count(st.ID)
+				now := time.Now()
+				r.record(ctx, Event{StepID: st.ID, Step: i, Module: st.Module.Name, Attempt: attempt, Status: EventOK,
+					Input: recorded, Output: recordable(map[string]any(b)), Started: last, Duration: now.Sub(last)})
+				last = now
+				child := r.fork(fmt.Sprintf("%s#%d", st.ID, emitted-1))
+				return fo.do(child, func(ctx context.Context) error {
+					err := child.from(ctx, i+1, withStep(scope, st.ID, b))
+					removeSpooled(b)
+					return passOn(err)
+				})
+			})
+			// A branch's error outranks the listing's own (its context was
+			// cancelled because of it).
+			if err := fo.wait(); err != nil {
+				runErr = err
+			}
+		} else if st.Module.Many {
 			// A listing streams: each bundle goes down the flow as it comes.
 			runErr = st.Module.Run(ctx, menv, in, cont)
 		} else {
@@ -146,7 +169,9 @@ func (r *runner) handle(ctx context.Context, i int, scope map[string]any, action
 	case flow.ActionBreak:
 		ev.Status = EventBroken
 		r.record(ctx, ev)
-		r.broken = true
+		r.shared.mu.Lock()
+		r.shared.broken = true
+		r.shared.mu.Unlock()
 		return nil
 	case flow.ActionResume:
 		ev.Status, ev.Output = EventResumed, recordable(st.OnError.Output)
@@ -207,7 +232,9 @@ func (r *runner) moduleEnv(ctx context.Context, st *flow.Step, env map[string]an
 	if name == "" {
 		return menv, fmt.Errorf("connection: the name is empty")
 	}
-	conn, ok := r.conns[name]
+	r.shared.mu.Lock()
+	defer r.shared.mu.Unlock()
+	conn, ok := r.shared.conns[name]
 	if !ok {
 		if r.e.opts.Resolver == nil {
 			return menv, fmt.Errorf("connection %q: no connections are available here", name)
@@ -215,7 +242,7 @@ func (r *runner) moduleEnv(ctx context.Context, st *flow.Step, env map[string]an
 		if conn, err = r.e.opts.Resolver.Connection(ctx, name); err != nil {
 			return menv, err
 		}
-		r.conns[name] = conn
+		r.shared.conns[name] = conn
 	}
 	menv.Connection = &conn
 	return menv, nil

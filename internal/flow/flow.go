@@ -60,6 +60,9 @@ type Step struct {
 	With    map[string]*Template
 	OnError OnError
 	Timeout time.Duration
+	// Concurrency, on a step that emits many bundles, is how many of its
+	// bundles go down the rest of the flow at once (0 or 1: one by one).
+	Concurrency int
 	Pos     Pos
 }
 
@@ -329,7 +332,7 @@ func ConvertInput(in Input, v any) (any, error) {
 
 func (p *parser) step(n *yaml.Node) {
 	s := &Step{Pos: posOf(n), With: map[string]*Template{}, OnError: OnError{Action: ActionStop}}
-	var withNode, connNode *yaml.Node
+	var withNode, connNode, concNode *yaml.Node
 	for _, kv := range p.pairs(n, "a step") {
 		k, v := kv[0], kv[1]
 		switch k.Value {
@@ -354,9 +357,16 @@ func (p *parser) step(n *yaml.Node) {
 				p.errorf(v, "timeout must be a duration such as 30s or 5m, got %q", v.Value)
 			}
 			s.Timeout = d
+		case "concurrency":
+			n, err := strconv.Atoi(v.Value)
+			if v.Kind != yaml.ScalarNode || err != nil || n < 1 || n > maxConcurrency {
+				p.errorf(v, "concurrency must be a whole number from 1 to %d, got %q", maxConcurrency, v.Value)
+			}
+			s.Concurrency = n
+			concNode = v
 		case "description", "name":
 		default:
-			p.errorf(k, "unknown step key %q (keys: id, module, connection, with, on_error, timeout, description)", k.Value)
+			p.errorf(k, "unknown step key %q (keys: id, module, connection, with, on_error, timeout, concurrency, description)", k.Value)
 		}
 	}
 	label := fmt.Sprintf("step %q", s.ID)
@@ -391,6 +401,9 @@ func (p *parser) step(n *yaml.Node) {
 		}
 	} else if s.Module.NeedsConnection {
 		p.errorf(n, "%s: module %s needs a connection (connection: local, or a name from 's3flow connection list')", label, s.Module.Name)
+	}
+	if concNode != nil && !s.Module.Many {
+		p.errorf(concNode, "%s: concurrency applies to steps that emit many bundles (listings, flow.iterate, file.list): it says how many of them go down the flow at once; put it on the step whose bundles feed %s", label, s.ID)
 	}
 	if s.Timeout > 0 && s.Module.Many {
 		p.errorf(n, "%s: timeout applies to modules that return one result; %s streams its results (the SDK bounds each request)", label, s.Module.Name)
@@ -639,3 +652,7 @@ func sortedKeys(m map[string]any) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// maxConcurrency bounds a step's concurrency: more parallel branches than
+// this buy nothing from one S3 endpoint and cost memory.
+const maxConcurrency = 256

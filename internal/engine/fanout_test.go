@@ -1,0 +1,104 @@
+package engine_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/s3flow/s3flow/internal/engine"
+)
+
+// TestConcurrency: with concurrency: 4 on a listing, four of its bundles
+// are in the later steps at once, never more; the aggregate after them
+// gets the bundles in listing order although they finish out of order;
+// events are numbered without gaps.
+func TestConcurrency(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	all4 := make(chan struct{})
+	var once sync.Once
+	h.onEcho = func(v string) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		if inFlight == 4 {
+			once.Do(func() { close(all4) })
+		}
+		mu.Unlock()
+		// The first bundles wait until four are in flight: without
+		// parallel branches the first would wait forever.
+		select {
+		case <-all4:
+		case <-time.After(10 * time.Second):
+			t.Error("four bundles were never in flight at once")
+		}
+		var n int
+		fmt.Sscan(v, &n)
+		time.Sleep(time.Duration((40-n)%7) * time.Millisecond) // finish out of order
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}
+	res := h.run(t, t.Context(), `name: t
+steps:
+  - {id: list, module: test.list, concurrency: 4, with: {n: 40}}
+  - {id: echo, module: test.echo, with: {value: "{{ steps.list.n }}"}}
+  - {id: all, module: flow.aggregate, with: {from: echo}}
+  - {id: joined, module: test.echo, with: {value: "{{ join(map(steps.all.items, #.value), ',') }}"}}
+`, nil)
+	wantStatus(t, res, engine.StatusSucceeded)
+	h.rec.check(t, res)
+	if most != 4 {
+		t.Errorf("%d bundles in flight at most, want 4", most)
+	}
+	var want []string
+	for i := range 40 {
+		want = append(want, fmt.Sprint(i))
+	}
+	seen := h.seen("test.echo")
+	if got := seen[len(seen)-1]; got != strings.Join(want, ",") {
+		t.Errorf("aggregate got %s, want the listing order", got)
+	}
+	if res.Outputs["echo"] != 40 || res.Outputs["list"] != 40 {
+		t.Errorf("outputs %v", res.Outputs)
+	}
+}
+
+// TestConcurrencyFailure: a branch that fails (on_error: stop) fails the
+// run; the others are cancelled and the listing stops early.
+func TestConcurrencyFailure(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	res := h.run(t, t.Context(), `name: t
+steps:
+  - {id: list, module: test.list, concurrency: 3, with: {n: 1000}}
+  - {id: check, module: test.fail, with: {fail: "{{ steps.list.n == 5 }}"}}
+`, nil)
+	wantStatus(t, res, engine.StatusFailed)
+	if res.Err == nil || !strings.Contains(res.Err.Error(), `step "check"`) {
+		t.Errorf("error %v, want the failing step's", res.Err)
+	}
+	if n := len(h.seen("test.fail")); n >= 1000 {
+		t.Errorf("%d bundles were checked after a failure; the listing should stop", n)
+	}
+}
+
+// TestConcurrencyIgnore: on_error: ignore in a branch keeps the others
+// going, as without concurrency.
+func TestConcurrencyIgnore(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	res := h.run(t, t.Context(), `name: t
+steps:
+  - {id: list, module: test.list, concurrency: 8, with: {n: 30}}
+  - {id: check, module: test.fail, on_error: ignore, with: {fail: "{{ steps.list.n % 3 == 0 }}"}}
+`, nil)
+	wantStatus(t, res, engine.StatusSucceeded)
+	if got := res.Outputs["check"]; got != 20 {
+		t.Errorf("check passed %d bundles on, want 20", got)
+	}
+}
