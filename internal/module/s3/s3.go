@@ -44,7 +44,7 @@ func client(ctx context.Context, env module.Env, in module.Values) (*s3client.Cl
 	if env.Connection == nil {
 		return nil, fmt.Errorf("a connection is required")
 	}
-	return s3client.New(ctx, *env.Connection, in.String("region"), s3client.Options{Logger: env.Logger})
+	return s3client.Shared(ctx, *env.Connection, in.String("region"), s3client.Options{Logger: env.Logger})
 }
 
 // checkBucketRef is the light check for a bucket that already exists:

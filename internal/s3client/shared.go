@@ -1,0 +1,57 @@
+package s3client
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync"
+
+	"github.com/s3flow/s3flow/internal/connection"
+)
+
+// shared holds clients for reuse across module runs: a flow that uploads a
+// thousand files makes one client (one configuration load, one pool of
+// keep-alive connections), not a thousand.
+var shared = struct {
+	mu      sync.Mutex
+	clients map[string]*Client
+}{clients: map[string]*Client{}}
+
+// maxShared bounds the cache; past it, it starts over (a server with that
+// many distinct connections pays one configuration load each again).
+const maxShared = 128
+
+// Shared returns a client for conn in region, made once per distinct
+// connection (its every field, the secrets by digest), region, options and
+// logger, and reused after that. Clients are safe for concurrent use.
+func Shared(ctx context.Context, conn connection.Connection, region string, opts Options) (*Client, error) {
+	key := sharedKey(conn, region, opts)
+	shared.mu.Lock()
+	c, ok := shared.clients[key]
+	shared.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c, err := New(ctx, conn, region, opts)
+	if err != nil {
+		return nil, err
+	}
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if prev, ok := shared.clients[key]; ok {
+		return prev, nil
+	}
+	if len(shared.clients) >= maxShared {
+		shared.clients = map[string]*Client{}
+	}
+	shared.clients[key] = c
+	return c, nil
+}
+
+// sharedKey tells clients apart by every field of the connection (%+v
+// prints secrets masked; they take part through their digest).
+func sharedKey(conn connection.Connection, region string, opts Options) string {
+	secrets := sha256.Sum256([]byte(conn.SecretAccessKey.Reveal() + "\x00" + conn.SessionToken.Reveal()))
+	return fmt.Sprintf("%+v|%q|%d|%p|%s", conn, region, opts.MaxAttempts, opts.Logger, hex.EncodeToString(secrets[:]))
+}
