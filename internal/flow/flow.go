@@ -63,7 +63,7 @@ type Step struct {
 	// Concurrency, on a step that emits many bundles, is how many of its
 	// bundles go down the rest of the flow at once (0 or 1: one by one).
 	Concurrency int
-	Pos     Pos
+	Pos         Pos
 }
 
 // Error actions of on_error.
