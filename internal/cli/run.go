@@ -82,6 +82,16 @@ func newValidateCmd(a *app) *cobra.Command {
 type runOptions struct {
 	inputs []string
 	keep   time.Duration
+	limits fanOutLimits
+}
+
+// fanOutLimits are the engine's bounds on a run's bundles, as flags of
+// run, server and worker.
+type fanOutLimits struct{ bundles, aggregate int64 }
+
+func (l *fanOutLimits) flags(cmd *cobra.Command) {
+	cmd.Flags().Int64Var(&l.bundles, "max-bundles", engine.DefaultMaxBundles, "stop a run whose listing steps emit more bundles than this")
+	cmd.Flags().Int64Var(&l.aggregate, "max-aggregate", engine.DefaultMaxAggregate, "stop a run whose aggregate would hold more items than this in memory")
 }
 
 func newRunCmd(a *app) *cobra.Command {
@@ -100,6 +110,7 @@ cleanly and records the run as cancelled.`,
 	}
 	cmd.Flags().StringArrayVarP(&o.inputs, "input", "i", nil, "a flow input as name=value (repeatable)")
 	cmd.Flags().DurationVar(&o.keep, "keep", 30*24*time.Hour, "delete recorded runs older than this after the run (0 keeps all)")
+	o.limits.flags(cmd)
 	return cmd
 }
 
@@ -132,7 +143,8 @@ func runFlow(ctx context.Context, a *app, file string, o *runOptions) error {
 	if err != nil {
 		return err
 	}
-	eng := engine.New(engine.Options{Registry: a.registry, Resolver: resolver{a}, Recorder: hist, Logger: a.logger()})
+	eng := engine.New(engine.Options{Registry: a.registry, Resolver: resolver{a}, Recorder: hist, Logger: a.logger(),
+		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate})
 	res, runErr := eng.Run(ctx, f, inputs, nil)
 	if res == nil {
 		return runErr

@@ -25,6 +25,8 @@ type serverOptions struct {
 	grace       time.Duration
 	id          string
 	rescueAfter time.Duration
+	maxBody     int64
+	limits      fanOutLimits
 }
 
 func newServerCmd(a *app) *cobra.Command {
@@ -53,6 +55,7 @@ needs the same S3FLOW_ENCRYPTION_KEY (or encryption.key).`,
 	f := cmd.Flags()
 	o.flags(cmd, "runs this process works at once (0: only accept runs, for workers to do; PostgreSQL only)")
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "host:port to listen on")
+	f.Int64Var(&o.maxBody, "max-webhook-body", server.DefaultMaxWebhookBody, "largest webhook body in bytes; a bigger one gets 413 and starts nothing")
 	return cmd
 }
 
@@ -64,6 +67,7 @@ func (o *serverOptions) flags(cmd *cobra.Command, workersHelp string) {
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on shutdown, how long running steps may take to finish before they are cut short (they resume on the next start)")
 	f.StringVar(&o.id, "id", "", "this process's name in the queue and the run history (default: host name and process id)")
 	f.DurationVar(&o.rescueAfter, "rescue-after", time.Minute, "with PostgreSQL: how long a worker may be silent before its runs are resumed by another")
+	o.limits.flags(cmd)
 }
 
 func newWorkerCmd(a *app) *cobra.Command {
@@ -126,7 +130,9 @@ func newServer(ctx context.Context, a *app, o *serverOptions) (*server.Server, f
 	}
 	srv, err := server.New(ctx, server.Config{
 		DB: st.DB(), Connections: st, Registry: a.registry, Resolver: resolver{a},
-		FlowsDir: o.flows, Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, Logger: a.serverLogger(),
+		FlowsDir: o.flows, Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, MaxWebhookBody: o.maxBody,
+		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate,
+		Logger: a.serverLogger(),
 	})
 	if err != nil {
 		release()

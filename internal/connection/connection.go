@@ -88,6 +88,11 @@ type Connection struct {
 	PathStyle bool
 	// ChecksumMode is ChecksumWhenSupported or ChecksumWhenRequired.
 	ChecksumMode string
+	// MaxAttempts bounds the tries of each request (the SDK's standard
+	// retryer: 500/502/503/504, throttling, resets). 0 leaves it to
+	// AWS_MAX_ATTEMPTS, the AWS profile's max_attempts, or the SDK's 3.
+	// Not stored yet: the connections table has no column for it.
+	MaxAttempts int
 	// VerifyStatus is the outcome of the last verification, in words.
 	VerifyStatus string
 	CreatedAt    time.Time

@@ -109,7 +109,22 @@ type Options struct {
 	SpoolDir string
 	// Sleep waits between retries; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// MaxBundles bounds the bundles that listing steps may emit in one run
+	// (default DefaultMaxBundles): a flow that fans out without end stops
+	// with a clear error. Aggregates, which hold what they collect in
+	// memory, are bounded by MaxAggregate (default DefaultMaxAggregate).
+	MaxBundles, MaxAggregate int64
 }
+
+// The default fan-out bounds: far above any listing s3flow is meant for,
+// far below what would exhaust memory.
+const (
+	DefaultMaxBundles   = 100_000_000
+	DefaultMaxAggregate = 1_000_000
+)
+
+// ErrTooManyBundles is the fan-out limit's error.
+var ErrTooManyBundles = errors.New("too many bundles")
 
 // Engine runs flows.
 type Engine struct{ opts Options }
@@ -124,6 +139,12 @@ func New(opts Options) *Engine {
 	}
 	if opts.Sleep == nil {
 		opts.Sleep = sleep
+	}
+	if opts.MaxBundles <= 0 {
+		opts.MaxBundles = DefaultMaxBundles
+	}
+	if opts.MaxAggregate <= 0 {
+		opts.MaxAggregate = DefaultMaxAggregate
 	}
 	return &Engine{opts: opts}
 }
@@ -285,6 +306,8 @@ type runShared struct {
 	broken  bool
 	outputs map[string]int64
 	conns   map[string]connection.Connection
+	// fanned counts the bundles listing steps emitted.
+	fanned int64
 }
 
 // count adds one bundle to a step's output count.
@@ -292,6 +315,17 @@ func (r *runner) count(stepID string) {
 	r.shared.mu.Lock()
 	r.shared.outputs[stepID]++
 	r.shared.mu.Unlock()
+}
+
+// fanned counts one bundle of a listing step against the run's limit.
+func (r *runner) fanned(stepID string) error {
+	r.shared.mu.Lock()
+	defer r.shared.mu.Unlock()
+	r.shared.fanned++
+	if r.shared.fanned > r.e.opts.MaxBundles {
+		return fmt.Errorf("step %q: %w: the run passed its limit of %d bundles from listing steps (--max-bundles)", stepID, ErrTooManyBundles, r.e.opts.MaxBundles)
+	}
+	return nil
 }
 
 // fork makes the runner of a parallel branch: the bundle elem of a
@@ -352,6 +386,9 @@ func (r *runner) step(ctx context.Context, i int, scope map[string]any) error {
 		items := r.aggs[i]
 		if items == nil {
 			return fmt.Errorf("step %q: no loop is open for this aggregate (a bug in s3flow's plan)", st.ID)
+		}
+		if int64(len(*items)) >= r.e.opts.MaxAggregate {
+			return fmt.Errorf("step %q: %w: an aggregate holds at most %d items in memory (--max-aggregate)", st.ID, ErrTooManyBundles, r.e.opts.MaxAggregate)
 		}
 		*items = append(*items, scope[r.plan.aggFrom[i]])
 		return nil

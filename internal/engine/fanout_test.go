@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -100,5 +101,44 @@ steps:
 	wantStatus(t, res, engine.StatusSucceeded)
 	if got := res.Outputs["check"]; got != 20 {
 		t.Errorf("check passed %d bundles on, want 20", got)
+	}
+}
+
+// TestFanOutLimits: a run whose listings emit more bundles than
+// MaxBundles, or whose aggregate would hold more than MaxAggregate items,
+// fails with ErrTooManyBundles and says which limit, with or without
+// concurrency.
+func TestFanOutLimits(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, src string
+		opts      engine.Options
+		want      string
+	}{
+		{"bundles", `name: t
+steps:
+  - {id: list, module: test.list, with: {n: 50}}
+  - {id: again, module: test.list, with: {n: 3}}
+`, engine.Options{MaxBundles: 100}, "limit of 100 bundles from listing steps (--max-bundles)"},
+		{"bundles in parallel", `name: t
+steps:
+  - {id: list, module: test.list, concurrency: 4, with: {n: 500}}
+  - {id: echo, module: test.echo, with: {value: "{{ steps.list.n }}"}}
+`, engine.Options{MaxBundles: 100}, "limit of 100 bundles"},
+		{"aggregate", `name: t
+steps:
+  - {id: list, module: test.list, with: {n: 50}}
+  - {id: all, module: flow.aggregate, with: {from: list}}
+`, engine.Options{MaxAggregate: 10}, "at most 10 items in memory (--max-aggregate)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := setup(t)
+			opts := tc.opts
+			opts.Registry, opts.Recorder = h.reg, h.rec
+			res, err := engine.New(opts).Run(t.Context(), h.parse(t, tc.src), nil, nil)
+			if res == nil || res.Status != engine.StatusFailed || !errors.Is(err, engine.ErrTooManyBundles) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("status %v, error %v; want failed with %q", res, err, tc.want)
+			}
+		})
 	}
 }

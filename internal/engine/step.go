@@ -60,6 +60,11 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 		// the time to fetch it; the later steps' time is not counted.
 		last := start
 		cont := func(b module.Bundle) error {
+			if st.Module.Many {
+				if err := r.fanned(st.ID); err != nil {
+					return passOn(err)
+				}
+			}
 			emitted++
 			r.count(st.ID)
 			now := time.Now()
@@ -79,6 +84,9 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 			// branch of its own; the listing waits for a free slot.
 			fo := r.fanOut(ctx, st.Concurrency)
 			runErr = st.Module.Run(fo.ctx, menv, in, func(b module.Bundle) error {
+				if err := r.fanned(st.ID); err != nil {
+					return passOn(err)
+				}
 				emitted++
 				r.count(st.ID)
 				now := time.Now()

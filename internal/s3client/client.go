@@ -5,9 +5,11 @@
 package s3client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -44,7 +46,8 @@ type Client struct {
 type Options struct {
 	// Logger receives one debug line per HTTP request; nil discards.
 	Logger *slog.Logger
-	// MaxAttempts bounds the SDK's standard retryer; 0 keeps its default.
+	// MaxAttempts bounds the SDK's standard retryer; 0 means the
+	// connection's MaxAttempts, and when that is 0 too the SDK's default.
 	MaxAttempts int
 }
 
@@ -68,8 +71,8 @@ func New(ctx context.Context, conn connection.Connection, region string, opts Op
 			t.MaxIdleConnsPerHost = 64
 		})),
 	}
-	if opts.MaxAttempts > 0 {
-		loadOpts = append(loadOpts, config.WithRetryMaxAttempts(opts.MaxAttempts))
+	if n := cmp.Or(opts.MaxAttempts, conn.MaxAttempts); n > 0 {
+		loadOpts = append(loadOpts, config.WithRetryMaxAttempts(n))
 	}
 	switch conn.Kind {
 	case connection.KindEnv:
@@ -137,12 +140,25 @@ func (c *Client) S3(region string) *s3.Client {
 		// Objects stored without checksums are normal (older objects, most
 		// S3-compatible stores); the SDK would log a line for each GET.
 		o.DisableLogOutputChecksumValidationSkipped = true
+		if r, ok := o.Retryer.(aws.RetryerV2); ok {
+			o.Retryer = retryCutBodies{r}
+		}
 		if c.conn.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.conn.Endpoint)
 		}
 	})
 	c.clients[region] = cl
 	return cl
+}
+
+// retryCutBodies is the SDK's retryer, which also retries an answer whose
+// body ended before its Content-Length (a listing page cut short, say). The
+// SDK retries a reset connection but takes such an early end for a bad
+// answer and gives up at once.
+type retryCutBodies struct{ aws.RetryerV2 }
+
+func (r retryCutBodies) IsErrorRetryable(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || r.RetryerV2.IsErrorRetryable(err)
 }
 
 // Do runs call with the default region's client. When S3 answers that the

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
@@ -99,6 +101,11 @@ func Explain(err error) error {
 		e.RequestID = withID.ServiceRequestID()
 	}
 	e.Hint = hints[e.Code]
+	if e.Code == "RequestTimeTooSkewed" {
+		if off, ok := clockOffset(err); ok {
+			e.Hint = fmt.Sprintf("this machine's clock is about %s the server's; fix the clock (NTP)", off)
+		}
+	}
 	if region := BucketRegion(err); region != "" {
 		e.Hint = fmt.Sprintf("the bucket is in region %s; give --region %s", region, region)
 	}
@@ -115,6 +122,36 @@ func Explain(err error) error {
 		e.Message = fmt.Sprintf("HTTP %d", e.Status)
 	}
 	return e
+}
+
+// clockOffset says how far the request's signing time (X-Amz-Date) was
+// from the server's (its Date), e.g. "20 minutes behind"; false when the
+// answer does not tell or they differ by less than a minute.
+func clockOffset(err error) (string, bool) {
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) || re.Response == nil || re.Response.Response == nil || re.Response.Request == nil {
+		return "", false
+	}
+	signed, err1 := time.Parse("20060102T150405Z", re.Response.Request.Header.Get("X-Amz-Date"))
+	server, err2 := http.ParseTime(re.Response.Header.Get("Date"))
+	if err1 != nil || err2 != nil {
+		return "", false
+	}
+	d := server.Sub(signed)
+	way := "behind"
+	if d < 0 {
+		d, way = -d, "ahead of"
+	}
+	minutes := int64(d.Round(time.Minute) / time.Minute)
+	switch {
+	case minutes < 1:
+		return "", false
+	case minutes == 1:
+		return "1 minute " + way, true
+	case minutes < 120:
+		return fmt.Sprintf("%d minutes %s", minutes, way), true
+	}
+	return fmt.Sprintf("%.1f hours %s", d.Hours(), way), true
 }
 
 // Code returns S3's error code for err, or "".

@@ -157,6 +157,24 @@ func (e *env) do(method, path, token string, body []byte, header map[string]stri
 	return resp.StatusCode, out
 }
 
+// doChunked POSTs body without a Content-Length.
+func (e *env) doChunked(path string, body []byte, header map[string]string) (int, map[string]any) {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+e.addr+path, io.MultiReader(bytes.NewReader(body)))
+	req.ContentLength = -1
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
 func (e *env) runs() []map[string]any {
 	e.t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+e.addr+"/api/runs?limit=0", nil)

@@ -161,12 +161,18 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) error {
 		s.log.WarnContext(r.Context(), "webhook refused: its secret variable is empty", "flow", name, "variable", hook.secretEnv)
 		return errUnauthorizedHook
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	// The limit is checked before the body is read into memory when the
+	// client says its length, and while reading when it does not.
+	limit := s.cfg.MaxWebhookBody
+	if r.ContentLength > limit {
+		return &httpError{http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over the webhook limit of %d bytes (--max-webhook-body)", limit)}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return badRequestf("read the body: %v", err)
 	}
-	if len(body) > maxBody {
-		return &httpError{http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over %d bytes", maxBody)}
+	if int64(len(body)) > limit {
+		return &httpError{http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over the webhook limit of %d bytes (--max-webhook-body)", limit)}
 	}
 	if !hookAuthorized(r, body, secret) {
 		return errUnauthorizedHook

@@ -25,6 +25,9 @@ import (
 	"github.com/s3flow/s3flow/internal/runs"
 )
 
+// DefaultMaxWebhookBody is the webhook body limit unless configured.
+const DefaultMaxWebhookBody = 10 << 20
+
 // Config is what a Server needs.
 type Config struct {
 	// DB is the database (connections, history, queue). On SQLite the
@@ -47,7 +50,13 @@ type Config struct {
 	// is given to another worker (PostgreSQL; default one minute). Workers
 	// beat every quarter of it.
 	RescueAfter time.Duration
-	Logger      *slog.Logger
+	// MaxWebhookBody bounds a webhook's body (default 10 MiB); a bigger one
+	// gets 413 and starts nothing.
+	MaxWebhookBody int64
+	// MaxBundles and MaxAggregate bound each run's fan-out (see
+	// engine.Options).
+	MaxBundles, MaxAggregate int64
+	Logger                   *slog.Logger
 }
 
 // Server is a running s3flow server.
@@ -85,6 +94,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.RescueAfter <= 0 {
 		cfg.RescueAfter = time.Minute
 	}
+	if cfg.MaxWebhookBody <= 0 {
+		cfg.MaxWebhookBody = DefaultMaxWebhookBody
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, history: runs.New(cfg.DB), tokens: NewTokens(cfg.DB), id: cfg.ID}
 	s.history.Durable = true
 	s.metrics = newMetrics(s.history, cfg.Logger)
@@ -106,7 +118,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	s.flows = &flowSet{db: cfg.DB, flows: flows}
-	s.engine = engine.New(engine.Options{Registry: cfg.Registry, Resolver: cfg.Resolver, Recorder: s.metrics.recorder(s.history), Logger: cfg.Logger})
+	s.engine = engine.New(engine.Options{Registry: cfg.Registry, Resolver: cfg.Resolver, Recorder: s.metrics.recorder(s.history), Logger: cfg.Logger,
+		MaxBundles: cfg.MaxBundles, MaxAggregate: cfg.MaxAggregate})
 	if cfg.DB.Dialect == store.SQLite {
 		n, err := requeueOrphans(ctx, cfg.DB)
 		if err != nil && !isNoTable(err) {

@@ -253,8 +253,20 @@ func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, k
 	if err != nil {
 		return nil, err
 	}
+	// The transfer manager reports the bytes it wrote as ContentLength and
+	// the span it set out to fetch, from the size the server announced, as
+	// ContentRange ("bytes=first-last"). It takes an answer whose
+	// Content-Length is shorter than its Content-Range at its word; a short
+	// last range then leaves a file whose size agrees with the count. Both
+	// are held against the span.
+	written := aws.ToInt64(out.ContentLength)
+	want := written
+	var first, last int64
+	if _, err := fmt.Sscanf(aws.ToString(out.ContentRange), "bytes=%d-%d", &first, &last); err == nil {
+		want = last - first + 1
+	}
 	info := objectInfo{
-		size: aws.ToInt64(out.ContentLength), contentType: out.ContentType, etag: out.ETag,
+		size: want, contentType: out.ContentType, etag: out.ETag,
 		lastModified: out.LastModified, metadata: out.Metadata,
 	}
 	// A zero-byte object answers the ranged GET with 416 and no metadata.
@@ -265,13 +277,14 @@ func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, k
 		}
 		info = objectInfo{size: aws.ToInt64(head.ContentLength), contentType: head.ContentType, etag: head.ETag,
 			lastModified: head.LastModified, metadata: head.Metadata}
+		want = info.size
 	}
 	st, err := tmp.Stat()
 	if err != nil {
 		return nil, err
 	}
-	if st.Size() != info.size {
-		return nil, fmt.Errorf("incomplete download: %d of %d bytes", st.Size(), info.size)
+	if written != want || st.Size() != want {
+		return nil, fmt.Errorf("incomplete download: %d of %d bytes arrived (the server sent less than it announced); nothing was saved", written, want)
 	}
 	// CreateTemp makes files only the owner can read; a download is an
 	// ordinary file.
