@@ -40,6 +40,11 @@ func loadKey(home string, create bool) ([]byte, error) {
 	file := filepath.Join(home, "encryption.key")
 	data, err := os.ReadFile(file)
 	if err == nil {
+		// A key others can read protects nothing: refuse it rather than
+		// use it (and say how to fix it).
+		if st, err := os.Stat(file); err == nil && st.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("%s is readable by others (mode %04o): run chmod 600 %s", file, st.Mode().Perm(), file)
+		}
 		key, err := decodeKey(strings.TrimSpace(string(data)))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)

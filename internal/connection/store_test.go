@@ -361,3 +361,31 @@ func fileSum(t *testing.T, file string) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }
+
+// TestPrivateFiles: the home folder is 0700, the database and the key
+// file 0600; a key file others can read is refused with a message that
+// says how to fix it, and nothing is opened.
+func TestPrivateFiles(t *testing.T) {
+	st, home := setup(t, "")
+	if err := st.Create(context.Background(), Connection{Name: "c", Kind: KindKeys, AccessKeyID: "AKIA", SecretAccessKey: NewSecret("s")}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{"": 0o700, "s3flow.db": 0o600, "encryption.key": 0o600} {
+		st, err := os.Stat(filepath.Join(home, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %04o, want %04o", filepath.Join(home, name), got, want)
+		}
+	}
+	st.Close()
+	key := filepath.Join(home, "encryption.key")
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := OpenStore(context.Background(), home)
+	if err == nil || !regexp.MustCompile(`readable by others \(mode 0644\): run chmod 600 .*encryption.key`).MatchString(err.Error()) {
+		t.Errorf("OpenStore with a 0644 key: %v", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -82,6 +83,19 @@ func OpenUnmigrated(ctx context.Context, target string) (*DB, error) {
 		return openPostgres(ctx, target)
 	}
 	file := strings.TrimPrefix(target, "sqlite:")
+	// The database holds connections (secrets encrypted) and run history:
+	// only its owner may read it. SQLite gives its -wal and -shm files the
+	// database file's mode.
+	f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", file, err)
+	}
+	f.Close()
+	if st, err := os.Stat(file); err == nil && st.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(file, 0o600); err != nil {
+			return nil, fmt.Errorf("make database %s private: %w", file, err)
+		}
+	}
 	dsn := "file:" + file + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
