@@ -1,0 +1,142 @@
+// Connections: list, create (verified by the server), delete. The secret
+// is write-only: the form sends it once and clears the field; the API never
+// returns it.
+import { api, ApiError } from './api.js';
+import { h, message, formField, table, formatTime, nextId, announce } from './ui.js';
+import { regionSelect } from './regions.js';
+
+export async function connectionsPage(main) {
+  const listArea = h('div', { id: 'connection-list' });
+  main.append(
+    h('h1', {}, 'Connections'),
+    h('p', { class: 'lead' }, 'A connection is a set of keys for Amazon S3 or an S3-compatible store. Modules and flows use it by name.'),
+    h('section', { 'aria-labelledby': 'conn-list-title' }, h('h2', { id: 'conn-list-title' }, 'Saved connections'), listArea),
+    createForm(() => load()));
+
+  async function load() {
+    let conns;
+    try {
+      conns = await api('GET', '/api/connections');
+    } catch (err) {
+      listArea.replaceChildren(message('error', 'Could not list connections: ' + err.message));
+      return;
+    }
+    const rows = conns.map((c) => [
+      c.name, c.kind, c.accessKeyId || '—', c.region || '—', c.endpoint || (c.kind === 'keys' ? 'Amazon S3' : '—'), c.pathStyle ? 'yes' : 'no', c.status || '—',
+      c.kind === 'keys'
+        ? h('button', { type: 'button', class: 'danger small', 'aria-label': `Delete connection ${c.name}`, onclick: () => remove(c.name) }, 'Delete')
+        : h('span', { class: 'muted' }, 'built in'),
+    ]);
+    listArea.replaceChildren(table('Saved connections',
+      ['Name', 'Kind', 'Access key ID', 'Region', 'Endpoint', 'Path-style', 'Verification', 'Actions'], rows, { captionHidden: true }));
+  }
+
+  async function remove(name) {
+    if (!confirm(`Delete the connection "${name}"? Flows that use it will fail until it is created again.`)) return;
+    try {
+      await api('DELETE', '/api/connections/' + encodeURIComponent(name));
+      announce(`Connection ${name} deleted`);
+      await load();
+      main.querySelector('#conn-list-title').focus?.();
+    } catch (err) {
+      listArea.prepend(message('error', `Could not delete ${name}: ${err.message}`));
+    }
+  }
+
+  await load();
+}
+
+// explain puts a failed verification in words the user can act on.
+function explain(err) {
+  const text = err.message;
+  const lower = text.toLowerCase();
+  let what = '';
+  if (err.status === 422) {
+    if (/invalidaccesskeyid|unknown access key|access key id .*(not|does not)/.test(lower)) what = 'The access key ID is not known to this endpoint.';
+    else if (/signaturedoesnotmatch|wrong secret|secret/.test(lower)) what = 'The secret access key is wrong for this access key ID.';
+    else if (/unreachable|connection refused|no such host|dial/.test(lower)) what = 'The endpoint cannot be reached.';
+    else what = 'The keys were refused.';
+  } else if (err.status === 409) what = 'A connection with this name exists already.';
+  else if (err.status === 400) what = 'Something in the form is not right.';
+  else if (err.status === 504) what = 'The endpoint did not answer in time.';
+  else if (err.status === 502) what = 'The endpoint answered something unexpected.';
+  return [h('strong', {}, 'Not saved. ' + what), ' ', h('span', { class: 'detail' }, text)];
+}
+
+function createForm(onCreated) {
+  const f = {};
+  const ctl = (name, attrs) => (f[name] = h('input', { id: 'conn-' + name, name, ...attrs }));
+  const region = regionSelect({ id: 'conn-region', name: 'region', value: 'us-east-1', first: ['other', 'Other (type a name)…'] });
+  const otherRegion = h('input', { id: 'conn-region-other', name: 'region_other', type: 'text', placeholder: 'e.g. garage' });
+  const otherField = formField({ id: 'conn-region-other', label: 'Region name', control: otherRegion, help: 'For stores that use their own region names.' });
+  otherField.hidden = true;
+  region.addEventListener('change', () => { otherField.hidden = region.value !== 'other'; });
+  const checksum = h('select', { id: 'conn-checksum', name: 'checksum' },
+    h('option', { value: '' }, 'Default (when-required with an endpoint, when-supported on AWS)'),
+    h('option', { value: 'when-required' }, 'when-required'),
+    h('option', { value: 'when-supported' }, 'when-supported'));
+  const result = h('div', { class: 'form-result', id: 'conn-result' });
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Create and verify');
+  const form = h('form', { class: 'card', 'aria-labelledby': 'conn-create-title', novalidate: false },
+    h('h2', { id: 'conn-create-title' }, 'Create a connection'),
+    h('div', { class: 'grid' },
+      formField({ id: 'conn-name', label: 'Name', required: true, help: 'Letters, digits, - and _; flows refer to it by this name.',
+        control: ctl('name', { type: 'text', required: true, autocomplete: 'off', pattern: '[A-Za-z0-9][A-Za-z0-9_.\\-]*' }) }),
+      formField({ id: 'conn-access_key_id', label: 'Access key ID', required: true,
+        control: ctl('access_key_id', { type: 'text', required: true, autocomplete: 'off', spellcheck: 'false' }) }),
+      formField({ id: 'conn-secret_access_key', label: 'Secret access key', required: true,
+        help: 'Write-only: it is sent once, stored encrypted, and never shown again.',
+        control: ctl('secret_access_key', { type: 'password', required: true, autocomplete: 'new-password' }) }),
+      formField({ id: 'conn-region', label: 'Region', control: region, help: 'The region requests are signed for.' }),
+      otherField,
+      formField({ id: 'conn-endpoint', label: 'Endpoint', help: 'Only for S3-compatible stores (MinIO, Ceph, R2…), e.g. http://127.0.0.1:9000. Leave empty for Amazon S3.',
+        control: ctl('endpoint', { type: 'url', placeholder: 'https://…', spellcheck: 'false' }) }),
+      formField({ id: 'conn-path_style', label: 'Path-style addressing', inline: true, help: 'Bucket in the path (endpoint/bucket/key) rather than in the host name; most S3-compatible stores need it.',
+        control: ctl('path_style', { type: 'checkbox' }) })),
+    h('details', {},
+      h('summary', {}, 'More options'),
+      h('div', { class: 'grid' },
+        formField({ id: 'conn-session_token', label: 'Session token', help: 'For temporary credentials only. Write-only, like the secret.',
+          control: ctl('session_token', { type: 'password', autocomplete: 'off' }) }),
+        formField({ id: 'conn-checksum', label: 'Request checksums', control: checksum, help: 'Some S3-compatible stores reject the SDK\'s checksum trailers.' }),
+        formField({ id: 'conn-no_verify', label: 'Save without verifying', inline: true, help: 'Skips the ListBuckets call that proves the keys.',
+          control: ctl('no_verify', { type: 'checkbox' }) }))),
+    h('div', { class: 'actions' }, submit),
+    result);
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!form.reportValidity()) return;
+    const body = {
+      name: f.name.value.trim(),
+      access_key_id: f.access_key_id.value.trim(),
+      secret_access_key: f.secret_access_key.value,
+      session_token: f.session_token.value,
+      region: region.value === 'other' ? otherRegion.value.trim() : region.value,
+      endpoint: f.endpoint.value.trim(),
+      path_style: f.path_style.checked,
+      checksum: checksum.value,
+      no_verify: f.no_verify.checked,
+    };
+    submit.disabled = true;
+    result.replaceChildren(message('info', body.no_verify ? 'Saving…' : 'Verifying the keys with a signed ListBuckets call…'));
+    try {
+      const c = await api('POST', '/api/connections', body);
+      // Secrets are write-only: nothing of them stays in the page.
+      f.secret_access_key.value = '';
+      f.session_token.value = '';
+      result.replaceChildren(message(c.warning ? 'warn' : 'ok',
+        h('strong', {}, `Connection "${c.name}" saved. `),
+        `Verification: ${c.status || 'done'}`, c.verifiedAt ? ` (${formatTime(c.verifiedAt)})` : '', '.',
+        c.warning ? [h('br'), 'Warning: ', c.warning] : null));
+      form.reset();
+      otherField.hidden = true;
+      await onCreated();
+    } catch (err) {
+      result.replaceChildren(message('error', ...(err instanceof ApiError ? explain(err) : [err.message])));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}

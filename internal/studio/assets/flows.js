@@ -1,0 +1,139 @@
+// Flows: the list with triggers, enabled switches and last runs; a flow's
+// page with its steps as a chain and "Run now".
+import { api } from './api.js';
+import { h, message, formField, table, statusBadge, formatTime, announce } from './ui.js';
+
+// triggerText says in words what starts a flow.
+export function triggerText(trigger) {
+  if (!trigger || !Object.keys(trigger).length) return 'manual only';
+  const parts = [];
+  for (const [kind, cfg] of Object.entries(trigger)) {
+    const c = cfg || {};
+    if (kind === 'webhook') parts.push('webhook');
+    else if (kind === 'schedule') parts.push(c.cron ? `schedule: cron ${c.cron}${c.timezone ? ' (' + c.timezone + ')' : ''}` : `schedule: every ${c.every}`);
+    else if (kind === 'watch_files') parts.push(`watch files: ${c.bucket || ''}/${c.prefix || ''} every ${c.every || '1m'}`);
+    else parts.push(kind);
+  }
+  return parts.join('; ');
+}
+
+function enableSwitch(f, onChange) {
+  const btn = h('button', {
+    type: 'button', role: 'switch', class: 'switch', 'aria-checked': String(f.enabled),
+    'aria-label': `${f.name} enabled`,
+  }, h('span', { class: 'switch-track', 'aria-hidden': 'true' }), h('span', { class: 'switch-text' }, f.enabled ? 'On' : 'Off'));
+  btn.addEventListener('click', async () => {
+    const want = btn.getAttribute('aria-checked') !== 'true';
+    btn.disabled = true;
+    try {
+      await api('POST', `/api/flows/${encodeURIComponent(f.name)}/${want ? 'enable' : 'disable'}`);
+      btn.setAttribute('aria-checked', String(want));
+      btn.querySelector('.switch-text').textContent = want ? 'On' : 'Off';
+      announce(`${f.name} ${want ? 'enabled' : 'disabled'}`);
+      onChange?.(want);
+    } catch (err) {
+      btn.after(message('error', err.message));
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  return btn;
+}
+
+function lastRun(r) {
+  if (!r) return h('span', { class: 'muted' }, 'never');
+  return h('a', { href: '#/runs/' + r.id }, statusBadge(r.status), ' ', formatTime(r.startedAt));
+}
+
+export async function flowsPage(main) {
+  const flows = await api('GET', '/api/flows');
+  main.append(h('h1', {}, 'Flows'),
+    h('p', { class: 'lead' }, 'Flows are the YAML files in the server\'s flows folder; edit them there. Switching a flow off stops its triggers; "Run now" still works.'));
+  if (!flows.length) {
+    main.append(message('info', 'No flows loaded. Put *.yaml files in the folder given to s3flow server --flows.'));
+    return;
+  }
+  main.append(table('Flows', ['Name', 'Description', 'Trigger', 'Enabled', 'Last run'], flows.map((f) => [
+    h('a', { href: '#/flows/' + encodeURIComponent(f.name) }, f.name),
+    f.description || '',
+    triggerText(f.trigger),
+    enableSwitch(f),
+    lastRun(f.lastRun),
+  ]), { captionHidden: true }));
+}
+
+export async function flowPage(main, { args }) {
+  const name = args[0];
+  const f = await api('GET', '/api/flows/' + encodeURIComponent(name));
+  const mods = await api('GET', '/api/modules').catch(() => []);
+  const title = (m) => (mods.find((x) => x.name === m) || {}).title || m;
+  main.append(
+    h('p', { class: 'crumbs' }, h('a', { href: '#/flows' }, 'Flows'), ' / ', f.name),
+    h('h1', {}, f.name),
+    f.description ? h('p', { class: 'lead' }, f.description) : null,
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'File'), h('dd', {}, h('code', {}, f.file)),
+      h('dt', {}, 'Trigger'), h('dd', {}, triggerText(f.trigger)),
+      h('dt', {}, 'Enabled'), h('dd', {}, enableSwitch(f)),
+      h('dt', {}, 'Last run'), h('dd', {}, lastRun(f.lastRun))),
+    h('section', { 'aria-labelledby': 'steps-title' },
+      h('h2', { id: 'steps-title' }, 'Steps'),
+      h('ol', { class: 'chain' }, (f.steps || []).map((s, i) => h('li', { class: 'step' },
+        h('span', { class: 'step-n' }, `Step ${i + 1}`),
+        h('span', { class: 'step-id' }, s.id),
+        h('span', { class: 'step-mod' }, s.title || title(s.module)),
+        h('code', { class: 'step-name' }, s.module))))),
+    runNow(f),
+    h('section', { 'aria-labelledby': 'recent-title' }, h('h2', { id: 'recent-title' }, 'Recent runs'), await recentRuns(f.name)));
+}
+
+async function recentRuns(flow) {
+  const rs = await api('GET', `/api/runs?flow=${encodeURIComponent(flow)}&limit=10`).catch(() => []);
+  if (!rs.length) return h('p', { class: 'muted' }, 'No runs yet.');
+  return h('ul', { class: 'plain' }, rs.map((r) => h('li', {}, h('a', { href: '#/runs/' + r.id }, statusBadge(r.status), ' ', formatTime(r.startedAt), ' — ', r.id))));
+}
+
+function runNow(f) {
+  const inputs = f.inputs || [];
+  const controls = {};
+  const fields = inputs.map((inp) => {
+    const id = 'run-in-' + inp.Name;
+    const type = inp.Type || 'string';
+    let control;
+    if (type === 'boolean') {
+      control = h('input', { id, name: inp.Name, type: 'checkbox', checked: inp.Default === true });
+      controls[inp.Name] = () => control.checked;
+      return formField({ id, label: inp.Name, help: inp.Description, control, inline: true });
+    }
+    control = h('input', {
+      id, name: inp.Name, type: type === 'integer' || type === 'number' ? 'number' : 'text', step: type === 'number' ? 'any' : '1',
+      required: inp.Required, value: inp.Default !== undefined && inp.Default !== null ? String(inp.Default) : '', spellcheck: 'false',
+    });
+    controls[inp.Name] = () => (control.value === '' ? undefined : type === 'integer' || type === 'number' ? Number(control.value) : control.value);
+    return formField({ id, label: inp.Name, help: [inp.Description, inp.Default !== undefined && inp.Default !== null ? `default: ${inp.Default}` : ''].filter(Boolean).join(' — '), required: inp.Required, control });
+  });
+  const out = h('div', { class: 'form-result' });
+  const submit = h('button', { type: 'submit', class: 'primary' }, 'Run now');
+  const form = h('form', { class: 'card', 'aria-labelledby': 'run-now-title' },
+    h('h2', { id: 'run-now-title' }, 'Run now'),
+    fields.length ? h('div', { class: 'grid' }, fields) : h('p', { class: 'muted' }, 'This flow takes no inputs.'),
+    h('div', { class: 'actions' }, submit), out);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!form.reportValidity()) return;
+    const values = {};
+    for (const [k, get] of Object.entries(controls)) {
+      const v = get();
+      if (v !== undefined) values[k] = v;
+    }
+    submit.disabled = true;
+    try {
+      const res = await api('POST', `/api/flows/${encodeURIComponent(f.name)}/run`, { inputs: values });
+      location.hash = '#/runs/' + res.run;
+    } catch (err) {
+      out.replaceChildren(message('error', 'The run was not started: ' + err.message));
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
