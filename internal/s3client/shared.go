@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
+	"strings"
 	"sync"
 
 	"github.com/s3flow/s3flow/internal/connection"
@@ -49,9 +51,22 @@ func Shared(ctx context.Context, conn connection.Connection, region string, opts
 	return c, nil
 }
 
-// sharedKey tells clients apart by every field of the connection (%+v
-// prints secrets masked; they take part through their digest).
+// sharedKey tells clients apart by every field of the connection — found
+// by reflection, so a field added later takes part too — with secrets by
+// their digest, plus the region, the options and the logger.
 func sharedKey(conn connection.Connection, region string, opts Options) string {
-	secrets := sha256.Sum256([]byte(conn.SecretAccessKey.Reveal() + "\x00" + conn.SessionToken.Reveal()))
-	return fmt.Sprintf("%+v|%q|%d|%p|%s", conn, region, opts.MaxAttempts, opts.Logger, hex.EncodeToString(secrets[:]))
+	var b strings.Builder
+	secrets := sha256.New()
+	v := reflect.ValueOf(conn)
+	for i := range v.NumField() {
+		switch f := v.Field(i).Interface().(type) {
+		case connection.Secret:
+			secrets.Write([]byte(f.Reveal()))
+			secrets.Write([]byte{0})
+		default:
+			fmt.Fprintf(&b, "%s=%#v|", v.Type().Field(i).Name, f)
+		}
+	}
+	fmt.Fprintf(&b, "region=%q|attempts=%d|logger=%p|secrets=%s", region, opts.MaxAttempts, opts.Logger, hex.EncodeToString(secrets.Sum(nil)))
+	return b.String()
 }

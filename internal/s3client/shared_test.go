@@ -1,0 +1,50 @@
+package s3client
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/s3flow/s3flow/internal/connection"
+)
+
+// TestSharedKey: a change to any field of the connection (secrets
+// included), the region or the options makes another client; the key
+// never holds a secret.
+func TestSharedKey(t *testing.T) {
+	base := connection.Connection{Name: "c", Kind: connection.KindKeys, AccessKeyID: "AKIAEXAMPLE",
+		SecretAccessKey: connection.NewSecret("s3cr3t-value"), SessionToken: connection.NewSecret("t0ken-value"),
+		Region: "eu-west-1", Endpoint: "http://127.0.0.1:1", PathStyle: true, ChecksumMode: "when-required",
+		MaxAttempts: 3, VerifyStatus: "ok", CreatedAt: time.Unix(1, 0), VerifiedAt: time.Unix(2, 0)}
+	key := sharedKey(base, "", Options{})
+	for _, s := range []string{"s3cr3t-value", "t0ken-value"} {
+		if strings.Contains(key, s) {
+			t.Errorf("the key shows a secret: %s", key)
+		}
+	}
+	for name, change := range map[string]func(*connection.Connection){
+		"name":          func(c *connection.Connection) { c.Name = "d" },
+		"kind":          func(c *connection.Connection) { c.Kind = connection.KindEnv },
+		"access key":    func(c *connection.Connection) { c.AccessKeyID = "AKIAOTHER" },
+		"secret":        func(c *connection.Connection) { c.SecretAccessKey = connection.NewSecret("other") },
+		"session token": func(c *connection.Connection) { c.SessionToken = connection.NewSecret("other") },
+		"region":        func(c *connection.Connection) { c.Region = "us-east-1" },
+		"endpoint":      func(c *connection.Connection) { c.Endpoint = "http://127.0.0.1:2" },
+		"path style":    func(c *connection.Connection) { c.PathStyle = false },
+		"checksum":      func(c *connection.Connection) { c.ChecksumMode = "when-supported" },
+		"max attempts":  func(c *connection.Connection) { c.MaxAttempts = 5 },
+		"verified at":   func(c *connection.Connection) { c.VerifiedAt = time.Unix(3, 0) },
+	} {
+		c := base
+		change(&c)
+		if sharedKey(c, "", Options{}) == key {
+			t.Errorf("changing the %s keeps the same client", name)
+		}
+	}
+	if sharedKey(base, "us-west-2", Options{}) == key || sharedKey(base, "", Options{MaxAttempts: 1}) == key {
+		t.Error("the region or the options keep the same client")
+	}
+	if sharedKey(base, "", Options{}) != key {
+		t.Error("the same connection makes another client")
+	}
+}
