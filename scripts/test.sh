@@ -51,6 +51,11 @@ if [ $# -gt 0 ]; then
 fi
 go test -count=1 -timeout 30m ./...
 
+# The Studio in a real browser (headless Chromium driven by Playwright),
+# against its own server and versitygw; screenshots stay out of the tree.
+echo "== studio end to end"
+STUDIO_SCREENSHOTS="$work/screenshots" bash scripts/studio-e2e.sh
+
 # Every fuzz target also runs a bounded number of new inputs (a count, not a
 # time: Go 1.26's -fuzztime with a duration can end in a spurious deadline
 # error). Seed corpora under testdata/fuzz run in every plain go test.

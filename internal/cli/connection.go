@@ -28,6 +28,11 @@ func connectionBundle(c connection.Connection) module.Bundle {
 		"name": c.Name, "kind": string(c.Kind), "accessKeyId": "", "region": c.Region,
 		"endpoint": c.Endpoint, "pathStyle": c.PathStyle, "checksum": c.ChecksumMode, "status": c.VerifyStatus,
 	}
+	for name, v := range map[string]int{"maxAttempts": c.MaxAttempts, "partSizeMiB": c.PartSizeMiB, "parallelParts": c.ParallelParts} {
+		if v != 0 {
+			b[name] = int64(v)
+		}
+	}
 	if c.AccessKeyID != "" {
 		b["accessKeyId"] = c.MaskedKeyID()
 	}
@@ -64,6 +69,9 @@ type createOptions struct {
 	endpoint      string
 	pathStyle     bool
 	checksum      string
+	maxAttempts   int
+	partSize      int
+	parallelParts int
 	noVerify      bool
 	verifyTimeout time.Duration
 	// provider names a preset; accountID fills its endpoint pattern.
@@ -107,6 +115,9 @@ warning.`,
 	f.StringVar(&o.endpoint, "endpoint", "", "URL of an S3-compatible store, e.g. http://127.0.0.1:9000 (default: AWS)")
 	f.BoolVar(&o.pathStyle, "path-style", false, "put the bucket in the URL path (most S3-compatible stores need it)")
 	f.StringVar(&o.checksum, "checksum", "", "request checksums: when-required or when-supported (default: when-required with --endpoint, else when-supported)")
+	f.IntVar(&o.maxAttempts, "max-attempts", 0, "tries per request, retries included (0: AWS_MAX_ATTEMPTS or the SDK's 3)")
+	f.IntVar(&o.partSize, "part-size", 0, "part size of large transfers in MiB (0: s3flow's default)")
+	f.IntVar(&o.parallelParts, "parallel-parts", 0, "parts of a large transfer moved at once (0: s3flow's default)")
 	f.BoolVar(&o.noVerify, "no-verify", false, "save without making a verification call")
 	f.StringVar(&o.provider, "provider", "", "fill endpoint, path style, checksum mode and region from a preset ('s3flow connection providers' lists them)")
 	f.StringVar(&o.accountID, "account-id", "", "account id, for providers whose endpoint names it (Cloudflare R2)")
@@ -146,6 +157,14 @@ func connectionCreate(ctx context.Context, a *app, o *createOptions) error {
 	if o.checksum != connection.ChecksumWhenRequired && o.checksum != connection.ChecksumWhenSupported {
 		return usagef("--checksum must be when-required or when-supported, got %q", o.checksum)
 	}
+	switch {
+	case o.maxAttempts < 0 || o.maxAttempts > 20:
+		return usagef("--max-attempts must be from 1 to 20 (or 0 for the default), got %d", o.maxAttempts)
+	case o.partSize != 0 && (o.partSize < 5 || o.partSize > 5<<10):
+		return usagef("--part-size must be from 5 to 5120 MiB (or 0 for the default), got %d", o.partSize)
+	case o.parallelParts < 0 || o.parallelParts > 64:
+		return usagef("--parallel-parts must be from 1 to 64 (or 0 for the default), got %d", o.parallelParts)
+	}
 	secret, token, err := readSecrets(a.io, o)
 	if err != nil {
 		return err
@@ -154,6 +173,7 @@ func connectionCreate(ctx context.Context, a *app, o *createOptions) error {
 		Name: o.name, Kind: connection.KindKeys, AccessKeyID: o.accessKeyID,
 		SecretAccessKey: connection.NewSecret(secret), SessionToken: connection.NewSecret(token),
 		Region: o.region, Endpoint: strings.TrimRight(o.endpoint, "/"), PathStyle: o.pathStyle, ChecksumMode: o.checksum,
+		MaxAttempts: o.maxAttempts, PartSizeMiB: o.partSize, ParallelParts: o.parallelParts,
 		VerifyStatus: "not verified (--no-verify)",
 	}
 	st, err := a.connections(ctx)

@@ -91,8 +91,10 @@ type Connection struct {
 	// MaxAttempts bounds the tries of each request (the SDK's standard
 	// retryer: 500/502/503/504, throttling, resets). 0 leaves it to
 	// AWS_MAX_ATTEMPTS, the AWS profile's max_attempts, or the SDK's 3.
-	// Not stored yet: the connections table has no column for it.
 	MaxAttempts int
+	// PartSizeMiB and ParallelParts tune large uploads and downloads (0:
+	// s3flow's defaults); a call's part_size and parallel_parts win.
+	PartSizeMiB, ParallelParts int
 	// VerifyStatus is the outcome of the last verification, in words.
 	VerifyStatus string
 	CreatedAt    time.Time

@@ -164,12 +164,13 @@ func (s *Store) insert(ctx context.Context, c Connection) error {
 		c.CreatedAt = time.Now().UTC()
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO connections
-		(name, kind, access_key_id, secret_enc, session_token_enc, region, endpoint, path_style, checksum_mode, verify_status, created_at, verified_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		(name, kind, access_key_id, secret_enc, session_token_enc, region, endpoint, path_style, checksum_mode, verify_status, created_at, verified_at,
+		 max_attempts, part_size_mib, parallel_parts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Name, string(c.Kind), c.AccessKeyID,
 		s.sealSecret(c.SecretAccessKey, c.Name, "secret"), s.sealSecret(c.SessionToken, c.Name, "session_token"),
 		c.Region, c.Endpoint, c.PathStyle, c.ChecksumMode, c.VerifyStatus,
-		c.CreatedAt.Format(time.RFC3339Nano), nullTime(c.VerifiedAt))
+		c.CreatedAt.Format(time.RFC3339Nano), nullTime(c.VerifiedAt), c.MaxAttempts, c.PartSizeMiB, c.ParallelParts)
 	if err != nil {
 		if exists, _ := s.exists(ctx, c.Name); exists {
 			return fmt.Errorf("create connection %q: %w", c.Name, ErrExists)
@@ -211,7 +212,7 @@ func (s *Store) Get(ctx context.Context, name string) (Connection, error) {
 		}
 	}
 	row := s.db.QueryRowContext(ctx, `SELECT name, kind, access_key_id, secret_enc, session_token_enc, region, endpoint,
-		path_style, checksum_mode, verify_status, created_at, verified_at FROM connections WHERE name = ?`, name)
+		path_style, checksum_mode, verify_status, created_at, verified_at, max_attempts, part_size_mib, parallel_parts FROM connections WHERE name = ?`, name)
 	c, err := s.scan(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Connection{}, fmt.Errorf("connection %q: %w (see 's3flow connection list')", name, ErrNotFound)
@@ -228,7 +229,7 @@ func (s *Store) List(ctx context.Context) ([]Connection, error) {
 		return nil, err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT name, kind, access_key_id, secret_enc, session_token_enc, region, endpoint,
-		path_style, checksum_mode, verify_status, created_at, verified_at FROM connections ORDER BY name`)
+		path_style, checksum_mode, verify_status, created_at, verified_at, max_attempts, part_size_mib, parallel_parts FROM connections ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
@@ -284,7 +285,7 @@ func (s *Store) scan(row scanner) (Connection, error) {
 		pathStyle           bool
 	)
 	if err := row.Scan(&c.Name, &kind, &c.AccessKeyID, &secretEnc, &tokenEnc, &c.Region, &c.Endpoint,
-		&pathStyle, &c.ChecksumMode, &c.VerifyStatus, &created, &verified); err != nil {
+		&pathStyle, &c.ChecksumMode, &c.VerifyStatus, &created, &verified, &c.MaxAttempts, &c.PartSizeMiB, &c.ParallelParts); err != nil {
 		return Connection{}, err
 	}
 	c.Kind, c.PathStyle = Kind(kind), pathStyle

@@ -46,6 +46,7 @@ func TestStoreRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	want := secretConnection()
 	want.Endpoint, want.PathStyle, want.VerifyStatus = "http://127.0.0.1:9000", true, "verified"
+	want.MaxAttempts, want.PartSizeMiB, want.ParallelParts = 5, 32, 12
 	want.CreatedAt = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	want.VerifiedAt = time.Date(2026, 1, 2, 3, 4, 7, 0, time.UTC)
 	if err := st.Create(ctx, want); err != nil {

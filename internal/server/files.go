@@ -61,7 +61,7 @@ var errBadTicket = &httpError{http.StatusUnauthorized, errors.New("the download 
 
 func openTicket(ticket string) (fileRequest, error) {
 	payload, sig, ok := strings.Cut(ticket, ".")
-	enc := base64.RawURLEncoding
+	enc := base64.RawURLEncoding.Strict() // one spelling per ticket
 	data, err1 := enc.DecodeString(payload)
 	got, err2 := enc.DecodeString(sig)
 	if !ok || err1 != nil || err2 != nil {

@@ -73,8 +73,8 @@ func TestMigrate(t *testing.T) {
 			if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&versions); err != nil {
 				t.Fatal(err)
 			}
-			if versions != 5 {
-				t.Errorf("%d migrations recorded, want 5", versions)
+			if versions != 6 {
+				t.Errorf("%d migrations recorded, want 6", versions)
 			}
 			for _, table := range []string{"connections", "meta", "runs", "run_events", "api_tokens", "flow_state", "trigger_state", "watch_state"} {
 				if ok, err := db.TableExists(t.Context(), table); err != nil || !ok {

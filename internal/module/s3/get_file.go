@@ -36,6 +36,8 @@ var GetFile = &module.Module{
 		{Name: "out", Label: "Save to", Type: module.String,
 			Help: "local file or folder to save to, or - for standard output (default: the file's name in the current folder)"},
 		regionField,
+		partSizeField,
+		parallelPartsField,
 	},
 	Outputs: []module.Output{
 		{Name: "bucket"}, {Name: "key"}, {Name: "fileName"}, {Name: "size"}, {Name: "contentType"},
@@ -45,6 +47,9 @@ var GetFile = &module.Module{
 	WritesToStdout: func(in module.Values) bool { return in.String("out") == "-" },
 	Validate: func(in module.Values) error {
 		if err := checkBucketRef(in); err != nil {
+			return err
+		}
+		if err := checkTuning(in, 1); err != nil {
 			return err
 		}
 		if _, err := objectKey(in.String("path")); err != nil {
@@ -105,13 +110,13 @@ func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func
 		return emit(b)
 	}
 	if in.String("out") == "" && env.SpoolDir != "" {
-		return spool(ctx, env, c, bucket, key, rng, emit, fail)
+		return spool(ctx, env, c, bucket, key, rng, tuningOf(in, env.Connection, defaultDownloadPartMiB, defaultDownloadParallel), emit, fail)
 	}
 	target, err := targetPath(in.String("out"), key)
 	if err != nil {
 		return err
 	}
-	b, err := download(ctx, env, c, bucket, key, rng, target)
+	b, err := download(ctx, env, c, bucket, key, rng, target, tuningOf(in, env.Connection, defaultDownloadPartMiB, defaultDownloadParallel))
 	if err != nil {
 		return fail(err)
 	}
@@ -121,7 +126,7 @@ func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func
 // spool downloads into the flow run's spool folder and yields the data as a
 // file reference for later steps; the engine removes it when the bundle is
 // done.
-func spool(ctx context.Context, env module.Env, c *s3client.Client, bucket, key, rng string, emit func(module.Bundle) error, fail func(error) error) error {
+func spool(ctx context.Context, env module.Env, c *s3client.Client, bucket, key, rng string, tune tuning, emit func(module.Bundle) error, fail func(error) error) error {
 	name, err := localName(key)
 	if err != nil {
 		return err
@@ -130,7 +135,7 @@ func spool(ctx context.Context, env module.Env, c *s3client.Client, bucket, key,
 	if err != nil {
 		return fmt.Errorf("make a spool folder: %w", err)
 	}
-	b, err := download(ctx, env, c, bucket, key, rng, filepath.Join(dir, name))
+	b, err := download(ctx, env, c, bucket, key, rng, filepath.Join(dir, name), tune)
 	if err != nil {
 		os.RemoveAll(dir)
 		return fail(err)
@@ -216,7 +221,7 @@ func fileBundle(bucket, key, savedTo string, o objectInfo) module.Bundle {
 // parallel ranged GETs, checks its size, and only then renames it into
 // place. On any failure the temporary file is removed and an existing
 // target is untouched.
-func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, key, rng, target string) (module.Bundle, error) {
+func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, key, rng, target string, tune tuning) (module.Bundle, error) {
 	dir, base := filepath.Split(target)
 	if dir == "" {
 		dir = "."
@@ -238,6 +243,7 @@ func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, k
 	err = c.Do(ctx, func(cl *s3.Client) error {
 		tm := transfermanager.New(cl, func(o *transfermanager.Options) {
 			o.GetObjectType = tmtypes.GetObjectRanges
+			o.PartSizeBytes, o.Concurrency = tune.partSize, tune.parallel
 			o.ObjectProgressListeners.Register(progressListener{tracker})
 		})
 		var err error

@@ -17,14 +17,6 @@ import (
 	"github.com/s3flow/s3flow/internal/s3client"
 )
 
-// Upload tuning. Files below the threshold go up in one PUT; larger ones in
-// parts sent in parallel.
-const (
-	uploadPartSize    = 8 << 20
-	uploadThreshold   = 16 << 20
-	uploadConcurrency = 4
-)
-
 // UploadFile is "Upload a file".
 var UploadFile = &module.Module{
 	Name:            "s3.upload_file",
@@ -47,6 +39,8 @@ var UploadFile = &module.Module{
 		{Name: "headers", Flag: "header", Label: "Headers", Type: module.Pairs, Separator: ": ",
 			Help: "PUT Object request headers, e.g. 'Content-Type: text/csv' or 'x-amz-meta-owner: ana'"},
 		regionField,
+		partSizeField,
+		parallelPartsField,
 	},
 	Outputs: []module.Output{
 		{Name: "bucket"}, {Name: "key"}, {Name: "etag"}, {Name: "versionId"}, {Name: "size"},
@@ -56,6 +50,9 @@ var UploadFile = &module.Module{
 			return err
 		}
 		if _, err := uploadKey(in); err != nil {
+			return err
+		}
+		if err := checkTuning(in, minUploadPartMiB); err != nil {
 			return err
 		}
 		input := &transfermanager.UploadObjectInput{}
@@ -121,8 +118,10 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 		}
 	}
 	size := file.Size()
-	if contentMD5 != "" && (size < 0 || size >= uploadThreshold) {
-		return &module.InputError{Field: "headers", Rule: fmt.Sprintf("Content-MD5 covers a single PUT, which s3flow uses for files under %d MiB; use x-amz-checksum-sha256 or leave it out (parts are checksummed anyway)", uploadThreshold>>20)}
+	tune := tuningOf(in, env.Connection, defaultUploadPartMiB, defaultUploadParallel)
+	threshold := uploadThresholdParts * tune.partSize
+	if contentMD5 != "" && (size < 0 || size >= threshold) {
+		return &module.InputError{Field: "headers", Rule: fmt.Sprintf("Content-MD5 covers a single PUT, which s3flow uses for files under %d MiB; use x-amz-checksum-sha256 or leave it out (parts are checksummed anyway)", threshold>>20)}
 	}
 	body, err := file.Open()
 	if err != nil {
@@ -142,9 +141,9 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 			api = withContentMD5{cl, contentMD5}
 		}
 		tm := transfermanager.New(api, func(o *transfermanager.Options) {
-			o.PartSizeBytes = uploadPartSize
-			o.MultipartUploadThreshold = uploadThreshold
-			o.Concurrency = uploadConcurrency
+			o.PartSizeBytes = tune.partSize
+			o.MultipartUploadThreshold = uploadThresholdParts * tune.partSize
+			o.Concurrency = tune.parallel
 			// A cancelled upload (Ctrl-C, a step timeout) still aborts its
 			// multipart upload, on a fresh context: no orphan parts.
 			o.FailTimeout = 30 * time.Second

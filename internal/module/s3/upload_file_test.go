@@ -267,7 +267,7 @@ func (f unopenable) Open() (io.ReadCloser, error) {
 // is opened or any request is sent.
 func TestUploadFileContentMD5NeedsSinglePut(t *testing.T) {
 	t.Parallel()
-	for _, size := range []int64{uploadThreshold, 1 << 30, -1} {
+	for _, size := range []int64{uploadThresholdParts * defaultUploadPartMiB << 20, 1 << 30, -1} {
 		_, err := run(t, nowhere, UploadFile, map[string]any{
 			"bucket": "b", "file": unopenable{t, size}, "headers": pairs("Content-MD5", md5Base64("x")),
 		})

@@ -96,7 +96,10 @@ async function recentRuns(flow) {
 function runNow(f) {
   const inputs = f.inputs || [];
   const controls = {};
-  const fields = inputs.map((inp) => {
+  // flow.Input has no JSON names yet (Name, Type...); accept both spellings.
+  const fields = inputs.map((raw) => {
+    const inp = { Name: raw.Name ?? raw.name, Type: raw.Type ?? raw.type, Required: raw.Required ?? raw.required,
+      Default: raw.Default ?? raw.default, Description: raw.Description ?? raw.description };
     const id = 'run-in-' + inp.Name;
     const type = inp.Type || 'string';
     let control;

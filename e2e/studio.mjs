@@ -1,0 +1,346 @@
+// End-to-end test of the s3flow Studio in headless Chromium (Debian's
+// /usr/bin/chromium driven by playwright-core). scripts/studio-e2e.sh
+// starts versitygw and "s3flow server" and sets the environment below.
+import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set; run this through scripts/studio-e2e.sh`);
+  return v;
+};
+const base = env('STUDIO_URL');
+const token = env('STUDIO_TOKEN');
+const bucket = env('STUDIO_BUCKET');
+const endpoint = env('S3_ENDPOINT');
+const accessKey = env('S3_ACCESS_KEY');
+const secretKey = env('S3_SECRET_KEY');
+const shots = env('STUDIO_SCREENSHOTS');
+const work = process.env.STUDIO_WORK || tmpdir();
+const awsCli = process.env.AWS_CLI || '/usr/bin/aws';
+mkdirSync(shots, { recursive: true });
+
+function aws(...args) {
+  return execFileSync(awsCli, ['--endpoint-url', endpoint, ...args], {
+    env: { ...process.env, AWS_ACCESS_KEY_ID: accessKey, AWS_SECRET_ACCESS_KEY: secretKey, AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
+    maxBuffer: 64 << 20,
+  });
+}
+
+let step = 0;
+function log(what) {
+  console.log(`ok ${++step} - ${what}`);
+}
+
+const userDataDir = mkdtempSync(join(tmpdir(), 'studio-chromium-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+    '--no-first-run', '--disable-quic', '--disable-sync', '--disable-dev-shm-usage'],
+  viewport: { width: 1280, height: 800 },
+  acceptDownloads: true,
+});
+const problems = [];
+let failed = false;
+try {
+  const page = context.pages()[0] || await context.newPage();
+  page.setDefaultTimeout(20000);
+  page.on('pageerror', (err) => problems.push('page error: ' + err.message));
+  page.on('console', (msg) => {
+    // Error answers of the API (422, 401) are logged by the browser as
+    // failed resources; they are expected. Anything else is a bug (a CSP
+    // violation, a script error).
+    if (msg.type() === 'error' && !/Failed to load resource/.test(msg.text())) problems.push('console: ' + msg.text());
+  });
+  page.on('requestfailed', (req) => {
+    if (!req.url().includes('/api/files/download')) problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`);
+  });
+  const nav = (name) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true });
+  const shot = async (name) => page.screenshot({ path: join(shots, name + '.png'), fullPage: true });
+
+  // The page and its files come from the binary: no other origin is asked.
+  const origins = new Set();
+  page.on('request', (req) => origins.add(new URL(req.url()).origin));
+
+  // --- Sign in -------------------------------------------------------
+  await page.goto(base + '/');
+  await page.waitForURL(/#\/login/);
+  await page.getByRole('heading', { name: 'Sign in to s3flow Studio' }).waitFor();
+  await page.getByLabel('API token').fill('s3f_not_a_token');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'not valid' }).waitFor();
+  await page.getByLabel('API token').fill(token);
+  await shot('login');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Connections', level: 1 }).waitFor();
+  log('sign in: a wrong token is refused, the right one opens the Studio');
+
+  // --- Connections: a wrong secret, then the right one ---------------------
+  const fillConnection = async (secret) => {
+    await page.getByRole('textbox', { name: 'Name', exact: true }).fill('studio');
+    await page.getByLabel('Access key ID').fill(accessKey);
+    await page.getByLabel('Secret access key').fill(secret);
+    await page.getByLabel('Region', { exact: true }).selectOption('us-east-1');
+    await page.getByLabel('Endpoint').fill(endpoint);
+    await page.getByLabel('Path-style addressing').check();
+  };
+  await fillConnection(secretKey + 'x');
+  await page.getByRole('button', { name: 'Create and verify' }).click();
+  const refused = page.locator('#conn-result').getByRole('alert');
+  await refused.waitFor();
+  const refusedText = await refused.innerText();
+  assert.match(refusedText, /Not saved/, refusedText);
+  assert.match(refusedText, /secret access key is wrong/i, refusedText);
+  await shot('connections-wrong-secret');
+  log('connection with a wrong secret: refused, in words: ' + refusedText.split('\n')[0]);
+
+  await page.getByLabel('Secret access key').fill(secretKey);
+  await page.getByRole('button', { name: 'Create and verify' }).click();
+  const saved = page.locator('#conn-result .msg-ok, #conn-result .msg-warn');
+  await saved.waitFor();
+  assert.match(await saved.innerText(), /Connection "studio" saved/);
+  const row = page.locator('#connection-list tr', { hasText: 'studio' }).first();
+  await row.waitFor();
+  assert.ok(!(await page.content()).includes(secretKey), 'the secret is in the page');
+  await shot('connections');
+  log('connection with the right secret: saved, verified and listed; the secret is not in the page');
+
+  // --- Modules: List files, bucket from the dropdown -----------------
+  await nav('Modules').click();
+  await page.getByRole('link', { name: /List files/ }).click();
+  await page.getByRole('heading', { name: 'List files', level: 1 }).waitFor();
+  await page.getByLabel('Connection').selectOption('studio');
+  const bucketBox = page.getByRole('combobox', { name: 'Bucket' });
+  await bucketBox.click();
+  const option = page.getByRole('option', { name: bucket, exact: true });
+  await option.waitFor();
+  assert.ok(await page.getByRole('option', { name: 'studio-other' }).isVisible(), 'the other bucket is offered');
+  await shot('modules-bucket-dropdown');
+  await option.click();
+  assert.equal(await bucketBox.inputValue(), bucket);
+  // Prefix suggests the folders as one types.
+  const prefixBox = page.getByRole('combobox', { name: 'Prefix' });
+  await prefixBox.fill('rep');
+  await page.getByRole('option', { name: 'reports/' }).waitFor();
+  await prefixBox.press('ArrowDown');
+  await prefixBox.press('Enter');
+  assert.equal(await prefixBox.inputValue(), 'reports/');
+  await page.getByLabel('Recursive').check();
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  const results = page.locator('.result');
+  await results.getByText('3 bundles').waitFor();
+  for (const key of ['reports/2026-11-24/sales.csv', 'reports/2026-11-24/stock.csv', 'reports/2026-11-24/readme.txt']) {
+    await results.getByRole('rowheader', { name: key }).waitFor();
+  }
+  assert.match(await results.locator('pre.json').innerText(), /"key": "reports\/2026-11-24\/sales.csv"/);
+  await shot('modules-list-files');
+  log('List files: bucket picked from the dropdown, prefix from the folder suggestions, keys shown as a table and JSON');
+
+  // --- Upload a file from the browser ----------------------------------
+  await page.getByRole('link', { name: /Upload a file/ }).click();
+  await page.getByRole('heading', { name: 'Upload a file', level: 1 }).waitFor();
+  await page.getByLabel('Connection').selectOption('studio');
+  const upBucket = page.getByRole('combobox', { name: 'Bucket' });
+  await upBucket.focus();
+  await upBucket.press('ArrowDown'); // keyboard only: open, move, pick
+  await page.getByRole('option', { name: bucket, exact: true }).waitFor();
+  for (let i = 0; i < 5 && (await page.locator('[role=option][aria-selected=true]').textContent().catch(() => '')) !== bucket; i++) {
+    await upBucket.press('ArrowDown');
+  }
+  await upBucket.press('Enter');
+  assert.equal(await upBucket.inputValue(), bucket);
+  await page.getByRole('combobox', { name: 'Folder' }).fill('uploads/from-browser');
+  const small = 'Hello from the Studio, ' + new Date().toISOString() + '\n';
+  await page.getByLabel('Source file').setInputFiles({ name: 'hello-studio.txt', mimeType: 'text/plain', buffer: Buffer.from(small) });
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await results.getByText('1 bundle').waitFor();
+  await results.getByRole('rowheader', { name: bucket }).waitFor();
+  const got = aws('s3', 'cp', `s3://${bucket}/uploads/from-browser/hello-studio.txt`, '-').toString();
+  assert.equal(got, small);
+  const head = JSON.parse(aws('s3api', 'head-object', '--bucket', bucket, '--key', 'uploads/from-browser/hello-studio.txt').toString());
+  assert.equal(head.ContentType, 'text/plain');
+  await shot('modules-upload');
+  log('Upload a file: sent from the browser, read back with the aws CLI (content and type match)');
+
+  // A larger file, streamed through the server (in parts when it is over
+  // Upload a file's multipart threshold).
+  const bigPath = join(work, 'big-upload.bin');
+  const big = Buffer.alloc(20 << 20);
+  for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+  writeFileSync(bigPath, big);
+  await page.getByLabel('Source file').setInputFiles(bigPath);
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await results.getByRole('cell', { name: String(big.length), exact: true }).waitFor({ timeout: 60000 });
+  const bigHead = JSON.parse(aws('s3api', 'head-object', '--bucket', bucket, '--key', 'uploads/from-browser/big-upload.bin').toString());
+  assert.equal(bigHead.ContentLength, big.length);
+  rmSync(bigPath);
+  log(`Upload a file: ${big.length} bytes streamed (ETag ${bigHead.ETag}), size checked with the aws CLI`);
+
+  // --- Get a file: the download ------------------------------------
+  await page.getByRole('link', { name: /Get a file/ }).click();
+  await page.getByRole('heading', { name: 'Get a file', level: 1 }).waitFor();
+  await page.getByLabel('Connection').selectOption('studio');
+  await page.getByRole('combobox', { name: 'Bucket' }).fill(bucket);
+  const pathBox = page.getByRole('combobox', { name: 'Path' });
+  await pathBox.fill('uploads/from-browser/');
+  await page.getByRole('option', { name: 'uploads/from-browser/hello-studio.txt' }).click();
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download' }).click()]);
+  assert.equal(download.suggestedFilename(), 'hello-studio.txt');
+  const dlPath = join(work, 'downloaded.txt');
+  await download.saveAs(dlPath);
+  assert.equal(readFileSync(dlPath, 'utf8'), small);
+  await results.getByText('The download of hello-studio.txt has started').waitFor();
+  await shot('modules-get-file');
+  // The link names one object; without it or with it altered, nothing.
+  const link = await results.getByRole('link', { name: /Download hello-studio.txt again/ }).getAttribute('href');
+  const tampered = await page.evaluate(async (u) => {
+    const i = u.indexOf('ticket=') + 'ticket='.length + 10; // a character of the signed payload
+    return (await fetch(u.slice(0, i) + (u[i] === 'A' ? 'B' : 'A') + u.slice(i + 1))).status;
+  }, link);
+  assert.equal(tampered, 401);
+  const noTicket = await page.evaluate(async () => (await fetch('/api/files/download?connection=studio&bucket=x&path=y')).status);
+  assert.equal(noTicket, 401);
+  log('Get a file: the browser downloads the object through a signed link; a changed link or none is refused');
+
+  // --- Flows -------------------------------------------------------
+  await nav('Flows').click();
+  await page.getByRole('heading', { name: 'Flows', level: 1 }).waitFor();
+  const sw = page.getByRole('switch', { name: 'archive-reports enabled' });
+  assert.equal(await sw.getAttribute('aria-checked'), 'true');
+  await sw.click();
+  await page.waitForFunction(() => document.querySelector('[role=switch]').getAttribute('aria-checked') === 'false');
+  let flows = await page.evaluate(async (t) => (await fetch('/api/flows', { headers: { Authorization: 'Bearer ' + t } })).json(), token);
+  assert.equal(flows[0].enabled, false);
+  await sw.press('Space'); // the switch works from the keyboard too
+  await page.waitForFunction(() => document.querySelector('[role=switch]').getAttribute('aria-checked') === 'true');
+  assert.match(await page.locator('table').innerText(), /webhook/);
+  await shot('flows');
+  log('Flows: listed with trigger and last run; the switch disables and enables the flow');
+
+  await page.getByRole('link', { name: 'archive-reports' }).click();
+  await page.getByRole('heading', { name: 'archive-reports', level: 1 }).waitFor();
+  const chain = page.locator('ol.chain > li');
+  assert.equal(await chain.count(), 6);
+  assert.match(await chain.nth(0).innerText(), /list[\s\S]*List files/);
+  await page.getByLabel('date').fill('2026-11-24');
+  await page.getByLabel('connection').fill('studio');
+  await shot('flow');
+  // This run ends in milliseconds; to see the page follow a run in
+  // progress, its first two answers are shown as still running (the real
+  // answer with the status changed), then the real ones come through.
+  let held = 0;
+  const holdRunning = async (route) => {
+    const res = await route.fetch();
+    const data = await res.json();
+    if (held++ < 2) {
+      data.run.status = 'running';
+      delete data.run.finishedAt;
+    }
+    await route.fulfill({ response: res, json: data });
+  };
+  await page.route(/\/api\/runs\/[^/?]+$/, holdRunning);
+  await page.getByRole('button', { name: 'Run now' }).click();
+  await page.waitForURL(/#\/runs\/.+/);
+  const runId = decodeURIComponent(page.url().split('#/runs/')[1]);
+  await page.locator('#run-status').getByText('running').waitFor();
+  await page.locator('#run-status').getByText('updating every second').waitFor();
+  await page.locator('#run-status').getByText('succeeded').waitFor({ timeout: 60000 });
+  assert.ok(held >= 3, 'the page polled until the run ended');
+  await page.unroute(/\/api\/runs\/[^/?]+$/, holdRunning);
+  for (const s of ['list', 'csv', 'get', 'put', 'all', 'manifest']) {
+    await page.getByRole('heading', { name: new RegExp('^' + s + ' ') }).waitFor();
+  }
+  await shot('run');
+  const archived = aws('s3', 'ls', `s3://${bucket}/archive/2026-11-24/`).toString();
+  for (const name of ['sales.csv', 'stock.csv', 'manifest.csv']) assert.match(archived, new RegExp(name));
+  log(`Run now: run ${runId} followed live (polling) until it succeeded; its steps shown; the aws CLI sees the archive`);
+
+  // A run that fails shows S3's error in red with its code and request id.
+  await page.goto(base + '/#/flows/archive-reports');
+  await page.getByLabel('date').fill('2026-11-24');
+  await page.getByLabel('connection').fill('studio');
+  await page.getByLabel('bucket').fill('studio-no-such-bucket');
+  await page.getByRole('button', { name: 'Run now' }).click();
+  await page.waitForURL(/#\/runs\/.+/);
+  await page.locator('#run-status').getByText('failed').waitFor({ timeout: 60000 });
+  const errBlock = page.locator('.error-block').first();
+  await errBlock.waitFor();
+  const errText = await errBlock.innerText();
+  assert.match(errText, /NoSuchBucket/, errText);
+  assert.equal(await errBlock.evaluate((el) => getComputedStyle(el).color), 'rgb(122, 18, 18)');
+  await shot('run-failed');
+  log('a failed run: the error in red with S3 code NoSuchBucket' + (/Request id/.test(errText) ? ' and its request id' : ''));
+
+  // --- Runs: history with filters --------------------------------------
+  await nav('Runs').click();
+  await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor();
+  await page.locator('#run-list table').waitFor();
+  assert.equal(await page.locator('#run-list tbody tr').count(), 2);
+  await page.getByLabel('Status').selectOption('failed');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await page.waitForURL(/status=failed/);
+  await page.waitForFunction(() => document.querySelectorAll('#run-list tbody tr').length === 1);
+  await page.getByLabel('Status').selectOption('');
+  await page.getByLabel('Flow').selectOption('archive-reports');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await page.waitForURL(/flow=archive-reports/);
+  await page.waitForFunction(() => document.querySelectorAll('#run-list tbody tr').length === 2);
+  await shot('runs');
+  log('Runs: the history, filtered by status and by flow');
+
+  // --- Phone width ------------------------------------------------------
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(base + '/#/modules/s3.list_files');
+  await page.getByRole('heading', { name: 'List files', level: 1 }).waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px at phone width`);
+  await shot('phone-modules');
+  await page.goto(base + '/#/runs/' + encodeURIComponent(runId));
+  await page.locator('#run-status').getByText('succeeded').waitFor();
+  await shot('phone-run');
+  await page.goto(base + '/#/flows/archive-reports');
+  await page.getByRole('heading', { name: 'archive-reports', level: 1 }).waitFor();
+  await shot('phone-flow');
+  log('phone width (390 px): no sideways scrolling; screenshots taken');
+
+  // --- Keyboard: the skip link and the navigation ----------------------
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto(base + '/#/connections');
+  await page.getByRole('heading', { name: 'Connections', level: 1 }).waitFor();
+  await page.reload();
+  await page.getByRole('heading', { name: 'Connections', level: 1 }).waitFor();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Connections');
+  assert.match(page.url(), /#\/connections$/);
+  await page.keyboard.press('Tab'); // then on into the page, not back to the menu
+  assert.ok(await page.evaluate(() => document.getElementById('main').contains(document.activeElement)));
+  log('keyboard: the first Tab reaches the skip link, which leads into the page');
+
+  const foreign = [...origins].filter((o) => o !== new URL(base).origin);
+  assert.deepEqual(foreign, [], 'requests to other origins');
+  assert.deepEqual(problems, [], 'browser errors');
+  log('no request left the server\'s origin; no script or policy errors');
+} catch (err) {
+  failed = true;
+  console.error('not ok -', err.stack || err.message);
+  if (problems.length) console.error(problems.join('\n'));
+  try {
+    const page = context.pages()[0];
+    const failure = join(tmpdir(), 'studio-e2e-failure.png');
+    await page.screenshot({ path: failure, fullPage: true });
+    console.error('screenshot at the failure:', failure);
+    console.error('page at the failure:', page.url());
+    console.error((await page.locator('main').innerText()).slice(-3000));
+  } catch { /* the browser is gone */ }
+} finally {
+  await context.close();
+  rmSync(userDataDir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
