@@ -142,3 +142,23 @@ steps:
 		})
 	}
 }
+
+// BenchmarkFanOut measures the cost of parallel branches: a listing of
+// b.N bundles with concurrency: 8 through one no-op step.
+func BenchmarkFanOut(b *testing.B) {
+	h := setup(&testing.T{})
+	f := h.parse(&testing.T{}, `name: t
+inputs:
+  n: {type: integer, required: true}
+steps:
+  - {id: list, module: test.list, concurrency: 8, with: {n: "{{ inputs.n }}"}}
+  - {id: echo, module: test.noop}
+`)
+	e := engine.New(engine.Options{Registry: h.reg})
+	b.ReportAllocs()
+	b.ResetTimer()
+	res, err := e.Run(b.Context(), f, map[string]any{"n": b.N}, nil)
+	if err != nil || res.Outputs["echo"] != int64(b.N) {
+		b.Fatalf("run: %v, outputs %v", err, res.Outputs)
+	}
+}
