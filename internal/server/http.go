@@ -182,14 +182,23 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) error {
 	} else if !enabled {
 		return &httpError{http.StatusConflict, fmt.Errorf("flow %q is disabled", name)}
 	}
+	trigger, err := hookTrigger(body)
+	if err != nil {
+		return err
+	}
+	return s.startRun(w, r, name, map[string]any{}, trigger)
+}
+
+// hookTrigger makes a webhook's trigger: its JSON body (an empty body is
+// {}) as trigger.body.
+func hookTrigger(body []byte) (map[string]any, error) {
 	var payload any = map[string]any{}
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &payload); err != nil {
-			return badRequestf("the body must be JSON: %v", err)
+			return nil, badRequestf("the body must be JSON: %v", err)
 		}
 	}
-	trigger := map[string]any{"type": "webhook", "body": payload, "receivedAt": time.Now().UTC().Format(time.RFC3339Nano)}
-	return s.startRun(w, r, name, map[string]any{}, trigger)
+	return map[string]any{"type": "webhook", "body": payload, "receivedAt": time.Now().UTC().Format(time.RFC3339Nano)}, nil
 }
 
 func hookAuthorized(r *http.Request, body []byte, secret string) bool {
