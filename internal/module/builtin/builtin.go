@@ -213,7 +213,7 @@ func runFileWrite(_ context.Context, _ module.Env, in module.Values, emit func(m
 		return err
 	}
 	defer r.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".s3flow-*")
+	tmp, err := os.CreateTemp(filepath.Dir(target), module.TempPattern(filepath.Base(target)))
 	if err != nil {
 		return fmt.Errorf("write %s: %w", target, err)
 	}

@@ -215,6 +215,9 @@ func copyTargetKey(toPath, srcKey string) (string, error) {
 	if !utf8.ValidString(key) {
 		return "", &module.InputError{Field: "to_path", Rule: "the key must be valid UTF-8"}
 	}
+	if strings.ContainsRune(key, 0) {
+		return "", &module.InputError{Field: "to_path", Rule: fmt.Sprintf("the key %q %s", key, nulRule)}
+	}
 	if len(key) > 1024 {
 		return "", &module.InputError{Field: "to_path", Rule: fmt.Sprintf("the key %q is %d bytes; S3 allows 1024", key, len(key))}
 	}

@@ -138,6 +138,8 @@ func deleteKey(p string) (string, error) {
 		return "", fmt.Errorf("%q is not a path", p)
 	case !utf8.ValidString(key):
 		return "", fmt.Errorf("%q is not valid UTF-8", p)
+	case strings.ContainsRune(key, 0):
+		return "", fmt.Errorf("%q %s", p, nulRule)
 	case len(key) > 1024:
 		return "", fmt.Errorf("%q is %d bytes; S3 allows 1024", key, len(key))
 	}

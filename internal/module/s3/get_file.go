@@ -67,8 +67,17 @@ func objectKey(p string) (string, error) {
 	if key == "" || strings.HasSuffix(key, "/") {
 		return "", &module.InputError{Field: "path", Rule: fmt.Sprintf("%q must name a file, not a folder", p)}
 	}
+	if strings.ContainsRune(key, 0) {
+		return "", &module.InputError{Field: "path", Rule: fmt.Sprintf("%q %s", p, nulRule)}
+	}
 	return key, nil
 }
+
+// nulRule is the rule a key holding a NUL byte breaks. XML 1.0 cannot carry
+// NUL, not even escaped, so no S3 listing could show such a key; versitygw
+// answers it with 500 InternalError ("please try again", retried in vain)
+// and SeaweedFS with 400 InvalidRequest.
+const nulRule = "must not contain a NUL byte (S3's XML listings cannot carry one)"
 
 // localName is the file name a key is saved under: its last segment, which
 // can never climb out of the target folder.
@@ -226,7 +235,7 @@ func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, k
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".s3flow-*")
+	tmp, err := os.CreateTemp(dir, module.TempPattern(base))
 	if err != nil {
 		return nil, fmt.Errorf("create a temporary file in %s: %w", dir, err)
 	}
