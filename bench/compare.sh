@@ -157,7 +157,7 @@ for round in $(seq 0 "$ROUNDS"); do
 	measure "$down" "limit: curl GET to a file" "$round" curl -fsS -o "$work/curl.dl" "$url"
 	cmp "$work/big.bin" "$work/s3flow.dl"
 
-	measure "$list" "s3flow" "$round" "${s3flow[@]}" s3 list-files -c bench --bucket list -o jsonl
+	measure "$list" "s3flow" "$round" "${s3flow[@]}" s3 list-files -c bench --bucket list --recursive -o jsonl
 	measure "$list" "aws" "$round" "${aws_ls[@]}" s3 ls --recursive s3://list/
 	measure "$list" "rclone" "$round" "${rclone_default[@]}" lsf -R b:list
 	measure "$list" "rclone (tuned)" "$round" "${rclone_tuned[@]}" lsf -R b:list
@@ -169,6 +169,10 @@ for round in $(seq 0 "$ROUNDS"); do
 	measure "$small" "rclone" "$round" "${rclone_default[@]}" copy "$work/small" "b:small/rclone-$round"
 	measure "$small" "rclone (tuned)" "$round" "${rclone_tuned[@]}" copy "$work/small" "b:small/rclonet-$round"
 done
+
+# The tools were timed, not checked; check s3flow's listing is whole.
+listed=$("${s3flow[@]}" s3 list-files -c bench --bucket list --recursive -o jsonl | wc -l)
+[ "$listed" -eq "$LIST_N" ] || { echo "s3flow listed $listed objects, want $LIST_N"; exit 1; }
 
 # Start-up and one small download, many times each (too short for one
 # /usr/bin/time reading to mean much).
