@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,22 +34,32 @@ func TestDownloadFaults(t *testing.T) {
 	old := []byte("the previous download\n")
 	middle := faultproxy.Match{Op: "GetObject", Header: map[string]string{"Range": middleRange}}
 	last := faultproxy.Match{Op: "GetObject", Header: map[string]string{"Range": lastRange}}
+	// A body that breaks off part-way continues from the byte reached (the
+	// 4th GET's range starts there), so even a fault on every full-range
+	// answer ends in a whole file.
+	const middleFirst, lastFirst = 8388608, 16777216
 	cases := []struct {
 		name string
 		rule faultproxy.Rule
 		ok   bool
+		// resumeAt, when not 0, is the furthest byte the continuing GET
+		// may start at: the byte the proxy got to. It must start past the
+		// range's first byte (the client may have received less than the
+		// proxy sent before a reset).
+		resumeAt int64
 	}{
 		// A lie is not retried: no part of the SDK sees it, only s3flow's
 		// check of the bytes against the span the server announced.
-		{"no fault", faultproxy.Rule{Match: faultproxy.Match{Op: "none"}}, true},
-		{"500 once", faultproxy.Rule{Match: middle, Fault: faultproxy.InternalError()}, true},
-		{"503 SlowDown once", faultproxy.Rule{Match: middle, Fault: faultproxy.SlowDown()}, true},
-		{"reset after 1 MiB once", faultproxy.Rule{Match: middle, Fault: faultproxy.Fault{Kind: faultproxy.ResetResponse, Bytes: 1 << 20}}, true},
-		{"truncated after 1 MiB once", faultproxy.Rule{Match: middle, Fault: faultproxy.Fault{Kind: faultproxy.Truncate, Bytes: 1 << 20}}, true},
-		{"reset after 1 MiB every time", faultproxy.Rule{Match: middle, Count: -1, Fault: faultproxy.Fault{Kind: faultproxy.ResetResponse, Bytes: 1 << 20}}, false},
-		{"truncated after 1 MiB every time", faultproxy.Rule{Match: last, Count: -1, Fault: faultproxy.Fault{Kind: faultproxy.Truncate, Bytes: 1 << 20}}, false},
-		{"middle range short by 100 bytes every time", faultproxy.Rule{Match: middle, Count: -1, Fault: faultproxy.Fault{Kind: faultproxy.ShortLength, Bytes: 100}}, false},
-		{"last range short by 100 bytes every time", faultproxy.Rule{Match: last, Count: -1, Fault: faultproxy.Fault{Kind: faultproxy.ShortLength, Bytes: 100}}, false},
+		{"no fault", faultproxy.Rule{Match: faultproxy.Match{Op: "none"}}, true, 0},
+		{"500 once", faultproxy.Rule{Match: middle, Fault: faultproxy.InternalError()}, true, 0},
+		{"503 SlowDown once", faultproxy.Rule{Match: middle, Fault: faultproxy.SlowDown()}, true, 0},
+		{"reset after 1 MiB once", faultproxy.Rule{Match: middle, Fault: faultproxy.Fault{Kind: faultproxy.ResetResponse, Bytes: 1 << 20}}, true, middleFirst + 1<<20},
+		{"truncated after 1 MiB once", faultproxy.Rule{Match: middle, Fault: faultproxy.Fault{Kind: faultproxy.Truncate, Bytes: 1 << 20}}, true, middleFirst + 1<<20},
+		{"reset after 1 MiB every time", faultproxy.Rule{Match: middle, Count: -1, Fault: faultproxy.Fault{Kind: faultproxy.ResetResponse, Bytes: 1 << 20}}, true, middleFirst + 1<<20},
+		{"truncated after 1 MiB every time", faultproxy.Rule{Match: last, Count: -1, Fault: faultproxy.Fault{Kind: faultproxy.Truncate, Bytes: 1 << 20}}, true, lastFirst + 1<<20},
+		{"middle range short by 100 bytes every time", faultproxy.Rule{Match: middle, Count: -1, Fault: faultproxy.Fault{Kind: faultproxy.ShortLength, Bytes: 100}}, true, 16777215 - 99},
+		{"last range short by 100 bytes every time", faultproxy.Rule{Match: last, Count: -1, Fault: faultproxy.Fault{Kind: faultproxy.ShortLength, Bytes: 100}}, true, 20971519 - 99},
+		{"every GET of the middle range reset after 1 MiB", faultproxy.Rule{Match: faultproxy.Match{Op: "GetObject"}, Count: -1, Fault: faultproxy.Fault{Kind: faultproxy.ResetResponse, Bytes: 1 << 20}}, false, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -79,10 +91,20 @@ func TestDownloadFaults(t *testing.T) {
 				assertSame(t, "the download", got, data)
 				want := 3
 				if c.rule.Match.Op != "none" {
-					want = 4 // the broken range once more, from its first byte
+					want = 4 // the broken range once more
 				}
 				if len(ranges) != want {
 					t.Errorf("%d GetObject requests, want %d", len(ranges), want)
+				}
+				if c.resumeAt != 0 {
+					rangeFirst := int64(middleFirst)
+					if c.rule.Match.Header["Range"] == lastRange {
+						rangeFirst = lastFirst
+					}
+					first, _, _ := strings.Cut(strings.TrimPrefix(ranges[len(ranges)-1], "bytes="), "-")
+					if at, err := strconv.ParseInt(first, 10, 64); err != nil || at <= rangeFirst || at > c.resumeAt {
+						t.Errorf("the continuing GET asked for %q, want it to start past byte %d, at the byte reached (at most %d)", ranges[len(ranges)-1], rangeFirst, c.resumeAt)
+					}
 				}
 			} else {
 				if err == nil {

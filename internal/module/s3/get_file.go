@@ -250,7 +250,7 @@ func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, k
 	defer tracker.Done()
 	var out *transfermanager.DownloadObjectOutput
 	err = c.Do(ctx, func(cl *s3.Client) error {
-		tm := transfermanager.New(cl, func(o *transfermanager.Options) {
+		tm := transfermanager.New(resumingGets{cl}, func(o *transfermanager.Options) {
 			o.GetObjectType = tmtypes.GetObjectRanges
 			o.PartSizeBytes, o.Concurrency = tune.partSize, tune.parallel
 			o.ObjectProgressListeners.Register(progressListener{tracker})
