@@ -166,3 +166,26 @@ func TestUploadStalledPartAborts(t *testing.T) {
 		t.Error("a cancelled upload left an object")
 	}
 }
+
+// TestStalledRequestTimesOut: a part the server takes and never answers
+// fails after S3FLOW_RESPONSE_TIMEOUT as a timeout, which the SDK's
+// retryer tries again: the upload completes, that part sent twice.
+func TestStalledRequestTimesOut(t *testing.T) {
+	t.Setenv("S3FLOW_RESPONSE_TIMEOUT", "2s")
+	tg, bucket := setup(t)
+	data := randomBytes(6, uploadSize)
+	src := writeFile(t, "big.bin", data)
+	th := proxied(t, tg)
+	th.proxy.Add(faultproxy.Rule{Match: faultproxy.Match{Op: "UploadPart"}, Nth: 2, Fault: faultproxy.Fault{Kind: faultproxy.Stall}})
+	if _, err := th.run(context.Background(), t, s3mod.UploadFile, map[string]any{"bucket": bucket, "file": src}); err != nil {
+		t.Fatalf("upload: %v", err)
+	}
+	if n := th.proxy.Count(faultproxy.Match{Op: "UploadPart"}); n != 4 {
+		t.Errorf("%d UploadPart requests, want 4 (the stalled one again)", n)
+	}
+	got, ok := awsObject(t, tg, bucket, "big.bin")
+	if !ok {
+		t.Fatal("no object")
+	}
+	assertSame(t, "the object", got, data)
+}

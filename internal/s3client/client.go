@@ -69,6 +69,11 @@ func New(ctx context.Context, conn connection.Connection, region string, opts Op
 		config.WithRegion(region),
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 			t.MaxIdleConnsPerHost = 64
+			// A server that takes the whole request and never answers
+			// would hold a run forever; after this long the request fails
+			// as a timeout, which the SDK's retryer tries again. Bodies
+			// are not bounded: a large part may take minutes to send.
+			t.ResponseHeaderTimeout = responseTimeout()
 		})),
 	}
 	if n := cmp.Or(opts.MaxAttempts, conn.MaxAttempts); n > 0 {
@@ -222,4 +227,20 @@ func logRequests(logger *slog.Logger) middleware.DeserializeMiddleware {
 		logger.DebugContext(ctx, "s3 request", attrs...)
 		return out, md, err
 	})
+}
+
+// ResponseTimeoutEnv names the variable that sets how long s3flow waits
+// for a server to start answering a request (a Go duration; default
+// DefaultResponseTimeout).
+const ResponseTimeoutEnv = "S3FLOW_RESPONSE_TIMEOUT"
+
+// DefaultResponseTimeout is generous: S3 answers CompleteMultipartUpload
+// of a large object within a minute or two, with its headers first.
+const DefaultResponseTimeout = 2 * time.Minute
+
+func responseTimeout() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(ResponseTimeoutEnv)); err == nil && d > 0 {
+		return d
+	}
+	return DefaultResponseTimeout
 }
