@@ -315,3 +315,35 @@ func folds(t *testing.T, dir, a, b string) bool {
 	_, err := os.Lstat(filepath.Join(dir, b))
 	return err == nil
 }
+
+// FuzzObjectKey: whatever path a user gives Get a file (or any module
+// naming an object), the key is refused with an input error on path, or
+// is a file's key without NUL; and the name it is saved under, when it has
+// one, stays inside the target folder.
+func FuzzObjectKey(f *testing.F) {
+	for _, seed := range []string{"/photos/2019/February/image023.jpg", "a", "/", "a/", "../../etc/passwd", `a\..\..\x`,
+		"a/\x00b", "./.", "..", "a/..", strings.Repeat("k/", 600), "résumé ü 日本.txt", "cafe\u0301.txt"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		key, err := objectKey(p)
+		if err != nil {
+			var ie *module.InputError
+			if !errors.As(err, &ie) || ie.Field != "path" {
+				t.Fatalf("objectKey(%q): %v, want an input error on path", p, err)
+			}
+			return
+		}
+		if key == "" || strings.HasSuffix(key, "/") || strings.ContainsRune(key, 0) || strings.HasPrefix(p, "/") && key != p[1:] {
+			t.Fatalf("objectKey(%q) = %q", p, key)
+		}
+		name, err := localName(key)
+		if err != nil {
+			return
+		}
+		dir := filepath.Join("target", "folder")
+		if got := filepath.Join(dir, name); filepath.Dir(got) != dir {
+			t.Fatalf("key %q is saved as %q, outside %s", key, got, dir)
+		}
+	})
+}
