@@ -59,7 +59,8 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 		// Each bundle's time is measured from the one before: for a listing,
 		// the time to fetch it; the later steps' time is not counted.
 		last := start
-		cont := func(b module.Bundle) error {
+		// took counts and records one bundle the step emitted.
+		took := func(b module.Bundle) error {
 			if st.Module.Many {
 				if err := r.fanned(st.ID); err != nil {
 					return passOn(err)
@@ -70,6 +71,13 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 			now := time.Now()
 			r.record(ctx, Event{StepID: st.ID, Step: i, Module: st.Module.Name, Attempt: attempt, Status: EventOK,
 				Input: recorded, Output: recordable(map[string]any(b)), Started: last, Duration: now.Sub(last)})
+			last = now
+			return nil
+		}
+		cont := func(b module.Bundle) error {
+			if err := took(b); err != nil {
+				return err
+			}
 			defer func() { last = time.Now() }()
 			if st.Module.Many {
 				r.path = append(r.path, fmt.Sprintf("%s#%d", st.ID, emitted-1))
@@ -84,15 +92,9 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 			// branch of its own; the listing waits for a free slot.
 			fo := r.fanOut(ctx, st.Concurrency)
 			runErr = st.Module.Run(fo.ctx, menv, in, func(b module.Bundle) error {
-				if err := r.fanned(st.ID); err != nil {
-					return passOn(err)
+				if err := took(b); err != nil {
+					return err
 				}
-				emitted++
-				r.count(st.ID)
-				now := time.Now()
-				r.record(ctx, Event{StepID: st.ID, Step: i, Module: st.Module.Name, Attempt: attempt, Status: EventOK,
-					Input: recorded, Output: recordable(map[string]any(b)), Started: last, Duration: now.Sub(last)})
-				last = now
 				child := r.fork(fmt.Sprintf("%s#%d", st.ID, emitted-1))
 				return fo.do(child, func(ctx context.Context) error {
 					err := child.from(ctx, i+1, withStep(scope, st.ID, b))

@@ -20,9 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3flow/s3flow/internal/s3test"
 	"github.com/s3flow/s3flow/internal/store/storetest"
 )
@@ -381,24 +378,10 @@ func (e *env) twin() *env {
 func TestPostgresTriggersOneLeader(t *testing.T) {
 	tg := s3test.Versitygw(t)
 	bucket := tg.Bucket(t)
-	cl := tg.Client(t).S3("")
-	put := func(key string) {
-		t.Helper()
-		if _, err := cl.PutObject(t.Context(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(key)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := putter(t, tg, bucket)
 	a := newPostgresEnv(t, tg, tg.Conn.Endpoint)
 	a.args = []string{"--workers", "1", "--rescue-after", "2s"}
-	a.writeFlow("watch", fmt.Sprintf(`name: watch
-trigger:
-  watch_files: {connection: vg, bucket: %s, prefix: incoming/, every: 1s}
-steps:
-  - id: info
-    module: s3.list_files
-    connection: vg
-    with: {bucket: %s, prefix: incoming}
-`, bucket, bucket))
+	a.writeFlow("watch", fmt.Sprintf(watchFlow, bucket, bucket))
 	a.start()
 	b := a.twin()
 	b.start()

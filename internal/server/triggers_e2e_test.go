@@ -20,24 +20,10 @@ import (
 func TestWatchFiles(t *testing.T) {
 	tg := s3test.Versitygw(t)
 	bucket := tg.Bucket(t)
-	cl := tg.Client(t).S3("")
-	put := func(key string) {
-		t.Helper()
-		if _, err := cl.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(key)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := putter(t, tg, bucket)
 	put("incoming/old.txt")
 	e := newEnv(t, tg, tg.Conn.Endpoint)
-	e.writeFlow("watch", fmt.Sprintf(`name: watch
-trigger:
-  watch_files: {connection: vg, bucket: %s, prefix: incoming/, every: 1s}
-steps:
-  - id: info
-    module: s3.list_files
-    connection: vg
-    with: {bucket: %s, prefix: incoming}
-`, bucket, bucket))
+	e.writeFlow("watch", fmt.Sprintf(watchFlow, bucket, bucket))
 	e.start()
 	time.Sleep(1500 * time.Millisecond) // the first poll records old.txt
 	put("incoming/new.txt")
@@ -58,5 +44,28 @@ steps:
 	}
 	if got := strings.Join(keys, ","); got != "incoming/while-down.txt,incoming/new.txt" {
 		t.Errorf("runs fired for %s, want while-down.txt then new.txt (newest first)", got)
+	}
+}
+
+// watchFlow watches incoming/ of a bucket every second (fill in the bucket
+// twice) and lists it on each run.
+const watchFlow = `name: watch
+trigger:
+  watch_files: {connection: vg, bucket: %s, prefix: incoming/, every: 1s}
+steps:
+  - id: info
+    module: s3.list_files
+    connection: vg
+    with: {bucket: %s, prefix: incoming}
+`
+
+// putter returns a function that puts an object, its key as its body.
+func putter(t *testing.T, tg s3test.Target, bucket string) func(key string) {
+	cl := tg.Client(t).S3("")
+	return func(key string) {
+		t.Helper()
+		if _, err := cl.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: strings.NewReader(key)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

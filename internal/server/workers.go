@@ -84,20 +84,11 @@ func (s *Server) claim(ctx context.Context, f *flow.Flow, runID string) bool {
 // on the run; stop ends it.
 func (s *Server) heartbeat(ctx context.Context, runID string) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		t := time.NewTicker(s.cfg.RescueAfter / 4)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := s.history.Heartbeat(ctx, runID); err != nil && ctx.Err() == nil {
-					s.log.WarnContext(ctx, "heartbeat", "run", runID, "error", err)
-				}
-			}
+	go every(ctx, s.cfg.RescueAfter/4, func() {
+		if err := s.history.Heartbeat(ctx, runID); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "heartbeat", "run", runID, "error", err)
 		}
-	}()
+	})
 	return cancel
 }
 
@@ -105,20 +96,27 @@ func (s *Server) heartbeat(ctx context.Context, runID string) (stop func()) {
 // worker has not beaten for RescueAfter (and that was not just picked up)
 // is made available again, and resumes from its last completed step.
 func (s *Server) rescueLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.RescueAfter / 4)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, s.cfg.RescueAfter/4, func() {
 		n, err := s.rescueStale(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "look for runs of stopped workers", "error", err)
 		}
 		if n > 0 {
 			s.log.InfoContext(ctx, "resuming runs whose worker stopped", "runs", n)
+		}
+	})
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
 		}
 	}
 }
