@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -190,15 +191,47 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) error {
 }
 
 // hookTrigger makes a webhook's trigger: its JSON body (an empty body is
-// {}) as trigger.body.
+// {}) as trigger.body. Whole numbers stay whole (int64), others are
+// float64, and a number neither can hold (2e700) keeps its digits as text
+// rather than failing the request.
 func hookTrigger(body []byte) (map[string]any, error) {
 	var payload any = map[string]any{}
 	if len(body) > 0 {
-		if err := json.Unmarshal(body, &payload); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		if err := dec.Decode(&payload); err != nil {
 			return nil, badRequestf("the body must be JSON: %v", err)
 		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, badRequestf("the body must be one JSON value")
+		}
+		payload = numbers(payload)
 	}
 	return map[string]any{"type": "webhook", "body": payload, "receivedAt": time.Now().UTC().Format(time.RFC3339Nano)}, nil
+}
+
+// numbers turns the json.Numbers of a decoded value into int64, float64
+// or, when neither holds it, the number's text.
+func numbers(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			v[k] = numbers(x)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = numbers(x)
+		}
+	case json.Number:
+		if n, err := v.Int64(); err == nil {
+			return n
+		}
+		if f, err := v.Float64(); err == nil {
+			return f
+		}
+		return v.String()
+	}
+	return v
 }
 
 func hookAuthorized(r *http.Request, body []byte, secret string) bool {
