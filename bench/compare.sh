@@ -8,6 +8,7 @@
 #
 #   bash bench/compare.sh                 # the full run (about 15 minutes here)
 #   QUICK=1 bash bench/compare.sh         # small sizes, one round: checks the script
+#   WORKLOADS="list small" bash bench/compare.sh   # some workloads only
 #
 # Settings (environment): ROUNDS (3), SIZE_MIB (1024), LIST_N (20000),
 # SMALL_N (1000), SMALL_KIB (10), OUT (docs/benchmarks).
@@ -25,6 +26,9 @@ LIST_N=${LIST_N:-20000}
 SMALL_N=${SMALL_N:-1000}
 SMALL_KIB=${SMALL_KIB:-10}
 OUT=${OUT:-$repo/docs/benchmarks}
+# WORKLOADS picks some of: up down list small (default: all).
+WORKLOADS=${WORKLOADS:-up down list small}
+want() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 ensure_aws_cli
 ensure_versitygw
@@ -136,43 +140,52 @@ list="list ${LIST_N} objects"
 small="upload ${SMALL_N} x ${SMALL_KIB} KiB"
 for round in $(seq 0 "$ROUNDS"); do
 	echo "round $round $( [ "$round" = 0 ] && echo '(warm-up, not counted)')"
-	measure "$up" "s3flow" "$round" "${s3flow[@]}" s3 upload-file -c bench --bucket big --file "$work/big.bin" --name s3flow.bin
-	measure "$up" "aws" "$round" "${aws_default[@]}" s3 cp "$work/big.bin" s3://big/aws.bin
-	measure "$up" "aws (tuned)" "$round" "${aws_tuned[@]}" s3 cp "$work/big.bin" s3://big/aws.bin
-	measure "$up" "rclone" "$round" "${rclone_default[@]}" copyto "$work/big.bin" b:big/rclone.bin
-	measure "$up" "rclone (tuned)" "$round" "${rclone_tuned[@]}" copyto "$work/big.bin" b:big/rclone.bin
-	measure "$up" "s3cmd" "$round" "${s3cmd[@]}" put "$work/big.bin" s3://big/s3cmd.bin
-	measure "$up" "limit: dd with fdatasync" "$round" dd if="$work/big.bin" of="$work/dd.bin" bs=8M conv=fdatasync status=none
-
-	for f in s3flow aws rclone s3cmd; do rm -f "$work/$f.dl"; done
-	measure "$down" "s3flow" "$round" "${s3flow[@]}" s3 get-file -c bench --bucket big --path src.bin --out "$work/s3flow.dl"
-	measure "$down" "aws" "$round" "${aws_default[@]}" s3 cp s3://big/src.bin "$work/aws.dl"
-	measure "$down" "aws (tuned)" "$round" "${aws_tuned[@]}" s3 cp s3://big/src.bin "$work/aws.dl"
-	rm -f "$work/rclone.dl"
-	measure "$down" "rclone" "$round" "${rclone_default[@]}" copyto b:big/src.bin "$work/rclone.dl"
-	rm -f "$work/rclone.dl"
-	measure "$down" "rclone (tuned)" "$round" "${rclone_tuned[@]}" copyto b:big/src.bin "$work/rclone.dl"
-	measure "$down" "s3cmd" "$round" "${s3cmd[@]}" get --force s3://big/src.bin "$work/s3cmd.dl"
-	measure "$down" "limit: curl GET to /dev/null" "$round" curl -fsS -o /dev/null "$url"
-	measure "$down" "limit: curl GET to a file" "$round" curl -fsS -o "$work/curl.dl" "$url"
-	cmp "$work/big.bin" "$work/s3flow.dl"
-
-	measure "$list" "s3flow" "$round" "${s3flow[@]}" s3 list-files -c bench --bucket list --recursive -o jsonl
-	measure "$list" "aws" "$round" "${aws_ls[@]}" s3 ls --recursive s3://list/
-	measure "$list" "rclone" "$round" "${rclone_default[@]}" lsf -R b:list
-	measure "$list" "rclone (tuned)" "$round" "${rclone_tuned[@]}" lsf -R b:list
-	measure "$list" "s3cmd" "$round" "${s3cmd[@]}" ls -r s3://list/
-
-	measure "$small" "s3flow" "$round" "${s3flow[@]}" run "$work/small-flow.yaml" --input "prefix=s3flow-$round"
-	measure "$small" "aws" "$round" "${aws_default[@]}" s3 cp --recursive "$work/small" "s3://small/aws-$round/"
-	measure "$small" "aws (tuned)" "$round" "${aws_tuned[@]}" s3 cp --recursive "$work/small" "s3://small/awst-$round/"
-	measure "$small" "rclone" "$round" "${rclone_default[@]}" copy "$work/small" "b:small/rclone-$round"
-	measure "$small" "rclone (tuned)" "$round" "${rclone_tuned[@]}" copy "$work/small" "b:small/rclonet-$round"
+	if want up; then
+		measure "$up" "s3flow" "$round" "${s3flow[@]}" s3 upload-file -c bench --bucket big --file "$work/big.bin" --name s3flow.bin
+		measure "$up" "aws" "$round" "${aws_default[@]}" s3 cp "$work/big.bin" s3://big/aws.bin
+		measure "$up" "aws (tuned)" "$round" "${aws_tuned[@]}" s3 cp "$work/big.bin" s3://big/aws.bin
+		measure "$up" "rclone" "$round" "${rclone_default[@]}" copyto "$work/big.bin" b:big/rclone.bin
+		measure "$up" "rclone (tuned)" "$round" "${rclone_tuned[@]}" copyto "$work/big.bin" b:big/rclone.bin
+		measure "$up" "s3cmd" "$round" "${s3cmd[@]}" put "$work/big.bin" s3://big/s3cmd.bin
+		measure "$up" "limit: dd with fdatasync" "$round" dd if="$work/big.bin" of="$work/dd.bin" bs=8M conv=fdatasync status=none
+	fi
+	if want down; then
+		for f in s3flow aws rclone s3cmd; do rm -f "$work/$f.dl"; done
+		measure "$down" "s3flow" "$round" "${s3flow[@]}" s3 get-file -c bench --bucket big --path src.bin --out "$work/s3flow.dl"
+		measure "$down" "aws" "$round" "${aws_default[@]}" s3 cp s3://big/src.bin "$work/aws.dl"
+		measure "$down" "aws (tuned)" "$round" "${aws_tuned[@]}" s3 cp s3://big/src.bin "$work/aws.dl"
+		rm -f "$work/rclone.dl"
+		measure "$down" "rclone" "$round" "${rclone_default[@]}" copyto b:big/src.bin "$work/rclone.dl"
+		rm -f "$work/rclone.dl"
+		measure "$down" "rclone (tuned)" "$round" "${rclone_tuned[@]}" copyto b:big/src.bin "$work/rclone.dl"
+		measure "$down" "s3cmd" "$round" "${s3cmd[@]}" get --force s3://big/src.bin "$work/s3cmd.dl"
+		measure "$down" "limit: curl GET to /dev/null" "$round" curl -fsS -o /dev/null "$url"
+		measure "$down" "limit: curl GET to a file" "$round" curl -fsS -o "$work/curl.dl" "$url"
+		cmp "$work/big.bin" "$work/s3flow.dl"
+	fi
+	if want list; then
+		measure "$list" "s3flow" "$round" "${s3flow[@]}" s3 list-files -c bench --bucket list --recursive -o jsonl
+		measure "$list" "aws" "$round" "${aws_ls[@]}" s3 ls --recursive s3://list/
+		measure "$list" "rclone" "$round" "${rclone_default[@]}" lsf -R b:list
+		measure "$list" "rclone (tuned)" "$round" "${rclone_tuned[@]}" lsf -R b:list
+		measure "$list" "s3cmd" "$round" "${s3cmd[@]}" ls -r s3://list/
+		measure "$list" "limit: curl per page" "$round" env AWS_ACCESS_KEY_ID="$S3FLOW_TEST_ACCESS_KEY" \
+			AWS_SECRET_ACCESS_KEY="$S3FLOW_TEST_SECRET_KEY" python3 bench/rawlist.py "$ep" list
+	fi
+	if want small; then
+		measure "$small" "s3flow" "$round" "${s3flow[@]}" run "$work/small-flow.yaml" --input "prefix=s3flow-$round"
+		measure "$small" "aws" "$round" "${aws_default[@]}" s3 cp --recursive "$work/small" "s3://small/aws-$round/"
+		measure "$small" "aws (tuned)" "$round" "${aws_tuned[@]}" s3 cp --recursive "$work/small" "s3://small/awst-$round/"
+		measure "$small" "rclone" "$round" "${rclone_default[@]}" copy "$work/small" "b:small/rclone-$round"
+		measure "$small" "rclone (tuned)" "$round" "${rclone_tuned[@]}" copy "$work/small" "b:small/rclonet-$round"
+	fi
 done
 
 # The tools were timed, not checked; check s3flow's listing is whole.
-listed=$("${s3flow[@]}" s3 list-files -c bench --bucket list --recursive -o jsonl | wc -l)
-[ "$listed" -eq "$LIST_N" ] || { echo "s3flow listed $listed objects, want $LIST_N"; exit 1; }
+if want list; then
+	listed=$("${s3flow[@]}" s3 list-files -c bench --bucket list --recursive -o jsonl | wc -l)
+	[ "$listed" -eq "$LIST_N" ] || { echo "s3flow listed $listed objects, want $LIST_N"; exit 1; }
+fi
 
 # Start-up and one small download, many times each (too short for one
 # /usr/bin/time reading to mean much).
