@@ -194,3 +194,16 @@ func unreachableMessage(err error) string {
 
 // Hint returns what a user can try for an S3 error code, or "".
 func Hint(code string) string { return hints[code] }
+
+// WithoutHint returns an explained error without its general hint, for a
+// caller that says what is wrong in words of its own; S3's code and
+// request id stay. Other errors come back as they are.
+func WithoutHint(err error) error {
+	e, ok := err.(*Error)
+	if !ok {
+		return err
+	}
+	plain := *e
+	plain.Hint = ""
+	return &plain
+}

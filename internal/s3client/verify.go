@@ -33,12 +33,7 @@ func (c *Client) Verify(ctx context.Context) (Verified, error) {
 	explained := Explain(err)
 	// The sentinel below already says what is wrong; S3's code and request
 	// id follow it without the general hint repeating it.
-	var detail error = explained
-	if e, ok := explained.(*Error); ok {
-		plain := *e
-		plain.Hint = ""
-		detail = &plain
-	}
+	detail := WithoutHint(explained)
 	switch Code(err) {
 	case "AccessDenied", "Forbidden", "AllAccessDisabled":
 		return Verified{

@@ -31,14 +31,8 @@ var DeleteFile = &module.Module{
 		{Name: "versionId", Help: "the version deleted, or the delete marker's version"},
 		{Name: "deleteMarker", Help: "true when a versioned bucket made (or removed) a delete marker"},
 	},
-	Validate: func(in module.Values) error {
-		if err := checkBucketRef(in); err != nil {
-			return err
-		}
-		_, err := objectKey(in.String("path"))
-		return err
-	},
-	Run: runDeleteFile,
+	Validate: checkObjectRef,
+	Run:      runDeleteFile,
 }
 
 func runDeleteFile(ctx context.Context, env module.Env, in module.Values, emit func(module.Bundle) error) error {

@@ -41,14 +41,8 @@ var GetFileInfo = &module.Module{
 		{Name: "checksum", Help: "the checksums the server stores, by algorithm (e.g. CRC32), base64"},
 		{Name: "cacheControl"}, {Name: "contentDisposition"}, {Name: "contentEncoding"},
 	},
-	Validate: func(in module.Values) error {
-		if err := checkBucketRef(in); err != nil {
-			return err
-		}
-		_, err := objectKey(in.String("path"))
-		return err
-	},
-	Run: runGetFileInfo,
+	Validate: checkObjectRef,
+	Run:      runGetFileInfo,
 }
 
 func runGetFileInfo(ctx context.Context, env module.Env, in module.Values, emit func(module.Bundle) error) error {

@@ -39,6 +39,27 @@ var ListFiles = &module.Module{
 	Run:      runListFiles,
 }
 
+// fileEmitter passes a listing's files on as bundles, up to limit (0: no
+// limit). Keys ending in "/" are folder markers, not files, and are left
+// out.
+type fileEmitter struct {
+	emit           func(module.Bundle) error
+	limit, emitted int64
+}
+
+// file emits the bundle for key, unless key is a folder marker; done says
+// the limit is reached.
+func (f *fileEmitter) file(key string, bundle func(key string) module.Bundle) (done bool, err error) {
+	if strings.HasSuffix(key, "/") {
+		return false, nil
+	}
+	if err := f.emit(bundle(key)); err != nil {
+		return false, err
+	}
+	f.emitted++
+	return f.limit > 0 && f.emitted >= f.limit, nil
+}
+
 func runListFiles(ctx context.Context, env module.Env, in module.Values, emit func(module.Bundle) error) error {
 	c, err := client(ctx, env, in)
 	if err != nil {
@@ -49,26 +70,21 @@ func runListFiles(ctx context.Context, env module.Env, in module.Values, emit fu
 	if !in.Bool("recursive") {
 		input.Delimiter = aws.String("/")
 	}
-	var emitted int64
+	files := fileEmitter{emit: emit, limit: limit}
 	err = c.Do(ctx, func(cl *s3.Client) error {
 		for page, err := range pages(ctx, cl, input, pageSize(limit)) {
 			if err != nil {
 				return err
 			}
 			for _, o := range page.Contents {
-				key := aws.ToString(o.Key)
-				// Keys ending in "/" are folder markers, not files.
-				if strings.HasSuffix(key, "/") {
-					continue
-				}
-				if err := emit(module.Bundle{
-					"key": key, "size": aws.ToInt64(o.Size), "lastModified": aws.ToTime(o.LastModified).UTC(),
-					"etag": aws.ToString(o.ETag), "storageClass": string(o.StorageClass),
-				}); err != nil {
+				done, err := files.file(aws.ToString(o.Key), func(key string) module.Bundle {
+					return module.Bundle{
+						"key": key, "size": aws.ToInt64(o.Size), "lastModified": aws.ToTime(o.LastModified).UTC(),
+						"etag": aws.ToString(o.ETag), "storageClass": string(o.StorageClass),
+					}
+				})
+				if err != nil || done {
 					return err
-				}
-				if emitted++; limit > 0 && emitted >= limit {
-					return nil
 				}
 			}
 		}

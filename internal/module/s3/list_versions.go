@@ -65,25 +65,21 @@ func runListVersions(ctx context.Context, env module.Env, in module.Values, emit
 	if !in.Bool("recursive") {
 		input.Delimiter = aws.String("/")
 	}
-	var emitted int64
+	files := fileEmitter{emit: emit, limit: limit}
 	err = c.Do(ctx, func(cl *s3.Client) error {
 		for page, err := range versionPages(ctx, cl, input, pageSize(limit)) {
 			if err != nil {
 				return err
 			}
 			for _, v := range pageVersions(page) {
-				// Keys ending in "/" are folder markers, not files.
-				if strings.HasSuffix(v.key, "/") {
-					continue
-				}
-				if err := emit(module.Bundle{
-					"key": v.key, "versionId": v.versionID, "isLatest": v.isLatest, "deleteMarker": v.marker,
-					"size": v.size, "lastModified": v.lastModified, "etag": v.etag,
-				}); err != nil {
+				done, err := files.file(v.key, func(key string) module.Bundle {
+					return module.Bundle{
+						"key": key, "versionId": v.versionID, "isLatest": v.isLatest, "deleteMarker": v.marker,
+						"size": v.size, "lastModified": v.lastModified, "etag": v.etag,
+					}
+				})
+				if err != nil || done {
 					return err
-				}
-				if emitted++; limit > 0 && emitted >= limit {
-					return nil
 				}
 			}
 		}

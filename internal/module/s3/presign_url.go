@@ -50,10 +50,7 @@ var PresignURL = &module.Module{
 }
 
 func checkPresign(in module.Values) error {
-	if err := checkBucketRef(in); err != nil {
-		return err
-	}
-	if _, err := objectKey(in.String("path")); err != nil {
+	if err := checkObjectRef(in); err != nil {
 		return err
 	}
 	if in.String("content_type") != "" && in.String("method") != http.MethodPut {

@@ -57,6 +57,15 @@ func checkBucketRef(in module.Values) error {
 	return nil
 }
 
+// checkObjectRef checks the bucket and that path names a file.
+func checkObjectRef(in module.Values) error {
+	if err := checkBucketRef(in); err != nil {
+		return err
+	}
+	_, err := objectKey(in.String("path"))
+	return err
+}
+
 // folderPrefix turns a folder path into a listing prefix: no leading slash,
 // one trailing slash ("" stays "", the bucket's top level).
 func folderPrefix(p string) string {

@@ -78,15 +78,6 @@ var SetTags = &module.Module{
 	Run: runSetTags,
 }
 
-// checkObjectRef checks the bucket and that path names a file.
-func checkObjectRef(in module.Values) error {
-	if err := checkBucketRef(in); err != nil {
-		return err
-	}
-	_, err := objectKey(in.String("path"))
-	return err
-}
-
 // checkTags applies S3's limits on object tags, so a bad set fails before
 // any request with the rule it breaks.
 func checkTags(tags []module.Pair) error {

@@ -207,11 +207,7 @@ func conditionFailed(err error, input *transfermanager.UploadObjectInput) error 
 		return explained
 	}
 	// The words below replace the general hint.
-	if e, ok := explained.(*s3client.Error); ok {
-		plain := *e
-		plain.Hint = ""
-		explained = &plain
-	}
+	explained = s3client.WithoutHint(explained)
 	switch {
 	case input.IfNoneMatch != nil:
 		return fmt.Errorf("the object exists already and must not be overwritten (no_overwrite / If-None-Match); nothing was changed: %w", explained)
