@@ -12,12 +12,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/s3test"
@@ -211,29 +207,11 @@ func TestDeleteFilesChecks(t *testing.T) {
 // putMany uploads n small objects named fmt.Sprintf(format, i), 16 at a time.
 func putMany(t *testing.T, tg s3test.Target, bucket, format string, n int) {
 	t.Helper()
-	cl := tg.Client(t).S3("")
-	keys := make(chan string)
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	for range 16 {
-		wg.Go(func() {
-			for k := range keys {
-				if _, err := cl.PutObject(context.Background(), &s3.PutObjectInput{
-					Bucket: aws.String(bucket), Key: aws.String(k), Body: strings.NewReader(k),
-				}); err != nil {
-					failed.CompareAndSwap(nil, fmt.Errorf("put %s: %w", k, err))
-				}
-			}
-		})
-	}
+	keys := make([]string, n)
 	for i := range n {
-		keys <- fmt.Sprintf(format, i)
+		keys[i] = fmt.Sprintf(format, i)
 	}
-	close(keys)
-	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
-		t.Fatal(err)
-	}
+	putKeysConcurrently(t, tg, bucket, keys)
 }
 
 // statuses counts bundles by status and checks each has all four fields.

@@ -1,7 +1,6 @@
 package s3
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -93,20 +92,6 @@ func TestSetTagsCheck(t *testing.T) {
 	}
 }
 
-// awsTagSet reads an object's tags with the aws CLI.
-func awsTagSet(t *testing.T, tg s3test.Target, bucket, key string) map[string]string {
-	t.Helper()
-	var doc struct{ TagSet []struct{ Key, Value string } }
-	if err := json.Unmarshal([]byte(tg.AWS(t, "s3api", "get-object-tagging", "--bucket", bucket, "--key", key)), &doc); err != nil {
-		t.Fatal(err)
-	}
-	tags := map[string]string{}
-	for _, tag := range doc.TagSet {
-		tags[tag.Key] = tag.Value
-	}
-	return tags
-}
-
 func TestTags(t *testing.T) {
 	for _, tg := range s3test.Targets(t) {
 		t.Run(tg.Name, func(t *testing.T) {
@@ -152,14 +137,14 @@ func TestTags(t *testing.T) {
 			if got := get(); !maps.Equal(got, want) {
 				t.Errorf("get tags: %v, want %v", got, want)
 			}
-			if got := awsTagSet(t, tg, bucket, key); !maps.Equal(got, want) {
+			if got := awsTags(t, tg, bucket, key); !maps.Equal(got, want) {
 				t.Errorf("aws get-object-tagging: %v, want %v", got, want)
 			}
 
 			// A set replaces all tags: the old keys are gone.
 			want = map[string]string{"stage": "final"}
 			set(map[string]any{"stage": "final"})
-			if got := awsTagSet(t, tg, bucket, key); !maps.Equal(got, want) {
+			if got := awsTags(t, tg, bucket, key); !maps.Equal(got, want) {
 				t.Errorf("after replacing, aws: %v, want %v", got, want)
 			}
 
@@ -170,7 +155,7 @@ func TestTags(t *testing.T) {
 			if got := get(); len(got) != 0 {
 				t.Errorf("after clearing, get tags: %v, want none", got)
 			}
-			if got := awsTagSet(t, tg, bucket, key); len(got) != 0 {
+			if got := awsTags(t, tg, bucket, key); len(got) != 0 {
 				t.Errorf("after clearing, aws: %v, want none", got)
 			}
 
