@@ -14,15 +14,16 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/s3flow/s3flow/internal/cli"
+	"github.com/s3flow/s3flow/internal/locals3/gateway"
 	"github.com/s3flow/s3flow/internal/s3test"
 )
 
-// TestMain lets the test binary be the s3flow command of the scripts. The
-// local endpoint re-executes the binary with Args[0] "s3flow", so its child
-// process is dispatched here too.
+// TestMain lets the test binary be the s3flow and s3flow-local commands of
+// the scripts; the local connection finds s3flow-local on PATH.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"s3flow": func() { os.Exit(cli.Main()) },
+		"s3flow":       func() { os.Exit(cli.Main()) },
+		"s3flow-local": func() { os.Exit(gateway.Main(os.Args[1:], os.Stdin, os.Stderr)) },
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/locals3"
@@ -116,15 +115,11 @@ func (a *app) resolve(ctx context.Context, name string) (connection.Connection, 
 	}
 	if a.local == nil {
 		home, _ := a.home()
-		exe, err := os.Executable()
+		exe, err := locals3.Find(ctx)
 		if err != nil {
-			return connection.Connection{}, fmt.Errorf("find the s3flow binary to start the local endpoint: %w", err)
+			return connection.Connection{}, err
 		}
-		srv, err := locals3.Start(ctx, locals3.StartOptions{
-			Executable: exe,
-			Args:       []string{os.Args[0], "local", "serve", "--child"},
-			LogFile:    filepath.Join(home, "local-s3.log"),
-		})
+		srv, err := locals3.Start(ctx, localOptions(exe, home, conn))
 		if err != nil {
 			return connection.Connection{}, err
 		}

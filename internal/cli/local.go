@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/signal"
 	"path"
 	"path/filepath"
 	"syscall"
@@ -25,27 +24,25 @@ func newLocalCmd(a *app) *cobra.Command {
 		Short: "The local S3-compatible endpoint (data under $S3FLOW_HOME/local-s3)",
 	}
 	var addr string
-	var child bool
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the local endpoint in the foreground for other tools (aws CLI, rclone)",
 		Long: `Runs the local S3-compatible endpoint until interrupted and prints its
 endpoint and credentials, so the aws CLI or any S3 tool can use it too.
-Buckets are folders and objects are files under $S3FLOW_HOME/local-s3/.`,
+Buckets are folders and objects are files under $S3FLOW_HOME/local-s3/.
+The endpoint is the s3flow-local program, found next to s3flow or on PATH.`,
 		Example: "  s3flow local serve --addr 127.0.0.1:9000",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return localServe(cmd.Context(), a, addr, child)
+			return localServe(cmd.Context(), a, addr)
 		},
 	}
 	serve.Flags().StringVar(&addr, "addr", "127.0.0.1:9000", "host:port to listen on")
-	serve.Flags().BoolVar(&child, "child", false, "run as the endpoint of another s3flow command (prints nothing)")
-	_ = serve.Flags().MarkHidden("child")
 	cmd.AddCommand(serve)
 	return cmd
 }
 
-func localServe(ctx context.Context, a *app, addr string, child bool) error {
+func localServe(ctx context.Context, a *app, addr string) error {
 	st, err := a.connections(ctx)
 	if err != nil {
 		return err
@@ -54,22 +51,46 @@ func localServe(ctx context.Context, a *app, addr string, child bool) error {
 	if err != nil {
 		return err
 	}
-	home, _ := a.home()
-	// A child ends when its parent sends SIGTERM; Main's context covers it.
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if !child {
-		fmt.Fprintf(a.io.Out, "endpoint:          http://%s\n", addr)
-		fmt.Fprintf(a.io.Out, "region:            %s\n", conn.Region)
-		fmt.Fprintf(a.io.Out, "access key id:     %s\n", conn.AccessKeyID)
-		fmt.Fprintf(a.io.Out, "secret access key: %s\n", conn.SecretAccessKey.Reveal())
-		fmt.Fprintf(a.io.Out, "data:              %s\n", locals3.Root(home))
-		fmt.Fprintf(a.io.Out, "\nexample: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=... aws --endpoint-url http://%s s3 ls\n", conn.AccessKeyID, addr)
+	exe, err := locals3.Find(ctx)
+	if err != nil {
+		return err
 	}
-	return locals3.Serve(ctx, locals3.ServeOptions{
-		Root: locals3.Root(home), Addr: addr, Region: conn.Region,
+	home, _ := a.home()
+	fmt.Fprintf(a.io.Out, "endpoint:          http://%s\n", addr)
+	fmt.Fprintf(a.io.Out, "region:            %s\n", conn.Region)
+	fmt.Fprintf(a.io.Out, "access key id:     %s\n", conn.AccessKeyID)
+	fmt.Fprintf(a.io.Out, "secret access key: %s\n", conn.SecretAccessKey.Reveal())
+	fmt.Fprintf(a.io.Out, "data:              %s\n", locals3.Root(home))
+	fmt.Fprintf(a.io.Out, "\nexample: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=... aws --endpoint-url http://%s s3 ls\n", conn.AccessKeyID, addr)
+	child := locals3.Command(localOptions(exe, home, conn), addr)
+	child.Stdout, child.Stderr = a.io.Out, a.io.Err
+	if err := child.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", exe, err)
+	}
+	// Main's context ends on SIGTERM and interrupts; the endpoint ends with
+	// it, given time to finish the requests in flight.
+	done := make(chan error, 1)
+	go func() { done <- child.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("local endpoint: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		_ = child.Process.Signal(syscall.SIGTERM)
+		<-done
+		return nil
+	}
+}
+
+// localOptions run the endpoint of home's local connection.
+func localOptions(exe, home string, conn connection.Connection) locals3.Options {
+	return locals3.Options{
+		Executable: exe, Root: locals3.Root(home), Region: conn.Region,
 		AccessKeyID: conn.AccessKeyID, Secret: conn.SecretAccessKey.Reveal(),
-	})
+		LogFile: filepath.Join(home, "local-s3.log"),
+	}
 }
 
 // seedLocal creates the demo bucket with sample files on first use, through

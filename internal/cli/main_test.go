@@ -9,17 +9,29 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/s3flow/s3flow/internal/locals3"
+	"github.com/s3flow/s3flow/internal/locals3/gateway"
 	"github.com/s3flow/s3flow/internal/module"
 )
 
-// TestMain lets the test binary stand in for s3flow when the local
-// connection re-executes it as "local serve --child --addr ...".
+// TestMain lets the test binary stand in for s3flow-local, which the local
+// connection runs (S3FLOW_LOCAL_BIN names the test binary itself).
 func TestMain(m *testing.M) {
-	if len(os.Args) > 2 && os.Args[1] == "local" && os.Args[2] == "serve" {
-		os.Exit(Main())
+	if os.Getenv(localChildEnv) != "" {
+		os.Exit(gateway.Main(os.Args[1:], os.Stdin, os.Stderr))
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv(locals3.HelperEnv, exe)
+	os.Setenv(localChildEnv, "1")
 	os.Exit(m.Run())
 }
+
+// localChildEnv is set in the children the tests start; TestMain has seen
+// it unset in the test process itself.
+const localChildEnv = "S3FLOW_TEST_AS_LOCAL"
 
 // setup gives the test a fresh S3FLOW_HOME. It sets variables, so tests
 // that call it do not run in parallel.

@@ -1,17 +1,28 @@
+// Package locals3 is the offline default: an S3-compatible endpoint whose
+// buckets are folders and objects are files under $S3FLOW_HOME/local-s3.
+// The endpoint itself is the s3flow-local program (package gateway, which
+// links versitygw); this package finds it, starts it on a free 127.0.0.1
+// port with the local connection's credentials, and stops it.
 package locals3
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
+
+// HealthPath is answered 200 by a running endpoint, without signing.
+const HealthPath = "/_s3flow_health"
 
 // Root returns where the local endpoint keeps its buckets.
 func Root(home string) string { return filepath.Join(home, "local-s3") }
@@ -24,23 +35,60 @@ type Server struct {
 	exited   chan error
 }
 
-// StartOptions say how to start the child.
-type StartOptions struct {
-	// Executable and Args run "local serve" in the child; Args[0] is the
-	// program name the child sees. "--addr HOST:PORT" is appended.
+// Options say what the endpoint serves and how to run it.
+type Options struct {
+	// Executable is the s3flow-local program (see Find); Args are its
+	// arguments before the ones Command adds, with Args[0] the name the
+	// child sees ("s3flow-local" when empty).
 	Executable string
 	Args       []string
 	// Env is added to the child's environment.
 	Env []string
-	// LogFile receives the child's output.
+	// Root holds the buckets; Region is the region the endpoint reports.
+	Root   string
+	Region string
+	// AccessKeyID and Secret are the only credentials it accepts. The
+	// child reads them from its stdin, never from its arguments, which
+	// any user of the machine can read in ps.
+	AccessKeyID string
+	Secret      string
+	// LogFile receives the child's output when Start runs it.
 	LogFile string
-	// ReadyTimeout bounds the wait for the health check.
+	// ReadyTimeout bounds Start's wait for the health check.
 	ReadyTimeout time.Duration
+}
+
+// Command returns the child process serving on addr (host:port), with its
+// credentials on stdin; the caller sets its output and starts it.
+func Command(o Options, addr string) *exec.Cmd {
+	cmd := exec.Command(o.Executable)
+	args := o.Args
+	if len(args) == 0 {
+		args = []string{HelperName}
+	}
+	cmd.Args = append(append([]string{}, args...), "--root", o.Root, "--region", o.Region, "--addr", addr)
+	cmd.Env = append(os.Environ(), o.Env...)
+	cmd.Stdin = strings.NewReader(o.AccessKeyID + "\n" + o.Secret + "\n")
+	cmd.SysProcAttr = childAttr()
+	return cmd
+}
+
+// ReadCredentials reads what Command writes to the child's stdin.
+func ReadCredentials(r io.Reader) (accessKeyID, secret string, err error) {
+	b, err := io.ReadAll(io.LimitReader(r, 64<<10))
+	if err != nil {
+		return "", "", fmt.Errorf("read the credentials from stdin: %w", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) != 2 || lines[0] == "" || lines[1] == "" {
+		return "", "", errors.New("stdin must hold two lines: the access key id, then the secret access key")
+	}
+	return lines[0], lines[1], nil
 }
 
 // Start runs the endpoint in a child process on a free 127.0.0.1 port and
 // waits until it answers its health check.
-func Start(ctx context.Context, o StartOptions) (*Server, error) {
+func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = 20 * time.Second
 	}
@@ -56,15 +104,12 @@ func Start(ctx context.Context, o StartOptions) (*Server, error) {
 	return nil, lastErr
 }
 
-func start(ctx context.Context, o StartOptions) (*Server, error) {
+func start(ctx context.Context, o Options) (*Server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(o.Executable)
-	cmd.Args = append(append([]string{}, o.Args...), "--addr", addr)
-	cmd.Env = append(os.Environ(), o.Env...)
-	cmd.SysProcAttr = childAttr()
+	cmd := Command(o, addr)
 	if o.LogFile != "" {
 		f, err := os.OpenFile(o.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {

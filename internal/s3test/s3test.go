@@ -23,6 +23,7 @@ import (
 
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/locals3"
+	"github.com/s3flow/s3flow/internal/locals3/gateway"
 	"github.com/s3flow/s3flow/internal/s3client"
 )
 
@@ -92,35 +93,27 @@ func Seaweed(t testing.TB) Target {
 const childEnv = "S3FLOW_TEST_LOCALS3_CHILD"
 
 // Main is TestMain for packages that use Local: the test binary doubles as
-// the local endpoint's child process, as the s3flow binary does.
+// the s3flow-local program.
 func Main(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
-		addr := os.Args[len(os.Args)-1]
-		err := locals3.Serve(context.Background(), locals3.ServeOptions{
-			Root: os.Getenv(childEnv), Addr: addr,
-			AccessKeyID: "S3FLOWTEST", Secret: "local-test-secret",
-		})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(gateway.Main(os.Args[1:], os.Stdin, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
 
-// Local starts the embedded local endpoint (in a child process) with its
-// data in a temporary folder, stopped when the test ends. The package's
-// TestMain must call Main.
+// Local starts the local endpoint (in a child process) with its data in a
+// temporary folder, stopped when the test ends. The package's TestMain must
+// call Main.
 func Local(t testing.TB) Target {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := t.TempDir()
-	srv, err := locals3.Start(context.Background(), locals3.StartOptions{
-		Executable: exe, Args: []string{os.Args[0]}, Env: []string{childEnv + "=" + root},
+	srv, err := locals3.Start(context.Background(), locals3.Options{
+		Executable: exe, Args: []string{os.Args[0]}, Env: []string{childEnv + "=1"},
+		Root: t.TempDir(), Region: "us-east-1",
+		AccessKeyID: "S3FLOWTEST", Secret: "local-test-secret",
 	})
 	if err != nil {
 		t.Fatalf("start the local endpoint: %v", err)

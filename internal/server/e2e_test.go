@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "s3flow")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/s3flow")
+	// s3flow-local beside s3flow serves the local connection.
+	build := exec.Command("go", "build", "-o", dir+"/", "../../cmd/s3flow", "../../cmd/s3flow-local")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build s3flow:", err)

@@ -1,12 +1,13 @@
-// Package locals3 is the offline default: an S3-compatible endpoint whose
-// buckets are folders and objects are files under $S3FLOW_HOME/local-s3. It
-// runs the versitygw gateway's POSIX backend over real HTTP with real SigV4
-// checks.
+// Package gateway serves the local endpoint: versitygw's POSIX backend over
+// real HTTP with real SigV4 checks. It lives in the s3flow-local program,
+// not in s3flow, because versitygw and what it links (Kafka, NATS, fiber...)
+// would double the size, and so the memory, of every s3flow command; see
+// docs/design.md.
 //
 // The gateway changes the process's working directory and allows one
-// instance per process, so s3flow runs it in a child process of its own
-// binary ("s3flow local serve") and talks to it over 127.0.0.1.
-package locals3
+// instance per process, so it always runs in a process of its own, which
+// s3flow starts (package locals3) and talks to over 127.0.0.1.
+package gateway
 
 import (
 	"context"
@@ -18,10 +19,9 @@ import (
 	"github.com/versity/versitygw/backend/meta"
 	"github.com/versity/versitygw/backend/posix"
 	"github.com/versity/versitygw/embedgw"
-)
 
-// HealthPath is answered 200 by a running endpoint, without signing.
-const HealthPath = "/_s3flow_health"
+	"github.com/s3flow/s3flow/internal/locals3"
+)
 
 // ServeOptions configure the endpoint.
 type ServeOptions struct {
@@ -92,7 +92,7 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		MaxConnections:    4096,
 		MaxRequests:       1024,
 		MultipartMaxParts: 10000,
-		HealthPath:        HealthPath,
+		HealthPath:        locals3.HealthPath,
 		Quiet:             true,
 		KeepAlive:         true,
 	})
