@@ -49,7 +49,7 @@ ep=$S3FLOW_TEST_ENDPOINT
 mkdir -p "$OUT"
 
 echo "building s3flow"
-go build -o "$work/s3flow" ./cmd/s3flow
+go build -o "$work/" ./cmd/s3flow ./cmd/s3flow-local
 export S3FLOW_HOME="$work/home"
 s3flow=("$work/s3flow")
 printf '%s' "$S3FLOW_TEST_SECRET_KEY" | "${s3flow[@]}" connection create bench \
@@ -124,6 +124,9 @@ printf 'workload\ttool\tround\tseconds\trss_mib\n' >"$results"
 measure() {
 	local workload=$1 tool=$2 round=$3
 	shift 3
+	# Every tool starts with the last one's writes on disk: without this a
+	# run pays for the write-back of the run before it.
+	sync
 	if ! /usr/bin/time -v "$@" >/dev/null 2>"$work/time.txt"; then
 		echo "FAILED: $workload / $tool:"; grep -v 'Command being timed' "$work/time.txt" | head -n 20; exit 1
 	fi

@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -125,6 +127,24 @@ func (c *Client) Region() string { return c.cfg.Region }
 
 // Connection is the connection the client was built from.
 func (c *Client) Connection() connection.Connection { return c.conn }
+
+// Loopback reports whether the connection's endpoint is on this machine
+// (localhost, 127.0.0.0/8, ::1): no network between s3flow and the store.
+func (c *Client) Loopback() bool {
+	if c.conn.Endpoint == "" {
+		return false
+	}
+	u, err := url.Parse(c.conn.Endpoint)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
 
 // Config is the SDK configuration, for signing raw requests.
 func (c *Client) Config() aws.Config { return c.cfg }

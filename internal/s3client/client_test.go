@@ -393,3 +393,30 @@ func TestExplainPassesThrough(t *testing.T) {
 		}
 	}
 }
+
+func TestLoopback(t *testing.T) {
+	for _, tt := range []struct {
+		endpoint string
+		want     bool
+	}{
+		{"", false},
+		{"http://127.0.0.1:9000", true},
+		{"http://127.8.9.1", true},
+		{"http://localhost:9000", true},
+		{"http://[::1]:9000", true},
+		{"https://s3.eu-central-1.amazonaws.com", false},
+		{"http://10.0.0.5:9000", false},
+		{"http://localhost.example.com", false},
+	} {
+		c, err := s3client.New(t.Context(), connection.Connection{
+			Name: "x", Kind: connection.KindKeys, AccessKeyID: "AKIA", SecretAccessKey: connection.NewSecret("s"),
+			Endpoint: tt.endpoint, PathStyle: true,
+		}, "", s3client.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Loopback(); got != tt.want {
+			t.Errorf("Loopback() for %q = %v, want %v", tt.endpoint, got, tt.want)
+		}
+	}
+}

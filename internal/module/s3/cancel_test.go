@@ -50,7 +50,7 @@ func TestUploadCancelAborts(t *testing.T) {
 	data := make([]byte, 40<<20)
 	rand.New(rand.NewSource(1)).Read(data)
 	os.WriteFile(src, data, 0o644)
-	in, err := UploadFile.Check(map[string]any{"bucket": bucket, "file": src})
+	in, err := UploadFile.Check(map[string]any{"bucket": bucket, "file": src, "part_size": int64(defaultUploadPartMiB)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,13 @@ func runListFiles(ctx context.Context, env module.Env, in module.Values, emit fu
 	}
 	files := fileEmitter{emit: emit, limit: limit}
 	err = c.Do(ctx, func(cl *s3.Client) error {
-		for page, err := range pages(ctx, cl, input, pageSize(limit)) {
+		list := pages
+		if in.Bool("recursive") && limit == 0 {
+			// A whole recursive listing: folders side by side. A limit
+			// wants the first keys soonest, one page after another.
+			list = spreadPages
+		}
+		for page, err := range list(ctx, cl, input, pageSize(limit)) {
 			if err != nil {
 				return err
 			}

@@ -307,6 +307,51 @@ func TestListFilesAllPages(t *testing.T) {
 					t.Errorf("%d objects listed in %d request(s); a page holds at most 1,000", n, requests)
 				}
 			})
+			// A recursive listing lists the folders below the prefix side by
+			// side. Under many/ the folder level (1,205 files) is more than
+			// a page: it is listed the ordinary way.
+			t.Run("recursive/flat", func(t *testing.T) {
+				bundles, err := run(t, tg, ListFiles, map[string]any{"bucket": bucket, "prefix": "many", "recursive": true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := listed(t, bundles); !slices.Equal(got, want) {
+					t.Fatalf("got %d objects, want aws's %d in the same order", len(got), len(want))
+				}
+			})
+			// From the top: a file before the folders and one after, a
+			// folder of two pages and a nested folder.
+			putKeysConcurrently(t, tg, bucket, []string{"a/x", "a/b/c", "z/q", "0", "zz"})
+			t.Run("recursive/spread", func(t *testing.T) {
+				bundles, requests, err := runCounting(t, tg, ListFiles, map[string]any{"bucket": bucket, "recursive": true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := listed(t, bundles), awsListing(t, tg, bucket, ""); !slices.Equal(got, want) {
+					t.Fatalf("got %d objects, want aws's %d in the same order:\n%v", len(got), len(want), keysOf(got)[:min(len(got), 12)])
+				}
+				// The folder level, then a/, many/ (two pages) and z/.
+				if requests != 5 {
+					t.Errorf("made %d requests, want 5 (one for the folder level, one per folder page)", requests)
+				}
+			})
+			// A folder whose name begins another name followed by a character
+			// below "/" ("many" and "many-/", "many.txt") sorts differently
+			// by key (S3) and by name (SeaweedFS): the listing then goes the
+			// ordinary way, in the server's own order.
+			putKeysConcurrently(t, tg, bucket, []string{"many-/y", "many.txt"})
+			t.Run("recursive/ambiguous", func(t *testing.T) {
+				bundles, requests, err := runCounting(t, tg, ListFiles, map[string]any{"bucket": bucket, "recursive": true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := listed(t, bundles), awsListing(t, tg, bucket, ""); !slices.Equal(got, want) {
+					t.Fatalf("got %d objects, want aws's %d in the same order:\n%v", len(got), len(want), keysOf(got)[:min(len(got), 12)])
+				}
+				if requests != 3 {
+					t.Errorf("made %d requests, want 3 (the folder level, then two pages)", requests)
+				}
+			})
 			for _, tc := range []struct {
 				limit        int64
 				want         int

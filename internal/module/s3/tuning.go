@@ -73,3 +73,9 @@ func tuningOf(in module.Values, conn *connection.Connection, partMiB, parallel i
 	}
 	return t
 }
+
+// partSizeSet reports whether the call or the connection chose a part
+// size, which then also decides when an upload goes up in parts.
+func partSizeSet(in module.Values, conn *connection.Connection) bool {
+	return in.Int("part_size") > 0 || (conn != nil && conn.PartSizeMiB > 0)
+}

@@ -3,6 +3,7 @@ package s3
 import (
 	"context"
 	"fmt"
+	"io"
 	"mime"
 	"path"
 	"strings"
@@ -123,6 +124,15 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 	size := file.Size()
 	tune := tuningOf(in, env.Connection, defaultUploadPartMiB, defaultUploadParallel)
 	threshold := uploadThresholdParts * tune.partSize
+	loopback := c.Loopback()
+	// A conditional upload keeps to parts: a server may refuse a single
+	// PUT's condition before reading its body and close the connection,
+	// which the client sees as a reset, not as the 412 it is; in parts the
+	// condition is checked when the upload completes.
+	conditional := input.IfNoneMatch != nil || input.IfMatch != nil
+	if loopback && !conditional && !partSizeSet(in, env.Connection) {
+		threshold = loopbackSinglePutMiB << 20
+	}
 	if contentMD5 != "" && (size < 0 || size >= threshold) {
 		return &module.InputError{Field: "headers", Rule: fmt.Sprintf("Content-MD5 covers a single PUT, which s3flow uses for files under %d MiB; use x-amz-checksum-sha256 or leave it out (parts are checksummed anyway)", threshold>>20)}
 	}
@@ -137,15 +147,26 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 	}
 	tracker := env.StartProgress(key, size)
 	defer tracker.Done()
-	var out *transfermanager.UploadObjectOutput
+	var etag, versionID *string
 	err = c.Do(ctx, func(cl *s3.Client) error {
+		if seeker, ok := body.(io.ReadSeeker); ok && size >= 0 && size < threshold {
+			// A retry in another region starts from the top of the file.
+			if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			out, err := putFromFile(ctx, cl, input, contentMD5, seeker, size, loopback, tracker)
+			if err == nil {
+				etag, versionID = out.ETag, out.VersionId
+			}
+			return err
+		}
 		var api transfermanager.S3APIClient = cl
 		if contentMD5 != "" {
 			api = withContentMD5{cl, contentMD5}
 		}
 		tm := transfermanager.New(api, func(o *transfermanager.Options) {
 			o.PartSizeBytes = tune.partSize
-			o.MultipartUploadThreshold = uploadThresholdParts * tune.partSize
+			o.MultipartUploadThreshold = threshold
 			o.Concurrency = tune.parallel
 			// A cancelled upload (Ctrl-C, a step timeout) still aborts its
 			// multipart upload, on a fresh context: no orphan parts.
@@ -153,16 +174,18 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 			o.RequestChecksumCalculation = c.Config().RequestChecksumCalculation
 			o.ObjectProgressListeners.Register(progressListener{tracker})
 		})
-		var err error
-		out, err = tm.UploadObject(ctx, input)
+		out, err := tm.UploadObject(ctx, input)
+		if err == nil {
+			etag, versionID = out.ETag, out.VersionID
+		}
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("upload %s to %q as %q: %w", file.Name(), bucket, key, conditionFailed(err, input))
 	}
 	return emit(module.Bundle{
-		"bucket": bucket, "key": key, "etag": aws.ToString(out.ETag),
-		"versionId": aws.ToString(out.VersionID), "size": size,
+		"bucket": bucket, "key": key, "etag": aws.ToString(etag),
+		"versionId": aws.ToString(versionID), "size": size,
 	})
 }
 

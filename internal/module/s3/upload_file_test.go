@@ -3,6 +3,7 @@ package s3
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -269,7 +270,7 @@ func TestUploadFileContentMD5NeedsSinglePut(t *testing.T) {
 	t.Parallel()
 	for _, size := range []int64{uploadThresholdParts * defaultUploadPartMiB << 20, 1 << 30, -1} {
 		_, err := run(t, nowhere, UploadFile, map[string]any{
-			"bucket": "b", "file": unopenable{t, size}, "headers": pairs("Content-MD5", md5Base64("x")),
+			"bucket": "b", "file": unopenable{t, size}, "headers": pairs("Content-MD5", md5Base64("x")), "part_size": int64(defaultUploadPartMiB),
 		})
 		var ie *module.InputError
 		if !errors.As(err, &ie) || ie.Field != "headers" || !strings.Contains(ie.Rule, "Content-MD5") {
@@ -281,7 +282,9 @@ func TestUploadFileContentMD5NeedsSinglePut(t *testing.T) {
 const bigSize = 40 << 20
 
 // TestUploadFileMultipart: a file past the threshold goes up in parts,
-// keeps its headers, reads back identical, and honours If-None-Match.
+// keeps its headers, reads back identical, and honours If-None-Match. The
+// servers are on 127.0.0.1, where only a part size set by the call (or the
+// connection) makes a file this small go up in parts.
 func TestUploadFileMultipart(t *testing.T) {
 	data := randomBytes(1, bigSize)
 	src := writeFile(t, "big.bin", data)
@@ -289,7 +292,7 @@ func TestUploadFileMultipart(t *testing.T) {
 		t.Run(tg.Name, func(t *testing.T) {
 			t.Parallel()
 			bucket := tg.Bucket(t)
-			in := map[string]any{"bucket": bucket, "folder": "big", "file": src,
+			in := map[string]any{"bucket": bucket, "folder": "big", "file": src, "part_size": int64(defaultUploadPartMiB),
 				"headers": pairs("Cache-Control", "no-store", "x-amz-meta-owner", "ana", "If-None-Match", "*")}
 			got, err := run(t, tg, UploadFile, in)
 			if err != nil {
@@ -330,6 +333,51 @@ func TestUploadFileMultipart(t *testing.T) {
 	}
 }
 
+// TestUploadFileSinglePutLoopback: on a loopback endpoint a file under
+// 5 GiB goes up in one streamed PUT (its ETag is the MD5 of the bytes, not
+// a multipart ETag), keeps its headers and reads back identical. With a
+// condition (If-None-Match) it goes up in parts, and a failed condition is
+// a clean PreconditionFailed: a server may answer a single PUT's 412 before
+// reading the body and reset the connection.
+func TestUploadFileSinglePutLoopback(t *testing.T) {
+	data := randomBytes(3, bigSize)
+	src := writeFile(t, "big.bin", data)
+	for _, tg := range s3test.Targets(t) {
+		t.Run(tg.Name, func(t *testing.T) {
+			t.Parallel()
+			bucket := tg.Bucket(t)
+			in := map[string]any{"bucket": bucket, "folder": "one", "file": src,
+				"headers": pairs("Cache-Control", "no-store", "x-amz-meta-owner", "ana")}
+			got, err := run(t, tg, UploadFile, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := md5.Sum(data)
+			if etag := one(t, got)["etag"]; etag != `"`+hex.EncodeToString(sum[:])+`"` {
+				t.Errorf("etag %v is not the MD5 of the data: not one PUT", etag)
+			}
+			if sum, n := objectSHA256(t, tg, bucket, "one/big.bin"); n != bigSize || sum != sha256Hex(data) {
+				t.Errorf("read back %d bytes with another sha256", n)
+			}
+			h, err := tg.Client(t).S3("").HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("one/big.bin")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if aws.ToString(h.CacheControl) != "no-store" || h.Metadata["owner"] != "ana" {
+				t.Errorf("head: Cache-Control %q, metadata %v", aws.ToString(h.CacheControl), h.Metadata)
+			}
+			in["file"] = writeFile(t, "big.bin", randomBytes(6, bigSize))
+			in["no_overwrite"] = true
+			if _, err := run(t, tg, UploadFile, in); err == nil || !strings.Contains(err.Error(), "PreconditionFailed") {
+				t.Errorf("second upload with no_overwrite: err = %v, want PreconditionFailed", err)
+			}
+			if sum, _ := objectSHA256(t, tg, bucket, "one/big.bin"); sum != sha256Hex(data) {
+				t.Error("no_overwrite did not keep the first upload")
+			}
+		})
+	}
+}
+
 // TestUploadFileAbortsFailedMultipart puts a proxy in front of each server
 // that refuses the second UploadPart: the upload must fail and leave
 // neither an object nor a pending multipart upload behind.
@@ -343,7 +391,7 @@ func TestUploadFileAbortsFailedMultipart(t *testing.T) {
 			faulty := tg
 			faulty.Conn.Endpoint = proxy.URL
 
-			_, err := run(t, faulty, UploadFile, map[string]any{"bucket": bucket, "file": src})
+			_, err := run(t, faulty, UploadFile, map[string]any{"bucket": bucket, "file": src, "part_size": int64(defaultUploadPartMiB)})
 			if err == nil || !strings.Contains(err.Error(), "InvalidArgument") {
 				t.Fatalf("err = %v, want the injected InvalidArgument", err)
 			}
