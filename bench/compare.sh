@@ -162,6 +162,7 @@ for round in $(seq 0 "$ROUNDS"); do
 		rm -f "$work/rclone.dl"
 		measure "$down" "rclone (tuned)" "$round" "${rclone_tuned[@]}" copyto b:big/src.bin "$work/rclone.dl"
 		measure "$down" "s3cmd" "$round" "${s3cmd[@]}" get --force s3://big/src.bin "$work/s3cmd.dl"
+		measure "$down" "s3flow to stdout (> /dev/null)" "$round" "${s3flow[@]}" s3 get-file -c bench --bucket big --path src.bin --out -
 		measure "$down" "limit: curl GET to /dev/null" "$round" curl -fsS -o /dev/null "$url"
 		measure "$down" "limit: curl GET to a file" "$round" curl -fsS -o "$work/curl.dl" "$url"
 		cmp "$work/big.bin" "$work/s3flow.dl"

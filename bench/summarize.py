@@ -1,6 +1,6 @@
 """Summarises bench/compare.sh's measurements: per workload, each tool's
 median wall time, its ratio to the fastest peer (the aws CLI, rclone,
-s3cmd; not s3flow, not the "limit:" references) and its peak RSS."""
+s3cmd; not s3flow's own rows, not the "limit:" references) and its peak RSS."""
 import collections
 import platform
 import statistics
@@ -42,7 +42,7 @@ out.append(f"Machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platf
 for w in order:
     tools = rows[w]
     meds = {t: statistics.median(v) for t, v in tools.items()}
-    peers = {t: m for t, m in meds.items() if t != "s3flow" and not t.startswith("limit:")}
+    peers = {t: m for t, m in meds.items() if not t.startswith(("s3flow", "limit:"))}
     fastest = min(peers.values()) if peers else None
     out.append(f"\n### {w}\n")
     out.append("| tool | median | runs | vs fastest peer | peak RSS |")

@@ -125,7 +125,7 @@ func run(in, out string) error {
 			if strings.HasPrefix(s.tools[j], "limit:") {
 				bar.Color = color.RGBA{R: 200, G: 200, B: 205, A: 255}
 			}
-			if s.tools[j] == "s3flow" {
+			if strings.HasPrefix(s.tools[j], "s3flow") {
 				bar.Color = color.RGBA{R: 30, G: 120, B: 200, A: 255}
 			}
 			p.Add(bar)

@@ -57,7 +57,7 @@ func TestClockSkewIsCorrected(t *testing.T) {
 	th := proxied(t, tg)
 	refused := aheadServer(th, 20*time.Minute)
 	data := randomBytes(6, uploadSize)
-	if _, err := th.run(context.Background(), t, s3mod.UploadFile, map[string]any{"bucket": bucket, "file": writeFile(t, "big.bin", data)}); err != nil {
+	if _, err := th.run(context.Background(), t, s3mod.UploadFile, map[string]any{"bucket": bucket, "file": writeFile(t, "big.bin", data), "part_size": partMiB}); err != nil {
 		t.Fatalf("upload: %v", err)
 	}
 	if n := refused.Load(); n != 1 {

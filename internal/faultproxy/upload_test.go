@@ -12,8 +12,12 @@ import (
 	s3mod "github.com/s3flow/s3flow/internal/module/s3"
 )
 
-// uploadSize makes upload_file go up in three 8 MiB parts.
+// uploadSize makes upload_file go up in three parts of partMiB.
 const uploadSize = 24 << 20
+
+// partMiB is the part size these tests set: on a loopback endpoint (the
+// proxy) a file under 5 GiB otherwise goes up in one PUT.
+const partMiB = int64(8)
 
 // TestUploadRetriesOnlyTheFailedPart breaks the 3rd UploadPart once, in
 // each way a server or network can: the SDK's retryer sends that part
@@ -41,7 +45,7 @@ func TestUploadRetriesOnlyTheFailedPart(t *testing.T) {
 			key := "up/" + strings.NewReplacer(" ", "-", ",", "").Replace(c.name) + ".bin"
 			folder, name, _ := strings.Cut(key, "/")
 			if _, err := th.run(context.Background(), t, s3mod.UploadFile, map[string]any{
-				"bucket": bucket, "folder": folder, "name": name, "file": src,
+				"bucket": bucket, "folder": folder, "name": name, "file": src, "part_size": partMiB,
 			}); err != nil {
 				t.Fatalf("upload: %v", err)
 			}
@@ -80,6 +84,61 @@ func TestUploadRetriesOnlyTheFailedPart(t *testing.T) {
 	}
 }
 
+// TestUploadSinglePutRetried breaks the one PUT that carries a file on a
+// loopback endpoint, in each way a server or network can: the SDK seeks
+// back to the start of the file and sends it again; the object is the
+// source, byte for byte. Past the max attempts nothing is written.
+func TestUploadSinglePutRetried(t *testing.T) {
+	tg, bucket := setup(t)
+	data := randomBytes(7, uploadSize)
+	src := writeFile(t, "big.bin", data)
+	for _, c := range []struct {
+		name  string
+		fault faultproxy.Fault
+	}{
+		{"503 SlowDown with Retry-After", faultproxy.SlowDown()},
+		{"500 InternalError", faultproxy.InternalError()},
+		{"reset after 1 MiB of the body", faultproxy.Fault{Kind: faultproxy.ResetRequest, Bytes: 1 << 20}},
+		{"answer lost after the object was stored", faultproxy.Fault{Kind: faultproxy.ResetResponse}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			th := proxied(t, tg)
+			th.proxy.Add(faultproxy.Rule{Match: faultproxy.Match{Op: "PutObject"}, Nth: 1, Fault: c.fault})
+			key := strings.NewReplacer(" ", "-", ",", "").Replace(c.name) + ".bin"
+			if _, err := th.run(context.Background(), t, s3mod.UploadFile, map[string]any{
+				"bucket": bucket, "folder": "one", "name": key, "file": src,
+			}); err != nil {
+				t.Fatalf("upload: %v", err)
+			}
+			if got := ops(th.proxy.Requests()); got["PutObject"] != 2 || got["UploadPart"] != 0 {
+				t.Errorf("requests %v, want 2 PutObject (the broken one again) and no parts", got)
+			}
+			obj, ok := awsObject(t, tg, bucket, "one/"+key)
+			if !ok {
+				t.Fatalf("aws s3api get-object: no object one/%s", key)
+			}
+			assertSame(t, "the object", obj, data)
+		})
+	}
+	t.Run("past max attempts", func(t *testing.T) {
+		t.Parallel()
+		th := proxied(t, tg)
+		th.conn.MaxAttempts = 2
+		th.proxy.Add(faultproxy.Rule{Match: faultproxy.Match{Op: "PutObject"}, Count: -1, Fault: faultproxy.Fault{Kind: faultproxy.ResetRequest, Bytes: 1 << 20}})
+		_, err := th.run(context.Background(), t, s3mod.UploadFile, map[string]any{"bucket": bucket, "folder": "never", "file": src})
+		if err == nil {
+			t.Fatal("an upload whose every try was cut off succeeded")
+		}
+		if n := th.proxy.Count(faultproxy.Match{Op: "PutObject"}); n != 2 {
+			t.Errorf("PUT sent %d times, want 2 (max attempts 2)", n)
+		}
+		if obj, ok := awsObject(t, tg, bucket, "never/big.bin"); ok {
+			t.Errorf("a failed upload left an object of %d bytes", len(obj))
+		}
+	})
+}
+
 // TestUploadFailureOutlastingRetries breaks every try of part 2: with the
 // connection's max attempts at 2 the part is sent exactly twice, then the
 // multipart upload is aborted. Nothing is left: no pending upload, no new
@@ -104,7 +163,7 @@ func TestUploadFailureOutlastingRetries(t *testing.T) {
 			th.conn.MaxAttempts = 2
 			part2 := faultproxy.Match{Op: "UploadPart", Query: map[string]string{"partNumber": "2"}}
 			th.proxy.Add(faultproxy.Rule{Match: part2, Count: -1, Fault: faultproxy.InternalError()})
-			_, err := th.run(context.Background(), t, s3mod.UploadFile, map[string]any{"bucket": bucket, "folder": c.folder, "file": src})
+			_, err := th.run(context.Background(), t, s3mod.UploadFile, map[string]any{"bucket": bucket, "folder": c.folder, "file": src, "part_size": partMiB})
 			if err == nil || !strings.Contains(err.Error(), "InternalError") {
 				t.Fatalf("err = %v, want the injected InternalError", err)
 			}
@@ -142,7 +201,7 @@ func TestUploadStalledPartAborts(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := th.run(ctx, t, s3mod.UploadFile, map[string]any{"bucket": bucket, "file": src})
+		_, err := th.run(ctx, t, s3mod.UploadFile, map[string]any{"bucket": bucket, "file": src, "part_size": partMiB})
 		done <- err
 	}()
 	select {
@@ -177,7 +236,7 @@ func TestStalledRequestTimesOut(t *testing.T) {
 	src := writeFile(t, "big.bin", data)
 	th := proxied(t, tg)
 	th.proxy.Add(faultproxy.Rule{Match: faultproxy.Match{Op: "UploadPart"}, Nth: 2, Fault: faultproxy.Fault{Kind: faultproxy.Stall}})
-	if _, err := th.run(context.Background(), t, s3mod.UploadFile, map[string]any{"bucket": bucket, "file": src}); err != nil {
+	if _, err := th.run(context.Background(), t, s3mod.UploadFile, map[string]any{"bucket": bucket, "file": src, "part_size": partMiB}); err != nil {
 		t.Fatalf("upload: %v", err)
 	}
 	if n := th.proxy.Count(faultproxy.Match{Op: "UploadPart"}); n != 4 {
