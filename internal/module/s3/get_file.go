@@ -187,7 +187,7 @@ func getToWriter(ctx context.Context, c *s3client.Client, bucket, key, rng strin
 		if rng != "" {
 			input.Range = aws.String(rng)
 		}
-		out, err = cl.GetObject(ctx, input)
+		out, err = cl.GetObject(ctx, input, s3client.FastCRC64)
 		return err
 	})
 	if err != nil {
