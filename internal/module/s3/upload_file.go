@@ -123,24 +123,40 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 	}
 	size := file.Size()
 	tune := tuningOf(in, env.Connection, defaultUploadPartMiB, defaultUploadParallel)
-	threshold := uploadThresholdParts * tune.partSize
+	// Files under partsThreshold go up in one PUT, larger ones in parts.
+	partsThreshold := uploadThresholdParts * tune.partSize
 	loopback := c.Loopback()
+	// A file that can be read again (a local file, not a stream) may go up
+	// in one PUT streamed from it, up to this size: more on loopback.
 	// A conditional upload keeps to parts: a server may refuse a single
 	// PUT's condition before reading its body and close the connection,
 	// which the client sees as a reset, not as the 412 it is; in parts the
 	// condition is checked when the upload completes.
+	singlePutMax := partsThreshold
 	conditional := input.IfNoneMatch != nil || input.IfMatch != nil
 	if loopback && !conditional && !partSizeSet(in, env.Connection) {
-		threshold = loopbackSinglePutMiB << 20
+		singlePutMax = loopbackSinglePutMiB << 20
 	}
-	if contentMD5 != "" && (size < 0 || size >= threshold) {
-		return &module.InputError{Field: "headers", Rule: fmt.Sprintf("Content-MD5 covers a single PUT, which s3flow uses for files under %d MiB; use x-amz-checksum-sha256 or leave it out (parts are checksummed anyway)", threshold>>20)}
+	md5Rule := func(max int64) error {
+		return &module.InputError{Field: "headers", Rule: fmt.Sprintf("Content-MD5 covers a single PUT, which s3flow uses for files under %d MiB; use x-amz-checksum-sha256 or leave it out (parts are checksummed anyway)", max>>20)}
+	}
+	if contentMD5 != "" && (size < 0 || size >= singlePutMax) {
+		return md5Rule(singlePutMax)
 	}
 	body, err := file.Open()
 	if err != nil {
 		return fmt.Errorf("open %s: %w", file.Name(), err)
 	}
 	defer body.Close()
+	seeker, seekable := body.(io.ReadSeeker)
+	if !seekable {
+		// The transfer manager reads a single PUT's body into memory; a
+		// stream (an upload through the API) keeps to the parts threshold.
+		singlePutMax = partsThreshold
+		if contentMD5 != "" && size >= singlePutMax {
+			return md5Rule(singlePutMax)
+		}
+	}
 	input.Body = body
 	if size >= 0 {
 		input.ContentLength = aws.Int64(size)
@@ -149,7 +165,7 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 	defer tracker.Done()
 	var etag, versionID *string
 	err = c.Do(ctx, func(cl *s3.Client) error {
-		if seeker, ok := body.(io.ReadSeeker); ok && size >= 0 && size < threshold {
+		if seekable && size >= 0 && size < singlePutMax {
 			// A retry in another region starts from the top of the file.
 			if _, err := seeker.Seek(0, io.SeekStart); err != nil {
 				return err
@@ -166,7 +182,7 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 		}
 		tm := transfermanager.New(api, func(o *transfermanager.Options) {
 			o.PartSizeBytes = tune.partSize
-			o.MultipartUploadThreshold = threshold
+			o.MultipartUploadThreshold = partsThreshold
 			o.Concurrency = tune.parallel
 			// A cancelled upload (Ctrl-C, a step timeout) still aborts its
 			// multipart upload, on a fresh context: no orphan parts.
