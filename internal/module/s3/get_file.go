@@ -194,12 +194,7 @@ func getToWriter(ctx context.Context, c *s3client.Client, bucket, key, rng strin
 		return nil, err
 	}
 	defer out.Body.Close()
-	// In copyBufferSize steps, as a download to a file: io.Copy's 32 KiB
-	// (os.File's ReadFrom falls back to it) costs two system calls per
-	// 32 KiB. The wrappers hide ReadFrom and WriteTo so the buffer is used.
-	bp := copyBuffers.Get().(*[copyBufferSize]byte)
-	defer copyBuffers.Put(bp)
-	n, err := io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{out.Body}, bp[:])
+	n, err := copyInSteps(w, out.Body)
 	if err != nil {
 		return nil, fmt.Errorf("after %d bytes: %w", n, err)
 	}

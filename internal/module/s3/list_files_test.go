@@ -323,17 +323,7 @@ func TestListFilesAllPages(t *testing.T) {
 			// folder of two pages and a nested folder.
 			putKeysConcurrently(t, tg, bucket, []string{"a/x", "a/b/c", "z/q", "0", "zz"})
 			t.Run("recursive/spread", func(t *testing.T) {
-				bundles, requests, err := runCounting(t, tg, ListFiles, map[string]any{"bucket": bucket, "recursive": true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got, want := listed(t, bundles), awsListing(t, tg, bucket, ""); !slices.Equal(got, want) {
-					t.Fatalf("got %d objects, want aws's %d in the same order:\n%v", len(got), len(want), keysOf(got)[:min(len(got), 12)])
-				}
-				// The folder level, then a/, many/ (two pages) and z/.
-				if requests != 5 {
-					t.Errorf("made %d requests, want 5 (one for the folder level, one per folder page)", requests)
-				}
+				listAllLikeAWS(t, tg, bucket, 5, "one for the folder level, then a/, many/ (two pages) and z/")
 			})
 			// A folder whose name begins another name followed by a character
 			// below "/" ("many" and "many-/", "many.txt") sorts differently
@@ -341,16 +331,7 @@ func TestListFilesAllPages(t *testing.T) {
 			// ordinary way, in the server's own order.
 			putKeysConcurrently(t, tg, bucket, []string{"many-/y", "many.txt"})
 			t.Run("recursive/ambiguous", func(t *testing.T) {
-				bundles, requests, err := runCounting(t, tg, ListFiles, map[string]any{"bucket": bucket, "recursive": true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got, want := listed(t, bundles), awsListing(t, tg, bucket, ""); !slices.Equal(got, want) {
-					t.Fatalf("got %d objects, want aws's %d in the same order:\n%v", len(got), len(want), keysOf(got)[:min(len(got), 12)])
-				}
-				if requests != 3 {
-					t.Errorf("made %d requests, want 3 (the folder level, then two pages)", requests)
-				}
+				listAllLikeAWS(t, tg, bucket, 3, "the folder level, then two pages")
 			})
 			for _, tc := range []struct {
 				limit        int64
@@ -377,6 +358,22 @@ func TestListFilesAllPages(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// listAllLikeAWS lists the whole bucket recursively and checks it against
+// the aws CLI's listing, in the same order, made in wantRequests requests.
+func listAllLikeAWS(t *testing.T, tg s3test.Target, bucket string, wantRequests int64, why string) {
+	t.Helper()
+	bundles, requests, err := runCounting(t, tg, ListFiles, map[string]any{"bucket": bucket, "recursive": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := listed(t, bundles), awsListing(t, tg, bucket, ""); !slices.Equal(got, want) {
+		t.Fatalf("got %d objects, want aws's %d in the same order:\n%v", len(got), len(want), keysOf(got)[:min(len(got), 12)])
+	}
+	if requests != wantRequests {
+		t.Errorf("made %d requests, want %d (%s)", requests, wantRequests, why)
 	}
 }
 

@@ -121,27 +121,16 @@ const copyBufferSize = 256 << 10
 
 var copyBuffers = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
 
-// WriteTo lets io.Copy (the transfer manager's) copy in copyBufferSize
-// steps, with buffers the ranges in flight share.
-func (b *resumingBody) WriteTo(w io.Writer) (int64, error) {
+// copyInSteps copies r to w in copyBufferSize steps, with buffers the
+// copies in flight share. The wrappers hide ReadFrom and WriteTo, which
+// would bring back a 32 KiB step (os.File's ReadFrom falls back to
+// io.Copy) or call copyInSteps again (resumingBody's WriteTo).
+func copyInSteps(w io.Writer, r io.Reader) (int64, error) {
 	bp := copyBuffers.Get().(*[copyBufferSize]byte)
 	defer copyBuffers.Put(bp)
-	buf := bp[:]
-	var written int64
-	for {
-		n, err := b.Read(buf)
-		if n > 0 {
-			wn, werr := w.Write(buf[:n])
-			written += int64(wn)
-			if werr != nil {
-				return written, werr
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return written, nil
-		}
-		if err != nil {
-			return written, err
-		}
-	}
+	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r}, bp[:])
 }
+
+// WriteTo lets io.Copy (the transfer manager's) copy in copyBufferSize
+// steps.
+func (b *resumingBody) WriteTo(w io.Writer) (int64, error) { return copyInSteps(w, b) }
