@@ -143,7 +143,7 @@ func runFlow(ctx context.Context, a *app, file string, o *runOptions) error {
 	if err != nil {
 		return err
 	}
-	eng := engine.New(engine.Options{Registry: a.registry, Resolver: resolver{a}, Recorder: hist, Logger: a.logger(),
+	eng := engine.New(engine.Options{Registry: a.registry, Resolver: resolver{a}, Recorder: hist, Logger: a.logger(), Files: module.AllLocalFiles(),
 		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate})
 	res, runErr := eng.Run(ctx, f, inputs, nil)
 	if res == nil {

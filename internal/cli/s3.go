@@ -58,10 +58,12 @@ func newModuleCmd(a *app, m *module.Module) *cobra.Command {
 		if err != nil {
 			return flagError(m, err)
 		}
-		env := module.Env{Stdout: a.io.Out, Logger: a.logger()}
+		// The CLI is run by the machine's own user: the whole disk and the
+		// terminal are theirs.
+		env := module.Env{Stdout: a.io.Out, Logger: a.logger(), Files: module.AllLocalFiles()}
 		out := a.io.Out
-		if m.WritesToStdout != nil && m.WritesToStdout(in) {
-			out = a.io.Err
+		if m.ReachOf(in)&module.ReachStdout != 0 {
+			out = a.io.Err // the data goes to standard output, the bundles beside it
 		}
 		p, err := newPrinter(out, a.outputFormat(), m.Outputs)
 		if err != nil {
@@ -82,7 +84,7 @@ func newModuleCmd(a *app, m *module.Module) *cobra.Command {
 			defer prog.Wait()
 			env.Progress = prog
 		}
-		runErr := m.Run(cmd.Context(), env, in, p.Print)
+		runErr := m.Exec(cmd.Context(), env, in, p.Print)
 		return errors.Join(runErr, p.Close())
 	}
 	return cmd
@@ -139,6 +141,27 @@ func flagValues(flags *pflag.FlagSet, m *module.Module) (map[string]any, error) 
 				list[i] = it
 			}
 			raw[f.Name] = list
+		case module.FileRef:
+			// A path on the command line is a local file, checked now.
+			p, _ := flags.GetString(name)
+			file, err := module.NewLocalFile(p)
+			if err != nil {
+				return nil, usagef("--%s: %v", name, err)
+			}
+			raw[f.Name] = file
+		case module.Body:
+			// @FILE sends a file: a CLI-only way of giving one; module
+			// inputs never open a path by themselves.
+			text, _ := flags.GetString(name)
+			if p, ok := strings.CutPrefix(text, "@"); ok {
+				file, err := module.NewLocalFile(p)
+				if err != nil {
+					return nil, usagef("--%s: %v", name, err)
+				}
+				raw[f.Name] = file
+				continue
+			}
+			raw[f.Name] = text
 		default:
 			raw[f.Name], _ = flags.GetString(name)
 		}

@@ -26,6 +26,7 @@ type serverOptions struct {
 	id          string
 	rescueAfter time.Duration
 	maxBody     int64
+	filesRoot   string
 	limits      fanOutLimits
 }
 
@@ -55,6 +56,7 @@ needs the same S3FLOW_ENCRYPTION_KEY (or encryption.key).`,
 	f := cmd.Flags()
 	o.flags(cmd, "runs this process works at once (0: only accept runs, for workers to do; PostgreSQL only)")
 	f.StringVar(&o.addr, "addr", "127.0.0.1:8080", "host:port to listen on")
+	f.StringVar(&o.filesRoot, "files-root", "", "the one folder whose files flows may read and write (file.* steps, Get a file's out); default none, and such flows are not loaded")
 	f.Int64Var(&o.maxBody, "max-webhook-body", server.DefaultMaxWebhookBody, "largest webhook body in bytes; a bigger one gets 413 and starts nothing")
 	return cmd
 }
@@ -130,7 +132,7 @@ func newServer(ctx context.Context, a *app, o *serverOptions) (*server.Server, f
 	}
 	srv, err := server.New(ctx, server.Config{
 		DB: st.DB(), Connections: st, Registry: a.registry, Resolver: resolver{a},
-		FlowsDir: o.flows, Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, MaxWebhookBody: o.maxBody,
+		FlowsDir: o.flows, FilesRoot: o.filesRoot, Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, MaxWebhookBody: o.maxBody,
 		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate,
 		Logger: a.serverLogger(),
 	})

@@ -107,6 +107,9 @@ type Options struct {
 	// SpoolDir holds downloaded files while their bundle is in flight; a
 	// folder per run is made inside it (default: the system temp dir).
 	SpoolDir string
+	// Files is the local file system steps may touch: all of it for the
+	// CLI's runs, the --files-root folder (or nothing, nil) for a server's.
+	Files *module.LocalFiles
 	// Sleep waits between retries; tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// MaxBundles bounds the bundles that listing steps may emit in one run

@@ -91,7 +91,7 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 			// Up to Concurrency bundles go down the flow at once, each in a
 			// branch of its own; the listing waits for a free slot.
 			fo := r.fanOut(ctx, st.Concurrency)
-			runErr = st.Module.Run(fo.ctx, menv, in, func(b module.Bundle) error {
+			runErr = st.Module.Exec(fo.ctx, menv, in, func(b module.Bundle) error {
 				if err := took(b); err != nil {
 					return err
 				}
@@ -109,13 +109,13 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 			}
 		} else if st.Module.Many {
 			// A listing streams: each bundle goes down the flow as it comes.
-			runErr = st.Module.Run(ctx, menv, in, cont)
+			runErr = st.Module.Exec(ctx, menv, in, cont)
 		} else {
 			// One result: run under the step's timeout, then pass it on, so
 			// a retry never repeats later steps.
 			var out []module.Bundle
 			runErr = r.withTimeout(ctx, st, func(ctx context.Context) error {
-				return st.Module.Run(ctx, menv, in, func(b module.Bundle) error {
+				return st.Module.Exec(ctx, menv, in, func(b module.Bundle) error {
 					out = append(out, b)
 					return nil
 				})
@@ -230,7 +230,7 @@ func (r *runner) inputsFor(ctx context.Context, st *flow.Step, env map[string]an
 }
 
 func (r *runner) moduleEnv(ctx context.Context, st *flow.Step, env map[string]any) (module.Env, error) {
-	menv := module.Env{Logger: r.e.opts.Logger, SpoolDir: r.spool}
+	menv := module.Env{Logger: r.e.opts.Logger, SpoolDir: r.spool, Files: r.e.opts.Files}
 	if st.Connection == nil {
 		return menv, nil
 	}

@@ -50,7 +50,7 @@ func (th *through) run(ctx context.Context, t *testing.T, m *module.Module, raw 
 		t.Fatalf("inputs of %s: %v", m.Name, err)
 	}
 	var got []module.Bundle
-	err = m.Run(ctx, module.Env{Connection: &th.conn}, in, func(b module.Bundle) error {
+	err = m.Exec(ctx, module.Env{Files: module.AllLocalFiles(), Connection: &th.conn}, in, func(b module.Bundle) error {
 		got = append(got, b)
 		return nil
 	})

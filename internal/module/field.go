@@ -37,6 +37,9 @@ type Field struct {
 	Separator string
 	// Choices, when set, are the only values a String field accepts.
 	Choices []string
+	// Kind is what the value means where that carries a rule: a local
+	// path (what the field touches), a region (how it is checked).
+	Kind Kind
 }
 
 // FlagName is the field's CLI flag name.
@@ -58,6 +61,7 @@ const (
 	Pairs               // []Pair, in the order given
 	FileRef             // File
 	List                // []any, in flows
+	Body                // string, or File for data from a file
 )
 
 func (t Type) String() string {
@@ -74,6 +78,8 @@ func (t Type) String() string {
 		return "file"
 	case List:
 		return "list"
+	case Body:
+		return "text or file"
 	}
 	return fmt.Sprintf("Type(%d)", int(t))
 }
@@ -95,32 +101,37 @@ type File interface {
 	Open() (io.ReadCloser, error)
 }
 
-// LocalFile is a File on the local disk.
+// LocalFile is a File on the local disk, read through the LocalFiles of
+// the run that named it. A path given as text is a LocalFile with no
+// LocalFiles yet: it opens nothing until Module.Exec binds it to the run's.
 type LocalFile struct {
-	Path string
-	size int64
+	Path  string
+	size  int64
+	files *LocalFiles
 }
 
-// NewLocalFile checks that path is a readable regular file.
+// NewLocalFile checks that path is a readable regular file anywhere on the
+// local disk; for the CLI, run by the machine's own user.
 func NewLocalFile(path string) (*LocalFile, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %q: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%q is not a regular file", path)
-	}
-	return &LocalFile{Path: path, size: st.Size()}, nil
+	return AllLocalFiles().File(path)
 }
 
 // Name returns the file's base name.
 func (f *LocalFile) Name() string { return filepath.Base(f.Path) }
 
-// Size returns the size seen when the file was checked.
+// Size returns the size seen when the file was checked (-1 before).
 func (f *LocalFile) Size() int64 { return f.size }
 
 // Open opens the file.
-func (f *LocalFile) Open() (io.ReadCloser, error) { return os.Open(f.Path) }
+func (f *LocalFile) Open() (io.ReadCloser, error) {
+	if f.files == nil {
+		return nil, fmt.Errorf("open %q: %w", f.Path, ErrNoLocalFiles)
+	}
+	return f.files.Open(f.Path)
+}
+
+// bound reports whether the file was checked through a LocalFiles.
+func (f *LocalFile) bound() bool { return f.files != nil }
 
 // convert turns a raw value (from YAML, JSON or CLI text) into the field's
 // Go type, or says which rule it breaks.
@@ -192,7 +203,19 @@ func (t Type) convert(v any) (any, error) {
 		case File:
 			return x, nil
 		case string:
-			return NewLocalFile(x)
+			// A path: checked and opened only through the run's
+			// LocalFiles (Module.Exec), never here.
+			if x == "" {
+				return nil, fmt.Errorf("must be a file, got an empty path")
+			}
+			return &LocalFile{Path: x, size: -1}, nil
+		}
+	case Body:
+		switch x := v.(type) {
+		case string, File:
+			return x, nil
+		case int, int64, float64, bool:
+			return fmt.Sprint(x), nil
 		}
 	}
 	return nil, fmt.Errorf("must be a %s, got %T", t, v)
@@ -283,10 +306,14 @@ func (f *BytesFile) Name() string { return f.FileName }
 // Size returns the data's length.
 func (f *BytesFile) Size() int64 { return int64(len(f.Data)) }
 
-// Open reads the data.
+// Open reads the data; the reader can seek.
 func (f *BytesFile) Open() (io.ReadCloser, error) {
-	return io.NopCloser(bytes.NewReader(f.Data)), nil
+	return bytesReadCloser{bytes.NewReader(f.Data)}, nil
 }
+
+type bytesReadCloser struct{ *bytes.Reader }
+
+func (bytesReadCloser) Close() error { return nil }
 
 // SpooledFile is a download kept in a flow run's spool folder: a reference
 // that later steps (Upload a file) read from disk, never from memory.

@@ -28,6 +28,10 @@ type Module struct {
 	Help string
 	// NeedsConnection is true when Run needs Env.Connection.
 	NeedsConnection bool
+	// Reaches is what the module touches whatever its inputs (file.* modules
+	// touch local files); what its fields touch is declared on them (Kind,
+	// Type). Interfaces decide from MayReach and CheckReach.
+	Reaches Reach
 	// Many is true when one run emits many bundles (a listing), so that an
 	// aggregate after it collects them.
 	Many bool
@@ -35,9 +39,6 @@ type Module struct {
 	Fields []Field
 	// Outputs are the fields of each bundle the module emits, in order.
 	Outputs []Output
-	// WritesToStdout, when set, says whether the inputs make the module
-	// stream data to Env.Stdout (so its bundles must go elsewhere).
-	WritesToStdout func(in Values) bool
 	// Validate checks the inputs beyond what the field declarations say
 	// (bucket naming rules, say), before any I/O. It may be nil.
 	Validate func(in Values) error
@@ -52,6 +53,20 @@ type Output struct {
 	// FlowOnly outputs (a file reference) are for later steps of a flow,
 	// not for printing.
 	FlowOnly bool
+	// Kind is LocalPath for a path on the local disk (where a file was
+	// saved): the API leaves it out.
+	Kind Kind `json:",omitempty"`
+}
+
+// Spools reports whether the module yields file references (FlowOnly
+// outputs), which it keeps in Env.SpoolDir when no path is given.
+func (m *Module) Spools() bool {
+	for _, o := range m.Outputs {
+		if o.FlowOnly {
+			return true
+		}
+	}
+	return false
 }
 
 // Bundle is one result of a module: output field name to value.
@@ -61,8 +76,12 @@ type Bundle map[string]any
 type Env struct {
 	// Connection is the resolved connection, nil when the module needs none.
 	Connection *connection.Connection
-	// Stdout receives data a module streams to standard output (get-file --out -).
+	// Stdout receives data a module streams to standard output (get-file
+	// --out -); nil where there is none (a server's flows).
 	Stdout io.Writer
+	// Files is the local file system the run may touch: nil for none (the
+	// API), one folder (a server's --files-root) or all of it (the CLI).
+	Files *LocalFiles
 	// Logger takes debug logs; never secrets.
 	Logger *slog.Logger
 	// Progress, when set, reports transfer progress (a bar on a terminal).
@@ -150,6 +169,11 @@ func (m *Module) Check(raw map[string]any) (Values, error) {
 		}
 		if f.Required && f.Type == String && typed.(string) == "" {
 			return nil, &InputError{Field: f.Name, Rule: "is required and may not be empty"}
+		}
+		if f.Kind == Region {
+			if err := CheckRegion(typed.(string)); err != nil {
+				return nil, &InputError{Field: f.Name, Rule: err.Error()}
+			}
 		}
 		if len(f.Choices) > 0 && !slices.Contains(f.Choices, typed.(string)) {
 			return nil, &InputError{Field: f.Name, Rule: fmt.Sprintf("must be one of %s, got %q", strings.Join(f.Choices, ", "), typed)}

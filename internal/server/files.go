@@ -86,15 +86,22 @@ func (s *Server) checkGetFile(req fileRequest) (*module.Module, module.Values, e
 	if !ok {
 		return nil, nil, notFoundf("no module s3.get_file")
 	}
-	if _, given := req.Inputs["out"]; given {
-		return nil, nil, badRequestf("inputs.out: the download goes to the browser")
+	if err := m.CheckReach(0, req.Inputs, apiWhere); err != nil {
+		return nil, nil, err
 	}
 	if req.Connection == "" {
 		return nil, nil, badRequestf("connection is required")
 	}
-	inputs := map[string]any{"out": "-"}
+	inputs := map[string]any{}
 	for k, v := range req.Inputs {
 		inputs[k] = v
+	}
+	// The data goes to the client: the field that may name standard
+	// output does.
+	for _, f := range m.Fields {
+		if f.Kind == module.LocalPathOrStdout {
+			inputs[f.Name] = module.Stdout
+		}
 	}
 	in, err := m.Check(inputs)
 	return m, in, err
@@ -157,7 +164,7 @@ func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) error {
 	name := path.Base(in.String("path"))
 	out := &attachmentWriter{w: w, name: name}
 	env := module.Env{Logger: s.log, Connection: &conn, Stdout: out}
-	err = m.Run(r.Context(), env, in, func(module.Bundle) error { return nil })
+	err = m.Exec(r.Context(), env, in, func(module.Bundle) error { return nil })
 	if err == nil {
 		out.start() // an empty file
 		return nil
@@ -236,8 +243,8 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	if err := dec.Decode(&req); err != nil {
 		return badRequestf("request: %v", err)
 	}
-	if _, given := req.Inputs["file"]; given {
-		return badRequestf(`inputs.file: send the file as the part "file"`)
+	if err := m.CheckReach(0, req.Inputs, apiWhere+`; send the file as the part "file"`); err != nil {
+		return err
 	}
 	if req.Connection == "" {
 		return badRequestf("connection is required")
@@ -264,7 +271,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	env := module.Env{Logger: s.log, Connection: &conn}
 	bundles := []map[string]any{}
-	err = m.Run(r.Context(), env, in, func(b module.Bundle) error {
+	err = m.Exec(r.Context(), env, in, func(b module.Bundle) error {
 		b["size"] = file.read // the size was not known up front
 		bundles = append(bundles, b)
 		return nil

@@ -96,11 +96,14 @@ func (s *Server) serve(h handlerFunc) http.Handler {
 		var he *httpError
 		var ie *module.InputError
 		var fe flow.Errors
+		var re *module.ReachError
 		switch {
 		case errors.As(err, &he):
 			status = he.status
 		case errors.Is(err, errBadToken):
 			status = http.StatusUnauthorized
+		case errors.As(err, &re):
+			status = http.StatusForbidden
 		case errors.As(err, &ie), errors.As(err, &fe):
 			status = http.StatusBadRequest
 		case errors.Is(err, runs.ErrNotFound), errors.Is(err, connection.ErrNotFound):
@@ -487,7 +490,10 @@ type moduleInfo struct {
 	Help            string          `json:"help"`
 	NeedsConnection bool            `json:"needsConnection"`
 	Many            bool            `json:"many"`
-	Fields          []fieldInfo     `json:"fields"`
+	// Reaches is what the module touches whatever its inputs; a module
+	// that touches anything does not run over the API.
+	Reaches []string    `json:"reaches"`
+	Fields  []fieldInfo `json:"fields"`
 	Outputs         []module.Output `json:"outputs"`
 }
 
@@ -500,15 +506,19 @@ type fieldInfo struct {
 	Default  any      `json:"default,omitempty"`
 	Example  string   `json:"example,omitempty"`
 	Choices  []string `json:"choices,omitempty"`
+	// Kind carries the value's rule: localPath and localPathOrStdout
+	// fields are refused over the API (the Studio leaves them out).
+	Kind string `json:"kind,omitempty"`
 }
 
 func (s *Server) listModules(w http.ResponseWriter, r *http.Request) error {
 	out := []moduleInfo{}
 	for _, m := range s.cfg.Registry.All() {
-		mi := moduleInfo{Name: m.Name, Title: m.Title, Help: m.Help, NeedsConnection: m.NeedsConnection, Many: m.Many, Outputs: m.Outputs}
+		mi := moduleInfo{Name: m.Name, Title: m.Title, Help: m.Help, NeedsConnection: m.NeedsConnection, Many: m.Many, Outputs: m.Outputs,
+			Reaches: m.Reaches.Names()}
 		for _, f := range m.Fields {
 			mi.Fields = append(mi.Fields, fieldInfo{Name: f.Name, Label: f.Label, Help: f.Help, Type: f.Type.String(),
-				Required: f.Required, Default: f.Default, Example: f.Example, Choices: f.Choices})
+				Required: f.Required, Default: f.Default, Example: f.Example, Choices: f.Choices, Kind: f.Kind.String()})
 		}
 		out = append(out, mi)
 	}
@@ -529,19 +539,14 @@ func (s *Server) runModule(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	if f, ok := m.Field("file"); ok && f.Type == module.FileRef {
-		// Files reach the server as uploads (the Studio's), not as paths on
-		// the server's disk.
-		if _, given := req.Inputs["file"]; given {
-			return badRequestf("inputs.file: local paths are not accepted over the API")
-		}
+	// Over the API nothing may touch the server's own disk or standard
+	// output, whatever the inputs: the declarations say what does.
+	if err := m.CheckReach(0, req.Inputs, apiWhere); err != nil {
+		return err
 	}
 	in, err := m.Check(req.Inputs)
 	if err != nil {
 		return err
-	}
-	if in.String("out") != "" {
-		return badRequestf("inputs.out: the API returns results; it does not write files on the server")
 	}
 	env := module.Env{Logger: s.log}
 	if m.NeedsConnection {
@@ -554,7 +559,7 @@ func (s *Server) runModule(w http.ResponseWriter, r *http.Request) error {
 		}
 		env.Connection = &conn
 	}
-	if m.Name == "s3.get_file" {
+	if m.Spools() {
 		spool, err := os.MkdirTemp("", "s3flow-api-")
 		if err != nil {
 			return err
@@ -563,9 +568,8 @@ func (s *Server) runModule(w http.ResponseWriter, r *http.Request) error {
 		env.SpoolDir = spool
 	}
 	bundles := []map[string]any{}
-	err = m.Run(r.Context(), env, in, func(b module.Bundle) error {
-		delete(b, "file")
-		delete(b, "savedTo")
+	err = m.Exec(r.Context(), env, in, func(b module.Bundle) error {
+		apiBundle(m, b)
 		bundles = append(bundles, b)
 		if len(bundles) > 10000 {
 			return badRequestf("more than 10,000 results; use limit")
@@ -576,4 +580,17 @@ func (s *Server) runModule(w http.ResponseWriter, r *http.Request) error {
 		return &httpError{http.StatusBadGateway, err}
 	}
 	return writeJSON(w, 200, map[string]any{"bundles": bundles})
+}
+
+// apiWhere ends the message of what the API refuses to run.
+const apiWhere = "over the API (it runs only what touches no local path on the server; use the CLI, or a flow on a server started with --files-root)"
+
+// apiBundle drops what an API client has no use for: file references (for
+// later steps of a flow) and paths on the server's disk.
+func apiBundle(m *module.Module, b module.Bundle) {
+	for _, o := range m.Outputs {
+		if o.FlowOnly || o.Kind == module.LocalPath {
+			delete(b, o.Name)
+		}
+	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/engine"
+	"github.com/s3flow/s3flow/internal/flow"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/runs"
 )
@@ -39,6 +40,10 @@ type Config struct {
 	Resolver engine.Resolver
 	// FlowsDir holds the flow files.
 	FlowsDir string
+	// FilesRoot is the one folder whose files flows may read and write
+	// (file.* steps, Get a file's out); "" allows none, and a flow with
+	// such a step is not loaded.
+	FilesRoot string
 	// Workers is how many runs this process works at once; 0 or less
 	// makes a process that only accepts runs, for workers elsewhere to do
 	// (PostgreSQL only).
@@ -68,6 +73,9 @@ type Server struct {
 	metrics *metrics
 	tokens  *Tokens
 	engine  *engine.Engine
+	// files is what flows may touch of the local disk: the --files-root
+	// folder, or nothing (nil).
+	files *module.LocalFiles
 	queue   *queue
 	http    *http.Server
 	id      string
@@ -98,6 +106,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.MaxWebhookBody = DefaultMaxWebhookBody
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, history: runs.New(cfg.DB), tokens: NewTokens(cfg.DB), id: cfg.ID}
+	if cfg.FilesRoot != "" {
+		files, err := module.LocalFilesIn(cfg.FilesRoot)
+		if err != nil {
+			return nil, fmt.Errorf("--files-root: %w", err)
+		}
+		s.files = files
+	}
 	s.history.Durable = true
 	s.metrics = newMetrics(s.history, cfg.Logger)
 	flows, problems := loadFlows(cfg.FlowsDir, cfg.Registry)
@@ -112,13 +127,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	for name, f := range flows {
 		_, errS := parseSchedule(f)
 		_, errW := parseWatch(f)
-		if err := errors.Join(errS, errW); err != nil {
+		if err := errors.Join(errS, errW, s.checkReach(f)); err != nil {
 			s.log.Error("flow not loaded", "problem", err)
 			delete(flows, name)
 		}
 	}
 	s.flows = &flowSet{db: cfg.DB, flows: flows}
-	s.engine = engine.New(engine.Options{Registry: cfg.Registry, Resolver: cfg.Resolver, Recorder: s.metrics.recorder(s.history), Logger: cfg.Logger,
+	s.engine = engine.New(engine.Options{Registry: cfg.Registry, Resolver: cfg.Resolver, Recorder: s.metrics.recorder(s.history), Logger: cfg.Logger, Files: s.files,
 		MaxBundles: cfg.MaxBundles, MaxAggregate: cfg.MaxAggregate})
 	if cfg.DB.Dialect == store.SQLite {
 		n, err := requeueOrphans(ctx, cfg.DB)
@@ -134,6 +149,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkReach refuses a flow whose steps touch what the server's flows may
+// not: local files outside --files-root (all of them without it), and
+// standard output, which a server's runs do not have.
+func (s *Server) checkReach(f *flow.Flow) error {
+	var allowed module.Reach
+	why := "a server's flows may touch local files only inside the folder given with --files-root DIR"
+	if s.files != nil {
+		allowed = module.ReachLocalFiles
+		why = fmt.Sprintf("a server's flows may touch local files only inside --files-root %s, and have no standard output", s.files.Dir())
+	}
+	return f.CheckReach(allowed, why)
 }
 
 // isNoTable: on the very first start River's tables do not exist yet.

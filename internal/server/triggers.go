@@ -209,7 +209,7 @@ func (s *Server) poll(ctx context.Context, f *flow.Flow, w *watch, list *module.
 	}
 	// The listing is compared page by page; only changes are written.
 	var changed []module.Bundle
-	err = list.Run(ctx, module.Env{Connection: &conn, Logger: s.log}, in, func(b module.Bundle) error {
+	err = list.Exec(ctx, module.Env{Connection: &conn, Logger: s.log}, in, func(b module.Bundle) error {
 		var etag, modified string
 		err := s.cfg.DB.QueryRowContext(ctx, `SELECT etag, last_modified FROM watch_state WHERE flow = ? AND key = ?`,
 			f.Name, b["key"]).Scan(&etag, &modified)

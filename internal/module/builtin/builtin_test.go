@@ -18,12 +18,17 @@ import (
 // run checks raw against m's declaration, runs m and returns its bundles.
 func run(t *testing.T, ctx context.Context, m *module.Module, raw map[string]any) ([]module.Bundle, error) {
 	t.Helper()
+	return runIn(ctx, module.AllLocalFiles(), m, raw)
+}
+
+// runIn runs m with the local files given (nil: none).
+func runIn(ctx context.Context, files *module.LocalFiles, m *module.Module, raw map[string]any) ([]module.Bundle, error) {
 	in, err := m.Check(raw)
 	if err != nil {
 		return nil, err
 	}
 	var out []module.Bundle
-	err = m.Run(ctx, module.Env{}, in, func(b module.Bundle) error {
+	err = m.Exec(ctx, module.Env{Files: files}, in, func(b module.Bundle) error {
 		out = append(out, b)
 		return nil
 	})

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 
@@ -36,8 +35,8 @@ var APICall = &module.Module{
 			Help: "request headers, e.g. 'Content-Type: application/xml'"},
 		{Name: "query", Label: "Query String", Type: module.Pairs, Separator: "=",
 			Help: "query string items, e.g. 'list-type=2'"},
-		{Name: "body", Label: "Body", Type: module.String,
-			Help: "request body: text, or @FILE to send a file"},
+		{Name: "body", Label: "Body", Type: module.Body,
+			Help: "request body: text, or a file (in flows, a file reference of an earlier step; on the command line, @FILE)"},
 		regionField,
 	},
 	Outputs: []module.Output{
@@ -98,15 +97,23 @@ func runAPICall(ctx context.Context, env module.Env, in module.Values, emit func
 		}
 		req.Header.Add(h.Name, h.Value)
 	}
-	if body := in.String("body"); strings.HasPrefix(body, "@") {
-		f, err := os.Open(body[1:])
+	switch body := in["body"].(type) {
+	case module.File:
+		r, err := body.Open()
 		if err != nil {
-			return &module.InputError{Field: "body", Rule: fmt.Sprintf("cannot read %s: %v", body[1:], err)}
+			return &module.InputError{Field: "body", Rule: fmt.Sprintf("cannot read %s: %v", body.Name(), err)}
 		}
-		defer f.Close()
-		req.Body = f
-	} else if body != "" {
-		req.Body = strings.NewReader(body)
+		defer r.Close()
+		rs, ok := r.(io.ReadSeeker)
+		if !ok {
+			// The payload is hashed for the signature, then sent.
+			return &module.InputError{Field: "body", Rule: fmt.Sprintf("%s can be read only once; the body must be a file that can be read twice (a local or downloaded file)", body.Name())}
+		}
+		req.Body = rs
+	case string:
+		if body != "" {
+			req.Body = strings.NewReader(body)
+		}
 	}
 	c, err := client(ctx, env, in)
 	if err != nil {

@@ -53,7 +53,7 @@ func TestAPICallURLMustBeRelative(t *testing.T) {
 				t.Errorf("Check: %v, want an InputError on url", err)
 			}
 			// And Run alone, in case a caller skips Check.
-			err = APICall.Run(context.Background(), module.Env{Connection: &tg.Conn}, module.Values{"url": raw, "method": "GET"},
+			err = APICall.Exec(context.Background(), module.Env{Files: module.AllLocalFiles(), Connection: &tg.Conn}, module.Values{"url": raw, "method": "GET"},
 				func(module.Bundle) error { t.Error("a bundle was emitted"); return nil })
 			if !errors.As(err, &ie) || ie.Field != "url" {
 				t.Errorf("Run: %v, want an InputError on url", err)

@@ -54,7 +54,7 @@ func TestUploadCancelAborts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = UploadFile.Run(ctx, module.Env{Connection: &conn}, in, func(module.Bundle) error { return nil })
+	err = UploadFile.Exec(ctx, module.Env{Files: module.AllLocalFiles(), Connection: &conn}, in, func(module.Bundle) error { return nil })
 	if err == nil || !errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), "canceled") {
 		t.Fatalf("cancelled upload: err = %v", err)
 	}

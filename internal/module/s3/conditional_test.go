@@ -84,7 +84,7 @@ func get(t *testing.T, tg s3test.Target, bucket, key string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := GetFile.Run(t.Context(), module.Env{Connection: &tg.Conn, Stdout: &out}, in, func(module.Bundle) error { return nil }); err != nil {
+	if err := GetFile.Exec(t.Context(), module.Env{Files: module.AllLocalFiles(), Connection: &tg.Conn, Stdout: &out}, in, func(module.Bundle) error { return nil }); err != nil {
 		t.Fatalf("get %s: %v", key, err)
 	}
 	return out.String()

@@ -124,7 +124,7 @@ func TestDeleteBucketForce(t *testing.T) {
 			}
 			logged := &debugLines{}
 			var got []module.Bundle
-			err = DeleteBucket.Run(context.Background(), module.Env{Connection: &tg.Conn, Logger: slog.New(logged)}, in, func(b module.Bundle) error {
+			err = DeleteBucket.Exec(context.Background(), module.Env{Files: module.AllLocalFiles(), Connection: &tg.Conn, Logger: slog.New(logged)}, in, func(b module.Bundle) error {
 				got = append(got, b)
 				return nil
 			})

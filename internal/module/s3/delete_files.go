@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"iter"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -47,8 +46,8 @@ var DeleteFiles = &module.Module{
 		bucketField,
 		{Name: "keys", Label: "Paths", Type: module.List,
 			Help: "the paths of the files to delete, a list (a leading / is ignored)"},
-		{Name: "keys_file", Flag: "keys-file", Label: "Paths file", Type: module.String,
-			Help: "a local text file with the paths to delete, one per line (blank lines are skipped)", Example: "./to-delete.txt"},
+		{Name: "keys_file", Flag: "keys-file", Label: "Paths file", Type: module.FileRef,
+			Help: "a text file with the paths to delete, one per line (blank lines are skipped)", Example: "./to-delete.txt"},
 		{Name: "prefix", Label: "Folder", Type: module.String,
 			Help: "delete the files in this folder, e.g. logs/2025 (/ for the whole bucket); folder markers included", Example: "logs/2025"},
 		{Name: "recursive", Label: "Recursive", Type: module.Bool, Default: true,
@@ -77,7 +76,7 @@ func checkDeleteFiles(in module.Values) error {
 	if in["keys"] != nil {
 		given = append(given, "keys")
 	}
-	if in.String("keys_file") != "" {
+	if in.File("keys_file") != nil {
 		given = append(given, "keys_file")
 	}
 	if in.String("prefix") != "" {
@@ -101,12 +100,6 @@ func checkDeleteFiles(in module.Values) error {
 	for i, item := range in.List("keys") {
 		if _, err := listedKey(item, i); err != nil {
 			return err
-		}
-	}
-	if f := in.String("keys_file"); f != "" {
-		st, err := os.Stat(f)
-		if err != nil || !st.Mode().IsRegular() {
-			return &module.InputError{Field: "keys_file", Rule: fmt.Sprintf("cannot read %q: it must be a text file with one path per line", f)}
 		}
 	}
 	return nil
@@ -208,15 +201,15 @@ func runDeleteFiles(ctx context.Context, env module.Env, in module.Values, emit 
 		if err := d.byPrefix(ctx, c, prefix, in.Bool("recursive"), cutoff); err != nil {
 			return fmt.Errorf("delete files in bucket %q under %q: %w", d.bucket, prefix, s3client.Explain(err))
 		}
-	case in.String("keys_file") != "":
-		name := in.String("keys_file")
+	case in.File("keys_file") != nil:
+		file := in.File("keys_file")
 		// A bad line is reported before anything is deleted.
-		for _, err := range fileKeys(name) {
+		for _, err := range fileKeys(file) {
 			if err != nil {
 				return err
 			}
 		}
-		if err := d.byKeys(ctx, c, fileKeys(name)); err != nil {
+		if err := d.byKeys(ctx, c, fileKeys(file)); err != nil {
 			return fmt.Errorf("delete files in bucket %q: %w", d.bucket, s3client.Explain(err))
 		}
 	default:
@@ -247,9 +240,10 @@ func runDeleteFiles(ctx context.Context, env module.Env, in module.Values, emit 
 
 // fileKeys yields the keys of a keys file, one per line; a line ending in
 // CR LF loses the CR, blank lines are skipped.
-func fileKeys(name string) iter.Seq2[string, error] {
+func fileKeys(file module.File) iter.Seq2[string, error] {
+	name := file.Name()
 	return func(yield func(string, error) bool) {
-		f, err := os.Open(name)
+		f, err := file.Open()
 		if err != nil {
 			yield("", &module.InputError{Field: "keys_file", Rule: err.Error()})
 			return

@@ -191,7 +191,6 @@ func TestDeleteFilesChecks(t *testing.T) {
 		{"keys not a list", map[string]any{"bucket": "b", "keys": "a"}, "keys: must be a list"},
 		{"empty key", map[string]any{"bucket": "b", "keys": []any{"a", "/"}}, "keys: item 2"},
 		{"key not text", map[string]any{"bucket": "b", "keys": []any{map[string]any{"k": 1}}}, "item 1 must be a path"},
-		{"missing keys file", map[string]any{"bucket": "b", "keys_file": filepath.Join(t.TempDir(), "none")}, "keys_file: cannot read"},
 		{"bad bucket", map[string]any{"bucket": "a b", "prefix": "x"}, "bucket:"},
 	} {
 		_, err := DeleteFiles.Check(tt.raw)

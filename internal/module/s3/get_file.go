@@ -33,7 +33,7 @@ var GetFile = &module.Module{
 			Help: "the file's path in the bucket (a leading / is ignored)", Example: "/photos/2019/February/image023.jpg"},
 		{Name: "range", Label: "Byte range", Type: module.String,
 			Help: "only these bytes: first-last (0-99), from an offset (100-) or the last N (-500); bytes=... works too"},
-		{Name: "out", Label: "Save to", Type: module.String,
+		{Name: "out", Label: "Save to", Type: module.String, Kind: module.LocalPathOrStdout,
 			Help: "local file or folder to save to, or - for standard output (default: the file's name in the current folder)"},
 		regionField,
 		partSizeField,
@@ -41,10 +41,9 @@ var GetFile = &module.Module{
 	},
 	Outputs: []module.Output{
 		{Name: "bucket"}, {Name: "key"}, {Name: "fileName"}, {Name: "size"}, {Name: "contentType"},
-		{Name: "etag"}, {Name: "lastModified"}, {Name: "metadata"}, {Name: "savedTo"},
+		{Name: "etag"}, {Name: "lastModified"}, {Name: "metadata"}, {Name: "savedTo", Kind: module.LocalPath},
 		{Name: "file", FlowOnly: true, Help: "in flows: a reference to the downloaded data, for Upload a file"},
 	},
-	WritesToStdout: func(in module.Values) bool { return in.String("out") == "-" },
 	Validate: func(in module.Values) error {
 		if err := checkBucketRef(in); err != nil {
 			return err
@@ -121,11 +120,11 @@ func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func
 	if in.String("out") == "" && env.SpoolDir != "" {
 		return spool(ctx, env, c, bucket, key, rng, tuningOf(in, env.Connection, defaultDownloadPartMiB, defaultDownloadParallel), emit, fail)
 	}
-	target, err := targetPath(in.String("out"), key)
+	target, err := targetPath(env.Files, in.String("out"), key)
 	if err != nil {
 		return err
 	}
-	b, err := download(ctx, env, c, bucket, key, rng, target, tuningOf(in, env.Connection, defaultDownloadPartMiB, defaultDownloadParallel))
+	b, err := download(ctx, env, env.Files, c, bucket, key, rng, target, tuningOf(in, env.Connection, defaultDownloadPartMiB, defaultDownloadParallel))
 	if err != nil {
 		return fail(err)
 	}
@@ -144,7 +143,8 @@ func spool(ctx context.Context, env module.Env, c *s3client.Client, bucket, key,
 	if err != nil {
 		return fmt.Errorf("make a spool folder: %w", err)
 	}
-	b, err := download(ctx, env, c, bucket, key, rng, filepath.Join(dir, name), tune)
+	// The spool folder is the run's own, not a path a user gave.
+	b, err := download(ctx, env, module.AllLocalFiles(), c, bucket, key, rng, filepath.Join(dir, name), tune)
 	if err != nil {
 		os.RemoveAll(dir)
 		return fail(err)
@@ -158,22 +158,25 @@ func spool(ctx context.Context, env module.Env, c *s3client.Client, bucket, key,
 // targetPath resolves --out: empty means the key's name in the current
 // folder; an existing folder (or one ending in a separator) gets the key's
 // name inside it.
-func targetPath(out, key string) (string, error) {
+func targetPath(files *module.LocalFiles, out, key string) (string, error) {
 	name, err := localName(key)
 	if err != nil {
 		return "", err
+	}
+	if files == nil {
+		return "", &module.InputError{Field: "out", Rule: module.ErrNoLocalFiles.Error()}
 	}
 	if out == "" {
 		return name, nil
 	}
 	if strings.HasSuffix(out, string(os.PathSeparator)) {
 		// "--out reports/" asks for a folder: make it.
-		if err := os.MkdirAll(out, 0o755); err != nil {
+		if err := files.MkdirAll(out, 0o755); err != nil {
 			return "", fmt.Errorf("create folder %s: %w", out, err)
 		}
 		return filepath.Join(out, name), nil
 	}
-	if st, err := os.Stat(out); err == nil && st.IsDir() {
+	if st, err := files.Stat(out); err == nil && st.IsDir() {
 		return filepath.Join(out, name), nil
 	}
 	return out, nil
@@ -230,12 +233,12 @@ func fileBundle(bucket, key, savedTo string, o objectInfo) module.Bundle {
 // parallel ranged GETs, checks its size, and only then renames it into
 // place. On any failure the temporary file is removed and an existing
 // target is untouched.
-func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, key, rng, target string, tune tuning) (module.Bundle, error) {
+func download(ctx context.Context, env module.Env, files *module.LocalFiles, c *s3client.Client, bucket, key, rng, target string, tune tuning) (module.Bundle, error) {
 	dir, base := filepath.Split(target)
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, module.TempPattern(base))
+	tmp, tmpName, err := files.CreateTemp(dir, module.TempPattern(base))
 	if err != nil {
 		return nil, fmt.Errorf("create a temporary file in %s: %w", dir, err)
 	}
@@ -243,7 +246,7 @@ func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, k
 	defer func() {
 		if !done {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			files.Remove(tmpName)
 		}
 	}()
 	tracker := env.StartProgress(key, -1)
@@ -307,17 +310,13 @@ func download(ctx context.Context, env module.Env, c *s3client.Client, bucket, k
 		return nil, err
 	}
 	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("write %s: %w", tmp.Name(), err)
+		return nil, fmt.Errorf("write %s: %w", tmpName, err)
 	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
+	if err := files.Rename(tmpName, target); err != nil {
 		return nil, fmt.Errorf("move the download into place at %s: %w", target, err)
 	}
 	done = true
-	abs, err := filepath.Abs(target)
-	if err != nil {
-		abs = target
-	}
-	return fileBundle(bucket, key, abs, info), nil
+	return fileBundle(bucket, key, files.Abs(target), info), nil
 }
 
 // progressListener feeds transfer manager events into a Tracker.

@@ -63,7 +63,7 @@ func runEnv(t *testing.T, tg s3test.Target, env module.Env, m *module.Module, ra
 	}
 	env.Connection = &tg.Conn
 	var got []module.Bundle
-	err = m.Run(context.Background(), env, in, func(b module.Bundle) error {
+	err = m.Exec(context.Background(), env, in, func(b module.Bundle) error {
 		got = append(got, b)
 		return nil
 	})
@@ -238,7 +238,7 @@ func TestTargetPathStaysInFolder(t *testing.T) {
 		{"a/b\x00c", ""},
 	}
 	for _, tt := range tests {
-		got, err := targetPath(dir, tt.key)
+		got, err := targetPath(module.AllLocalFiles(), dir, tt.key)
 		if tt.want == "" {
 			if err == nil {
 				t.Errorf("targetPath(%q) = %q, want an error", tt.key, got)
@@ -248,7 +248,7 @@ func TestTargetPathStaysInFolder(t *testing.T) {
 		if err != nil || got != filepath.Join(dir, tt.want) || filepath.Dir(got) != dir {
 			t.Errorf("targetPath(dir, %q) = %q, %v; want %s", tt.key, got, err, filepath.Join(dir, tt.want))
 		}
-		if name, err := targetPath("", tt.key); err != nil || name != tt.want {
+		if name, err := targetPath(module.AllLocalFiles(), "", tt.key); err != nil || name != tt.want {
 			t.Errorf("targetPath(\"\", %q) = %q, %v; want %q", tt.key, name, err, tt.want)
 		}
 	}

@@ -235,9 +235,9 @@ func runCounting(t *testing.T, tg s3test.Target, m *module.Module, raw map[strin
 		t.Fatal(err)
 	}
 	counter := &requestCounter{}
-	env := module.Env{Connection: &tg.Conn, Logger: slog.New(counter)}
+	env := module.Env{Files: module.AllLocalFiles(), Connection: &tg.Conn, Logger: slog.New(counter)}
 	var got []module.Bundle
-	err = m.Run(context.Background(), env, in, func(b module.Bundle) error {
+	err = m.Exec(context.Background(), env, in, func(b module.Bundle) error {
 		got = append(got, b)
 		return nil
 	})

@@ -17,7 +17,7 @@ func run(t testing.TB, tg s3test.Target, m *module.Module, raw map[string]any) (
 		return nil, err
 	}
 	var got []module.Bundle
-	err = m.Run(context.Background(), module.Env{Connection: &tg.Conn}, in, func(b module.Bundle) error {
+	err = m.Exec(context.Background(), module.Env{Files: module.AllLocalFiles(), Connection: &tg.Conn}, in, func(b module.Bundle) error {
 		got = append(got, b)
 		return nil
 	})

@@ -22,7 +22,7 @@ func Modules() []*module.Module {
 // Fields more than one module shares, declared once.
 var (
 	regionField = module.Field{
-		Name: "region", Label: "Region", Type: module.String,
+		Name: "region", Label: "Region", Type: module.String, Kind: module.Region,
 		Help: "AWS region, e.g. eu-central-1 (default: the connection's region)",
 	}
 	bucketField = module.Field{

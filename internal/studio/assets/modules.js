@@ -7,12 +7,14 @@ import { regionSelect } from './regions.js';
 
 const CONN_KEY = 's3flow.connection';
 
-// Fields the Studio leaves out: Get a file sends the data to the browser.
-const hidden = { 's3.get_file': ['out'] };
+// Fields the Studio leaves out: local paths on the server, which the API
+// refuses (Get a file sends the data to the browser instead).
+const serverPath = (f) => f.kind === 'localPath' || f.kind === 'localPathOrStdout';
 
 export async function modulesPage(main, { args }) {
   const [mods, conns] = await Promise.all([api('GET', '/api/modules'), api('GET', '/api/connections')]);
-  const s3mods = mods.filter((m) => m.name.startsWith('s3.'));
+  // Modules that touch the server's disk or output never run over the API.
+  const s3mods = mods.filter((m) => m.name.startsWith('s3.') && !(m.reaches || []).length);
   const current = args[0] ? s3mods.find((m) => m.name === args[0]) : null;
   const picker = h('nav', { class: 'module-list', 'aria-label': 'S3 modules' },
     h('ul', {}, s3mods.map((m) => h('li', {},
@@ -71,7 +73,8 @@ function moduleForm(mod, conns) {
     return all.filter((p) => p.startsWith(typed));
   }
 
-  const fields = mod.fields.filter((f) => !(hidden[mod.name] || []).includes(f.name));
+  // A file field is sent from the browser only by Upload a file.
+  const fields = mod.fields.filter((f) => !serverPath(f) && !(f.type === 'file' && mod.name !== 's3.upload_file'));
   const fieldEls = fields.map((f) => fieldControl(f, { connOf, buckets, entries, bucketOf, mod, controls }));
   connSel.addEventListener('change', () => {
     sessionStorage.setItem(CONN_KEY, connSel.value);

@@ -1,0 +1,223 @@
+package module
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Reach is a set of things a module touches beyond its connection. The
+// CLI, the flow engine, the server's flow loader, the API and the Studio
+// decide what may run from it, never from module or field names.
+type Reach uint8
+
+const (
+	// ReachLocalFiles reads or writes the local file system.
+	ReachLocalFiles Reach = 1 << iota
+	// ReachStdout streams data to standard output.
+	ReachStdout
+)
+
+func (r Reach) String() string {
+	var parts []string
+	if r&ReachLocalFiles != 0 {
+		parts = append(parts, "local files")
+	}
+	if r&ReachStdout != 0 {
+		parts = append(parts, "standard output")
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Names lists what r holds as short names, for JSON ("localFiles",
+// "stdout").
+func (r Reach) Names() []string {
+	out := []string{}
+	if r&ReachLocalFiles != 0 {
+		out = append(out, "localFiles")
+	}
+	if r&ReachStdout != 0 {
+		out = append(out, "stdout")
+	}
+	return out
+}
+
+// Kind is what a field's value means beyond its type, where the meaning
+// carries a rule.
+type Kind int
+
+const (
+	// Plain values carry no rule beyond their type.
+	Plain Kind = iota
+	// LocalPath is a path on the local disk that the module reads or
+	// writes.
+	LocalPath
+	// LocalPathOrStdout is a local path to write, or "-" for standard
+	// output.
+	LocalPathOrStdout
+	// Region is an AWS region name, checked by CheckRegion.
+	Region
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Plain:
+		return ""
+	case LocalPath:
+		return "localPath"
+	case LocalPathOrStdout:
+		return "localPathOrStdout"
+	case Region:
+		return "region"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// MarshalText names the kind in JSON (the API's module declarations).
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// Stdout is the value of a LocalPathOrStdout field that means standard
+// output.
+const Stdout = "-"
+
+// Reaches says what the field touches when it holds v (nil: not given).
+// A file reference given as text is a local path; a file an earlier step
+// or an upload produced is not.
+func (f Field) Reaches(v any) Reach {
+	if v == nil {
+		return 0
+	}
+	switch f.Kind {
+	case LocalPath:
+		if s, ok := v.(string); ok && s == "" {
+			return 0
+		}
+		return ReachLocalFiles
+	case LocalPathOrStdout:
+		switch v {
+		case "":
+			return 0
+		case Stdout:
+			return ReachStdout
+		}
+		return ReachLocalFiles
+	}
+	switch x := v.(type) {
+	case *LocalFile:
+		return ReachLocalFiles
+	case string:
+		if f.Type == FileRef && x != "" {
+			return ReachLocalFiles
+		}
+	}
+	return 0
+}
+
+// MayReach is everything the module can touch with some inputs: what it
+// declares itself and what its fields can.
+func (m *Module) MayReach() Reach {
+	r := m.Reaches
+	for _, f := range m.Fields {
+		switch {
+		case f.Kind == LocalPath, f.Type == FileRef:
+			r |= ReachLocalFiles
+		case f.Kind == LocalPathOrStdout:
+			r |= ReachLocalFiles | ReachStdout
+		}
+	}
+	return r
+}
+
+// ReachOf is what the module touches with these inputs (raw or checked).
+func (m *Module) ReachOf(in map[string]any) Reach {
+	r := m.Reaches
+	for _, f := range m.Fields {
+		r |= f.Reaches(in[f.Name])
+	}
+	return r
+}
+
+// ReachError says that a module or one of its inputs touches something the
+// interface that was asked to run it does not allow.
+type ReachError struct {
+	Module string
+	// Field is the input that touches it, "" for the module itself.
+	Field string
+	Reach Reach
+	// Where is the interface, e.g. "over the API".
+	Where string
+}
+
+func (e *ReachError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("%s touches %s, which is not allowed %s", e.Module, e.Reach, e.Where)
+	}
+	return fmt.Sprintf("%s: %s touches %s, which is not allowed %s", e.Field, e.Module, e.Reach, e.Where)
+}
+
+// CheckReach refuses inputs that touch anything outside allowed: the module
+// itself or a given input. in may be raw (from JSON, YAML) or checked
+// values. where names the interface for the message.
+func (m *Module) CheckReach(allowed Reach, in map[string]any, where string) error {
+	if extra := m.Reaches &^ allowed; extra != 0 {
+		return &ReachError{Module: m.Name, Reach: extra, Where: where}
+	}
+	for _, f := range m.Fields {
+		if extra := f.Reaches(in[f.Name]) &^ allowed; extra != 0 {
+			return &ReachError{Module: m.Name, Field: f.Name, Reach: extra, Where: where}
+		}
+	}
+	return nil
+}
+
+// Exec runs the module with checked inputs in env, after checking that
+// what the inputs touch is available there: local paths need env.Files,
+// standard output env.Stdout. File references given as paths are bound to
+// env.Files here, so a module never opens a path on its own. Every
+// interface runs modules through Exec.
+func (m *Module) Exec(ctx context.Context, env Env, in Values, emit func(Bundle) error) error {
+	if m.Run == nil {
+		return fmt.Errorf("%s does not run on its own", m.Name)
+	}
+	var allowed Reach
+	if env.Files != nil {
+		allowed |= ReachLocalFiles
+	}
+	if env.Stdout != nil {
+		allowed |= ReachStdout
+	}
+	if err := m.CheckReach(allowed, in, "in this run"); err != nil {
+		return err
+	}
+	for _, f := range m.Fields {
+		lf, ok := in[f.Name].(*LocalFile)
+		if !ok || lf.bound() {
+			continue
+		}
+		bound, err := env.Files.File(lf.Path)
+		if err != nil {
+			return &InputError{Field: f.Name, Rule: err.Error()}
+		}
+		in[f.Name] = bound
+	}
+	return m.Run(ctx, env, in, emit)
+}
+
+// CheckRegion checks a region name: 1 to 63 lower-case letters, digits and
+// dashes, so that it can never change the host or path of a URL built
+// from it.
+func CheckRegion(region string) error {
+	ok := len(region) >= 1 && len(region) <= 63
+	for _, c := range region {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("must be 1 to 63 lower-case letters, digits and dashes, like eu-central-1; got %q", region)
+	}
+	return nil
+}
