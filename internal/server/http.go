@@ -485,16 +485,16 @@ func (s *Server) deleteConnection(w http.ResponseWriter, r *http.Request) error 
 
 // moduleInfo is a module declaration as JSON: what forms are made from.
 type moduleInfo struct {
-	Name            string          `json:"name"`
-	Title           string          `json:"title"`
-	Help            string          `json:"help"`
-	NeedsConnection bool            `json:"needsConnection"`
-	Many            bool            `json:"many"`
+	Name            string `json:"name"`
+	Title           string `json:"title"`
+	Help            string `json:"help"`
+	NeedsConnection bool   `json:"needsConnection"`
+	Many            bool   `json:"many"`
 	// Reaches is what the module touches whatever its inputs; a module
 	// that touches anything does not run over the API.
-	Reaches []string    `json:"reaches"`
-	Fields  []fieldInfo `json:"fields"`
-	Outputs         []module.Output `json:"outputs"`
+	Reaches []string        `json:"reaches"`
+	Fields  []fieldInfo     `json:"fields"`
+	Outputs []module.Output `json:"outputs"`
 }
 
 type fieldInfo struct {

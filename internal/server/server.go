@@ -76,9 +76,9 @@ type Server struct {
 	// files is what flows may touch of the local disk: the --files-root
 	// folder, or nothing (nil).
 	files *module.LocalFiles
-	queue   *queue
-	http    *http.Server
-	id      string
+	queue *queue
+	http  *http.Server
+	id    string
 	// running cancels the runs this process works, by run id.
 	running sync.Map
 }

@@ -12,9 +12,9 @@ import (
 
 // FileList lists a local folder, one bundle per file.
 var FileList = &module.Module{
-	Name:  "file.list",
-	Verb:  "list",
-	Title: "List local files",
+	Name:    "file.list",
+	Verb:    "list",
+	Title:   "List local files",
 	Help:    "Lists the files in a local folder (sorted by path), one bundle per file, each usable as an upload's source file.",
 	Many:    true,
 	Reaches: module.ReachLocalFiles,
@@ -87,9 +87,9 @@ func runFileList(ctx context.Context, env module.Env, in module.Values, emit fun
 // FileRead reads a local file into a bundle (as a file reference; text too
 // when it is small).
 var FileRead = &module.Module{
-	Name:  "file.read",
-	Verb:  "read",
-	Title: "Read a local file",
+	Name:    "file.read",
+	Verb:    "read",
+	Title:   "Read a local file",
 	Help:    "Reads a local file: a file reference for Upload a file and, for files up to 1 MiB, its text.",
 	Reaches: module.ReachLocalFiles,
 	Fields: []module.Field{
@@ -128,9 +128,9 @@ const maxTextSize = 1 << 20
 // FileWrite writes a file reference (a download, a generated text) to a
 // local path, atomically.
 var FileWrite = &module.Module{
-	Name:  "file.write",
-	Verb:  "write",
-	Title: "Write a local file",
+	Name:    "file.write",
+	Verb:    "write",
+	Title:   "Write a local file",
 	Help:    "Writes a file (e.g. from Get a file or file.text) to a local path; the path appears only when complete.",
 	Reaches: module.ReachLocalFiles,
 	Fields: []module.Field{
