@@ -21,6 +21,9 @@ func (r *Registry) Reference() string {
 		} else if m.Many {
 			b.WriteString("Emits one bundle per result.\n\n")
 		}
+		if m.Reaches&ReachLocalFiles != 0 {
+			b.WriteString("Touches local files: runs from the CLI and in `s3flow run`; a server runs it only inside `--files-root`; never over the API or in the Studio.\n\n")
+		}
 		if len(m.Fields) > 0 {
 			b.WriteString("| input | type | required | default | description |\n|---|---|---|---|---|\n")
 			for _, f := range m.Fields {
@@ -35,6 +38,9 @@ func (r *Registry) Reference() string {
 				help := f.Help
 				if len(f.Choices) > 0 {
 					help += " (one of " + strings.Join(f.Choices, ", ") + ")"
+				}
+				if m.Reaches == 0 && f.Reaches(localSample(f)) != 0 {
+					help += " (a local path is read or written: never over the API; on a server only inside `--files-root`)"
 				}
 				if f.Example != "" {
 					help += fmt.Sprintf(" — e.g. `%s`", f.Example)
@@ -52,6 +58,14 @@ func (r *Registry) Reference() string {
 		}
 	}
 	return b.String()
+}
+
+// localSample is a value that makes a path-like field touch the disk.
+func localSample(f Field) any {
+	if f.Type == Body {
+		return &LocalFile{}
+	}
+	return "x"
 }
 
 func escapeCell(s string) string {

@@ -393,6 +393,10 @@ func (s *Server) validateFlow(w http.ResponseWriter, r *http.Request) error {
 		return badRequestf("read the body: %v", err)
 	}
 	f, err := flow.Parse("flow.yaml", data, s.cfg.Registry)
+	if err == nil {
+		// What this server would refuse at load is a problem here too.
+		err = s.checkReach(f)
+	}
 	if err != nil {
 		var problems []string
 		var fe flow.Errors
