@@ -33,9 +33,14 @@ func (f *Flow) CheckReach(allowed module.Reach, why string) error {
 					continue // Parse has reported it
 				}
 				reach = field.Reaches(v)
-			} else if field.Kind == module.LocalPath || field.Kind == module.LocalPathOrStdout {
-				// Whatever the expression gives is a path or "-".
-				reach = module.ReachLocalFiles | module.ReachStdout
+			} else {
+				// Whatever the expression gives is a path (or "-").
+				switch field.Kind {
+				case module.LocalPath:
+					reach = module.ReachLocalFiles
+				case module.LocalPathOrStdout:
+					reach = module.ReachLocalFiles | module.ReachStdout
+				}
 			}
 			if extra := reach &^ allowed; extra != 0 {
 				add(t.Pos, "step %q: with.%s touches %s", st.ID, field.Name, extra)
