@@ -12,13 +12,31 @@ import (
 // TestReliabilityDoc keeps docs/reliability.md true: every test it names
 // exists, and every test of the fault suite is in it.
 func TestReliabilityDoc(t *testing.T) {
+	checkTestTable(t, "reliability.md", func(name, file string) bool {
+		return strings.Contains(filepath.ToSlash(file), "internal/faultproxy/") && strings.HasPrefix(name, "Test")
+	}, 20)
+}
+
+// TestSecurityDoc keeps docs/security.md true: every test it names exists,
+// and every test of the hostile-client suite is in it.
+func TestSecurityDoc(t *testing.T) {
+	checkTestTable(t, "security.md", func(name, file string) bool {
+		return strings.Contains(filepath.ToSlash(file), "internal/server/") && strings.HasPrefix(name, "TestHostile")
+	}, 10)
+}
+
+// checkTestTable checks that every test docs/doc names is defined in a
+// test file, that every test must() picks is named, and that the doc names
+// at least min tests.
+func checkTestTable(t *testing.T, doc string, must func(name, file string) bool, min int) {
+	t.Helper()
 	root := filepath.Join("..", "..")
-	doc, err := os.ReadFile(filepath.Join(root, "docs", "reliability.md"))
+	text, err := os.ReadFile(filepath.Join(root, "docs", doc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	named := map[string]bool{}
-	for _, m := range regexp.MustCompile("`((?:Test|Fuzz)[A-Za-z0-9_]+)`").FindAllStringSubmatch(string(doc), -1) {
+	for _, m := range regexp.MustCompile("`((?:Test|Fuzz)[A-Za-z0-9_]+)`").FindAllStringSubmatch(string(text), -1) {
 		named[m[1]] = true
 	}
 	defined := map[string]string{} // test name to its file
@@ -47,15 +65,15 @@ func TestReliabilityDoc(t *testing.T) {
 	}
 	for name := range named {
 		if _, ok := defined[name]; !ok {
-			t.Errorf("docs/reliability.md names %s, which no test file defines", name)
+			t.Errorf("docs/%s names %s, which no test file defines", doc, name)
 		}
 	}
 	for name, file := range defined {
-		if strings.Contains(filepath.ToSlash(file), "internal/faultproxy/") && strings.HasPrefix(name, "Test") && !named[name] {
-			t.Errorf("%s (%s) is a fault test missing from docs/reliability.md", name, file)
+		if must(name, file) && !named[name] {
+			t.Errorf("%s (%s) is missing from docs/%s", name, file, doc)
 		}
 	}
-	if len(named) < 20 {
-		t.Errorf("docs/reliability.md names %d tests; the table looks broken", len(named))
+	if len(named) < min {
+		t.Errorf("docs/%s names %d tests; the table looks broken", doc, len(named))
 	}
 }

@@ -125,8 +125,8 @@ func TestStudioFiles(t *testing.T) {
 		t.Errorf("upload without the request part: %d %v, want 400", code, out)
 	}
 	bad := `{"connection": "vg", "inputs": {"bucket": "` + bucket + `", "file": "/etc/passwd"}}`
-	if code, out := upload(t, e, e.token, bad, "x.txt", strings.NewReader("x")); code != 400 {
-		t.Errorf("upload with inputs.file: %d %v, want 400", code, out)
+	if code, out := upload(t, e, e.token, bad, "x.txt", strings.NewReader("x")); code != 403 {
+		t.Errorf("upload with inputs.file: %d %v, want 403", code, out)
 	}
 
 	// The download through a link, without the token.
@@ -167,7 +167,7 @@ func TestStudioFiles(t *testing.T) {
 	if code, out := e.do("GET", "/api/files/download?connection=vg&bucket="+bucket+"&path=nope.txt", e.token, nil, nil); code != 404 || !strings.Contains(out["error"].(string), "NoSuchKey") {
 		t.Errorf("download of a missing object: %d %v, want 404 NoSuchKey", code, out)
 	}
-	if code, _ := e.do("POST", "/api/files/link", e.token, []byte(`{"connection": "vg", "inputs": {"bucket": "`+bucket+`", "path": "a", "out": "/tmp/x"}}`), nil); code != 400 {
-		t.Errorf("link with inputs.out: %d, want 400", code)
+	if code, _ := e.do("POST", "/api/files/link", e.token, []byte(`{"connection": "vg", "inputs": {"bucket": "`+bucket+`", "path": "a", "out": "/tmp/x"}}`), nil); code != 403 {
+		t.Errorf("link with inputs.out: %d, want 403", code)
 	}
 }
