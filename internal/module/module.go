@@ -32,6 +32,10 @@ type Module struct {
 	// touch local files); what its fields touch is declared on them (Kind,
 	// Type). Interfaces decide from MayReach and CheckReach.
 	Reaches Reach
+	// Moves, when set, says the module moves data through s3flow in that
+	// direction ("upload", "download"), its bundles' size being the bytes
+	// moved: what the server's byte metrics count.
+	Moves Direction
 	// Many is true when one run emits many bundles (a listing), so that an
 	// aggregate after it collects them.
 	Many bool
@@ -45,6 +49,15 @@ type Module struct {
 	// Run does the work and calls emit once per result bundle.
 	Run func(ctx context.Context, env Env, in Values, emit func(Bundle) error) error
 }
+
+// Direction is which way a module moves bytes.
+type Direction string
+
+// The directions of Module.Moves.
+const (
+	Upload   Direction = "upload"
+	Download Direction = "download"
+)
 
 // Output describes one field of the bundles a module emits.
 type Output struct {

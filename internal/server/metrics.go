@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/s3flow/s3flow/internal/engine"
+	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/runs"
 	"github.com/s3flow/s3flow/internal/s3client"
 )
@@ -30,6 +31,9 @@ type metrics struct {
 	steps    *prometheus.HistogramVec
 	bytes    *prometheus.CounterVec
 	s3Errors *prometheus.CounterVec
+	// moves is the direction of each module that moves bytes, from its
+	// declaration.
+	moves map[string]module.Direction
 
 	mu sync.Mutex
 	// flows names the flow of each run going in this process, since step
@@ -45,14 +49,9 @@ type runLister interface {
 // stepBuckets span a quick listing page to an hour-long transfer.
 var stepBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
 
-// transferDirection names the bytes_total direction of the modules that
-// move data through s3flow; their bundles carry the bytes moved as "size".
-var transferDirection = map[string]string{
-	"s3.upload_file": "upload",
-	"s3.get_file":    "download",
-}
-
-func newMetrics(history runLister, log *slog.Logger) *metrics {
+// newMetrics counts bytes_total for the modules of reg that declare they
+// move data (Module.Moves); their bundles carry the bytes moved as "size".
+func newMetrics(history runLister, reg *module.Registry, log *slog.Logger) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -73,9 +72,13 @@ func newMetrics(history runLister, log *slog.Logger) *metrics {
 			Help: "Failed step attempts by S3 error code (after the AWS SDK's own retries).",
 		}, []string{"code"}),
 		flows: map[string]string{},
+		moves: map[string]module.Direction{},
 	}
-	for _, dir := range transferDirection {
-		m.bytes.WithLabelValues(dir) // both directions show from the start, at 0
+	for _, mod := range reg.All() {
+		if mod.Moves != "" {
+			m.moves[mod.Name] = mod.Moves
+			m.bytes.WithLabelValues(string(mod.Moves)) // every direction shows from the start, at 0
+		}
 	}
 	m.registry.MustRegister(m.runs, m.steps, m.bytes, m.s3Errors, newRunGauges(history, log),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -152,9 +155,9 @@ func (m *metrics) observe(flow string, ev engine.Event) {
 		return
 	}
 	m.steps.WithLabelValues(flow, ev.Module, ev.Status).Observe(ev.Duration.Seconds())
-	if dir := transferDirection[ev.Module]; dir != "" && ev.Status == engine.EventOK {
+	if dir := m.moves[ev.Module]; dir != "" && ev.Status == engine.EventOK {
 		if n := byteCount(ev.Output["size"]); n > 0 {
-			m.bytes.WithLabelValues(dir).Add(float64(n))
+			m.bytes.WithLabelValues(string(dir)).Add(float64(n))
 		}
 	}
 	if code := s3client.Code(ev.Err); code != "" {

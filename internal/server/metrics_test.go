@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/s3flow/s3flow/internal/engine"
+	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/runs"
 	"github.com/s3flow/s3flow/internal/s3client"
 )
@@ -48,7 +49,9 @@ func (h *fakeHistory) List(_ context.Context, f runs.Filter) ([]runs.Run, error)
 func setupMetrics(t *testing.T) (*metrics, *fakeHistory, engine.Recorder) {
 	t.Helper()
 	h := &fakeHistory{byStatus: map[string]int{runs.StatusQueued: 3, engine.StatusRunning: 1}}
-	m := newMetrics(h, slog.New(slog.DiscardHandler))
+	reg := &module.Registry{}
+	reg.Register(allModules()...)
+	m := newMetrics(h, reg, slog.New(slog.DiscardHandler))
 	return m, h, m.recorder(h)
 }
 

@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.files = files
 	}
 	s.history.Durable = true
-	s.metrics = newMetrics(s.history, cfg.Logger)
+	s.metrics = newMetrics(s.history, cfg.Registry, cfg.Logger)
 	flows, problems := loadFlows(cfg.FlowsDir, cfg.Registry)
 	for _, p := range problems {
 		s.log.Error("flow not loaded", "problem", p)

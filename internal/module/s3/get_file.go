@@ -27,6 +27,7 @@ var GetFile = &module.Module{
 	Title:           "Get a file",
 	Help:            "Downloads a file from a bucket. The data is streamed to disk and appears under its name only when complete and checked.",
 	NeedsConnection: true,
+	Moves:           module.Download,
 	Fields: []module.Field{
 		bucketField,
 		{Name: "path", Label: "Path", Type: module.String, Required: true,

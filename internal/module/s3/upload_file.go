@@ -25,6 +25,7 @@ var UploadFile = &module.Module{
 	Title:           "Upload a file",
 	Help:            "Uploads a file to a folder of a bucket. Large files go up in parallel parts; a failed upload leaves nothing behind.",
 	NeedsConnection: true,
+	Moves:           module.Upload,
 	Fields: []module.Field{
 		bucketField,
 		{Name: "folder", Label: "Folder", Type: module.String,
