@@ -15,7 +15,9 @@ import (
 // (filled per bundle by the engine) and the functions of the flow language,
 // beside expr's own builtins (now(), date(), upper(), split(), ...).
 func exprEnv() map[string]any {
-	return Env(nil, nil, nil)
+	env := Env(nil, nil, nil)
+	guardPlaceholders(env)
+	return env
 }
 
 // Env builds the expression environment for one bundle.
@@ -39,11 +41,11 @@ func Env(inputs, trigger map[string]any, steps map[string]any) map[string]any {
 	}
 }
 
-var fileFuncs = map[string]any{
-	// file.text(name, content) makes a text file a step can upload.
-	"text": func(name string, content any) module.File {
-		return &module.BytesFile{FileName: name, Data: []byte(text(content))}
-	},
+var fileFuncs = map[string]any{"text": fileText}
+
+// fileText is file.text(name, content): a text file a step can upload.
+func fileText(name string, content any) module.File {
+	return &module.BytesFile{FileName: name, Data: []byte(text(content))}
 }
 
 // toJSON writes any value as compact JSON.
