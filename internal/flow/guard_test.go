@@ -41,7 +41,7 @@ func TestEvalBombs(t *testing.T) {
 		{"file.text of a shared tree", "{{ file.text('a.txt', reduce(1..40, [#acc, #acc], 1)) }}", ErrStringLimit, ""},
 		{"shared tree in text", "x-{{ reduce(1..40, [#acc, #acc], 1) }}", ErrStringLimit, ""},
 		{"flatten of a shared tree", "{{ flatten(reduce(1..40, [#acc, #acc], 1)) }}", nil, "flatten: more than"},
-		{"nested loops", "{{ let r = 1..100000; count(r, count(r, # > 0) > 0) }}", ErrTimeLimit, ""},
+		{"nested loops", "{{ let r = 1..100000; sum(r, sum(r, #)) }}", ErrTimeLimit, ""},
 		{"loop in a filter", "{{ let r = 1..100000; filter(r, any(r, # == -1)) }}", ErrTimeLimit, ""},
 	}
 	for _, tt := range tests {
