@@ -200,6 +200,7 @@ func (p *parser) top(n *yaml.Node) {
 				p.errorf(v, "trigger must be a mapping")
 			}
 			p.flow.Trigger = t
+			p.checkSchedule(t, v)
 		case "max_concurrent_runs":
 			n, err := strconv.Atoi(v.Value)
 			if v.Kind != yaml.ScalarNode || err != nil || n < 1 {
