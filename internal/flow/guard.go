@@ -69,7 +69,7 @@ type guard struct {
 func newGuard(ctx context.Context) (*guard, context.CancelFunc) {
 	limit := DefaultEvalTimeout
 	if dl, ok := ctx.Deadline(); ok {
-		limit = time.Until(dl).Round(time.Millisecond)
+		limit = time.Until(dl).Round(10 * time.Millisecond) // the step's timeout, for the message
 	} else {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, limit)
