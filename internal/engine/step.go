@@ -208,23 +208,18 @@ func (r *runner) withTimeout(ctx context.Context, st *flow.Step, run func(contex
 }
 
 // evalContext bounds the evaluation of a step's expressions by the step's
-// timeout, or flow.DefaultEvalTimeout when it has none.
-func evalContext(ctx context.Context, st *flow.Step) (context.Context, context.CancelFunc) {
-	d := st.Timeout
-	if d <= 0 {
-		d = flow.DefaultEvalTimeout
-	}
-	return context.WithTimeout(ctx, d)
+// timeout (flow.DefaultEvalTimeout when it has none).
+func evalContext(ctx context.Context, st *flow.Step) context.Context {
+	return flow.WithTimeLimit(ctx, st.Timeout)
 }
 
 // inputsFor evaluates the step's templates for this bundle and checks the
 // values against the module's declaration.
 func (r *runner) inputsFor(ctx context.Context, st *flow.Step, env map[string]any) (module.Values, error) {
 	raw := make(map[string]any, len(st.With))
-	ctx, cancel := evalContext(ctx, st)
-	defer cancel()
+	ectx := evalContext(ctx, st)
 	for name, t := range st.With {
-		v, err := t.Eval(ctx, env)
+		v, err := t.Eval(ectx, env)
 		if err != nil {
 			return nil, fmt.Errorf("with.%s: %w", name, err)
 		}
@@ -246,9 +241,7 @@ func (r *runner) moduleEnv(ctx context.Context, st *flow.Step, env map[string]an
 	if st.Connection == nil {
 		return menv, nil
 	}
-	ectx, cancel := evalContext(ctx, st)
-	defer cancel()
-	v, err := st.Connection.Eval(ectx, env)
+	v, err := st.Connection.Eval(evalContext(ctx, st), env)
 	if err != nil {
 		return menv, fmt.Errorf("connection: %w", err)
 	}

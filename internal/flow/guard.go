@@ -15,8 +15,9 @@ import (
 	"github.com/s3flow/s3flow/internal/module"
 )
 
-// DefaultEvalTimeout bounds one evaluation when its context sets no
-// deadline; the engine gives a step's own timeout instead where it has one.
+// DefaultEvalTimeout bounds one evaluation when its context sets no time
+// limit; the engine gives a step's own timeout (WithTimeLimit) where it
+// has one.
 const DefaultEvalTimeout = 10 * time.Second
 
 // Limits on the strings one evaluation builds. expr's memory budget counts
@@ -42,53 +43,53 @@ var ErrStringLimit = errors.New("string size limit reached")
 // limit.
 var ErrTimeLimit = errors.New("expression time limit reached")
 
-// Guard functions sit in the environment under names no expression can
-// write (an identifier never starts with '@'); guardPatch routes the
-// operations that build strings, and every loop body, through them.
-const (
-	gTick    = "@tick"
-	gAdd     = "@add"
-	gConcat  = "@concat"
-	gGrown   = "@grown"
-	gRepeat  = "@repeat"
-	gJoin    = "@join"
-	gReplace = "@replace"
-	gToJSON  = "@toJSON"
-	gString  = "@string"
-	gFlatten = "@flatten"
-)
+// guardName is where an evaluation's guard sits in the environment, under
+// a name no expression can write (an identifier never starts with '@').
+const guardName = "@g"
 
-// guard holds the limits of one evaluation. An evaluation runs on one
-// goroutine, so its counters need no lock.
-type guard struct {
-	ctx   context.Context
-	limit time.Duration
-	built int
-}
+type timeLimitKey struct{}
 
-func newGuard(ctx context.Context) (*guard, context.CancelFunc) {
-	limit := DefaultEvalTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		limit = time.Until(dl).Round(10 * time.Millisecond) // the step's timeout, for the message
-	} else {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, limit)
-		return &guard{ctx: ctx, limit: limit}, cancel
+// WithTimeLimit sets how long an evaluation under ctx may run (a step's
+// timeout); without it, DefaultEvalTimeout.
+func WithTimeLimit(ctx context.Context, d time.Duration) context.Context {
+	if d <= 0 {
+		return ctx
 	}
-	return &guard{ctx: ctx, limit: limit}, func() {}
+	return context.WithValue(ctx, timeLimitKey{}, d)
 }
 
-// check stops the evaluation once its context is done.
+// guard holds the limits of one evaluation; guardPatch routes the
+// operations that build strings, and every loop body, through its methods.
+// An evaluation runs on one goroutine, so its counters need no lock. It
+// reads the clock rather than arming a timer: evaluations are many and
+// mostly take microseconds.
+type guard struct {
+	ctx      context.Context
+	limit    time.Duration
+	deadline time.Time
+	built    int
+}
+
+func newGuard(ctx context.Context) *guard {
+	limit := DefaultEvalTimeout
+	if d, ok := ctx.Value(timeLimitKey{}).(time.Duration); ok {
+		limit = d
+	}
+	return &guard{ctx: ctx, limit: limit, deadline: time.Now().Add(limit)}
+}
+
+// check stops the evaluation past its time limit or once its context is
+// done (the run was cancelled).
 func (g *guard) check() error {
 	select {
 	case <-g.ctx.Done():
-		if errors.Is(g.ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("%w (%s)", ErrTimeLimit, g.limit)
-		}
 		return fmt.Errorf("expression stopped: %w", context.Cause(g.ctx))
 	default:
-		return nil
 	}
+	if time.Now().After(g.deadline) {
+		return fmt.Errorf("%w (%s)", ErrTimeLimit, g.limit)
+	}
+	return nil
 }
 
 // grow accounts for a string of n bytes about to be built.
@@ -109,124 +110,149 @@ func (g *guard) grow(n int) error {
 // growText accounts for v written as text (fmt or JSON), measured before
 // it is written.
 func (g *guard) growText(v any) error {
-	n, ok := textSize(v, maxString)
-	if !ok {
-		return fmt.Errorf("%w: the value would be written as more than %s of text", ErrStringLimit, size(maxString))
+	n, err := checkTextSize(v)
+	if err != nil {
+		return err
 	}
 	return g.grow(n)
 }
 
-// install puts the guard's functions into env, which the caller owns.
-func (g *guard) install(env map[string]any) {
-	env[gTick] = func() (bool, error) { return true, g.check() }
-	env[gAdd] = func(a, b any) (any, error) {
-		if x, ok := a.(string); ok {
-			if y, ok := b.(string); ok {
-				if err := g.grow(len(x) + len(y)); err != nil {
-					return nil, err
-				}
-				return x + y, nil
-			}
-		}
-		return runtime.Add(a, b), nil
+// checkTextSize measures v written as text against maxString.
+func checkTextSize(v any) (int, error) {
+	n, ok := textSize(v, maxString)
+	if !ok {
+		return n, fmt.Errorf("%w: the value would be written as more than %s of text", ErrStringLimit, size(maxString))
 	}
-	env[gConcat] = func(a, b string) (string, error) {
-		if err := g.grow(len(a) + len(b)); err != nil {
-			return "", err
-		}
-		return a + b, nil
-	}
-	env[gGrown] = func(s string) (string, error) { return s, g.grow(len(s)) }
-	env[gRepeat] = func(s string, n int) (string, error) {
-		if n < 0 {
-			return "", fmt.Errorf("repeat: the count %d is negative", n)
-		}
-		if len(s) > 0 && n > maxString/len(s) {
-			return "", fmt.Errorf("%w: repeat would make more than %s", ErrStringLimit, size(maxString))
-		}
-		if err := g.grow(len(s) * n); err != nil {
-			return "", err
-		}
-		return strings.Repeat(s, n), nil
-	}
-	env[gJoin] = func(list any, glue ...string) (any, error) {
-		if len(glue) > 1 {
-			return nil, fmt.Errorf("join: expected 1 or 2 arguments, got %d", len(glue)+1)
-		}
-		n, ok := textSize(list, maxString)
-		if v := reflect.ValueOf(list); ok && len(glue) == 1 && (v.Kind() == reflect.Slice || v.Kind() == reflect.Array) {
-			n += v.Len() * len(glue[0])
-		}
-		if !ok || n > maxString {
-			return nil, fmt.Errorf("%w: join would make more than %s", ErrStringLimit, size(maxString))
-		}
-		if err := g.grow(n); err != nil {
-			return nil, err
-		}
-		return callBuiltin("join", append([]any{list}, anySlice(glue)...)...)
-	}
-	env[gReplace] = func(s, old, new string, n ...int) (string, error) {
-		count := strings.Count(s, old)
-		if len(n) > 0 && n[0] >= 0 {
-			count = min(count, n[0])
-		}
-		grown := len(s)
-		if d := len(new) - len(old); d > 0 {
-			if count > (maxString-len(s))/d {
-				return "", fmt.Errorf("%w: replace would make more than %s", ErrStringLimit, size(maxString))
-			}
-			grown += count * d
-		}
-		if err := g.grow(grown); err != nil {
-			return "", err
-		}
-		if len(n) > 0 {
-			return strings.Replace(s, old, new, n[0]), nil
-		}
-		return strings.ReplaceAll(s, old, new), nil
-	}
-	env[gToJSON] = func(v any) (any, error) {
-		if err := g.growText(v); err != nil {
-			return nil, err
-		}
-		return callBuiltin("toJSON", v)
-	}
-	env[gString] = func(v any) (any, error) {
-		if err := g.growText(v); err != nil {
-			return nil, err
-		}
-		return callBuiltin("string", v)
-	}
-	env[gFlatten] = func(v any) (any, error) {
-		if n := elements(v, maxElements); n > maxElements {
-			return nil, fmt.Errorf("flatten: more than %d elements, the limit of the memory budget", maxElements)
-		}
-		return callBuiltin("flatten", v)
-	}
-	// The flow's own functions write text too.
-	env["json"] = func(v any) (string, error) {
-		if err := g.growText(v); err != nil {
-			return "", err
-		}
-		return toJSON(v)
-	}
-	env["csv"] = func(items []any) (string, error) {
-		if err := g.growText(items); err != nil {
-			return "", err
-		}
-		return toCSV(items)
-	}
-	env["file"] = map[string]any{"text": func(name string, content any) (module.File, error) {
-		if err := g.growText(content); err != nil {
-			return nil, err
-		}
-		return fileText(name, content), nil
-	}}
+	return n, nil
 }
 
-// guardPlaceholders are the guard functions' types for compiling.
-func guardPlaceholders(env map[string]any) {
-	(&guard{}).install(env)
+// Tick is called once per element by every loop.
+func (g *guard) Tick() (bool, error) { return true, g.check() }
+
+// Add is a + b where either may be a string.
+func (g *guard) Add(a, b any) (any, error) {
+	if x, ok := a.(string); ok {
+		if y, ok := b.(string); ok {
+			return g.Concat(x, y)
+		}
+	}
+	return runtime.Add(a, b), nil
+}
+
+// Concat is a + b of two strings.
+func (g *guard) Concat(a, b string) (string, error) {
+	if err := g.grow(len(a) + len(b)); err != nil {
+		return "", err
+	}
+	return a + b, nil
+}
+
+// Grown counts a string a builtin made from a guarded input.
+func (g *guard) Grown(s string) (string, error) { return s, g.grow(len(s)) }
+
+// Repeat is repeat(s, n).
+func (g *guard) Repeat(s string, n int) (string, error) {
+	if n < 0 {
+		return "", fmt.Errorf("repeat: the count %d is negative", n)
+	}
+	if len(s) > 0 && n > maxString/len(s) {
+		return "", fmt.Errorf("%w: repeat would make more than %s", ErrStringLimit, size(maxString))
+	}
+	if err := g.grow(len(s) * n); err != nil {
+		return "", err
+	}
+	return strings.Repeat(s, n), nil
+}
+
+// Join is join(list) and join(list, glue).
+func (g *guard) Join(list any, glue ...string) (any, error) {
+	if len(glue) > 1 {
+		return nil, fmt.Errorf("join: expected 1 or 2 arguments, got %d", len(glue)+1)
+	}
+	n, ok := textSize(list, maxString)
+	if v := reflect.ValueOf(list); ok && len(glue) == 1 && (v.Kind() == reflect.Slice || v.Kind() == reflect.Array) {
+		n += v.Len() * len(glue[0])
+	}
+	if !ok || n > maxString {
+		return nil, fmt.Errorf("%w: join would make more than %s", ErrStringLimit, size(maxString))
+	}
+	if err := g.grow(n); err != nil {
+		return nil, err
+	}
+	return callBuiltin("join", append([]any{list}, anySlice(glue)...)...)
+}
+
+// Replace is replace(s, old, new) and replace(s, old, new, n).
+func (g *guard) Replace(s, old, new string, n ...int) (string, error) {
+	count := strings.Count(s, old)
+	if len(n) > 0 && n[0] >= 0 {
+		count = min(count, n[0])
+	}
+	grown := len(s)
+	if d := len(new) - len(old); d > 0 {
+		if count > (maxString-len(s))/d {
+			return "", fmt.Errorf("%w: replace would make more than %s", ErrStringLimit, size(maxString))
+		}
+		grown += count * d
+	}
+	if err := g.grow(grown); err != nil {
+		return "", err
+	}
+	if len(n) > 0 {
+		return strings.Replace(s, old, new, n[0]), nil
+	}
+	return strings.ReplaceAll(s, old, new), nil
+}
+
+// ToJSON is toJSON(v).
+func (g *guard) ToJSON(v any) (any, error) {
+	if err := g.growText(v); err != nil {
+		return nil, err
+	}
+	return callBuiltin("toJSON", v)
+}
+
+// ToString is string(v).
+func (g *guard) ToString(v any) (any, error) {
+	if err := g.growText(v); err != nil {
+		return nil, err
+	}
+	return callBuiltin("string", v)
+}
+
+// Flatten is flatten(v).
+func (g *guard) Flatten(v any) (any, error) {
+	if err := g.check(); err != nil {
+		return nil, err
+	}
+	if n := elements(v, maxElements); n > maxElements {
+		return nil, fmt.Errorf("flatten: more than %d elements, the limit of the memory budget", maxElements)
+	}
+	return callBuiltin("flatten", v)
+}
+
+// JSON is the flow's json(v).
+func (g *guard) JSON(v any) (string, error) {
+	if err := g.growText(v); err != nil {
+		return "", err
+	}
+	return toJSON(v)
+}
+
+// CSV is the flow's csv(items).
+func (g *guard) CSV(items []any) (string, error) {
+	if err := g.growText(items); err != nil {
+		return "", err
+	}
+	return toCSV(items)
+}
+
+// FileText is the flow's file.text(name, content).
+func (g *guard) FileText(name string, content any) (module.File, error) {
+	if err := g.growText(content); err != nil {
+		return nil, err
+	}
+	return fileText(name, content)
 }
 
 func anySlice(s []string) []any {
@@ -350,39 +376,63 @@ func size(n int) string {
 // so a + b whose side is a number, a time or a duration stays as it is.
 type guardPatch struct{}
 
-// Builtins replaced by a guard function of the same signature: each
+// Builtins replaced by a guard method of the same signature: each
 // measures what it would build before building it.
 var guardedBuiltins = map[string]string{
-	"repeat": gRepeat, "join": gJoin, "replace": gReplace,
-	"toJSON": gToJSON, "string": gString, "flatten": gFlatten,
+	"repeat": "Repeat", "join": "Join", "replace": "Replace",
+	"toJSON": "ToJSON", "string": "ToString", "flatten": "Flatten",
 }
 
 // Builtins whose result is at most a few times their (guarded) input:
 // their result is counted once built.
 var growingBuiltins = map[string]bool{"upper": true, "lower": true, "toBase64": true, "fromBase64": true}
 
+// The flow's own functions that write text.
+var guardedFuncs = map[string]string{"json": "JSON", "csv": "CSV"}
+
+// guardCall is @g.method(args...).
+func guardCall(at ast.Node, method string, args ...ast.Node) ast.Node {
+	callee := &ast.MemberNode{Node: &ast.IdentifierNode{Value: guardName}, Property: &ast.StringNode{Value: method}, Method: true}
+	call := &ast.CallNode{Callee: callee, Arguments: args}
+	for _, n := range []ast.Node{callee.Node, callee.Property, callee, call} {
+		n.SetLocation(at.Location())
+	}
+	return call
+}
+
 func (guardPatch) Visit(node *ast.Node) {
 	switch n := (*node).(type) {
 	case *ast.PredicateNode:
 		// Every loop of map, filter, reduce and the others runs its body
 		// once per element: check the time limit there.
-		tick := &ast.CallNode{Callee: &ast.IdentifierNode{Value: gTick}}
-		tick.SetLocation(n.Location())
-		n.Node = &ast.SequenceNode{Nodes: []ast.Node{tick, n.Node}}
+		n.Node = &ast.SequenceNode{Nodes: []ast.Node{guardCall(n, "Tick"), n.Node}}
 	case *ast.BinaryNode:
 		if n.Operator != "+" || !maybeString(n.Left) || !maybeString(n.Right) {
 			return
 		}
-		fn := gAdd
+		method := "Add"
 		if isString(n.Left) && isString(n.Right) {
-			fn = gConcat // keeps the string type for the checker
+			method = "Concat" // keeps the string type for the checker
 		}
-		ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fn}, Arguments: []ast.Node{n.Left, n.Right}})
+		*node = guardCall(n, method, n.Left, n.Right)
 	case *ast.BuiltinNode:
-		if fn, ok := guardedBuiltins[n.Name]; ok {
-			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fn}, Arguments: n.Arguments})
+		if method, ok := guardedBuiltins[n.Name]; ok {
+			*node = guardCall(n, method, n.Arguments...)
 		} else if growingBuiltins[n.Name] {
-			ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: gGrown}, Arguments: []ast.Node{n}})
+			*node = guardCall(n, "Grown", n)
+		}
+	case *ast.CallNode:
+		switch callee := n.Callee.(type) {
+		case *ast.IdentifierNode:
+			if method, ok := guardedFuncs[callee.Value]; ok {
+				*node = guardCall(n, method, n.Arguments...)
+			}
+		case *ast.MemberNode:
+			id, ok1 := callee.Node.(*ast.IdentifierNode)
+			prop, ok2 := callee.Property.(*ast.StringNode)
+			if ok1 && ok2 && id.Value == "file" && prop.Value == "text" {
+				*node = guardCall(n, "FileText", n.Arguments...)
+			}
 		}
 	}
 }

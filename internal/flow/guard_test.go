@@ -43,11 +43,11 @@ func TestEvalBombs(t *testing.T) {
 		{"flatten of a shared tree", "{{ flatten(reduce(1..40, [#acc, #acc], 1)) }}", nil, "flatten: more than"},
 		{"nested loops", "{{ let r = 1..100000; sum(r, sum(r, #)) }}", ErrTimeLimit, ""},
 		{"loop in a filter", "{{ let r = 1..100000; filter(r, any(r, # == -1)) }}", ErrTimeLimit, ""},
+		{"file.text as a value", "{{ let f = file.text; f('a.txt', reduce(1..40, [#acc, #acc], 1)) }}", ErrStringLimit, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			defer cancel()
+			ctx := WithTimeLimit(context.Background(), 200*time.Millisecond)
 			v, err := compile(t, tt.src).Eval(ctx, evalEnv())
 			if err == nil {
 				t.Fatalf("Eval = %.40v, want an error", v)
@@ -73,13 +73,18 @@ func TestEvalCancelled(t *testing.T) {
 	}
 }
 
-// TestEvalDefaultTimeLimit: without a deadline, evaluation gets one.
-func TestEvalDefaultTimeLimit(t *testing.T) {
+// TestEvalTimeLimit: an evaluation gets DefaultEvalTimeout unless its
+// context gives a limit.
+func TestEvalTimeLimit(t *testing.T) {
 	t.Parallel()
-	g, cancel := newGuard(context.Background())
-	defer cancel()
-	if _, ok := g.ctx.Deadline(); !ok || g.limit != DefaultEvalTimeout {
-		t.Fatalf("guard limit = %s (deadline %v), want %s", g.limit, ok, DefaultEvalTimeout)
+	if g := newGuard(context.Background()); g.limit != DefaultEvalTimeout {
+		t.Errorf("limit = %s, want %s", g.limit, DefaultEvalTimeout)
+	}
+	if g := newGuard(WithTimeLimit(context.Background(), time.Minute)); g.limit != time.Minute {
+		t.Errorf("limit = %s, want 1m", g.limit)
+	}
+	if g := newGuard(WithTimeLimit(context.Background(), 0)); g.limit != DefaultEvalTimeout {
+		t.Errorf("limit with 0 = %s, want %s", g.limit, DefaultEvalTimeout)
 	}
 }
 

@@ -357,19 +357,19 @@ func memberChain(m *ast.MemberNode) []string {
 	return nil
 }
 
-// Eval computes the value in env. Evaluation stops at ctx's deadline, or
-// after DefaultEvalTimeout when it has none, and when it would build
-// strings past the size limits (ErrTimeLimit, ErrStringLimit).
+// Eval computes the value in env. Evaluation stops after the time limit
+// of ctx (WithTimeLimit; DefaultEvalTimeout without one), when ctx is
+// done, and when it would build strings past the size limits
+// (ErrTimeLimit, ErrStringLimit).
 func (t *Template) Eval(ctx context.Context, env map[string]any) (any, error) {
 	if t.IsLiteral() {
 		return t.eval(nil, nil)
 	}
-	g, cancel := newGuard(ctx)
-	defer cancel()
-	// The guard's functions go into a copy: env may be shared.
-	genv := make(map[string]any, len(env)+16)
+	g := newGuard(ctx)
+	// The guard goes into a copy: env may be shared.
+	genv := make(map[string]any, len(env)+1)
 	maps.Copy(genv, env)
-	g.install(genv)
+	genv[guardName] = g
 	return t.eval(g, genv)
 }
 
