@@ -85,11 +85,12 @@ func TestBadScheduleIsRefusedNotFatal(t *testing.T) {
 	if code != 200 || !strings.Contains(fmt.Sprint(body), "good") || strings.Contains(fmt.Sprint(body), "name:tz") {
 		t.Fatalf("GET /api/flows: %d %v, want only the good flow", code, body)
 	}
+	code, body = e.do("POST", "/api/validate", e.token, []byte(bad), nil)
+	if code != 400 || !strings.Contains(fmt.Sprint(body["problems"]), "flow.yaml:3:20: trigger.schedule.cron: give the time zone with timezone:") {
+		t.Errorf("POST /api/validate: %d %v, want the problem at 3:20", code, body)
+	}
+	e.stop(syscall.SIGTERM) // the log is complete
 	if !strings.Contains(e.srvLog.String(), "TZ=") {
 		t.Errorf("the server log does not say why tz was left out:\n%s", e.srvLog)
-	}
-	code, body = e.do("POST", "/api/validate", e.token, []byte(bad), nil)
-	if code != 400 || !strings.Contains(fmt.Sprint(body["problems"]), "flow.yaml:3:21: trigger.schedule.cron: give the time zone with timezone:") {
-		t.Errorf("POST /api/validate: %d %v, want the problem at 3:21", code, body)
 	}
 }
