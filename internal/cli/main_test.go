@@ -17,7 +17,9 @@ import (
 // TestMain lets the test binary stand in for s3flow-local, which the local
 // connection runs (S3FLOW_LOCAL_BIN names the test binary itself).
 func TestMain(m *testing.M) {
-	if os.Getenv(localChildEnv) != "" {
+	// The local endpoint's child gets a minimal environment, so the test
+	// binary knows it is s3flow-local by the name it is started under.
+	if filepath.Base(os.Args[0]) == locals3.HelperName {
 		os.Exit(gateway.Main(os.Args[1:], os.Stdin, os.Stderr))
 	}
 	exe, err := os.Executable()
@@ -25,13 +27,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	os.Setenv(locals3.HelperEnv, exe)
-	os.Setenv(localChildEnv, "1")
 	os.Exit(m.Run())
 }
-
-// localChildEnv is set in the children the tests start; TestMain has seen
-// it unset in the test process itself.
-const localChildEnv = "S3FLOW_TEST_AS_LOCAL"
 
 // setup gives the test a fresh S3FLOW_HOME. It sets variables, so tests
 // that call it do not run in parallel.

@@ -54,8 +54,8 @@ func OpenStore(ctx context.Context, home string) (*Store, error) {
 // (or in S3FLOW_ENCRYPTION_KEY) either way: every process that shares a
 // PostgreSQL database needs the same key.
 func OpenStoreAt(ctx context.Context, home, database string) (*Store, error) {
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", home, err)
+	if err := PrivateHome(home); err != nil {
+		return nil, err
 	}
 	if database == "" {
 		database = filepath.Join(home, "s3flow.db")

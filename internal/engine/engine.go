@@ -428,7 +428,7 @@ func withStep(scope map[string]any, id string, b module.Bundle) map[string]any {
 func (r *runner) filter(ctx context.Context, i int, scope map[string]any) error {
 	st := r.f.Steps[i]
 	start := time.Now()
-	v, err := st.With["condition"].Eval(r.env(scope))
+	v, err := st.With["condition"].Eval(evalContext(ctx, st), r.env(scope))
 	ev := Event{StepID: st.ID, Step: i, Module: st.Module.Name, Started: start}
 	if err != nil {
 		ev.Status, ev.Error = EventFailed, err.Error()

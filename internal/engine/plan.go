@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -29,7 +30,7 @@ func newPlan(f *flow.Flow) (*plan, error) {
 			continue
 		}
 		t := st.With["from"]
-		v, err := t.Eval(flow.Env(nil, nil, nil))
+		v, err := t.Eval(context.Background(), flow.Env(nil, nil, nil))
 		from, _ := v.(string)
 		if err != nil || !t.IsLiteral() {
 			return nil, fmt.Errorf("step %q: with.from must be a step id, not an expression", st.ID)

@@ -207,12 +207,19 @@ func (r *runner) withTimeout(ctx context.Context, st *flow.Step, run func(contex
 	return err
 }
 
+// evalContext bounds the evaluation of a step's expressions by the step's
+// timeout (flow.DefaultEvalTimeout when it has none).
+func evalContext(ctx context.Context, st *flow.Step) context.Context {
+	return flow.WithTimeLimit(ctx, st.Timeout)
+}
+
 // inputsFor evaluates the step's templates for this bundle and checks the
 // values against the module's declaration.
 func (r *runner) inputsFor(ctx context.Context, st *flow.Step, env map[string]any) (module.Values, error) {
 	raw := make(map[string]any, len(st.With))
+	ectx := evalContext(ctx, st)
 	for name, t := range st.With {
-		v, err := t.Eval(env)
+		v, err := t.Eval(ectx, env)
 		if err != nil {
 			return nil, fmt.Errorf("with.%s: %w", name, err)
 		}
@@ -234,7 +241,7 @@ func (r *runner) moduleEnv(ctx context.Context, st *flow.Step, env map[string]an
 	if st.Connection == nil {
 		return menv, nil
 	}
-	v, err := st.Connection.Eval(env)
+	v, err := st.Connection.Eval(evalContext(ctx, st), env)
 	if err != nil {
 		return menv, fmt.Errorf("connection: %w", err)
 	}

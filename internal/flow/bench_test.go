@@ -1,6 +1,9 @@
 package flow
 
-import "testing"
+import (
+	"context"
+	"testing"
+)
 
 // BenchmarkMapping measures evaluating a step's mapping for one bundle: a
 // string with two expressions and an exact expression keeping its type,
@@ -16,10 +19,10 @@ func BenchmarkMapping(b *testing.B) {
 	})
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := text.Eval(env); err != nil {
+		if _, err := text.Eval(context.Background(), env); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := size.Eval(env); err != nil {
+		if _, err := size.Eval(context.Background(), env); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ package flow
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -199,6 +200,7 @@ func (p *parser) top(n *yaml.Node) {
 				p.errorf(v, "trigger must be a mapping")
 			}
 			p.flow.Trigger = t
+			p.checkSchedule(t, v)
 		case "max_concurrent_runs":
 			n, err := strconv.Atoi(v.Value)
 			if v.Kind != yaml.ScalarNode || err != nil || n < 1 {
@@ -452,7 +454,7 @@ func (p *parser) with(s *Step, label string, withNode, stepNode *yaml.Node) {
 			p.exprErrors(fmt.Sprintf("%s: with.%s", label, k.Value), errs)
 			s.With[k.Value] = t
 			if len(errs) == 0 && t.IsLiteral() {
-				if lit, err := t.Eval(nil); err == nil {
+				if lit, err := t.Eval(context.Background(), nil); err == nil {
 					literals[k.Value], nodes[k.Value] = lit, v
 				}
 			}

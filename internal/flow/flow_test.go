@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -120,15 +121,15 @@ func TestParseArchiveReports(t *testing.T) {
 		t.Errorf("flow.filter has a connection template")
 	}
 	env := Env(map[string]any{"connection": "local", "date": "2026-11-24", "archive": "archive"}, nil, nil)
-	conn, err := put.Connection.Eval(env)
+	conn, err := put.Connection.Eval(context.Background(), env)
 	if err != nil || conn != "local" {
 		t.Errorf("put connection: %v, %v", conn, err)
 	}
-	folder, err := put.With["folder"].Eval(env)
+	folder, err := put.With["folder"].Eval(context.Background(), env)
 	if err != nil || folder != "2026-11-24" {
 		t.Errorf("put folder: %v, %v", folder, err)
 	}
-	headers, err := put.With["headers"].Eval(env)
+	headers, err := put.With["headers"].Eval(context.Background(), env)
 	if err != nil || fmt.Sprint(headers) != "map[Content-Type:text/csv]" {
 		t.Errorf("put headers: %v, %v", headers, err)
 	}

@@ -15,7 +15,9 @@ import (
 // (filled per bundle by the engine) and the functions of the flow language,
 // beside expr's own builtins (now(), date(), upper(), split(), ...).
 func exprEnv() map[string]any {
-	return Env(nil, nil, nil)
+	env := Env(nil, nil, nil)
+	env[guardName] = (*guard)(nil) // its type, for the checker
+	return env
 }
 
 // Env builds the expression environment for one bundle.
@@ -39,15 +41,23 @@ func Env(inputs, trigger map[string]any, steps map[string]any) map[string]any {
 	}
 }
 
-var fileFuncs = map[string]any{
-	// file.text(name, content) makes a text file a step can upload.
-	"text": func(name string, content any) module.File {
-		return &module.BytesFile{FileName: name, Data: []byte(text(content))}
-	},
+var fileFuncs = map[string]any{"text": fileText}
+
+// fileText is file.text(name, content): a text file a step can upload.
+// Expressions call it through the guard; the size check holds when a
+// function value escapes the guard's patching (let f = file.text).
+func fileText(name string, content any) (module.File, error) {
+	if _, err := checkTextSize(content); err != nil {
+		return nil, err
+	}
+	return &module.BytesFile{FileName: name, Data: []byte(text(content))}, nil
 }
 
 // toJSON writes any value as compact JSON.
 func toJSON(v any) (string, error) {
+	if _, err := checkTextSize(v); err != nil {
+		return "", err
+	}
 	b, err := json.Marshal(jsonSafe(v))
 	return string(b), err
 }
@@ -55,6 +65,9 @@ func toJSON(v any) (string, error) {
 // toCSV writes a list of bundles (maps) as CSV with a header row: the keys
 // of the first item in order of first appearance, then any others sorted.
 func toCSV(items []any) (string, error) {
+	if _, err := checkTextSize(items); err != nil {
+		return "", err
+	}
 	var cols []string
 	seen := map[string]bool{}
 	for _, it := range items {

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -84,6 +85,6 @@ func FuzzTemplate(f *testing.F) {
 		if len(errs) > 0 {
 			return
 		}
-		tmpl.Eval(env)
+		tmpl.Eval(context.Background(), env)
 	})
 }

@@ -2,8 +2,10 @@ package flow
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"unicode/utf8"
 
@@ -280,21 +282,23 @@ type refError struct {
 
 func (e *refError) Error() string { return e.msg }
 
+// compileExpr compiles src twice: as written, for the problems and
+// references the author should see, then with the guard patched in (whose
+// names would only confuse an error message).
 func compileExpr(src string, env map[string]any, checkRef func([]string) error) (*vm.Program, error) {
 	prog, err := expr.Compile(src, expr.Env(env))
 	if err != nil {
 		return nil, err
 	}
-	if checkRef == nil {
-		return prog, nil
+	if checkRef != nil {
+		v := &refVisitor{check: checkRef}
+		node := prog.Node()
+		ast.Walk(&node, v)
+		if v.err != nil {
+			return nil, v.err
+		}
 	}
-	v := &refVisitor{check: checkRef}
-	node := prog.Node()
-	ast.Walk(&node, v)
-	if v.err != nil {
-		return nil, v.err
-	}
-	return prog, nil
+	return expr.Compile(src, expr.Env(env), expr.Patch(guardPatch{}))
 }
 
 // refVisitor checks the inputs.X and steps.ID.FIELD chains of an expression.
@@ -353,13 +357,28 @@ func memberChain(m *ast.MemberNode) []string {
 	return nil
 }
 
-// Eval computes the value in env.
-func (t *Template) Eval(env map[string]any) (any, error) {
+// Eval computes the value in env. Evaluation stops after the time limit
+// of ctx (WithTimeLimit; DefaultEvalTimeout without one), when ctx is
+// done, and when it would build strings past the size limits
+// (ErrTimeLimit, ErrStringLimit).
+func (t *Template) Eval(ctx context.Context, env map[string]any) (any, error) {
+	if t.IsLiteral() {
+		return t.eval(nil, nil)
+	}
+	g := newGuard(ctx)
+	// The guard goes into a copy: env may be shared.
+	genv := make(map[string]any, len(env)+1)
+	maps.Copy(genv, env)
+	genv[guardName] = g
+	return t.eval(g, genv)
+}
+
+func (t *Template) eval(g *guard, env map[string]any) (any, error) {
 	switch {
 	case t.fields != nil:
 		out := make(map[string]any, len(t.fields))
 		for _, k := range t.order {
-			v, err := t.fields[k].Eval(env)
+			v, err := t.fields[k].eval(g, env)
 			if err != nil {
 				return nil, err
 			}
@@ -369,7 +388,7 @@ func (t *Template) Eval(env map[string]any) (any, error) {
 	case t.items != nil:
 		out := make([]any, len(t.items))
 		for i, it := range t.items {
-			v, err := it.Eval(env)
+			v, err := it.eval(g, env)
 			if err != nil {
 				return nil, err
 			}
@@ -387,6 +406,9 @@ func (t *Template) Eval(env map[string]any) (any, error) {
 			}
 			v, err := expr.Run(p.program, env)
 			if err != nil {
+				return nil, err
+			}
+			if err := g.growText(v); err != nil {
 				return nil, err
 			}
 			b.WriteString(text(v))

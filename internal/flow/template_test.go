@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"context"
 	"io"
 	"reflect"
 	"strings"
@@ -75,7 +76,7 @@ func TestTemplateEval(t *testing.T) {
 			if got := tmpl.IsLiteral(); got != tt.literal {
 				t.Errorf("IsLiteral() = %v, want %v", got, tt.literal)
 			}
-			got, err := tmpl.Eval(evalEnv())
+			got, err := tmpl.Eval(context.Background(), evalEnv())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +95,7 @@ func TestTemplateEvalError(t *testing.T) {
 		map[string]any{"k": "{{ steps.nosuch.key.x }}"},
 		[]any{"{{ steps.nosuch.key.x }}"},
 	} {
-		if v, err := compile(t, src).Eval(evalEnv()); err == nil {
+		if v, err := compile(t, src).Eval(context.Background(), evalEnv()); err == nil {
 			t.Errorf("Eval(%#v) = %#v, want an error", src, v)
 		}
 	}
@@ -102,7 +103,7 @@ func TestTemplateEvalError(t *testing.T) {
 
 func TestFileText(t *testing.T) {
 	t.Parallel()
-	v, err := compile(t, "{{ file.text('notes/' + inputs.s + '.txt', 'count=' + string(steps.all.count)) }}").Eval(evalEnv())
+	v, err := compile(t, "{{ file.text('notes/' + inputs.s + '.txt', 'count=' + string(steps.all.count)) }}").Eval(context.Background(), evalEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestFileText(t *testing.T) {
 		}
 	}
 	// Any value is written as its text.
-	v, err = compile(t, "{{ file.text('n.txt', inputs.a) }}").Eval(evalEnv())
+	v, err = compile(t, "{{ file.text('n.txt', inputs.a) }}").Eval(context.Background(), evalEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestFileText(t *testing.T) {
 
 func TestCSV(t *testing.T) {
 	t.Parallel()
-	v, err := compile(t, "{{ csv(steps.all.items) }}").Eval(evalEnv())
+	v, err := compile(t, "{{ csv(steps.all.items) }}").Eval(context.Background(), evalEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func TestJSON(t *testing.T) {
 		{"{{ json(file.text('x.txt', 'abc')) }}", `{"name":"x.txt","size":3}`},
 	}
 	for _, tt := range tests {
-		got, err := compile(t, tt.src).Eval(evalEnv())
+		got, err := compile(t, tt.src).Eval(context.Background(), evalEnv())
 		if err != nil || got != tt.want {
 			t.Errorf("%s = %#v, %v; want %q", tt.src, got, err, tt.want)
 		}

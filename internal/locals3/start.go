@@ -42,7 +42,8 @@ type Options struct {
 	// child sees ("s3flow-local" when empty).
 	Executable string
 	Args       []string
-	// Env is added to the child's environment.
+	// Env is added to the child's environment, which otherwise holds only
+	// what a program needs to run (see ChildEnv).
 	Env []string
 	// Root holds the buckets; Region is the region the endpoint reports.
 	Root   string
@@ -67,10 +68,28 @@ func Command(o Options, addr string) *exec.Cmd {
 		args = []string{HelperName}
 	}
 	cmd.Args = append(append([]string{}, args...), "--root", o.Root, "--region", o.Region, "--addr", addr)
-	cmd.Env = append(os.Environ(), o.Env...)
+	cmd.Env = append(ChildEnv(os.Environ()), o.Env...)
 	cmd.Stdin = strings.NewReader(o.AccessKeyID + "\n" + o.Secret + "\n")
 	cmd.SysProcAttr = childAttr()
 	return cmd
+}
+
+// ChildEnv keeps of environ what the endpoint needs to run: PATH, HOME,
+// the locale (LANG, LANGUAGE, LC_*) and TMPDIR. The parent's environment
+// holds secrets the endpoint has no use for (webhook secrets,
+// S3FLOW_ENCRYPTION_KEY, AWS_*, PGPASSWORD); its own credentials reach it
+// on stdin.
+func ChildEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case name == "PATH", name == "HOME", name == "TMPDIR", name == "LANG", name == "LANGUAGE",
+			strings.HasPrefix(name, "LC_"):
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // ReadCredentials reads what Command writes to the child's stdin.
@@ -154,6 +173,9 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 		}
 	}
 }
+
+// Pid is the child's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
 // Stop ends the child: SIGTERM, then SIGKILL after 5 seconds.
 func (s *Server) Stop() error {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 
@@ -38,6 +39,6 @@ steps:
 		if _, err := json.Marshal(trigger); err != nil {
 			t.Fatalf("the trigger of %q cannot be recorded: %v", body, err)
 		}
-		tmpl.Eval(flow.Env(nil, trigger, nil)) // an error is fine; a panic is not
+		tmpl.Eval(context.Background(), flow.Env(nil, trigger, nil)) // an error is fine; a panic is not
 	})
 }

@@ -25,6 +25,9 @@ func TestParseSchedule(t *testing.T) {
 		{trigger: map[string]any{"cron": "@every 10s"}, err: "more often than once a minute"},
 		{trigger: map[string]any{"cron": "0 6 * * *", "timezone": "Mars/Olympus"}, err: "timezone"},
 		{trigger: map[string]any{}, err: "needs cron or every"},
+		// robfig/cron panics on these; the server must not.
+		{trigger: map[string]any{"cron": "TZ=UTC"}, err: "timezone:"},
+		{trigger: map[string]any{"cron": "CRON_TZ=UTC"}, err: "timezone:"},
 	} {
 		f := &flow.Flow{Name: "f", Trigger: map[string]any{"schedule": tt.trigger}}
 		sc, err := parseSchedule(f)

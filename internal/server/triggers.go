@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/robfig/cron/v3"
-
 	"github.com/s3flow/s3flow/internal/engine"
 	"github.com/s3flow/s3flow/internal/flow"
 	"github.com/s3flow/s3flow/internal/module"
@@ -26,54 +24,17 @@ type schedule struct {
 	spec    string
 }
 
-// minInterval is the shortest schedule: a minute.
-const minInterval = time.Minute
-
-// parseSchedule reads a flow's schedule trigger, or returns nil.
+// parseSchedule reads a flow's schedule trigger, or returns nil. The check
+// is flow.ParseSchedule's, the one flow.Parse reports at load.
 func parseSchedule(f *flow.Flow) (*schedule, error) {
-	raw, ok := f.Trigger["schedule"].(map[string]any)
-	if !ok {
+	sc, err := flow.ParseSchedule(f.Trigger)
+	if err != nil {
+		return nil, fmt.Errorf("flow %s: %w", f.Name, err)
+	}
+	if sc == nil {
 		return nil, nil
 	}
-	s := &schedule{catchUp: true}
-	if v, ok := raw["catch_up"].(bool); ok {
-		s.catchUp = v
-	}
-	loc := time.UTC
-	if tz, _ := raw["timezone"].(string); tz != "" {
-		l, err := time.LoadLocation(tz)
-		if err != nil {
-			return nil, fmt.Errorf("flow %s: schedule.timezone %q: %v", f.Name, tz, err)
-		}
-		loc = l
-	}
-	cronSpec, _ := raw["cron"].(string)
-	every, _ := raw["every"].(string)
-	switch {
-	case cronSpec != "" && every != "":
-		return nil, fmt.Errorf("flow %s: schedule takes cron or every, not both", f.Name)
-	case cronSpec != "":
-		sched, err := cron.ParseStandard(cronSpec)
-		if err != nil {
-			return nil, fmt.Errorf("flow %s: schedule.cron %q: %v", f.Name, cronSpec, err)
-		}
-		s.next = func(after time.Time) time.Time { return sched.Next(after.In(loc)) }
-		s.spec = cronSpec + " " + loc.String()
-		// A cron spec that fires more than once a minute is refused.
-		if t := s.next(time.Now()); s.next(t).Sub(t) < minInterval {
-			return nil, fmt.Errorf("flow %s: schedule.cron fires more often than once a minute", f.Name)
-		}
-	case every != "":
-		d, err := time.ParseDuration(every)
-		if err != nil || d < minInterval {
-			return nil, fmt.Errorf("flow %s: schedule.every must be a duration of at least 1m, got %q", f.Name, every)
-		}
-		s.next = func(after time.Time) time.Time { return after.Add(d) }
-		s.spec = "every " + every
-	default:
-		return nil, fmt.Errorf("flow %s: schedule needs cron or every", f.Name)
-	}
-	return s, nil
+	return &schedule{next: sc.Next, catchUp: sc.CatchUp, spec: sc.Spec}, nil
 }
 
 // runSchedule fires a flow on its schedule until ctx ends. The last tick is

@@ -69,3 +69,28 @@ func putter(t *testing.T, tg s3test.Target, bucket string) func(key string) {
 		}
 	}
 }
+
+// TestBadScheduleIsRefusedNotFatal: a schedule robfig/cron would panic on
+// is reported by /api/validate at its line and column, and a flows folder
+// holding it leaves that flow out while the server starts and serves the
+// others.
+func TestBadScheduleIsRefusedNotFatal(t *testing.T) {
+	tg := s3test.Versitygw(t)
+	e := newEnv(t, tg, tg.Conn.Endpoint)
+	const bad = "name: tz\ntrigger:\n  schedule: {cron: \"TZ=UTC\"}\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n"
+	e.writeFlow("tz", bad)
+	e.writeFlow("good", "name: good\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n")
+	e.start()
+	code, body := e.do("GET", "/api/flows", e.token, nil, nil)
+	if code != 200 || !strings.Contains(fmt.Sprint(body), "good") || strings.Contains(fmt.Sprint(body), "name:tz") {
+		t.Fatalf("GET /api/flows: %d %v, want only the good flow", code, body)
+	}
+	code, body = e.do("POST", "/api/validate", e.token, []byte(bad), nil)
+	if code != 400 || !strings.Contains(fmt.Sprint(body["problems"]), "flow.yaml:3:20: trigger.schedule.cron: give the time zone with timezone:") {
+		t.Errorf("POST /api/validate: %d %v, want the problem at 3:20", code, body)
+	}
+	e.stop(syscall.SIGTERM) // the log is complete
+	if !strings.Contains(e.srvLog.String(), "TZ=") {
+		t.Errorf("the server log does not say why tz was left out:\n%s", e.srvLog)
+	}
+}

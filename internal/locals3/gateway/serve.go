@@ -44,8 +44,10 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if o.AccessKeyID == "" || o.Secret == "" {
 		return errors.New("local endpoint: credentials are required")
 	}
-	if err := os.MkdirAll(o.Root, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", o.Root, err)
+	// Objects are the user's files: only the user reads them (0700
+	// folders, 0600 files), as they would their own home.
+	if err := privateDir(o.Root); err != nil {
+		return err
 	}
 	root, err := filepath.Abs(o.Root)
 	if err != nil {
@@ -57,8 +59,8 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		Concurrency:         256,
 		ValidateBucketNames: true,
 	}
-	opts.SetNewDirPerm(0o755)
-	opts.SetNewFilePerm(0o644)
+	opts.SetNewDirPerm(0o700)
+	opts.SetNewFilePerm(0o600)
 	var store meta.MetadataStorer = meta.XattrMeta{}
 	if err := (meta.XattrMeta{}).Test(root); err != nil {
 		// No user xattrs here (tmpfs, some containers): keep metadata
@@ -66,8 +68,8 @@ func Serve(ctx context.Context, o ServeOptions) error {
 		if o.MetaDir == "" {
 			o.MetaDir = root + "-meta"
 		}
-		if err := os.MkdirAll(o.MetaDir, 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", o.MetaDir, err)
+		if err := privateDir(o.MetaDir); err != nil {
+			return err
 		}
 		sc, err := meta.NewSideCar(o.MetaDir)
 		if err != nil {
@@ -98,6 +100,25 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("local endpoint on %s: %w", o.Addr, err)
+	}
+	return nil
+}
+
+// privateDir creates dir 0700, or tightens one an earlier version created
+// 0755: the folders inside stay as they are, but no one else can reach
+// them.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("make %s private (chmod 700 %s): %w", dir, dir, err)
+		}
 	}
 	return nil
 }
