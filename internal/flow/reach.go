@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/s3flow/s3flow/internal/module"
@@ -28,7 +29,7 @@ func (f *Flow) CheckReach(allowed module.Reach, why string) error {
 			}
 			var reach module.Reach
 			if t.IsLiteral() {
-				v, err := t.Eval(map[string]any{})
+				v, err := t.Eval(context.Background(), map[string]any{})
 				if err != nil {
 					continue // Parse has reported it
 				}
