@@ -55,7 +55,7 @@ ensure_weed() {
 			echo "building weed failed:"; tail -n 50 "$build/build.log"; exit 1
 		fi
 		mv "$build/weed.bin" "$WEED"
-	) 9>"$(dirname "$WEED")/build.lock"
+	) 9>"$(dirname "$WEED").lock" # beside the folder: "rm -rf build.*" must not take the lock with it
 }
 
 free_port() {
