@@ -67,6 +67,7 @@ type Server struct {
 	history *runs.Store
 	metrics *metrics
 	tokens  *Tokens
+	tickets usedTickets
 	engine  *engine.Engine
 	queue   *queue
 	http    *http.Server
