@@ -211,13 +211,13 @@ now, or "never".`,
 			if err != nil {
 				return usagef("--expires: %v", err)
 			}
-			var expires time.Time
-			if ttl > 0 {
-				expires = time.Now().Add(ttl)
-			}
 			st, err := a.connections(cmd.Context())
 			if err != nil {
 				return err
+			}
+			var expires time.Time
+			if ttl > 0 {
+				expires = time.Now().Add(ttl)
 			}
 			token, err := server.NewTokens(st.DB()).Create(cmd.Context(), args[0], scope, expires)
 			if err != nil {
