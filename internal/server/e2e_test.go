@@ -55,7 +55,7 @@ type env struct {
 	addr     string
 	hookEnv  []string
 	srv      *exec.Cmd
-	srvLog   *bytes.Buffer
+	srvLog   *logBuffer
 	endpoint string
 	// args are more flags of "s3flow server" (--debug).
 	args []string
@@ -106,7 +106,7 @@ func (e *env) start() {
 		e.addr = l.Addr().String()
 		l.Close()
 	}
-	e.srvLog = &bytes.Buffer{}
+	e.srvLog = &logBuffer{}
 	e.srv = exec.Command(binary, append([]string{"server", "--flows", e.flows, "--addr", e.addr, "--workers", "2"}, e.args...)...)
 	e.srv.Env = append(append(append(os.Environ(), "S3FLOW_HOME="+e.home), e.hookEnv...), e.shared...)
 	e.srv.Stdout, e.srv.Stderr = e.srvLog, e.srvLog
@@ -126,6 +126,27 @@ func (e *env) start() {
 	}
 	e.t.Fatalf("server not ready:\n%s", e.srvLog)
 }
+
+// logBuffer is a server's output: written by os/exec's copying goroutine
+// while the test reads it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) Bytes() []byte { return []byte(l.String()) }
 
 func (e *env) stop(sig syscall.Signal) {
 	if e.srv == nil || e.srv.Process == nil {
