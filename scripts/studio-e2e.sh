@@ -42,7 +42,7 @@ echo "versitygw ${VERSITYGW_VERSION} on ${S3FLOW_TEST_ENDPOINT}"
 go build -o "$work/" ./cmd/s3flow ./cmd/s3flow-local
 export S3FLOW_HOME="$work/home"
 mkdir -p "$S3FLOW_HOME" "$work/flows"
-token=$("$work/s3flow" token create studio-e2e | tr -d '[:space:]')
+token=$("$work/s3flow" token create studio-e2e --scope admin | tr -d '[:space:]')
 
 # Test data, put there with the aws CLI: a bucket with reports in folders.
 bucket=studio-e2e

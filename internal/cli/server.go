@@ -185,27 +185,60 @@ func lockHome(home string) (func(), error) {
 
 func newTokenCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "API tokens for the server (stored hashed)"}
+	o := &tokenCreateOptions{}
 	create := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create an API token; it is printed once",
-		Args:  exactName,
+		Long: `Creates an API token for the server's HTTP API and the Studio and prints
+it once; only its hash is stored.
+
+--scope says what the token may do; each scope includes the one before:
+  read   see flows, runs, connections and modules, validate flows
+  run    also start, cancel and retry runs, run modules, upload and
+         download files
+  admin  also create and delete connections, enable and disable flows
+
+--expires says when it stops working: a duration (90m, 12h, 30d) from
+now, or "never".`,
+		Example: `  s3flow token create ci --scope run --expires 30d
+  s3flow token create dashboard --scope read
+  s3flow token create ops --scope admin --expires never`,
+		Args: exactName,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			scope, err := server.ParseScope(o.scope)
+			if err != nil {
+				return usagef("--scope: %v", err)
+			}
+			ttl, err := parseExpiry(o.expires)
+			if err != nil {
+				return usagef("--expires: %v", err)
+			}
 			st, err := a.connections(cmd.Context())
 			if err != nil {
 				return err
 			}
-			token, err := server.NewTokens(st.DB()).Create(cmd.Context(), args[0])
+			var expires time.Time
+			if ttl > 0 {
+				expires = time.Now().Add(ttl)
+			}
+			token, err := server.NewTokens(st.DB()).Create(cmd.Context(), args[0], scope, expires)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintln(a.io.Out, token)
-			fmt.Fprintf(a.io.Err, "token %q created; keep it now, it cannot be shown again\n", args[0])
+			until := "never expires"
+			if !expires.IsZero() {
+				until = "expires " + expires.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(a.io.Err, "token %q created (scope %s, %s); keep it now, it cannot be shown again\n", args[0], scope, until)
 			return nil
 		},
 	}
+	create.Flags().StringVar(&o.scope, "scope", string(server.ScopeRun), "what the token may do: read, run or admin")
+	create.Flags().StringVar(&o.expires, "expires", defaultTokenExpiry, `how long the token works: a duration such as 12h or 30d, or "never"`)
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List API tokens (names and dates only)",
+		Short: "List API tokens (names, scopes and dates only)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := a.connections(cmd.Context())
@@ -216,9 +249,15 @@ func newTokenCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printBundles(a, []module.Output{{Name: "name"}, {Name: "createdAt"}, {Name: "lastUsed"}}, func(emit func(module.Bundle) error) error {
+			outputs := []module.Output{{Name: "name"}, {Name: "scope"}, {Name: "createdAt"}, {Name: "expiresAt"}, {Name: "expired"}, {Name: "lastUsed"}}
+			return printBundles(a, outputs, func(emit func(module.Bundle) error) error {
 				for _, t := range ts {
-					if err := emit(module.Bundle{"name": t.Name, "createdAt": t.Created, "lastUsed": t.LastUsed}); err != nil {
+					expires := t.Expires
+					if expires == "" {
+						expires = "never"
+					}
+					if err := emit(module.Bundle{"name": t.Name, "scope": string(t.Scope), "createdAt": t.Created,
+						"expiresAt": expires, "expired": t.Expired, "lastUsed": t.LastUsed}); err != nil {
 						return err
 					}
 				}
@@ -228,7 +267,7 @@ func newTokenCmd(a *app) *cobra.Command {
 	}
 	del := &cobra.Command{
 		Use:   "delete NAME",
-		Short: "Delete an API token",
+		Short: "Delete an API token (its download links stop working too)",
 		Args:  exactName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.connections(cmd.Context())

@@ -55,7 +55,7 @@ type env struct {
 	addr     string
 	hookEnv  []string
 	srv      *exec.Cmd
-	srvLog   *bytes.Buffer
+	srvLog   *logBuffer
 	endpoint string
 	// args are more flags of "s3flow server" (--debug).
 	args []string
@@ -71,7 +71,8 @@ func newEnv(t *testing.T, tg s3test.Target, endpoint string, shared ...string) *
 		hookEnv: []string{"TEST_HOOK_SECRET=" + hookSecret}, shared: shared}
 	e.cli(tg.Conn.SecretAccessKey.Reveal(), "connection", "create", "vg", "--access-key-id", tg.Conn.AccessKeyID,
 		"--secret-access-key-stdin", "--endpoint", endpoint, "--path-style", "--no-verify")
-	e.token = strings.TrimSpace(e.cli("", "token", "create", "test"))
+	// The tests' own token may do everything; scopes have their own tests.
+	e.token = strings.TrimSpace(e.cli("", "token", "create", "test", "--scope", "admin"))
 	return e
 }
 
@@ -105,7 +106,7 @@ func (e *env) start() {
 		e.addr = l.Addr().String()
 		l.Close()
 	}
-	e.srvLog = &bytes.Buffer{}
+	e.srvLog = &logBuffer{}
 	e.srv = exec.Command(binary, append([]string{"server", "--flows", e.flows, "--addr", e.addr, "--workers", "2"}, e.args...)...)
 	e.srv.Env = append(append(append(os.Environ(), "S3FLOW_HOME="+e.home), e.hookEnv...), e.shared...)
 	e.srv.Stdout, e.srv.Stderr = e.srvLog, e.srvLog
@@ -125,6 +126,27 @@ func (e *env) start() {
 	}
 	e.t.Fatalf("server not ready:\n%s", e.srvLog)
 }
+
+// logBuffer is a server's output: written by os/exec's copying goroutine
+// while the test reads it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) Bytes() []byte { return []byte(l.String()) }
 
 func (e *env) stop(sig syscall.Signal) {
 	if e.srv == nil || e.srv.Process == nil {
@@ -178,7 +200,7 @@ func (e *env) doChunked(path string, body []byte, header map[string]string) (int
 
 func (e *env) runs() []map[string]any {
 	e.t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+e.addr+"/api/runs?limit=0", nil)
+	req, _ := http.NewRequest("GET", "http://"+e.addr+"/api/runs?limit=1000", nil)
 	req.Header.Set("Authorization", "Bearer "+e.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -39,11 +40,42 @@ var ticketKey = sync.OnceValue(func() []byte {
 })
 
 // fileRequest names one object for Get a file: the connection and the
-// module's inputs (bucket, path, range, region).
+// module's inputs (bucket, path, range, region). In a ticket it also names
+// the token that asked for it and a nonce that makes the ticket single-use.
 type fileRequest struct {
 	Connection string         `json:"connection"`
 	Inputs     map[string]any `json:"inputs"`
 	Expires    int64          `json:"exp,omitempty"`
+	Token      string         `json:"tok,omitempty"`
+	Nonce      string         `json:"n,omitempty"`
+}
+
+// usedTickets remembers the tickets redeemed, by nonce, until they expire:
+// a link works once. It is in memory like ticketKey, which makes every
+// ticket die with the process anyway.
+type usedTickets struct {
+	mu   sync.Mutex
+	seen map[string]int64 // nonce → the ticket's expiry, unix seconds
+}
+
+// use marks a ticket used and reports whether it was unused. Tickets past
+// their expiry are forgotten: openTicket refuses them before this.
+func (u *usedTickets) use(nonce string, expires int64, now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.seen == nil {
+		u.seen = map[string]int64{}
+	}
+	for n, exp := range u.seen {
+		if exp < now.Unix() {
+			delete(u.seen, n)
+		}
+	}
+	if _, used := u.seen[nonce]; used {
+		return false
+	}
+	u.seen[nonce] = expires
+	return true
 }
 
 func signTicket(req fileRequest) (string, error) {
@@ -57,7 +89,11 @@ func signTicket(req fileRequest) (string, error) {
 	return enc.EncodeToString(data) + "." + enc.EncodeToString(mac.Sum(nil)), nil
 }
 
-var errBadTicket = &httpError{http.StatusUnauthorized, errors.New("the download link is wrong or has expired; start the download again")}
+var (
+	errBadTicket    = &httpError{http.StatusUnauthorized, errors.New("the download link is wrong or has expired; start the download again")}
+	errUsedTicket   = &httpError{http.StatusGone, errors.New("the download link was used already; each link works once, start the download again")}
+	errTicketsToken = &httpError{http.StatusUnauthorized, errors.New("the download link no longer works: the token that made it was deleted, has expired or may no longer download")}
+)
 
 func openTicket(ticket string) (fileRequest, error) {
 	payload, sig, ok := strings.Cut(ticket, ".")
@@ -73,8 +109,29 @@ func openTicket(ticket string) (fileRequest, error) {
 		return fileRequest{}, errBadTicket
 	}
 	var req fileRequest
-	if err := json.Unmarshal(data, &req); err != nil || time.Now().Unix() > req.Expires {
+	if err := json.Unmarshal(data, &req); err != nil || time.Now().Unix() > req.Expires || req.Token == "" || req.Nonce == "" {
 		return fileRequest{}, errBadTicket
+	}
+	return req, nil
+}
+
+// redeemTicket opens a ticket and uses it up: the token that asked for it
+// must still exist, be unexpired and have the run scope, and the ticket
+// must not have been used before.
+func (s *Server) redeemTicket(ctx context.Context, ticket string) (fileRequest, error) {
+	req, err := openTicket(ticket)
+	if err != nil {
+		return fileRequest{}, err
+	}
+	tok, err := s.tokens.ByID(ctx, req.Token)
+	if errors.Is(err, errBadToken) || errors.Is(err, errExpiredToken) || err == nil && !tok.Scope.Allows(ScopeRun) {
+		return fileRequest{}, errTicketsToken
+	}
+	if err != nil {
+		return fileRequest{}, err
+	}
+	if !s.tickets.use(req.Nonce, req.Expires, time.Now()) {
+		return fileRequest{}, errUsedTicket
 	}
 	return req, nil
 }
@@ -118,6 +175,13 @@ func (s *Server) fileLink(w http.ResponseWriter, r *http.Request) error {
 	if _, _, err := s.checkGetFile(req); err != nil {
 		return err
 	}
+	tok, ok := tokenFrom(r.Context())
+	if !ok {
+		return errBadToken
+	}
+	nonce := make([]byte, 16)
+	rand.Read(nonce)
+	req.Token, req.Nonce = tok.ID, base64.RawURLEncoding.EncodeToString(nonce)
 	req.Expires = time.Now().Add(downloadTicketTTL).Unix()
 	ticket, err := signTicket(req)
 	if err != nil {
@@ -136,13 +200,11 @@ func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) error {
 	var req fileRequest
 	if ticket := r.URL.Query().Get("ticket"); ticket != "" {
 		var err error
-		if req, err = openTicket(ticket); err != nil {
+		if req, err = s.redeemTicket(r.Context(), ticket); err != nil {
 			return err
 		}
 	} else {
-		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if _, err := s.tokens.Check(r.Context(), strings.TrimSpace(token)); err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="s3flow"`)
+		if _, err := s.authorize(w, r, ScopeRun); err != nil {
 			return err
 		}
 		q := r.URL.Query()

@@ -34,7 +34,10 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	open := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.serve(h)) }
-	authed := func(pattern string, h handlerFunc) { mux.Handle(pattern, s.serve(s.requireToken(h))) }
+	// withScope registers a route for tokens whose scope covers need.
+	withScope := func(need Scope, pattern string, h handlerFunc) {
+		mux.Handle(pattern, s.serve(s.requireToken(need, h)))
+	}
 
 	open("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, 200, map[string]string{"status": "ok"})
@@ -44,24 +47,30 @@ func (s *Server) Handler() http.Handler {
 	// Scrapers usually have no token; the metrics hold no secrets.
 	mux.Handle("GET /metrics", s.metrics.handler())
 
-	authed("GET /api/flows", s.listFlows)
-	authed("GET /api/flows/{name}", s.showFlow)
-	authed("POST /api/flows/{name}/run", s.runFlow)
-	authed("POST /api/flows/{name}/enable", s.enableFlow(true))
-	authed("POST /api/flows/{name}/disable", s.enableFlow(false))
-	authed("POST /api/validate", s.validateFlow)
-	authed("GET /api/runs", s.listRuns)
-	authed("GET /api/runs/{id}", s.showRun)
-	authed("POST /api/runs/{id}/cancel", s.runAction(s.cancelRun))
-	authed("POST /api/runs/{id}/retry", s.runAction(s.retryRun))
-	authed("GET /api/connections", s.listConnections)
-	authed("POST /api/connections", s.createConnection)
-	authed("GET /api/connections/{name}", s.showConnection)
-	authed("DELETE /api/connections/{name}", s.deleteConnection)
-	authed("GET /api/modules", s.listModules)
-	authed("POST /api/modules/{name}", s.runModule)
-	authed("POST /api/files/link", s.fileLink)
-	authed("POST /api/files/upload", s.uploadFile)
+	// read: look, change nothing, start nothing.
+	withScope(ScopeRead, "GET /api/flows", s.listFlows)
+	withScope(ScopeRead, "GET /api/flows/{name}", s.showFlow)
+	withScope(ScopeRead, "POST /api/validate", s.validateFlow)
+	withScope(ScopeRead, "GET /api/runs", s.listRuns)
+	withScope(ScopeRead, "GET /api/runs/{id}", s.showRun)
+	withScope(ScopeRead, "GET /api/connections", s.listConnections)
+	withScope(ScopeRead, "GET /api/connections/{name}", s.showConnection)
+	withScope(ScopeRead, "GET /api/modules", s.listModules)
+	// run: start, cancel and retry runs, run modules, move files.
+	withScope(ScopeRun, "POST /api/flows/{name}/run", s.runFlow)
+	withScope(ScopeRun, "POST /api/runs/{id}/cancel", s.runAction(s.cancelRun))
+	withScope(ScopeRun, "POST /api/runs/{id}/retry", s.runAction(s.retryRun))
+	withScope(ScopeRun, "POST /api/modules/{name}", s.runModule)
+	withScope(ScopeRun, "POST /api/files/link", s.fileLink)
+	withScope(ScopeRun, "POST /api/files/upload", s.uploadFile)
+	// admin: what changes the server's set-up (connections, and whether a
+	// flow's triggers start runs at all).
+	withScope(ScopeAdmin, "POST /api/connections", s.createConnection)
+	withScope(ScopeAdmin, "DELETE /api/connections/{name}", s.deleteConnection)
+	withScope(ScopeAdmin, "POST /api/flows/{name}/enable", s.enableFlow(true))
+	withScope(ScopeAdmin, "POST /api/flows/{name}/disable", s.enableFlow(false))
+	// A ticket (single use, bound to the run token that asked for it) or
+	// a run token.
 	open("GET /api/files/download", s.downloadFile) // a ticket or the token
 	// The Studio: its page and files, without a token (the page asks for it).
 	mux.Handle("GET /", studio.Handler())
@@ -124,14 +133,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return enc.Encode(v)
 }
 
-func (s *Server) requireToken(h handlerFunc) handlerFunc {
+// requireToken lets a request through when its token's scope covers need,
+// with the token in the request's context.
+func (s *Server) requireToken(need Scope, h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if _, err := s.tokens.Check(r.Context(), strings.TrimSpace(token)); err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="s3flow"`)
+		tok, err := s.authorize(w, r, need)
+		if err != nil {
 			return err
 		}
-		return h(w, r)
+		return h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
 	}
 }
 
@@ -412,14 +422,11 @@ func (s *Server) validateFlow(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	filter := runs.Filter{Flow: q.Get("flow"), Status: q.Get("status"), Limit: 50}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 0 {
-			return badRequestf("limit must be a whole number")
-		}
-		filter.Limit = n
+	limit, err := listLimit(q.Get("limit"))
+	if err != nil {
+		return err
 	}
+	filter := runs.Filter{Flow: q.Get("flow"), Status: q.Get("status"), Limit: limit}
 	if since := q.Get("since"); since != "" {
 		t, err := time.Parse(time.RFC3339, since)
 		if err != nil {
@@ -437,19 +444,55 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, 200, rs)
 }
 
+// List limits: what a list answers without ?limit=, and the most it
+// answers with it.
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+)
+
+// listLimit reads ?limit=: empty is the default; 0, negative, not a number
+// or over the maximum is refused rather than guessed at, so that no value
+// means "everything".
+func listLimit(v string) (int, error) {
+	if v == "" {
+		return defaultListLimit, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxListLimit {
+		return 0, badRequestf("limit must be a whole number from 1 to %d (default %d), got %q", maxListLimit, defaultListLimit, v)
+	}
+	return n, nil
+}
+
+// maxRunEvents bounds the events GET /api/runs/{id} answers: a run over a
+// large listing records events by the hundred thousand. The answer says
+// when there were more; 's3flow runs show' reads them all.
+const maxRunEvents = 10000
+
 func (s *Server) showRun(w http.ResponseWriter, r *http.Request) error {
 	run, err := s.history.Get(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
 	events := []runs.StepEvent{}
+	more := false
+	errEnough := errors.New("enough events")
 	if err := s.history.Events(r.Context(), run.ID, func(ev runs.StepEvent) error {
+		if len(events) == maxRunEvents {
+			more = true
+			return errEnough
+		}
 		events = append(events, ev)
 		return nil
-	}); err != nil {
+	}); err != nil && !errors.Is(err, errEnough) {
 		return err
 	}
-	return writeJSON(w, 200, map[string]any{"run": run, "events": events})
+	out := map[string]any{"run": run, "events": events}
+	if more {
+		out["moreEvents"] = true
+	}
+	return writeJSON(w, 200, out)
 }
 
 // connectionInfo is a connection as the API shows it: never a secret.

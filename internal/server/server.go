@@ -72,6 +72,7 @@ type Server struct {
 	history *runs.Store
 	metrics *metrics
 	tokens  *Tokens
+	tickets usedTickets
 	engine  *engine.Engine
 	// files is what flows may touch of the local disk: the --files-root
 	// folder, or nothing (nil).

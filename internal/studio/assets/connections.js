@@ -56,7 +56,8 @@ function explain(err) {
     else if (/signaturedoesnotmatch|wrong secret|secret/.test(lower)) what = 'The secret access key is wrong for this access key ID.';
     else if (/unreachable|connection refused|no such host|dial/.test(lower)) what = 'The endpoint cannot be reached.';
     else what = 'The keys were refused.';
-  } else if (err.status === 409) what = 'A connection with this name exists already.';
+  } else if (err.status === 403) what = 'This token may not manage connections.';
+  else if (err.status === 409) what = 'A connection with this name exists already.';
   else if (err.status === 400) what = 'Something in the form is not right.';
   else if (err.status === 504) what = 'The endpoint did not answer in time.';
   else if (err.status === 502) what = 'The endpoint answered something unexpected.';

@@ -135,22 +135,37 @@ function moduleForm(mod, conns) {
 // download asks the server for a short-lived link to the object and lets
 // the browser follow it: the data streams from S3 through the server to
 // disk, and the link works without the token (it names this object only).
+// A link works once, so "again" asks for a new one.
 async function download(connection, inputs, result, mod, started) {
-  const { url } = await api('POST', '/api/files/link', { connection, inputs });
   const name = (inputs.path || 'download').split('/').pop();
+  const url = await follow(connection, inputs, name);
   const link = h('a', { href: url, download: name, class: 'button' }, `Download ${name} again`);
+  link.addEventListener('click', async (ev) => {
+    ev.preventDefault();
+    try {
+      await follow(connection, inputs, name);
+    } catch (err) {
+      link.after(message('error', err.message));
+    }
+  });
   let info = null;
   try {
     const bi = { bucket: inputs.bucket, path: inputs.path };
     if (inputs.region) bi.region = inputs.region;
     info = await runModule('s3.get_file_info', connection, bi);
   } catch { /* the download itself will say what is wrong */ }
+  showResult(result, mod, { bundles: info || [], ms: performance.now() - started,
+    note: [h('p', {}, `The download of ${name} has started. A link works once, for 5 minutes. `), link] });
+}
+
+// follow asks for a link to the object and has the browser follow it.
+async function follow(connection, inputs, name) {
+  const { url } = await api('POST', '/api/files/link', { connection, inputs });
   const tmp = h('a', { href: url, download: name, hidden: true });
   document.body.append(tmp);
   tmp.click();
   tmp.remove();
-  showResult(result, mod, { bundles: info || [], ms: performance.now() - started,
-    note: [h('p', {}, `The download of ${name} has started. The link works for 5 minutes. `), link] });
+  return url;
 }
 
 function showResult(result, mod, { bundles, error, ms, note }) {
