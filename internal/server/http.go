@@ -141,6 +141,12 @@ func (s *Server) startRun(w http.ResponseWriter, r *http.Request, name string, i
 	if err != nil {
 		return err
 	}
+	return s.answerRun(w, r, id)
+}
+
+// answerRun answers a queued run as startRun does.
+func (s *Server) answerRun(w http.ResponseWriter, r *http.Request, id string) error {
+	var err error
 	if r.URL.Query().Get("wait") != "true" {
 		return writeJSON(w, http.StatusAccepted, map[string]string{"run": id, "status": runs.StatusQueued})
 	}

@@ -72,10 +72,12 @@ type Server struct {
 	history *runs.Store
 	metrics *metrics
 	tokens  *Tokens
-	engine  *engine.Engine
-	queue   *queue
-	http    *http.Server
-	id      string
+	// deliveries refuses replayed webhooks.
+	deliveries *deliveries
+	engine     *engine.Engine
+	queue      *queue
+	http       *http.Server
+	id         string
 	// running cancels the runs this process works, by run id.
 	running sync.Map
 }
@@ -111,7 +113,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, history: runs.New(cfg.DB), tokens: NewTokens(cfg.DB), id: cfg.ID}
+	s := &Server{cfg: cfg, log: cfg.Logger, history: runs.New(cfg.DB), tokens: NewTokens(cfg.DB), id: cfg.ID,
+		deliveries: &deliveries{db: cfg.DB}}
 	s.history.Durable = true
 	s.metrics = newMetrics(s.history, cfg.Logger)
 	flows, problems := loadFlows(cfg.FlowsDir, cfg.Registry)
