@@ -24,15 +24,14 @@ const (
 //
 // ReadTimeout bounds reading a whole request, headers and body, from its
 // first byte: a body that is not all there in time ends the request.
-// net/http also cancels a request's context when that deadline passes
-// while its handler still works, so once the body has been read (or there
-// is none) the deadline is lifted: it limits the client, never the work.
-// Uploads, whose bodies are files, read with a deadline that moves with
-// each read instead (streamBody).
+// net/http lifts that deadline once the body has been read (or when there
+// is none), so it limits the client, never the handler's work. Uploads,
+// whose bodies are files, read with a deadline that moves with each read
+// instead (streamBody).
 //
-// WriteTimeout, the same way, bounds each write of the answer rather than
-// the handler's whole time: a run waited for with ?wait=true or a long
-// download is not cut, a client that stops reading is.
+// WriteTimeout bounds each write of the answer rather than the handler's
+// whole time: a run waited for with ?wait=true or a long download is not
+// cut, a client that stops reading is.
 func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           deadlines(h, s.cfg.WriteTimeout),
@@ -44,33 +43,14 @@ func (s *Server) newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-// deadlines lifts the read deadline once the body is read and turns the
-// write deadline into one per write (see newHTTPServer).
+// deadlines turns the write deadline into one per write (see
+// newHTTPServer).
 func deadlines(h http.Handler, write time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		rc.SetWriteDeadline(time.Time{}) // until the first write
-		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-			rc.SetReadDeadline(time.Time{})
-		} else {
-			r.Body = &liftAtEOF{ReadCloser: r.Body, rc: rc}
-		}
 		h.ServeHTTP(&writeDeadline{ResponseWriter: w, rc: rc, d: write}, r)
 	})
-}
-
-// liftAtEOF lifts the read deadline when the body has been read whole.
-type liftAtEOF struct {
-	io.ReadCloser
-	rc *http.ResponseController
-}
-
-func (b *liftAtEOF) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
-		b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
 }
 
 // writeDeadline gives each write of the answer d to complete.
@@ -114,7 +94,7 @@ func (b *movingDeadline) Read(p []byte) (int, error) {
 	}
 	n, err := b.ReadCloser.Read(p)
 	if err != nil {
-		b.done = true // liftAtEOF below has lifted it at io.EOF
+		b.done = true // at io.EOF net/http lifts it
 	}
 	return n, err
 }

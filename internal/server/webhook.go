@@ -116,10 +116,13 @@ func errHookTooLarge(limit int64) error {
 	return &httpError{http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over the webhook limit of %d bytes (--max-webhook-body)", limit)}
 }
 
-// refuseUnread answers err without reading the body: the connection
-// closes after the answer instead of draining what the client still sends.
+// refuseUnread answers err without reading the body, and closes the
+// connection after the answer. Without the read deadline in the past,
+// net/http would wait for up to 256 KiB more of the body after answering,
+// so that the connection could serve another request.
 func refuseUnread(w http.ResponseWriter, err error) error {
 	w.Header().Set("Connection", "close")
+	http.NewResponseController(w).SetReadDeadline(time.Now())
 	return err
 }
 
