@@ -68,7 +68,7 @@ func startHookServer(t *testing.T, target string, cfg server.Config) *hookServer
 	if err != nil {
 		t.Fatal(err)
 	}
-	token, err := server.NewTokens(db).Create(t.Context(), "test")
+	token, err := server.NewTokens(db).Create(t.Context(), "test-"+cfg.ID) // servers may share db
 	if err != nil {
 		t.Fatal(err)
 	}
