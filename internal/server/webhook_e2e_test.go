@@ -364,6 +364,7 @@ func TestWebhookReplayAcrossServers(t *testing.T) {
 	if status, answer := b.post("alpha", body, header); status != 409 {
 		t.Fatalf("replay to server b: %d %s, want 409", status, answer)
 	}
+	body = []byte(`{"n":2}`) // not the same signature as the first
 	statuses := postAll([]*hookServer{a, b}, 8, "alpha", body, signed(hookTestSecret, "alpha", "across-2", time.Now(), body))
 	if statuses[202] != 1 || statuses[409] != 7 {
 		t.Errorf("8 copies to two servers at once: %v, want one 202 and seven 409", statuses)
