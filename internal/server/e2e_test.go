@@ -2,9 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +20,7 @@ import (
 	"time"
 
 	"github.com/s3flow/s3flow/internal/s3test"
+	"github.com/s3flow/s3flow/internal/server"
 )
 
 var binary string
@@ -232,7 +230,7 @@ steps:
 `
 
 // TestWebhookRunsFlow: a webhook with the flow's secret (a token header or
-// an HMAC of the body) starts a run whose files land in the bucket; without
+// a signature made with it) starts a run whose files land in the bucket; without
 // it nothing starts.
 func TestWebhookRunsFlow(t *testing.T) {
 	tg := s3test.Versitygw(t)
@@ -243,7 +241,7 @@ func TestWebhookRunsFlow(t *testing.T) {
 
 	// Refused: no secret, a wrong one, a wrong signature; and the API
 	// without or with a wrong token.
-	for _, h := range []map[string]string{nil, {"X-S3flow-Token": "wrong"}, {"X-S3flow-Signature": "sha256=00"}} {
+	for _, h := range []map[string]string{nil, {"X-S3flow-Token": "wrong"}, {"X-S3flow-Signature": "t=1,v1=00", "X-S3flow-Delivery": "1"}} {
 		if code, _ := e.do("POST", "/hooks/hook", "", []byte(`{"files":["x"]}`), h); code != 401 {
 			t.Errorf("webhook with %v: status %d, want 401", h, code)
 		}
@@ -262,12 +260,11 @@ func TestWebhookRunsFlow(t *testing.T) {
 	if code != 200 || out["status"] != "succeeded" {
 		t.Fatalf("webhook with the token: %d %v\n%s", code, out, e.srvLog)
 	}
-	mac := hmac.New(sha256.New, []byte(hookSecret))
 	body = []byte(`{"files":["c"]}`)
-	mac.Write(body)
-	code, out = e.do("POST", "/hooks/hook", "", body, map[string]string{"X-S3flow-Signature": "sha256=" + hex.EncodeToString(mac.Sum(nil))})
+	code, out = e.do("POST", "/hooks/hook", "", body, map[string]string{
+		"X-S3flow-Signature": server.SignWebhook(hookSecret, "hook", time.Now(), body), "X-S3flow-Delivery": "c-1"})
 	if code != 202 || out["run"] == nil {
-		t.Fatalf("webhook with an HMAC: %d %v", code, out)
+		t.Fatalf("webhook with a signature: %d %v", code, out)
 	}
 	waitFor(t, func() bool { return countStatus(e.runs(), "succeeded") == 2 })
 

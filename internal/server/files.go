@@ -288,6 +288,7 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return notFoundf("no module s3.upload_file")
 	}
+	s.streamBody(w, r) // a file takes as long as it takes, while it keeps coming
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return badRequestf("the body must be multipart/form-data: %v", err)

@@ -3,7 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/s3flow/s3flow/internal/flow"
 	"github.com/s3flow/s3flow/internal/module"
@@ -40,5 +43,34 @@ steps:
 			t.Fatalf("the trigger of %q cannot be recorded: %v", body, err)
 		}
 		tmpl.Eval(context.Background(), flow.Env(nil, trigger, nil)) // an error is fine; a panic is not
+	})
+}
+
+// FuzzWebhookSignature: whatever X-S3flow-Signature and X-S3flow-Delivery
+// hold, hookAuth refuses them or returns a time within the skew, one to
+// four signatures and a delivery id — never a panic; and what SignWebhook
+// makes is accepted and verifies.
+func FuzzWebhookSignature(f *testing.F) {
+	now := time.Unix(1767225600, 0)
+	for _, seed := range []string{SignWebhook("s", "f", now, nil), "t=1767225600,v1=", "sha256=00", "t=,v1=00", "t=1767225600,v1=" + strings.Repeat("0", 64) + ",v0=x",
+		"t=1767225600,t=1767225600,v1=" + strings.Repeat("a", 64), "t=9999999999999999999,v1=" + strings.Repeat("a", 64), ",,,", "t=1767225600 , v1=" + strings.Repeat("A", 64)} {
+		f.Add(seed, "d-1")
+	}
+	f.Fuzz(func(t *testing.T, sig, delivery string) {
+		h := http.Header{}
+		h.Set(headerSignature, sig)
+		h.Set(headerDelivery, delivery)
+		c, err := hookAuth(h, now)
+		if err != nil {
+			return
+		}
+		if len(c.sigs) < 1 || len(c.sigs) > 4 || now.Sub(time.Unix(c.t, 0)).Abs() > hookSkew || !validDeliveryID(c.delivery) {
+			t.Fatalf("accepted %q / %q as %+v", sig, delivery, c)
+		}
+		body := []byte(sig)
+		h.Set(headerSignature, SignWebhook("secret", "flow", time.Unix(c.t, 0), body))
+		if c, err := hookAuth(h, now); err != nil || !c.verify("secret", "flow", body) || c.verify("secret", "other", body) {
+			t.Fatalf("a signature of SignWebhook: %v", err)
+		}
 	})
 }

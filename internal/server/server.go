@@ -58,6 +58,11 @@ type Config struct {
 	// MaxWebhookBody bounds a webhook's body (default 10 MiB); a bigger one
 	// gets 413 and starts nothing.
 	MaxWebhookBody int64
+	// ReadTimeout, WriteTimeout and IdleTimeout bound how long a client
+	// may take to send a request, to take each write of the answer, and
+	// to keep an idle connection open (defaults DefaultReadTimeout,
+	// DefaultWriteTimeout, DefaultIdleTimeout; see newHTTPServer).
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// MaxBundles and MaxAggregate bound each run's fan-out (see
 	// engine.Options).
 	MaxBundles, MaxAggregate int64
@@ -73,7 +78,9 @@ type Server struct {
 	metrics *metrics
 	tokens  *Tokens
 	tickets usedTickets
-	engine  *engine.Engine
+	// deliveries refuses replayed webhooks.
+	deliveries *deliveries
+	engine     *engine.Engine
 	// files is what flows may touch of the local disk: the --files-root
 	// folder, or nothing (nil).
 	files *module.LocalFiles
@@ -106,7 +113,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.MaxWebhookBody <= 0 {
 		cfg.MaxWebhookBody = DefaultMaxWebhookBody
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, history: runs.New(cfg.DB), tokens: NewTokens(cfg.DB), id: cfg.ID}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, history: runs.New(cfg.DB), tokens: NewTokens(cfg.DB), id: cfg.ID,
+		deliveries: &deliveries{db: cfg.DB}}
 	if cfg.FilesRoot != "" {
 		files, err := module.LocalFilesIn(cfg.FilesRoot)
 		if err != nil {
@@ -178,7 +195,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 		return err
 	}
 	s.startTriggers(ctx)
-	s.http = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.http = s.newHTTPServer(s.Handler())
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(l) }()
 	s.log.Info("s3flow server listening", "addr", l.Addr().String(), "flows", len(s.flows.List()))

@@ -31,7 +31,7 @@ func (s *Server) Work(ctx context.Context, l net.Listener, grace time.Duration) 
 		}))
 		mux.Handle("GET /readyz", s.serve(s.ready))
 		mux.Handle("GET /metrics", s.metrics.handler())
-		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		hs = s.newHTTPServer(mux)
 		go hs.Serve(l)
 	}
 	s.log.Info("s3flow worker working", "worker", s.id, "flows", len(s.flows.List()))

@@ -73,10 +73,10 @@ func TestMigrate(t *testing.T) {
 			if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&versions); err != nil {
 				t.Fatal(err)
 			}
-			if versions != 7 {
-				t.Errorf("%d migrations recorded, want 7", versions)
+			if versions != 8 {
+				t.Errorf("%d migrations recorded, want 8", versions)
 			}
-			for _, table := range []string{"connections", "meta", "runs", "run_events", "api_tokens", "flow_state", "trigger_state", "watch_state"} {
+			for _, table := range []string{"connections", "meta", "runs", "run_events", "api_tokens", "flow_state", "trigger_state", "watch_state", "webhook_deliveries"} {
 				if ok, err := db.TableExists(t.Context(), table); err != nil || !ok {
 					t.Errorf("table %s: exists %v, %v", table, ok, err)
 				}
