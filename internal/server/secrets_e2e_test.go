@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -136,6 +138,26 @@ steps:
 	}
 	code, hook := e.do("POST", "/hooks/copy?wait=true", "", []byte(`{}`), map[string]string{"X-S3flow-Token": hookSecret})
 	fmt.Fprintf(&written, "hook %d %v\n", code, hook)
+	// The server's local endpoint child sees none of the server's
+	// environment: not the webhook secret, not AWS_* keys.
+	if code, out := e.do("POST", "/api/modules/s3.list_buckets", e.token, []byte(`{"connection":"local"}`), nil); code != 200 {
+		t.Errorf("list buckets on local: %d %v", code, out)
+	}
+	if runtime.GOOS == "linux" {
+		children := childrenOf(t, e.srv.Process.Pid)
+		if len(children) == 0 {
+			t.Errorf("the server started no local endpoint child")
+		}
+		for _, pid := range children {
+			environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(environ, []byte(hookSecret)) {
+				t.Errorf("the local endpoint child (pid %d) has the webhook secret in its environment", pid)
+			}
+		}
+	}
 	for _, r := range e.runs() {
 		code, out := e.do("GET", "/api/runs/"+fmt.Sprint(r["id"]), e.token, nil, nil)
 		fmt.Fprintf(&written, "run %d %v\n", code, out)
@@ -169,6 +191,26 @@ steps:
 		return nil
 	})
 	t.Logf("checked %d bytes of output and every file under %s", written.Len(), home)
+}
+
+// childrenOf lists the processes whose parent is pid (Linux /proc).
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var out []int
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ")".
+		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			out = append(out, child)
+		}
+	}
+	return out
 }
 
 // around is a little of b before i, with the secret itself cut out.
