@@ -17,7 +17,7 @@ import (
 // refused. It returns the endpoint as s3flow stores it: scheme://host[:port].
 func CheckEndpoint(raw string) (string, error) {
 	bad := func(rule string) (string, error) {
-		return "", fmt.Errorf("endpoint: %s, got %q", rule, raw)
+		return "", &EndpointError{Endpoint: raw, rule: rule}
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Opaque != "" {
@@ -68,6 +68,18 @@ func checkHost(u *url.URL) error {
 	}
 	return nil
 }
+
+// EndpointError is an endpoint CheckEndpoint refused.
+type EndpointError struct {
+	Endpoint string
+	rule     string
+}
+
+func (e *EndpointError) Error() string { return "endpoint: " + e.Rule() }
+
+// Rule is the message without the field's name, for callers that name the
+// field in their own way (an input error, a flag).
+func (e *EndpointError) Rule() string { return fmt.Sprintf("%s, got %q", e.rule, e.Endpoint) }
 
 var regionPattern = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
 

@@ -25,6 +25,7 @@ type Verified struct {
 
 // Verify makes one real signed call (ListBuckets) to prove the keys. An
 // AccessDenied answer still proves them: S3 checks the signature first.
+// An address the endpoint policy refuses fails with code CodeRefused.
 func (c *Client) Verify(ctx context.Context) (Verified, error) {
 	_, err := c.S3("").ListBuckets(ctx, &s3.ListBucketsInput{})
 	if err == nil {
@@ -35,7 +36,7 @@ func (c *Client) Verify(ctx context.Context) (Verified, error) {
 	// id follow it without the general hint repeating it.
 	detail := WithoutHint(explained)
 	switch Code(err) {
-	case "AccessDenied", "Forbidden", "AllAccessDisabled":
+	case "AccessDenied", "AllAccessDisabled":
 		return Verified{
 			Status:  "verified: the keys are valid",
 			Warning: "the keys are valid but may not list buckets (AccessDenied); modules that need other permissions may still work",
@@ -45,6 +46,10 @@ func (c *Client) Verify(ctx context.Context) (Verified, error) {
 		return Verified{}, fmt.Errorf("%w: %w", ErrUnknownKey, detail)
 	case "SignatureDoesNotMatch":
 		return Verified{}, fmt.Errorf("%w: %w", ErrWrongSecret, detail)
+	case "Forbidden":
+		// A bare 403 (no S3 error document) is what any web server may
+		// answer; S3 answers a signed GET with a document naming its code.
+		return Verified{}, fmt.Errorf("the endpoint answered 403 without an S3 error document, which proves nothing about the keys; check that it is an S3 endpoint: %w", detail)
 	case CodeUnreachable:
 		return Verified{}, fmt.Errorf("%w: %w", ErrUnreachable, detail)
 	}

@@ -36,7 +36,14 @@ type Config struct {
 	Connections *connection.Store
 	Registry    *module.Registry
 	// Resolver gives ready connections (it starts the local endpoint).
+	// The server sets each connection's AllowPrivate from
+	// AllowPrivateEndpoints, whatever the resolver said.
 	Resolver engine.Resolver
+	// AllowPrivateEndpoints lets connections reach loopback and private
+	// addresses (--allow-private-endpoints). Off, only the built-in local
+	// and env connections may; link-local and metadata addresses are
+	// refused either way.
+	AllowPrivateEndpoints bool
 	// FlowsDir holds the flow files.
 	FlowsDir string
 	// Workers is how many runs this process works at once; 0 or less
@@ -96,6 +103,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.MaxWebhookBody <= 0 {
 		cfg.MaxWebhookBody = DefaultMaxWebhookBody
+	}
+	if cfg.Resolver != nil {
+		cfg.Resolver = policyResolver{cfg.Resolver, cfg.AllowPrivateEndpoints}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, history: runs.New(cfg.DB), tokens: NewTokens(cfg.DB), id: cfg.ID}
 	s.history.Durable = true

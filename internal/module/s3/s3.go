@@ -4,9 +4,11 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/s3client"
 )
@@ -43,6 +45,13 @@ var (
 func client(ctx context.Context, env module.Env, in module.Values) (*s3client.Client, error) {
 	if env.Connection == nil {
 		return nil, fmt.Errorf("a connection is required")
+	}
+	// s3client.New checks the region too; here the refusal names the input.
+	if region := in.String("region"); region != "" {
+		var re *connection.RegionError
+		if err := connection.CheckRegion(region); errors.As(err, &re) {
+			return nil, &module.InputError{Field: "region", Rule: re.Rule()}
+		}
 	}
 	return s3client.Shared(ctx, *env.Connection, in.String("region"), s3client.Options{Logger: env.Logger})
 }
