@@ -250,18 +250,24 @@ func TestRawURLKeepsTheHost(t *testing.T) {
 	}
 }
 
-// TestVerifyBare403ProvesNothing: any web server may answer 403; only S3's
-// error document (AccessDenied) shows that the keys were checked.
-func TestVerifyBare403ProvesNothing(t *testing.T) {
+// TestVerifyNeedsAnS3Answer: any web server may answer GET / with 200 or
+// 403; only S3's documents (a bucket listing, AccessDenied) show that the
+// keys were checked. A real listing still verifies.
+func TestVerifyNeedsAnS3Answer(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		w.WriteHeader(http.StatusForbidden)
-		w.Write([]byte("<html><body>Forbidden</body></html>"))
-	}))
-	t.Cleanup(srv.Close)
-	v, err := verify(t, keysTo(srv.URL, true))
-	if err == nil {
-		t.Fatalf("Verify = %+v, want an error", v)
+	for _, status := range []int{http.StatusOK, http.StatusForbidden} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(status)
+			w.Write([]byte("<html><body>an intranet page</body></html>"))
+		}))
+		t.Cleanup(srv.Close)
+		if v, err := verify(t, keysTo(srv.URL, true)); err == nil {
+			t.Errorf("a web page answering %d: Verify = %+v, want an error", status, v)
+		}
+	}
+	s3srv, _ := counting(t)
+	if v, err := verify(t, keysTo(s3srv.URL, true)); err != nil || v.Status == "" {
+		t.Errorf("a bucket listing: Verify = %+v, %v; want verified", v, err)
 	}
 }
