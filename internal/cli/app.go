@@ -100,7 +100,9 @@ func (a *app) connections(ctx context.Context) (*connection.Store, error) {
 }
 
 // resolve returns the named connection ready to use; for "local" that
-// means the embedded endpoint is running (and seeded on first use).
+// means the embedded endpoint is running (and seeded on first use). The
+// CLI runs as the machine's own user, so its connections may reach
+// loopback and private addresses; a server decides that itself.
 func (a *app) resolve(ctx context.Context, name string) (connection.Connection, error) {
 	st, err := a.connections(ctx)
 	if err != nil {
@@ -110,6 +112,7 @@ func (a *app) resolve(ctx context.Context, name string) (connection.Connection, 
 	if err != nil {
 		return connection.Connection{}, err
 	}
+	conn.AllowPrivate = true
 	if conn.Kind != connection.KindLocal {
 		return conn, nil
 	}

@@ -132,11 +132,6 @@ func connectionCreate(ctx context.Context, a *app, o *createOptions) error {
 	if o.accessKeyID == "" {
 		return usagef("--access-key-id is required")
 	}
-	if o.endpoint != "" {
-		if !strings.HasPrefix(o.endpoint, "http://") && !strings.HasPrefix(o.endpoint, "https://") {
-			return usagef("--endpoint must be an http:// or https:// URL, got %q", o.endpoint)
-		}
-	}
 	if o.provider != "" {
 		p, err := connection.LookupProvider(o.provider)
 		if err != nil {
@@ -150,6 +145,21 @@ func connectionCreate(ctx context.Context, a *app, o *createOptions) error {
 			return &usageError{err}
 		}
 		o.endpoint, o.pathStyle, o.checksum, o.region = c.Endpoint, c.PathStyle, c.ChecksumMode, c.Region
+	}
+	// The same rules as POST /api/connections: one function each.
+	if o.endpoint != "" {
+		ep, err := connection.CheckEndpoint(o.endpoint)
+		var ee *connection.EndpointError
+		if errors.As(err, &ee) {
+			return usagef("--endpoint %s", ee.Rule())
+		} else if err != nil {
+			return err
+		}
+		o.endpoint = ep
+	}
+	var re *connection.RegionError
+	if err := connection.CheckRegion(o.region); errors.As(err, &re) {
+		return usagef("--region %s", re.Rule())
 	}
 	if o.checksum == "" {
 		o.checksum = connection.DefaultChecksumMode(o.endpoint)
@@ -172,9 +182,11 @@ func connectionCreate(ctx context.Context, a *app, o *createOptions) error {
 	conn := connection.Connection{
 		Name: o.name, Kind: connection.KindKeys, AccessKeyID: o.accessKeyID,
 		SecretAccessKey: connection.NewSecret(secret), SessionToken: connection.NewSecret(token),
-		Region: o.region, Endpoint: strings.TrimRight(o.endpoint, "/"), PathStyle: o.pathStyle, ChecksumMode: o.checksum,
+		Region: o.region, Endpoint: o.endpoint, PathStyle: o.pathStyle, ChecksumMode: o.checksum,
 		MaxAttempts: o.maxAttempts, PartSizeMiB: o.partSize, ParallelParts: o.parallelParts,
 		VerifyStatus: "not verified (--no-verify)",
+		// The machine's own user may point it anywhere but link-local.
+		AllowPrivate: true,
 	}
 	st, err := a.connections(ctx)
 	if err != nil {

@@ -28,6 +28,8 @@ type serverOptions struct {
 	maxBody     int64
 	filesRoot   string
 	limits      fanOutLimits
+	// allowPrivate is --allow-private-endpoints.
+	allowPrivate bool
 }
 
 func newServerCmd(a *app) *cobra.Command {
@@ -69,6 +71,7 @@ func (o *serverOptions) flags(cmd *cobra.Command, workersHelp string) {
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on shutdown, how long running steps may take to finish before they are cut short (they resume on the next start)")
 	f.StringVar(&o.id, "id", "", "this process's name in the queue and the run history (default: host name and process id)")
 	f.DurationVar(&o.rescueAfter, "rescue-after", time.Minute, "with PostgreSQL: how long a worker may be silent before its runs are resumed by another")
+	f.BoolVar(&o.allowPrivate, "allow-private-endpoints", false, "let connections reach loopback and private addresses (127/8, 10/8, 172.16/12, 192.168/16, fc00::/7, ...); the built-in local and env connections always may, link-local and cloud metadata addresses never")
 	o.limits.flags(cmd)
 }
 
@@ -134,7 +137,8 @@ func newServer(ctx context.Context, a *app, o *serverOptions) (*server.Server, f
 		DB: st.DB(), Connections: st, Registry: a.registry, Resolver: resolver{a},
 		FlowsDir: o.flows, FilesRoot: o.filesRoot, Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, MaxWebhookBody: o.maxBody,
 		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate,
-		Logger: a.serverLogger(),
+		AllowPrivateEndpoints: o.allowPrivate,
+		Logger:                a.serverLogger(),
 	})
 	if err != nil {
 		release()

@@ -95,6 +95,12 @@ type Connection struct {
 	// PartSizeMiB and ParallelParts tune large uploads and downloads (0:
 	// s3flow's defaults); a call's part_size and parallel_parts win.
 	PartSizeMiB, ParallelParts int
+	// AllowPrivate lets this connection's requests reach loopback and
+	// private addresses (see netguard.Policy); link-local and metadata
+	// addresses stay refused. Whoever resolves a connection for use sets
+	// it: the CLI (run by the machine's own user) always, a server only
+	// when started with --allow-private-endpoints. It is never stored.
+	AllowPrivate bool
 	// VerifyStatus is the outcome of the last verification, in words.
 	VerifyStatus string
 	CreatedAt    time.Time

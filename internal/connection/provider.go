@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -28,6 +29,8 @@ type Provider struct {
 	Regions       []string `yaml:"regions"`
 	Notes         string   `yaml:"notes"`
 }
+
+var accountIDPattern = regexp.MustCompile(`^[a-zA-Z0-9-]{1,63}$`)
 
 //go:embed providers/*.yaml
 var providerFiles embed.FS
@@ -82,6 +85,9 @@ func (p Provider) Apply(c *Connection, accountID string, pathStyleGiven bool) er
 	if c.Region == "" {
 		c.Region = p.DefaultRegion
 	}
+	if err := CheckRegion(c.Region); err != nil {
+		return fmt.Errorf("provider %s: %w", p.Name, err)
+	}
 	if len(p.Regions) > 0 && !slices.Contains(p.Regions, c.Region) {
 		return fmt.Errorf("provider %s: region must be one of %s, got %q", p.Name, strings.Join(p.Regions, ", "), c.Region)
 	}
@@ -90,6 +96,10 @@ func (p Provider) Apply(c *Connection, accountID string, pathStyleGiven bool) er
 		if strings.Contains(ep, "{account_id}") {
 			if accountID == "" {
 				return fmt.Errorf("provider %s needs --account-id (its endpoint is %s)", p.Name, p.Endpoint)
+			}
+			// It becomes part of the host name, like the region.
+			if !accountIDPattern.MatchString(accountID) {
+				return fmt.Errorf("provider %s: --account-id must be 1-63 letters, digits and dashes, got %q", p.Name, accountID)
 			}
 			ep = strings.ReplaceAll(ep, "{account_id}", accountID)
 		}

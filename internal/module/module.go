@@ -6,6 +6,7 @@ package module
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -184,8 +185,9 @@ func (m *Module) Check(raw map[string]any) (Values, error) {
 			return nil, &InputError{Field: f.Name, Rule: "is required and may not be empty"}
 		}
 		if f.Kind == Region {
-			if err := CheckRegion(typed.(string)); err != nil {
-				return nil, &InputError{Field: f.Name, Rule: err.Error()}
+			var re *connection.RegionError
+			if err := connection.CheckRegion(typed.(string)); errors.As(err, &re) {
+				return nil, &InputError{Field: f.Name, Rule: re.Rule()}
 			}
 		}
 		if len(f.Choices) > 0 && !slices.Contains(f.Choices, typed.(string)) {

@@ -205,19 +205,3 @@ func (m *Module) Exec(ctx context.Context, env Env, in Values, emit func(Bundle)
 	}
 	return m.Run(ctx, env, in, emit)
 }
-
-// CheckRegion checks a region name: 1 to 63 lower-case letters, digits and
-// dashes, so that it can never change the host or path of a URL built
-// from it.
-func CheckRegion(region string) error {
-	ok := len(region) >= 1 && len(region) <= 63
-	for _, c := range region {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			ok = false
-		}
-	}
-	if !ok {
-		return fmt.Errorf("must be 1 to 63 lower-case letters, digits and dashes, like eu-central-1; got %q", region)
-	}
-	return nil
-}

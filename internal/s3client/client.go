@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -28,6 +29,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/s3flow/s3flow/internal/connection"
+	"github.com/s3flow/s3flow/internal/netguard"
 )
 
 // DefaultRegion is used when neither the call nor the connection names one.
@@ -54,6 +56,10 @@ type Options struct {
 }
 
 // New builds a client for conn in region ("" means the connection's).
+// Its requests go only where the connection points: the region must pass
+// connection.CheckRegion, the endpoint connection.CheckEndpoint, every
+// address dialled the connection's netguard policy, and redirects are
+// never followed.
 func New(ctx context.Context, conn connection.Connection, region string, opts Options) (*Client, error) {
 	if region == "" {
 		region = conn.Region
@@ -61,12 +67,25 @@ func New(ctx context.Context, conn connection.Connection, region string, opts Op
 	if region == "" {
 		region = DefaultRegion
 	}
+	if err := connection.CheckRegion(region); err != nil {
+		return nil, err
+	}
+	if conn.Endpoint != "" {
+		ep, err := connection.CheckEndpoint(conn.Endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("connection %q: %w", conn.Name, err)
+		}
+		conn.Endpoint = ep
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	// The buildable client, not a plain *http.Client: the SDK adds
 	// AWS_CA_BUNDLE's roots to it and fails on a client it cannot build.
+	// Credential providers (instance metadata, containers, SSO) keep this
+	// unguarded client: their endpoints are the machine's configuration,
+	// and instance roles live at the link-local address the guard refuses.
 	loadOpts := []func(*config.LoadOptions) error{
 		config.WithRegion(region),
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
@@ -103,6 +122,9 @@ func New(ctx context.Context, conn connection.Connection, region string, opts Op
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration for connection %q: %w", conn.Name, err)
 	}
+	if cfg.HTTPClient, err = guardedClient(cfg.HTTPClient, policy(conn)); err != nil {
+		return nil, fmt.Errorf("connection %q: %w", conn.Name, err)
+	}
 	if conn.ChecksumMode == connection.ChecksumWhenRequired {
 		cfg.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		cfg.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
@@ -111,6 +133,33 @@ func New(ctx context.Context, conn connection.Connection, region string, opts Op
 		return stack.Deserialize.Add(logRequests(logger), middleware.After)
 	})
 	return &Client{conn: conn, cfg: cfg, logger: logger, clients: map[string]*s3.Client{}}, nil
+}
+
+// policy is where conn's requests may go. The local connection is the
+// process's own endpoint on loopback, and the env connection is the
+// machine's configuration (AWS_ENDPOINT_URL, profiles): no API client can
+// point either elsewhere, so private addresses are theirs to use.
+func policy(conn connection.Connection) netguard.Policy {
+	trusted := conn.Kind == connection.KindLocal || conn.Kind == connection.KindEnv
+	return netguard.Policy{AllowPrivate: conn.AllowPrivate || trusted}
+}
+
+// guardedClient is the HTTP client of S3 requests: the loaded one's
+// transport (with AWS_CA_BUNDLE's roots in it), a dialer that checks every
+// resolved address against p, and no redirects followed. The SDK would
+// follow a 307 or 308 to any host with the signed request; S3 itself says
+// where a bucket lives in the answer (x-amz-bucket-region), which Do and
+// Send act on.
+func guardedClient(loaded aws.HTTPClient, p netguard.Policy) (aws.HTTPClient, error) {
+	b, ok := loaded.(*awshttp.BuildableClient)
+	if !ok {
+		return nil, fmt.Errorf("the AWS configuration holds an HTTP client of type %T, not the SDK's buildable one", loaded)
+	}
+	b = b.WithDialerOptions(func(d *net.Dialer) { d.Control = p.Control })
+	return &http.Client{
+		Transport:     b.GetTransport(),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}, nil
 }
 
 func firstNonEmpty(values ...string) string {
@@ -176,13 +225,19 @@ func (c *Client) S3(region string) *s3.Client {
 	return cl
 }
 
-// retryCutBodies is the SDK's retryer, which also retries an answer whose
+// retryCutBodies is the SDK's retryer, which never retries a refused
+// address and also retries an answer whose
 // body ended before its Content-Length (a listing page cut short, say). The
 // SDK retries a reset connection but takes such an early end for a bad
 // answer and gives up at once.
 type retryCutBodies struct{ aws.RetryerV2 }
 
 func (r retryCutBodies) IsErrorRetryable(err error) bool {
+	// An address the policy refuses stays refused: trying again only
+	// waits out the backoff.
+	if errors.Is(err, netguard.ErrRefused) {
+		return false
+	}
 	return errors.Is(err, io.ErrUnexpectedEOF) || r.RetryerV2.IsErrorRetryable(err)
 }
 
@@ -198,7 +253,9 @@ func (c *Client) Do(ctx context.Context, call func(*s3.Client) error) error {
 }
 
 // BucketRegion returns the region S3 named in a wrong-region answer
-// (x-amz-bucket-region on a 301 or a 400), or "".
+// (x-amz-bucket-region on a 301 or a 400), or "" — also when the answer
+// names something that is not a region: whoever answers may not choose
+// the host of the next request.
 func BucketRegion(err error) string {
 	var re *smithyhttp.ResponseError
 	if err == nil || !errors.As(err, &re) || re.Response == nil {
@@ -206,23 +263,41 @@ func BucketRegion(err error) string {
 	}
 	switch re.Response.StatusCode {
 	case http.StatusMovedPermanently, http.StatusBadRequest, http.StatusForbidden:
-		return re.Response.Header.Get("X-Amz-Bucket-Region")
+		return headerRegion(re.Response.Header)
 	}
 	return ""
 }
 
+// headerRegion is x-amz-bucket-region when it is a region, else "".
+func headerRegion(h http.Header) string {
+	region := h.Get("X-Amz-Bucket-Region")
+	if connection.CheckRegion(region) != nil {
+		return ""
+	}
+	return region
+}
+
 // Endpoint returns the base URL requests for region go to.
-func (c *Client) Endpoint(region string) string {
+func (c *Client) Endpoint(region string) (*url.URL, error) {
 	if c.conn.Endpoint != "" {
-		return strings.TrimRight(c.conn.Endpoint, "/")
+		u, err := url.Parse(c.conn.Endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("connection %q: endpoint: %w", c.conn.Name, err)
+		}
+		return u, nil
 	}
 	if region == "" {
 		region = c.cfg.Region
 	}
-	if strings.HasPrefix(region, "cn-") {
-		return "https://s3." + region + ".amazonaws.com.cn"
+	// The region becomes a host name label: nothing else may ride in.
+	if err := connection.CheckRegion(region); err != nil {
+		return nil, err
 	}
-	return "https://s3." + region + ".amazonaws.com"
+	domain := "amazonaws.com"
+	if strings.HasPrefix(region, "cn-") {
+		domain = "amazonaws.com.cn"
+	}
+	return &url.URL{Scheme: "https", Host: "s3." + region + "." + domain}, nil
 }
 
 // logRequests logs method, host, path, status, request id and time of every

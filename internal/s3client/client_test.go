@@ -64,6 +64,7 @@ func (f *fake) conn() connection.Connection {
 		Name: "fake", Kind: connection.KindKeys,
 		AccessKeyID: "AKIDFAKE", SecretAccessKey: connection.NewSecret("fake-secret"),
 		Region: "us-east-1", Endpoint: f.srv.URL, PathStyle: true, ChecksumMode: connection.ChecksumWhenRequired,
+		AllowPrivate: true, // the fake runs on 127.0.0.1
 	}
 }
 
@@ -243,7 +244,7 @@ func TestVerifyUnreachable(t *testing.T) {
 	addr := closedPort(t)
 	conn := connection.Connection{
 		Name: "closed", Kind: connection.KindKeys, AccessKeyID: "AKIDCLOSED", SecretAccessKey: connection.NewSecret("s"),
-		Region: "us-east-1", Endpoint: "http://" + addr, PathStyle: true,
+		Region: "us-east-1", Endpoint: "http://" + addr, PathStyle: true, AllowPrivate: true,
 	}
 	_, err := verify(t, conn)
 	if !errors.Is(err, s3client.ErrUnreachable) {

@@ -13,6 +13,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/s3flow/s3flow/internal/netguard"
 )
 
 // Error is an S3 failure put in words: S3's code and message, the request
@@ -46,6 +48,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // The codes s3flow itself gives to failures that are not S3 answers.
 const (
 	CodeUnreachable = "EndpointUnreachable"
+	// CodeRefused is an address the endpoint policy refuses (netguard).
+	CodeRefused     = "EndpointRefused"
 	CodeWrongRegion = "WrongRegion"
 )
 
@@ -88,6 +92,9 @@ func Explain(err error) error {
 	switch {
 	case errors.As(err, &api):
 		e.Code, e.Message = api.ErrorCode(), api.ErrorMessage()
+	case errors.Is(err, netguard.ErrRefused):
+		// Before isUnreachable: the refusal arrives inside a dial error.
+		e.Code, e.Message = CodeRefused, refusedMessage(err)
 	case isUnreachable(err):
 		e.Code, e.Message = CodeUnreachable, unreachableMessage(err)
 	default:
@@ -164,10 +171,21 @@ func Code(err error) string {
 	if errors.As(err, &api) {
 		return api.ErrorCode()
 	}
+	if errors.Is(err, netguard.ErrRefused) {
+		return CodeRefused
+	}
 	if isUnreachable(err) {
 		return CodeUnreachable
 	}
 	return ""
+}
+
+func refusedMessage(err error) string {
+	var refused *netguard.RefusedError
+	if errors.As(err, &refused) {
+		return refused.Error()
+	}
+	return netguard.ErrRefused.Error()
 }
 
 func isUnreachable(err error) bool {

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/smithy-go/encoding/httpbinding"
+
+	"github.com/s3flow/s3flow/internal/connection"
 )
 
 // EmptyPayloadHash is the SHA-256 of no bytes.
@@ -36,10 +38,25 @@ type RawRequest struct {
 	Body io.ReadSeeker
 }
 
-// URL encodes the request's path and query exactly once, the way S3
-// expects (RFC 3986 unreserved characters stay, all else is %XX).
-func (r RawRequest) URL(endpoint string) (*url.URL, error) {
-	raw := strings.TrimRight(endpoint, "/") + httpbinding.EscapePath(r.Path, false)
+// URL puts the request's path and query under endpoint, encoded exactly
+// once the way S3 expects (RFC 3986 unreserved characters stay, all else is
+// %XX). The URL is built from its parts, never parsed from a pasted
+// string: whatever the path holds ("//host", "@host", "http://..."), the
+// scheme and host are the endpoint's.
+func (r RawRequest) URL(endpoint *url.URL) (*url.URL, error) {
+	if endpoint == nil || endpoint.Host == "" || endpoint.User != nil {
+		return nil, fmt.Errorf("the endpoint must be a URL with a host and no login")
+	}
+	p := r.Path
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	u := &url.URL{
+		Scheme:  endpoint.Scheme,
+		Host:    endpoint.Host,
+		Path:    strings.TrimRight(endpoint.Path, "/") + p,
+		RawPath: strings.TrimRight(endpoint.EscapedPath(), "/") + httpbinding.EscapePath(p, false),
+	}
 	if len(r.Query) > 0 {
 		parts := make([]string, len(r.Query))
 		for i, q := range r.Query {
@@ -48,9 +65,9 @@ func (r RawRequest) URL(endpoint string) (*url.URL, error) {
 				parts[i] += "=" + httpbinding.EscapePath(q.Value, true)
 			}
 		}
-		raw += "?" + strings.Join(parts, "&")
+		u.RawQuery = strings.Join(parts, "&")
 	}
-	return url.Parse(raw)
+	return u, nil
 }
 
 // Sign signs req in place with SigV4 (the SDK's signer) for service in
@@ -69,11 +86,14 @@ func (c *Client) Send(ctx context.Context, region string, r RawRequest) (*http.R
 	if region == "" {
 		region = c.cfg.Region
 	}
+	if err := connection.CheckRegion(region); err != nil {
+		return nil, err
+	}
 	resp, err := c.send(ctx, region, r)
 	if err != nil {
 		return nil, err
 	}
-	if other := resp.Header.Get("X-Amz-Bucket-Region"); other != "" && other != region &&
+	if other := headerRegion(resp.Header); other != "" && other != region &&
 		(resp.StatusCode == http.StatusMovedPermanently || resp.StatusCode == http.StatusBadRequest) {
 		resp.Body.Close()
 		c.logger.DebugContext(ctx, "bucket is in another region; retrying there", "from", region, "to", other)
@@ -83,7 +103,11 @@ func (c *Client) Send(ctx context.Context, region string, r RawRequest) (*http.R
 }
 
 func (c *Client) send(ctx context.Context, region string, r RawRequest) (*http.Response, error) {
-	u, err := r.URL(c.Endpoint(region))
+	endpoint, err := c.Endpoint(region)
+	if err != nil {
+		return nil, err
+	}
+	u, err := r.URL(endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("build the request URL: %w", err)
 	}

@@ -169,7 +169,11 @@ func TestSignS3Examples(t *testing.T) {
 				t.Fatalf("sha256(body) = %s, the doc says %s", got, tc.payloadHash)
 			}
 
-			u, err := tc.raw.URL(endpoint)
+			base, err := url.Parse(endpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := tc.raw.URL(base)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,11 +1,17 @@
 package s3client
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // Verification failures, told apart so users know what to fix.
@@ -13,6 +19,7 @@ var (
 	ErrUnknownKey  = errors.New("the access key id is not known to the endpoint")
 	ErrWrongSecret = errors.New("the secret access key does not match the access key id")
 	ErrUnreachable = errors.New("the endpoint cannot be reached")
+	ErrNotS3       = errors.New("the endpoint answered 200 without an S3 bucket listing; check that it is an S3 endpoint")
 )
 
 // Verified is a successful verification.
@@ -25,8 +32,11 @@ type Verified struct {
 
 // Verify makes one real signed call (ListBuckets) to prove the keys. An
 // AccessDenied answer still proves them: S3 checks the signature first.
+// An address the endpoint policy refuses fails with code CodeRefused.
 func (c *Client) Verify(ctx context.Context) (Verified, error) {
-	_, err := c.S3("").ListBuckets(ctx, &s3.ListBucketsInput{})
+	_, err := c.S3("").ListBuckets(ctx, &s3.ListBucketsInput{}, func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, requireListing)
+	})
 	if err == nil {
 		return Verified{Status: "verified: the keys can list buckets"}, nil
 	}
@@ -35,7 +45,7 @@ func (c *Client) Verify(ctx context.Context) (Verified, error) {
 	// id follow it without the general hint repeating it.
 	detail := WithoutHint(explained)
 	switch Code(err) {
-	case "AccessDenied", "Forbidden", "AllAccessDisabled":
+	case "AccessDenied", "AllAccessDisabled":
 		return Verified{
 			Status:  "verified: the keys are valid",
 			Warning: "the keys are valid but may not list buckets (AccessDenied); modules that need other permissions may still work",
@@ -45,8 +55,37 @@ func (c *Client) Verify(ctx context.Context) (Verified, error) {
 		return Verified{}, fmt.Errorf("%w: %w", ErrUnknownKey, detail)
 	case "SignatureDoesNotMatch":
 		return Verified{}, fmt.Errorf("%w: %w", ErrWrongSecret, detail)
+	case "Forbidden":
+		// A bare 403 (no S3 error document) is what any web server may
+		// answer; S3 answers a signed GET with a document naming its code.
+		return Verified{}, fmt.Errorf("the endpoint answered 403 without an S3 error document, which proves nothing about the keys; check that it is an S3 endpoint: %w", detail)
 	case CodeUnreachable:
 		return Verified{}, fmt.Errorf("%w: %w", ErrUnreachable, detail)
 	}
 	return Verified{}, explained
+}
+
+// requireListing fails a 200 answer to ListBuckets that does not start
+// with S3's ListAllMyBucketsResult document: any web server answers
+// GET / with 200, and the SDK takes a page it cannot read for an empty
+// listing. It runs inside the SDK's deserializer (added after it), so it
+// sees the raw answer first; only the head of the body is peeked at.
+func requireListing(stack *middleware.Stack) error {
+	return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("s3flowRequireListing", func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+		out, md, err := next.HandleDeserialize(ctx, in)
+		resp, ok := out.RawResponse.(*smithyhttp.Response)
+		if err != nil || !ok || resp.StatusCode != http.StatusOK {
+			return out, md, err
+		}
+		head := bufio.NewReaderSize(resp.Body, 1024)
+		peeked, _ := head.Peek(1024)
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{head, resp.Body}
+		if !bytes.Contains(peeked, []byte("<ListAllMyBucketsResult")) {
+			return out, md, ErrNotS3
+		}
+		return out, md, nil
+	}), middleware.After)
 }

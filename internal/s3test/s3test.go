@@ -64,7 +64,7 @@ func Versitygw(t testing.TB) Target {
 		AccessKeyID:     os.Getenv("S3FLOW_TEST_ACCESS_KEY"),
 		SecretAccessKey: connection.NewSecret(os.Getenv("S3FLOW_TEST_SECRET_KEY")),
 		Region:          "us-east-1", Endpoint: endpoint, PathStyle: true,
-		ChecksumMode: connection.ChecksumWhenRequired,
+		ChecksumMode: connection.ChecksumWhenRequired, AllowPrivate: true, // test servers listen on 127.0.0.1
 	}}
 }
 
@@ -85,7 +85,7 @@ func Seaweed(t testing.TB) Target {
 		AccessKeyID:     os.Getenv("S3FLOW_TEST_SEAWEED_ACCESS_KEY"),
 		SecretAccessKey: connection.NewSecret(os.Getenv("S3FLOW_TEST_SEAWEED_SECRET_KEY")),
 		Region:          "us-east-1", Endpoint: endpoint, PathStyle: true,
-		ChecksumMode: connection.ChecksumWhenRequired,
+		ChecksumMode: connection.ChecksumWhenRequired, AllowPrivate: true, // test servers listen on 127.0.0.1
 	}}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/netguard"
 	"github.com/s3flow/s3flow/internal/s3client"
 )
 
@@ -33,8 +34,10 @@ type connectionRequest struct {
 }
 
 // connection checks the request by the rules of 's3flow connection create'
-// and fills in the same defaults.
-func (req connectionRequest) connection() (connection.Connection, error) {
+// (the same functions) and fills in the same defaults. An endpoint that is
+// an address the server's policy refuses (or "localhost") is refused here,
+// before any request; names are checked on every dial.
+func (req connectionRequest) connection(policy netguard.Policy) (connection.Connection, error) {
 	if req.Name == "" {
 		return connection.Connection{}, &module.InputError{Field: "name", Rule: "is required"}
 	}
@@ -48,13 +51,23 @@ func (req connectionRequest) connection() (connection.Connection, error) {
 	if secret == "" {
 		return connection.Connection{}, &module.InputError{Field: "secret_access_key", Rule: "is required"}
 	}
-	endpoint := strings.TrimRight(req.Endpoint, "/")
-	if endpoint != "" {
-		u, err := url.Parse(endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return connection.Connection{}, &module.InputError{Field: "endpoint",
-				Rule: fmt.Sprintf("must be an http:// or https:// URL, got %q", req.Endpoint)}
+	var endpoint string
+	if req.Endpoint != "" {
+		ep, err := connection.CheckEndpoint(req.Endpoint)
+		var ee *connection.EndpointError
+		if errors.As(err, &ee) {
+			return connection.Connection{}, &module.InputError{Field: "endpoint", Rule: ee.Rule()}
+		} else if err != nil {
+			return connection.Connection{}, err
 		}
+		u, err := url.Parse(ep)
+		if err != nil {
+			return connection.Connection{}, err
+		}
+		if err := policy.CheckHost(u.Hostname()); err != nil {
+			return connection.Connection{}, &module.InputError{Field: "endpoint", Rule: err.Error()}
+		}
+		endpoint = ep
 	}
 	checksum := req.Checksum
 	if checksum == "" {
@@ -67,6 +80,10 @@ func (req connectionRequest) connection() (connection.Connection, error) {
 	region := req.Region
 	if region == "" {
 		region = s3client.DefaultRegion
+	}
+	var re *connection.RegionError
+	if err := connection.CheckRegion(region); errors.As(err, &re) {
+		return connection.Connection{}, &module.InputError{Field: "region", Rule: re.Rule()}
 	}
 	return connection.Connection{
 		Name: req.Name, Kind: connection.KindKeys, AccessKeyID: req.AccessKeyID,
@@ -116,7 +133,7 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) error 
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	conn, err := req.connection()
+	conn, err := req.connection(s.policy())
 	if err != nil {
 		return err
 	}
@@ -130,6 +147,9 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) error 
 	if !req.NoVerify {
 		v, err := s.verifyConnection(ctx, conn)
 		if err != nil {
+			// The reason in full for the operator; the caller gets
+			// verifyFailed's words.
+			s.log.WarnContext(ctx, "connection not verified", "connection", conn, "error", err)
 			return verifyFailed(conn.Name, err)
 		}
 		conn.VerifyStatus, conn.VerifiedAt, warning = v.Status, time.Now().UTC(), v.Warning
@@ -156,6 +176,7 @@ func errConnectionExists(name string) error {
 func (s *Server) verifyConnection(ctx context.Context, conn connection.Connection) (s3client.Verified, error) {
 	ctx, cancel := context.WithTimeout(ctx, verifyTimeout)
 	defer cancel()
+	conn.AllowPrivate = s.cfg.AllowPrivateEndpoints
 	c, err := s3client.New(ctx, conn, "", s3client.Options{Logger: s.log, MaxAttempts: 2})
 	if err != nil {
 		return s3client.Verified{}, err
@@ -167,19 +188,22 @@ func (s *Server) verifyConnection(ctx context.Context, conn connection.Connectio
 	return v, err
 }
 
-// verifyFailed says why a connection was not saved, with a status that
-// tells the caller whose fault it is: the keys or endpoint given (422),
-// an endpoint that answered something else (502), or none in time (504).
+// verifyFailed says why a connection was not saved. Only answers that
+// prove an S3 service checked the keys (an unknown key id, a wrong secret)
+// are told apart. Everything else — a closed port, a timeout, an address
+// the policy refuses, an answer that is not S3's — gets the same status
+// and the same words, so the API cannot tell which ports of which hosts
+// are open, or what a name resolves to. The server's log has the reason.
 func verifyFailed(name string, err error) error {
-	status := http.StatusBadGateway
-	switch {
-	case errors.Is(err, s3client.ErrUnknownKey), errors.Is(err, s3client.ErrWrongSecret), errors.Is(err, s3client.ErrUnreachable):
-		status = http.StatusUnprocessableEntity
-	case errors.Is(err, context.DeadlineExceeded):
-		status = http.StatusGatewayTimeout
+	if errors.Is(err, s3client.ErrUnknownKey) || errors.Is(err, s3client.ErrWrongSecret) {
+		return &httpError{http.StatusUnprocessableEntity, fmt.Errorf("connection %q not saved: %w", name, err)}
 	}
-	return &httpError{status, fmt.Errorf("connection %q not saved: %w", name, err)}
+	return &httpError{http.StatusUnprocessableEntity, fmt.Errorf("connection %q not saved: %w", name, errNotReached)}
 }
+
+// errNotReached is verifyFailed's one answer for every other failure.
+var errNotReached = errors.New("could not reach the endpoint as an S3 service; check the URL and that the service runs " +
+	"(this server refuses link-local addresses, and loopback and private ones unless started with --allow-private-endpoints)")
 
 func (s *Server) showConnection(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.cfg.Connections.Get(r.Context(), r.PathValue("name"))

@@ -57,6 +57,9 @@ type env struct {
 	endpoint string
 	// args are more flags of "s3flow server" (--debug).
 	args []string
+	// strictEndpoints starts the server without --allow-private-endpoints.
+	// Test S3 servers listen on 127.0.0.1, so the others allow them.
+	strictEndpoints bool
 	// shared is extra environment for every process: on PostgreSQL the
 	// database URL and the encryption key the processes share.
 	shared []string
@@ -105,7 +108,11 @@ func (e *env) start() {
 		l.Close()
 	}
 	e.srvLog = &logBuffer{}
-	e.srv = exec.Command(binary, append([]string{"server", "--flows", e.flows, "--addr", e.addr, "--workers", "2"}, e.args...)...)
+	args := []string{"server", "--flows", e.flows, "--addr", e.addr, "--workers", "2"}
+	if !e.strictEndpoints {
+		args = append(args, "--allow-private-endpoints")
+	}
+	e.srv = exec.Command(binary, append(args, e.args...)...)
 	e.srv.Env = append(append(append(os.Environ(), "S3FLOW_HOME="+e.home), e.hookEnv...), e.shared...)
 	e.srv.Stdout, e.srv.Stderr = e.srvLog, e.srvLog
 	if err := e.srv.Start(); err != nil {

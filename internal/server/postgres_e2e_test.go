@@ -52,7 +52,7 @@ func (e *env) startWorker(id string) *worker {
 	}
 	w := &worker{id: id, addr: l.Addr().String(), log: &bytes.Buffer{}}
 	l.Close()
-	w.cmd = exec.Command(binary, "worker", "--flows", e.flows, "--id", id, "--workers", "4", "--rescue-after", "2s", "--addr", w.addr)
+	w.cmd = exec.Command(binary, "worker", "--flows", e.flows, "--id", id, "--workers", "4", "--rescue-after", "2s", "--addr", w.addr, "--allow-private-endpoints")
 	w.cmd.Env = append(append(os.Environ(), "S3FLOW_HOME="+e.t.TempDir()), e.shared...)
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
 	if err := w.cmd.Start(); err != nil {

@@ -37,7 +37,14 @@ type Config struct {
 	Connections *connection.Store
 	Registry    *module.Registry
 	// Resolver gives ready connections (it starts the local endpoint).
+	// The server sets each connection's AllowPrivate from
+	// AllowPrivateEndpoints, whatever the resolver said.
 	Resolver engine.Resolver
+	// AllowPrivateEndpoints lets connections reach loopback and private
+	// addresses (--allow-private-endpoints). Off, only the built-in local
+	// and env connections may; link-local and metadata addresses are
+	// refused either way.
+	AllowPrivateEndpoints bool
 	// FlowsDir holds the flow files.
 	FlowsDir string
 	// FilesRoot is the one folder whose files flows may read and write
@@ -112,6 +119,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.MaxWebhookBody <= 0 {
 		cfg.MaxWebhookBody = DefaultMaxWebhookBody
+	}
+	if cfg.Resolver != nil {
+		cfg.Resolver = policyResolver{cfg.Resolver, cfg.AllowPrivateEndpoints}
 	}
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = DefaultReadTimeout

@@ -54,6 +54,7 @@ func fakeS3(t *testing.T, region string, answer func(w http.ResponseWriter, r se
 		Name: "fake", Kind: connection.KindKeys,
 		AccessKeyID: "AKIDFAKE", SecretAccessKey: connection.NewSecret("fake-secret"),
 		Region: region, Endpoint: srv.URL, PathStyle: true, ChecksumMode: connection.ChecksumWhenRequired,
+		AllowPrivate: true, // the fake runs on 127.0.0.1
 	}}
 	return tg, func() []seenRequest {
 		mu.Lock()

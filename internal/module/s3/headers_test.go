@@ -23,6 +23,7 @@ var nowhere = s3test.Target{Name: "nowhere", Conn: connection.Connection{
 	Name: "nowhere", Kind: connection.KindKeys, AccessKeyID: "AKIDNOWHERE",
 	SecretAccessKey: connection.NewSecret("nowhere-secret"), Region: "us-east-1",
 	Endpoint: "http://127.0.0.1:1", PathStyle: true, ChecksumMode: connection.ChecksumWhenRequired,
+	AllowPrivate: true,
 }}
 
 // pairs makes headers from name, value, name, value...

@@ -44,6 +44,8 @@ func client(ctx context.Context, env module.Env, in module.Values) (*s3client.Cl
 	if env.Connection == nil {
 		return nil, fmt.Errorf("a connection is required")
 	}
+	// The region input is checked by its field kind (module.Region);
+	// s3client.New checks it again, whatever the caller.
 	return s3client.Shared(ctx, *env.Connection, in.String("region"), s3client.Options{Logger: env.Logger})
 }
 
