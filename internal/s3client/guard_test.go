@@ -16,21 +16,8 @@ import (
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/netguard"
 	"github.com/s3flow/s3flow/internal/s3client"
+	"github.com/s3flow/s3flow/internal/s3test"
 )
-
-// counting is an httptest server that counts the requests it gets and
-// answers each with an empty bucket listing.
-func counting(t *testing.T) (*httptest.Server, *atomic.Int64) {
-	t.Helper()
-	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		w.Header().Set("Content-Type", "application/xml")
-		w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult><Buckets></Buckets></ListAllMyBucketsResult>`))
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &n
-}
 
 func keysTo(endpoint string, allowPrivate bool) connection.Connection {
 	return connection.Connection{
@@ -46,7 +33,7 @@ func keysTo(endpoint string, allowPrivate bool) connection.Connection {
 // allowed (or the local connection) it goes through.
 func TestGuardRefusesPrivateAddresses(t *testing.T) {
 	t.Parallel()
-	srv, n := counting(t)
+	srv, n := s3test.CountingServer(t)
 	u, _ := url.Parse(srv.URL)
 	byName := "http://localhost:" + u.Port()
 	for _, endpoint := range []string{srv.URL, byName} {
@@ -117,7 +104,7 @@ func TestGuardRefusesMetadataEvenWhenPrivateAllowed(t *testing.T) {
 // raw call; the answer comes back as it is.
 func TestRedirectNotFollowed(t *testing.T) {
 	t.Parallel()
-	other, n := counting(t)
+	other, n := s3test.CountingServer(t)
 	for _, status := range []int{http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
 		redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, other.URL+r.URL.RequestURI(), status)
@@ -266,7 +253,7 @@ func TestVerifyNeedsAnS3Answer(t *testing.T) {
 			t.Errorf("a web page answering %d: Verify = %+v, want an error", status, v)
 		}
 	}
-	s3srv, _ := counting(t)
+	s3srv, _ := s3test.CountingServer(t)
 	if v, err := verify(t, keysTo(s3srv.URL, true)); err != nil || v.Status == "" {
 		t.Errorf("a bucket listing: Verify = %+v, %v; want verified", v, err)
 	}

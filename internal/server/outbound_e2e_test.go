@@ -8,26 +8,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/s3test"
 )
-
-// countingS3 stands in for an S3 endpoint on 127.0.0.1: it counts requests
-// and answers each with an empty bucket listing.
-func countingS3(t *testing.T) (*httptest.Server, *atomic.Int64) {
-	t.Helper()
-	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n.Add(1)
-		w.Header().Set("Content-Type", "application/xml")
-		w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult><Buckets></Buckets></ListAllMyBucketsResult>`))
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &n
-}
 
 // fakeKeys is a target for an env whose connection points at a fake.
 var fakeKeys = s3test.Target{Name: "fake", Conn: connection.Connection{AccessKeyID: "AKIDOUTBOUND", SecretAccessKey: connection.NewSecret("outbound-secret")}}
@@ -40,7 +25,7 @@ var fakeKeys = s3test.Target{Name: "fake", Conn: connection.Connection{AccessKey
 // a path, and regions that are not regions.
 func TestServerRefusesPrivateEndpoints(t *testing.T) {
 	t.Parallel()
-	s3srv, n := countingS3(t)
+	s3srv, n := s3test.CountingServer(t)
 	u, _ := url.Parse(s3srv.URL)
 	byName := "http://localhost:" + u.Port()
 	e := newEnv(t, fakeKeys, s3srv.URL)
@@ -107,7 +92,7 @@ func TestServerRefusesPrivateEndpoints(t *testing.T) {
 // --allow-private-endpoints; metadata addresses stay refused.
 func TestServerAllowsPrivateEndpointsWhenAsked(t *testing.T) {
 	t.Parallel()
-	s3srv, n := countingS3(t)
+	s3srv, n := s3test.CountingServer(t)
 	e := newEnv(t, fakeKeys, s3srv.URL)
 	e.start()
 	if status, out := e.do("POST", "/api/modules/s3.list_buckets", e.token, []byte(`{"connection": "vg"}`), nil); status != 200 {
