@@ -108,7 +108,7 @@ steps:
 YAML
 
 port=$(free_port)
-STUDIO_E2E_HOOK_SECRET=unused "$work/s3flow" server --flows "$work/flows" --addr "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+STUDIO_E2E_HOOK_SECRET=unused "$work/s3flow" server --flows "$work/flows" --addr "127.0.0.1:$port" --allow-private-endpoints >"$work/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 200); do
 	if curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then break; fi
