@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/s3flow/s3flow/internal/connection"
-	"github.com/s3flow/s3flow/internal/locals3"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/module/builtin"
 	s3mod "github.com/s3flow/s3flow/internal/module/s3"
@@ -25,7 +24,7 @@ type app struct {
 	database string
 
 	store *connection.Store
-	local *locals3.Server
+	conns *connResolver
 }
 
 func newApp(io *IOStreams) *app {
@@ -36,8 +35,8 @@ func newApp(io *IOStreams) *app {
 }
 
 func (a *app) close() {
-	if a.local != nil {
-		a.local.Stop()
+	if a.conns != nil {
+		a.conns.close()
 	}
 	if a.store != nil {
 		a.store.Close()
@@ -99,39 +98,30 @@ func (a *app) connections(ctx context.Context) (*connection.Store, error) {
 	return st, nil
 }
 
-// resolve returns the named connection ready to use; for "local" that
-// means the embedded endpoint is running (and seeded on first use). The
-// CLI runs as the machine's own user, so its connections may reach
-// loopback and private addresses; a server decides that itself.
-func (a *app) resolve(ctx context.Context, name string) (connection.Connection, error) {
+// resolver is the CLI's connection resolver, made on first use; a
+// command that hands it to goroutines (an engine) gets it first.
+func (a *app) resolver(ctx context.Context) (*connResolver, error) {
+	if a.conns != nil {
+		return a.conns, nil
+	}
 	st, err := a.connections(ctx)
 	if err != nil {
-		return connection.Connection{}, err
+		return nil, err
 	}
-	conn, err := st.Get(ctx, name)
+	home, err := a.home()
+	if err != nil {
+		return nil, err
+	}
+	a.conns = newConnResolver(st, home, a.logger(), true)
+	return a.conns, nil
+}
+
+// resolve returns the named connection ready to use; for "local" that
+// means the embedded endpoint is running (and seeded on first use).
+func (a *app) resolve(ctx context.Context, name string) (connection.Connection, error) {
+	r, err := a.resolver(ctx)
 	if err != nil {
 		return connection.Connection{}, err
 	}
-	conn.AllowPrivate = true
-	if conn.Kind != connection.KindLocal {
-		return conn, nil
-	}
-	if a.local == nil {
-		home, _ := a.home()
-		exe, err := locals3.Find(ctx)
-		if err != nil {
-			return connection.Connection{}, err
-		}
-		srv, err := locals3.Start(ctx, localOptions(exe, home, conn))
-		if err != nil {
-			return connection.Connection{}, err
-		}
-		a.local = srv
-		conn.Endpoint = srv.Endpoint
-		if err := a.seedLocal(ctx, conn, home); err != nil {
-			return connection.Connection{}, err
-		}
-	}
-	conn.Endpoint = a.local.Endpoint
-	return conn, nil
+	return r.Connection(ctx, name)
 }

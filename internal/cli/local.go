@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -95,12 +96,12 @@ func localOptions(exe, home string, conn connection.Connection) locals3.Options 
 
 // seedLocal creates the demo bucket with sample files on first use, through
 // the modules themselves, so the README's first command shows something.
-func (a *app) seedLocal(ctx context.Context, conn connection.Connection, home string) error {
+func seedLocal(ctx context.Context, conn connection.Connection, home string, logger *slog.Logger) error {
 	marker := filepath.Join(home, "local-s3.seeded")
 	if _, err := os.Stat(marker); err == nil {
 		return nil
 	}
-	env := module.Env{Connection: &conn, Logger: a.logger()}
+	env := module.Env{Connection: &conn, Logger: logger}
 	discard := func(module.Bundle) error { return nil }
 	in, err := s3mod.CreateBucket.Check(map[string]any{"name": "demo"})
 	if err != nil {

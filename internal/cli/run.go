@@ -11,20 +11,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/engine"
 	"github.com/s3flow/s3flow/internal/flow"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/runs"
 )
-
-// resolver gives the engine connections through the app (which starts the
-// local endpoint when a flow uses it).
-type resolver struct{ a *app }
-
-func (r resolver) Connection(ctx context.Context, name string) (connection.Connection, error) {
-	return r.a.resolve(ctx, name)
-}
 
 func (a *app) history(ctx context.Context) (*runs.Store, error) {
 	st, err := a.connections(ctx)
@@ -143,7 +134,11 @@ func runFlow(ctx context.Context, a *app, file string, o *runOptions) error {
 	if err != nil {
 		return err
 	}
-	eng := engine.New(engine.Options{Registry: a.registry, Resolver: resolver{a}, Recorder: hist, Logger: a.logger(), Files: module.AllLocalFiles(),
+	conns, err := a.resolver(ctx)
+	if err != nil {
+		return err
+	}
+	eng := engine.New(engine.Options{Registry: a.registry, Resolver: conns, Recorder: hist, Logger: a.logger(), Files: module.AllLocalFiles(),
 		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate})
 	res, runErr := eng.Run(ctx, f, inputs, nil)
 	if res == nil {

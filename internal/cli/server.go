@@ -120,25 +120,36 @@ servers and need the same S3FLOW_ENCRYPTION_KEY.`,
 }
 
 // newServer opens the database and makes a server; release undoes what
-// it holds.
+// it holds. The server builds its own connection resolver (and so its own
+// local endpoint) rather than borrowing the CLI's: its workers and handlers
+// resolve connections at once, and what they share must be guarded.
 func newServer(ctx context.Context, a *app, o *serverOptions) (*server.Server, func(), error) {
 	st, err := a.connections(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	release := func() {}
+	home, err := a.home()
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock := func() {}
 	if st.DB().Dialect == store.SQLite {
-		home, _ := a.home()
-		if release, err = lockHome(home); err != nil {
+		if unlock, err = lockHome(home); err != nil {
 			return nil, nil, err
 		}
 	}
+	logger := a.serverLogger()
+	conns := newConnResolver(st, home, logger, o.allowPrivate)
+	release := func() {
+		conns.close()
+		unlock()
+	}
 	srv, err := server.New(ctx, server.Config{
-		DB: st.DB(), Connections: st, Registry: a.registry, Resolver: resolver{a},
+		DB: st.DB(), Connections: st, Registry: a.registry, Resolver: conns,
 		FlowsDir: o.flows, FilesRoot: o.filesRoot, Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, MaxWebhookBody: o.maxBody,
 		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate,
 		AllowPrivateEndpoints: o.allowPrivate,
-		Logger:                a.serverLogger(),
+		Logger:                logger,
 	})
 	if err != nil {
 		release()

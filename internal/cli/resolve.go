@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/s3flow/s3flow/internal/connection"
+	"github.com/s3flow/s3flow/internal/locals3"
+)
+
+// connResolver gives ready connections by name from one store; for the
+// local connection that means its endpoint runs. It starts that endpoint at
+// most once however many goroutines ask at once (a server's workers and
+// handlers do), since two children on one data folder would fight over it.
+// A start that fails is not remembered: the next call tries again.
+type connResolver struct {
+	store        *connection.Store
+	home         string
+	logger       *slog.Logger
+	allowPrivate bool
+	// start starts the endpoint; tests count its calls.
+	start func(context.Context, locals3.Options) (*locals3.Server, error)
+
+	// sem is a lock that a waiting caller can give up on when its context
+	// ends; it guards local and seeded, and is held while the endpoint
+	// starts, so that callers wait for the one start instead of making
+	// their own.
+	sem    chan struct{}
+	local  *locals3.Server
+	seeded bool
+}
+
+// newConnResolver resolves from st, with home's local endpoint. The CLI
+// runs as the machine's own user, so it allows private addresses; a
+// server decides that itself.
+func newConnResolver(st *connection.Store, home string, logger *slog.Logger, allowPrivate bool) *connResolver {
+	return &connResolver{store: st, home: home, logger: logger, allowPrivate: allowPrivate,
+		start: locals3.Start, sem: make(chan struct{}, 1)}
+}
+
+// Connection returns the named connection ready to use.
+func (r *connResolver) Connection(ctx context.Context, name string) (connection.Connection, error) {
+	conn, err := r.store.Get(ctx, name)
+	if err != nil {
+		return connection.Connection{}, err
+	}
+	conn.AllowPrivate = r.allowPrivate
+	if conn.Kind != connection.KindLocal {
+		return conn, nil
+	}
+	endpoint, err := r.localEndpoint(ctx, conn)
+	if err != nil {
+		return connection.Connection{}, err
+	}
+	conn.Endpoint = endpoint
+	return conn, nil
+}
+
+// localEndpoint starts the local endpoint if it is not running and fills
+// the demo bucket on its first use.
+func (r *connResolver) localEndpoint(ctx context.Context, conn connection.Connection) (string, error) {
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	defer func() { <-r.sem }()
+	if r.local == nil {
+		exe, err := locals3.Find(ctx)
+		if err != nil {
+			return "", err
+		}
+		srv, err := r.start(ctx, localOptions(exe, r.home, conn))
+		if err != nil {
+			return "", err
+		}
+		r.local = srv
+	}
+	if !r.seeded {
+		conn.Endpoint = r.local.Endpoint
+		if err := seedLocal(ctx, conn, r.home, r.logger); err != nil {
+			return "", err
+		}
+		r.seeded = true
+	}
+	return r.local.Endpoint, nil
+}
+
+// close stops the local endpoint if it was started; it waits for a start
+// in progress to end first.
+func (r *connResolver) close() {
+	r.sem <- struct{}{}
+	defer func() { <-r.sem }()
+	if r.local != nil {
+		r.local.Stop()
+		r.local = nil
+	}
+}

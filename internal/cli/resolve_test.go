@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/s3flow/s3flow/internal/connection"
+	"github.com/s3flow/s3flow/internal/locals3"
+)
+
+// setupResolver gives a resolver on a fresh home whose endpoint starts are
+// counted; fail makes the first n starts fail.
+func setupResolver(t *testing.T, fail int32) (*connResolver, *atomic.Int32) {
+	t.Helper()
+	setup(t)
+	io, _, _ := TestIO("")
+	a := newApp(io)
+	t.Cleanup(a.close)
+	st, err := a.connections(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	home, err := a.home()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newConnResolver(st, home, slog.New(slog.DiscardHandler), true)
+	t.Cleanup(r.close)
+	starts := &atomic.Int32{}
+	r.start = func(ctx context.Context, o locals3.Options) (*locals3.Server, error) {
+		if starts.Add(1) <= fail {
+			return nil, errors.New("start failed on purpose")
+		}
+		return locals3.Start(ctx, o)
+	}
+	return r, starts
+}
+
+// TestResolverStartsLocalOnce: a server's workers and handlers resolve the
+// local connection at once; one endpoint starts for all of them (two
+// would share one data folder), and all get its address.
+func TestResolverStartsLocalOnce(t *testing.T) {
+	r, starts := setupResolver(t, 0)
+	const callers = 8
+	var (
+		wg        sync.WaitGroup
+		go1       = make(chan struct{})
+		endpoints = make([]string, callers)
+		errs      = make([]error, callers)
+	)
+	for i := range callers {
+		wg.Go(func() {
+			<-go1
+			var conn connection.Connection
+			conn, errs[i] = r.Connection(t.Context(), connection.LocalName)
+			endpoints[i] = conn.Endpoint
+		})
+	}
+	close(go1)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if n := starts.Load(); n != 1 {
+		t.Errorf("%d local endpoints started, want 1", n)
+	}
+	for i, e := range endpoints {
+		if e == "" || e != endpoints[0] {
+			t.Errorf("caller %d got endpoint %q, want %q (the same for all)", i, e, endpoints[0])
+		}
+	}
+}
+
+// TestResolverRetriesFailedStart: a start that failed is not remembered;
+// the next caller starts the endpoint.
+func TestResolverRetriesFailedStart(t *testing.T) {
+	r, starts := setupResolver(t, 1)
+	if _, err := r.Connection(t.Context(), connection.LocalName); err == nil {
+		t.Fatal("first resolve succeeded, want the start's error")
+	}
+	conn, err := r.Connection(t.Context(), connection.LocalName)
+	if err != nil {
+		t.Fatalf("second resolve: %v", err)
+	}
+	if conn.Endpoint == "" {
+		t.Error("second resolve gave no endpoint")
+	}
+	if n := starts.Load(); n != 2 {
+		t.Errorf("%d starts, want 2", n)
+	}
+}
+
+// TestResolverGivesUpWhenContextEnds: a caller waiting for another's start
+// stops waiting when its own context ends.
+func TestResolverGivesUpWhenContextEnds(t *testing.T) {
+	r, _ := setupResolver(t, 0)
+	r.sem <- struct{}{} // a start in progress
+	defer func() { <-r.sem }()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := r.Connection(ctx, connection.LocalName); !errors.Is(err, context.Canceled) {
+		t.Fatalf("resolve while another starts, with an ended context: %v, want context.Canceled", err)
+	}
+}
