@@ -51,6 +51,12 @@ if [ $# -gt 0 ]; then
 fi
 go test -count=1 -timeout 30m ./...
 
+# The packages whose goroutines share state (a server's workers and
+# handlers, the queue, the runs store, the CLI's resolver) again under the
+# race detector: a data race there fails the build.
+echo "== go test -race (server, engine, runs, cli, store)"
+go test -count=1 -race -timeout 30m ./internal/server/ ./internal/engine/ ./internal/runs/ ./internal/cli/ ./internal/store/
+
 # The Studio in a real browser (headless Chromium driven by Playwright),
 # against its own server and versitygw; screenshots stay out of the tree.
 echo "== studio end to end"
