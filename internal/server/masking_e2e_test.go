@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/s3flow/s3flow/internal/s3test"
+	"github.com/s3flow/s3flow/internal/store"
 )
 
 const maskedFlow = `name: masked
@@ -81,7 +82,8 @@ steps:
 `
 
 // TestRetryKeepsSecretInputs: the history masks a secret input, yet a
-// retry runs with the value given, not with ***.
+// retry runs with the value given, not with ***; when the queue job that
+// carried the value is gone, the retry is refused rather than run with ***.
 func TestRetryKeepsSecretInputs(t *testing.T) {
 	tg := s3test.Versitygw(t)
 	bucket := tg.Bucket(t)
@@ -97,6 +99,23 @@ func TestRetryKeepsSecretInputs(t *testing.T) {
 	if inputs, _ := out["inputs"].(map[string]any); inputs["api_token"] != "***" {
 		t.Errorf("api_token recorded as %v, want ***", inputs["api_token"])
 	}
+
+	// A second failed run whose queue job is gone, as River deletes
+	// finished jobs after a day.
+	_, gone := e.do("POST", "/api/flows/retried/run?wait=true", e.token, []byte(`{"inputs":{"api_token":"hunter2"}}`), nil)
+	db, err := store.Open(t.Context(), filepath.Join(e.home, "s3flow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(t.Context(), `DELETE FROM river_job WHERE id = (SELECT job_id FROM runs WHERE id = ?)`, gone["id"]); err != nil {
+		t.Fatal(err)
+	}
+	code, out = e.do("POST", fmt.Sprintf("/api/runs/%s/retry", gone["id"]), e.token, nil, nil)
+	if msg, _ := out["error"].(string); code != 409 || !strings.Contains(msg, "secret values") {
+		t.Errorf("retry of a run whose job is gone: %d %v, want 409 saying the secret values are not kept", code, out)
+	}
+
 	local := filepath.Join(t.TempDir(), "token.txt")
 	if err := os.WriteFile(local, []byte("ok"), 0o644); err != nil {
 		t.Fatal(err)
