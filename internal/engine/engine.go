@@ -57,7 +57,8 @@ type Resumer interface {
 	Completed(ctx context.Context, runID string) (map[string]map[string]any, int64, error)
 }
 
-// Recorder keeps the run history.
+// Recorder keeps the run history. It masks secret-looking values of what
+// it is given (inputs, trigger data, bundles): the engine does not.
 type Recorder interface {
 	StartRun(ctx context.Context, run RunInfo) error
 	Event(ctx context.Context, ev Event) error
@@ -211,8 +212,8 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 		}
 	}
 	start := time.Now().UTC()
-	// Inputs and trigger data are recorded like bundles: truncated, with
-	// secret-looking values masked.
+	// Inputs and trigger data are recorded like bundles: truncated (the
+	// Recorder masks secret-looking values).
 	if err := e.opts.Recorder.StartRun(ctx, RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
 		Inputs: recordable(checked), Trigger: recordable(trigger), Started: start}); err != nil {
 		return nil, fmt.Errorf("record the run: %w", err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -275,31 +274,16 @@ func removeSpooled(b module.Bundle) {
 // maxRecorded bounds a recorded string; longer ones are cut with a marker.
 const maxRecorded = 4096
 
-// secretName matches header and input names whose values must not be
-// stored; flow inputs spell with _ what headers spell with -.
-func secretName(name string) bool {
-	n := strings.ReplaceAll(strings.ToLower(name), "_", "-")
-	for _, s := range []string{"authorization", "secret", "token", "password", "customer-key"} {
-		if strings.Contains(n, s) && !strings.HasSuffix(n, "-md5") {
-			return true
-		}
-	}
-	return false
-}
-
-// recordable makes a bundle safe and small for the run history: file data
-// becomes its description, long text is truncated, secret-looking header
-// values are masked.
+// recordable makes a bundle small and plain for the run history: file data
+// becomes its description, long text is truncated, headers become a map.
+// Secrets are masked by the history itself (runs.Mask), which also sees
+// runs that were queued without passing through here.
 func recordable(v map[string]any) map[string]any {
 	if v == nil {
 		return nil
 	}
 	out := make(map[string]any, len(v))
 	for k, x := range v {
-		if secretName(k) {
-			out[k] = "***"
-			continue
-		}
 		out[k] = recordValue(x)
 	}
 	return out
@@ -328,11 +312,7 @@ func recordValue(v any) any {
 	case []module.Pair:
 		m := make(map[string]any, len(x))
 		for _, p := range x {
-			if secretName(p.Name) {
-				m[p.Name] = "***"
-			} else {
-				m[p.Name] = recordValue(p.Value)
-			}
+			m[p.Name] = recordValue(p.Value)
 		}
 		return m
 	case []any:

@@ -3,8 +3,6 @@
 package runs
 
 import (
-	"github.com/s3flow/s3flow/internal/store"
-
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/s3flow/s3flow/internal/engine"
+	"github.com/s3flow/s3flow/internal/store"
 )
 
 // ErrNotFound means no run has that id.
@@ -44,8 +43,8 @@ func (s *Store) StartRun(ctx context.Context, r engine.RunInfo) error {
 	// already: it is running (again) now.
 	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = NULL, error = ''`, r.ID, r.Flow, r.FlowFile, r.FlowHash, toJSON(r.Inputs), toJSON(r.Trigger),
-		engine.StatusRunning, stamp(r.Started))
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = NULL, error = ''`, r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger),
+		engine.StatusRunning, FormatTime(r.Started))
 	return err
 }
 
@@ -83,7 +82,7 @@ func (s *Store) Flush(ctx context.Context) error {
 	defer stmt.Close()
 	for _, ev := range batch {
 		if _, err := stmt.ExecContext(ctx, ev.RunID, ev.Seq, ev.Path, ev.StepID, ev.Step, ev.Module, ev.Attempt, ev.Status,
-			nullJSON(ev.Input), nullJSON(ev.Output), ev.Error, stamp(ev.Started), ev.Duration.Microseconds()); err != nil {
+			nullJSON(ev.Input), nullJSON(ev.Output), ev.Error, FormatTime(ev.Started), ev.Duration.Microseconds()); err != nil {
 			return fmt.Errorf("record event %d of run %s: %w", ev.Seq, ev.RunID, err)
 		}
 	}
@@ -95,7 +94,7 @@ func (s *Store) FinishRun(ctx context.Context, id, status, errText string, at ti
 	if err := s.Flush(ctx); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?`, status, errText, stamp(at), id)
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?`, status, errText, FormatTime(at), id)
 	return err
 }
 
@@ -142,7 +141,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
 		where, args = append(where, "status = ?"), append(args, f.Status)
 	}
 	if !f.Since.IsZero() {
-		where, args = append(where, "started_at >= ?"), append(args, stamp(f.Since))
+		where, args = append(where, "started_at >= ?"), append(args, FormatTime(f.Since))
 	}
 	q := `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at, worker FROM runs`
 	if len(where) > 0 {
@@ -210,7 +209,9 @@ func (s *Store) Events(ctx context.Context, id string, fn func(StepEvent) error)
 		if err := rows.Scan(&ev.Seq, &ev.Path, &ev.StepID, &ev.Module, &ev.Attempt, &ev.Status, &in, &out, &ev.Error, &started, &us); err != nil {
 			return err
 		}
-		ev.Started, _ = time.Parse(time.RFC3339Nano, started)
+		if ev.Started, err = parseTime(started); err != nil {
+			return fmt.Errorf("read event %d of run %s: %w", ev.Seq, id, err)
+		}
 		ev.Duration = time.Duration(us) * time.Microsecond
 		if in.Valid {
 			json.Unmarshal([]byte(in.String), &ev.Input)
@@ -232,10 +233,10 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 		return 0, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM run_events WHERE run_id IN (SELECT id FROM runs WHERE started_at < ?)`, stamp(cutoff)); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM run_events WHERE run_id IN (SELECT id FROM runs WHERE started_at < ?)`, FormatTime(cutoff)); err != nil {
 		return 0, err
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE started_at < ?`, stamp(cutoff))
+	res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE started_at < ?`, FormatTime(cutoff))
 	if err != nil {
 		return 0, err
 	}
@@ -254,40 +255,48 @@ func scanRun(row scanner) (Run, error) {
 	}
 	json.Unmarshal([]byte(inputs), &r.Inputs)
 	json.Unmarshal([]byte(trigger), &r.Trigger)
-	r.Started, _ = time.Parse(time.RFC3339Nano, started)
+	var err error
+	if r.Started, err = parseTime(started); err != nil {
+		return Run{}, fmt.Errorf("read run %s: %w", r.ID, err)
+	}
 	if finished.Valid {
-		t, _ := time.Parse(time.RFC3339Nano, finished.String)
+		t, err := parseTime(finished.String)
+		if err != nil {
+			return Run{}, fmt.Errorf("read run %s: %w", r.ID, err)
+		}
 		r.Finished = &t
 	}
 	return r, nil
-}
-
-func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00") }
-
-func toJSON(v map[string]any) string {
-	if v == nil {
-		return "{}"
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprintf("%q", "unrecordable: "+err.Error())
-	}
-	return string(b)
 }
 
 func nullJSON(v map[string]any) any {
 	if v == nil {
 		return nil
 	}
-	return toJSON(v)
+	return record(v)
 }
 
 // Queue records a run accepted by a trigger before it starts, so that it
 // shows in the history as queued.
 func (s *Store) Queue(ctx context.Context, r engine.RunInfo) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Flow, r.FlowFile, r.FlowHash, toJSON(r.Inputs), toJSON(r.Trigger),
-		StatusQueued, stamp(r.Started))
+	return queue(ctx, s.db, r, nil)
+}
+
+// QueueTx records a queued run in tx, with the queue job that carries it
+// (inserted in the same transaction), so that the run and its job exist
+// together or not at all.
+func (s *Store) QueueTx(ctx context.Context, tx *store.Tx, r engine.RunInfo, job int64) error {
+	return queue(ctx, tx, r, job)
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func queue(ctx context.Context, db execer, r engine.RunInfo, job any) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at, job_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger),
+		StatusQueued, FormatTime(r.Started), job)
 	return err
 }
 
@@ -355,7 +364,7 @@ func (s *Store) Claim(ctx context.Context, id, flow, worker string, limit int) (
 			return false, nil
 		}
 	}
-	now := stamp(time.Now())
+	now := FormatTime(time.Now())
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, worker = ?, heartbeat_at = ? WHERE id = ?`,
 		engine.StatusRunning, worker, now, id); err != nil {
 		return false, fmt.Errorf("claim run %s: %w", id, err)
@@ -365,7 +374,7 @@ func (s *Store) Claim(ctx context.Context, id, flow, worker string, limit int) (
 
 // Heartbeat records that the run's worker is alive.
 func (s *Store) Heartbeat(ctx context.Context, id string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE runs SET heartbeat_at = ? WHERE id = ?`, stamp(time.Now()), id)
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET heartbeat_at = ? WHERE id = ?`, FormatTime(time.Now()), id)
 	return err
 }
 

@@ -40,6 +40,7 @@ type runQueue interface {
 	StopAndCancel(context.Context) error
 	Insert(context.Context, river.JobArgs, *river.InsertOpts) (*rivertype.JobInsertResult, error)
 	JobCancel(context.Context, int64) (*rivertype.JobRow, error)
+	JobGet(context.Context, int64) (*rivertype.JobRow, error)
 	JobRetry(context.Context, int64) (*rivertype.JobRow, error)
 }
 

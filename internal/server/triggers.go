@@ -5,7 +5,6 @@ import (
 
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -219,17 +218,13 @@ func (s *Server) recordSeen(ctx context.Context, f *flow.Flow, b module.Bundle, 
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at)
-			VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)`, id, f.Name, f.File, f.Hash, mustJSON(inputs), mustJSON(trigger),
-			time.Now().UTC().Format("2006-01-02T15:04:05.000000000Z07:00")); err != nil {
-			return err
-		}
 		job, err := s.queue.txInsert.InsertTx(ctx, tx.Tx, RunArgs{RunID: id, Flow: f.Name, Inputs: inputs, Trigger: trigger}, nil)
 		if err != nil {
-			return err
+			return fmt.Errorf("queue run %s: %w", id, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE runs SET job_id = ? WHERE id = ?`, job.Job.ID, id); err != nil {
-			return err
+		if err := s.history.QueueTx(ctx, tx, engine.RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
+			Inputs: inputs, Trigger: trigger, Started: time.Now().UTC()}, job.Job.ID); err != nil {
+			return fmt.Errorf("record the queued run: %w", err)
 		}
 		s.log.Info("watch_files queued a run", "flow", f.Name, "run", id, "key", b["key"])
 	}
@@ -250,12 +245,4 @@ func stampOf(v any) string {
 		return t.UTC().Format(time.RFC3339Nano)
 	}
 	return fmt.Sprint(v)
-}
-
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "{}"
-	}
-	return string(b)
 }

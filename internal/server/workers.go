@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -126,7 +127,7 @@ func (s *Server) rescueStale(ctx context.Context) (int64, error) {
 	res, err := s.cfg.DB.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now()
 		WHERE state = 'running' AND kind = ? AND attempted_at < ?
 		AND args->>'run_id' IN (SELECT id FROM runs WHERE status = ? AND coalesce(heartbeat_at, '') < ?)`,
-		RunArgs{}.Kind(), cutoff, engine.StatusRunning, cutoff.UTC().Format("2006-01-02T15:04:05.000000000Z07:00"))
+		RunArgs{}.Kind(), cutoff, engine.StatusRunning, runs.FormatTime(cutoff))
 	if err != nil {
 		return 0, err
 	}
@@ -191,13 +192,45 @@ func (s *Server) retryRun(ctx context.Context, id string) (runs.Run, error) {
 	if _, ok := s.flows.Get(r.Flow); !ok {
 		return r, notFoundf("run %s: flow %q is not loaded", id, r.Flow)
 	}
+	args, err := s.retryArgs(ctx, r)
+	if err != nil {
+		return r, err
+	}
 	if err := s.history.Requeue(ctx, id); err != nil {
 		return r, fmt.Errorf("retry run %s: %w", id, err)
 	}
-	if err := s.insert(ctx, RunArgs{RunID: id, Flow: r.Flow, Inputs: r.Inputs, Trigger: r.Trigger}); err != nil {
+	if err := s.insert(ctx, args); err != nil {
 		return r, err
 	}
 	return s.history.Get(ctx, id)
+}
+
+// retryArgs is what a retry of r runs with: the inputs and trigger data of
+// its queue job, as they were given. The history keeps them with secrets
+// masked, so it serves only when the job is gone (River deletes finished
+// jobs after a while) and nothing was masked.
+func (s *Server) retryArgs(ctx context.Context, r runs.Run) (RunArgs, error) {
+	job, err := s.history.Job(ctx, r.ID)
+	if err != nil {
+		return RunArgs{}, err
+	}
+	if job != 0 {
+		row, err := s.queue.work.JobGet(ctx, job)
+		switch {
+		case err == nil:
+			var args RunArgs
+			if err := json.Unmarshal(row.EncodedArgs, &args); err != nil {
+				return RunArgs{}, fmt.Errorf("retry run %s: read its queue job: %w", r.ID, err)
+			}
+			return args, nil
+		case !errors.Is(err, river.ErrNotFound):
+			return RunArgs{}, fmt.Errorf("retry run %s: read its queue job: %w", r.ID, err)
+		}
+	}
+	if runs.HasMasked(r.Inputs) || runs.HasMasked(r.Trigger) {
+		return RunArgs{}, &httpError{http.StatusConflict, fmt.Errorf("run %s had secret values, which the history does not keep, and its queue job is gone: start a new run with them", r.ID)}
+	}
+	return RunArgs{RunID: r.ID, Flow: r.Flow, Inputs: r.Inputs, Trigger: r.Trigger}, nil
 }
 
 // runAction answers POST /api/runs/{id}/cancel and .../retry with the run

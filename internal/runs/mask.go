@@ -1,0 +1,115 @@
+package runs
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// Masked is what the history keeps in place of a secret value.
+const Masked = "***"
+
+// SecretName reports whether a value named name (a flow input, a header, a
+// key of trigger data or of a step's bundle) must not be kept in the run
+// history. Flows declare no secret inputs, so the name is all there is to
+// go by; a header's checksum ("...-MD5") is not the secret it checks.
+func SecretName(name string) bool {
+	n := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+	for _, s := range []string{"authorization", "secret", "token", "password", "customer-key"} {
+		if strings.Contains(n, s) && !strings.HasSuffix(n, "-md5") {
+			return true
+		}
+	}
+	return false
+}
+
+// Mask returns a copy of v in which the value of every secret-looking key
+// (SecretName), at any depth of maps and lists, is Masked. It is the one
+// rule for what the history keeps of inputs, trigger data and step
+// bundles: every write of the Store applies it, whoever queued or ran the
+// run (the CLI, the API, a webhook, a schedule or watch trigger).
+func Mask(v map[string]any) map[string]any {
+	if v == nil {
+		return nil
+	}
+	out := make(map[string]any, len(v))
+	for k, x := range v {
+		if SecretName(k) {
+			out[k] = Masked
+			continue
+		}
+		out[k] = maskValue(x)
+	}
+	return out
+}
+
+func maskValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return Mask(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = maskValue(e)
+		}
+		return out
+	}
+	return v
+}
+
+// record is v as the history stores it: JSON with secrets masked. v goes
+// through JSON first so that no map or list type the masking does not know
+// (a named map, a struct) can carry a secret past it.
+func record(v map[string]any) string {
+	if v == nil {
+		return "{}"
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return unrecordable(err)
+	}
+	var generic map[string]any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // numbers stay exactly as they were
+	if err := dec.Decode(&generic); err != nil {
+		return unrecordable(err)
+	}
+	if b, err = json.Marshal(Mask(generic)); err != nil {
+		return unrecordable(err)
+	}
+	return string(b)
+}
+
+func unrecordable(err error) string {
+	b, _ := json.Marshal("unrecordable: " + err.Error())
+	return string(b)
+}
+
+// HasMasked reports whether Mask replaced anything in v (a value read back
+// from the history): what was there is not kept, so v cannot stand in for
+// the original.
+func HasMasked(v map[string]any) bool {
+	for k, x := range v {
+		if SecretName(k) && x == Masked {
+			return true
+		}
+		if hasMasked(x) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasMasked(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		return HasMasked(x)
+	case []any:
+		for _, e := range x {
+			if hasMasked(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
