@@ -130,11 +130,17 @@ func awsObject(t *testing.T, tg s3test.Target, bucket, key string) (data []byte,
 	return data, true
 }
 
-// awsPendingUploads lists the multipart uploads the server still holds,
-// as the aws CLI sees them.
-func awsPendingUploads(t *testing.T, tg s3test.Target, bucket string) []string {
+// awsPendingUploads lists the multipart uploads the server still holds
+// under prefix, as the aws CLI sees them. Subtests that share a bucket
+// and run in parallel each look under their own prefix: another's upload
+// in progress is not one left behind.
+func awsPendingUploads(t *testing.T, tg s3test.Target, bucket, prefix string) []string {
 	t.Helper()
-	out := tg.AWS(t, "s3api", "list-multipart-uploads", "--bucket", bucket)
+	args := []string{"s3api", "list-multipart-uploads", "--bucket", bucket}
+	if prefix != "" {
+		args = append(args, "--prefix", prefix)
+	}
+	out := tg.AWS(t, args...)
 	if strings.TrimSpace(out) == "" {
 		return nil
 	}
