@@ -50,11 +50,13 @@ func abortUpload(ctx context.Context, cl aborter, in *s3.AbortMultipartUploadInp
 		switch {
 		case s3client.Code(err) == "NoSuchUpload":
 			return nil
-		case err == nil:
-			last = errors.New("the server still lists its parts after the abort")
 		case aborted && cannotListParts(err):
 			return nil
-		case aborted:
+		case !aborted:
+			// The abort's own error says most.
+		case err == nil:
+			last = errors.New("the server still lists its parts after the abort")
+		default:
 			last = fmt.Errorf("check that the abort took: %w", err)
 		}
 		if try >= abortTries {
