@@ -37,7 +37,7 @@ func TestDownloadFaults(t *testing.T) {
 	// A body that breaks off part-way continues from the byte reached (the
 	// 4th GET's range starts there), so even a fault on every full-range
 	// answer ends in a whole file.
-	const middleFirst, lastFirst = 8388608, 16777216
+	const middleFirst, middleLast, lastFirst, lastLast = 8388608, 16777215, 16777216, 20971519
 	cases := []struct {
 		name string
 		rule faultproxy.Rule
@@ -97,13 +97,24 @@ func TestDownloadFaults(t *testing.T) {
 					t.Errorf("%d GetObject requests, want %d", len(ranges), want)
 				}
 				if c.resumeAt != 0 {
-					rangeFirst := int64(middleFirst)
+					// Ranges are fetched in parallel: the continuing GET is
+					// found by its range (the broken range's end, a later
+					// start), not by its place in the order of arrival.
+					rangeFirst, rangeLast := int64(middleFirst), int64(middleLast)
 					if c.rule.Match.Header["Range"] == lastRange {
-						rangeFirst = lastFirst
+						rangeFirst, rangeLast = lastFirst, lastLast
 					}
-					first, _, _ := strings.Cut(strings.TrimPrefix(ranges[len(ranges)-1], "bytes="), "-")
-					if at, err := strconv.ParseInt(first, 10, 64); err != nil || at <= rangeFirst || at > c.resumeAt {
-						t.Errorf("the continuing GET asked for %q, want it to start past byte %d, at the byte reached (at most %d)", ranges[len(ranges)-1], rangeFirst, c.resumeAt)
+					var resumed []string
+					for _, r := range ranges {
+						if first, last, ok := parseRange(r); ok && last == rangeLast && first != rangeFirst {
+							resumed = append(resumed, r)
+						}
+					}
+					if len(resumed) != 1 {
+						t.Fatalf("GETs continuing the broken range: %q, want one", resumed)
+					}
+					if at, _, _ := parseRange(resumed[0]); at <= rangeFirst || at > c.resumeAt {
+						t.Errorf("the continuing GET asked for %q, want it to start past byte %d, at the byte reached (at most %d)", resumed[0], rangeFirst, c.resumeAt)
 					}
 				}
 			} else {
@@ -119,6 +130,14 @@ func TestDownloadFaults(t *testing.T) {
 			assertDir(t, dir, "big.bin")
 		})
 	}
+}
+
+// parseRange reads a Range header of the form bytes=first-last.
+func parseRange(r string) (first, last int64, ok bool) {
+	a, b, found := strings.Cut(strings.TrimPrefix(r, "bytes="), "-")
+	first, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	return first, last, found && err1 == nil && err2 == nil
 }
 
 // TestDownloadStalledAndCancelled holds a range until the run is

@@ -130,10 +130,14 @@ func awsObject(t *testing.T, tg s3test.Target, bucket, key string) (data []byte,
 	return data, true
 }
 
-// awsPendingUploads lists the multipart uploads the server still holds,
-// as the aws CLI sees them.
-func awsPendingUploads(t *testing.T, tg s3test.Target, bucket string) []string {
+// awsPendingUploads lists the multipart uploads the server still holds
+// under prefix, as the aws CLI sees them. Subtests that share a bucket
+// and run in parallel each look under their own prefix: another's upload
+// in progress is not one left behind.
+func awsPendingUploads(t *testing.T, tg s3test.Target, bucket, prefix string) []string {
 	t.Helper()
+	// Filtered here, not with --prefix: versitygw was seen to answer a
+	// prefixed listing with another key's upload.
 	out := tg.AWS(t, "s3api", "list-multipart-uploads", "--bucket", bucket)
 	if strings.TrimSpace(out) == "" {
 		return nil
@@ -146,7 +150,9 @@ func awsPendingUploads(t *testing.T, tg s3test.Target, bucket string) []string {
 	}
 	var keys []string
 	for _, u := range res.Uploads {
-		keys = append(keys, u.Key)
+		if strings.HasPrefix(u.Key, prefix) {
+			keys = append(keys, u.Key)
+		}
 	}
 	return keys
 }

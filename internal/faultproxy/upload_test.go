@@ -77,7 +77,7 @@ func TestUploadRetriesOnlyTheFailedPart(t *testing.T) {
 				t.Fatalf("aws s3api get-object: no object %s", key)
 			}
 			assertSame(t, "the object", obj, data)
-			if ups := awsPendingUploads(t, tg, bucket); len(ups) != 0 {
+			if ups := awsPendingUploads(t, tg, bucket, key); len(ups) != 0 {
 				t.Errorf("multipart uploads left: %q", ups)
 			}
 		})
@@ -173,7 +173,7 @@ func TestUploadFailureOutlastingRetries(t *testing.T) {
 			if n := th.proxy.Count(faultproxy.Match{Op: "AbortMultipartUpload"}); n != 1 {
 				t.Errorf("%d AbortMultipartUpload requests, want 1 (requests %v)", n, ops(th.proxy.Requests()))
 			}
-			if ups := awsPendingUploads(t, tg, bucket); len(ups) != 0 {
+			if ups := awsPendingUploads(t, tg, bucket, c.folder+"/"); len(ups) != 0 {
 				t.Errorf("multipart uploads left: %q", ups)
 			}
 			obj, ok := awsObject(t, tg, bucket, c.folder+"/big.bin")
@@ -218,7 +218,7 @@ func TestUploadStalledPartAborts(t *testing.T) {
 	if n := th.proxy.Count(faultproxy.Match{Op: "AbortMultipartUpload"}); n != 1 {
 		t.Errorf("%d AbortMultipartUpload requests, want 1", n)
 	}
-	if ups := awsPendingUploads(t, tg, bucket); len(ups) != 0 {
+	if ups := awsPendingUploads(t, tg, bucket, ""); len(ups) != 0 {
 		t.Errorf("multipart uploads left: %q", ups)
 	}
 	if _, ok := awsObject(t, tg, bucket, "big.bin"); ok {
@@ -247,4 +247,50 @@ func TestStalledRequestTimesOut(t *testing.T) {
 		t.Fatal("no object")
 	}
 	assertSame(t, "the object", got, data)
+}
+
+// TestUploadAbortRepeatedUntilGone fails part 2 once (max attempts 1), so
+// the upload is aborted, and breaks that first abort: refused with a 500,
+// or answered 204 without reaching the server, as when a part the client
+// gave up on is stored after the abort and brings the upload back. Either
+// way ListParts still shows the upload, so s3flow aborts again: two aborts,
+// two checks, and no upload is left.
+func TestUploadAbortRepeatedUntilGone(t *testing.T) {
+	tg, bucket := setup(t)
+	src := writeFile(t, "big.bin", randomBytes(4, uploadSize))
+	for _, c := range []struct {
+		name  string
+		fault faultproxy.Fault
+	}{
+		{"first abort refused", faultproxy.InternalError()},
+		{"first abort answered but not done", faultproxy.Fault{Kind: faultproxy.Error, Status: http.StatusNoContent}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			th := proxied(t, tg)
+			th.conn.MaxAttempts = 1
+			th.proxy.Add(
+				faultproxy.Rule{Match: faultproxy.Match{Op: "UploadPart", Query: map[string]string{"partNumber": "2"}}, Fault: faultproxy.InternalError()},
+				faultproxy.Rule{Match: faultproxy.Match{Op: "AbortMultipartUpload"}, Fault: c.fault},
+			)
+			folder := strings.ReplaceAll(c.name, " ", "-")
+			_, err := th.run(context.Background(), t, s3mod.UploadFile, map[string]any{"bucket": bucket, "folder": folder, "file": src, "part_size": partMiB})
+			if err == nil || !strings.Contains(err.Error(), "InternalError") {
+				t.Fatalf("err = %v, want the injected InternalError", err)
+			}
+			if strings.Contains(err.Error(), "failed to abort") {
+				t.Errorf("err = %v, want no abort failure: the second abort took", err)
+			}
+			got := ops(th.proxy.Requests())
+			if got["AbortMultipartUpload"] != 2 || got["ListParts"] != 2 {
+				t.Errorf("requests %v, want 2 AbortMultipartUpload, each checked by a ListParts", got)
+			}
+			if ups := awsPendingUploads(t, tg, bucket, folder+"/"); len(ups) != 0 {
+				t.Errorf("multipart uploads left: %q", ups)
+			}
+			if obj, ok := awsObject(t, tg, bucket, folder+"/big.bin"); ok {
+				t.Errorf("a failed upload left an object of %d bytes", len(obj))
+			}
+		})
+	}
 }

@@ -357,7 +357,7 @@ func multipartCopy(ctx context.Context, env module.Env, cl *s3.Client, p copyPla
 		// Abort even when ctx was cancelled: that is when it matters most.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 		defer cancel()
-		if _, aerr := cl.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+		if aerr := abortUpload(actx, cl, &s3.AbortMultipartUploadInput{
 			Bucket: aws.String(p.dstBucket), Key: aws.String(p.dstKey), UploadId: uploadID,
 		}); aerr != nil {
 			env.Log().WarnContext(ctx, "abort multipart copy", "bucket", p.dstBucket, "key", p.dstKey, "error", aerr)
@@ -369,6 +369,11 @@ func multipartCopy(ctx context.Context, env module.Env, cl *s3.Client, p copyPla
 	defer tracker.Done()
 	parts := copyParts(size, copyPartSize)
 	completed := make([]types.CompletedPart, len(parts))
+	// A failed part stops new parts but does not cut those in flight: the
+	// server would finish a cut part copy anyway, perhaps after the abort,
+	// and bring the upload back. Waiting for their answers first keeps the
+	// abort from racing them. (A cancelled ctx still cuts them; then
+	// abortUpload checks and aborts again.)
 	pctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
@@ -389,7 +394,7 @@ func multipartCopy(ctx context.Context, env module.Env, cl *s3.Client, p copyPla
 		wg.Go(func() {
 			defer func() { <-limit }()
 			n := int32(i + 1)
-			out, err := cl.UploadPartCopy(pctx, &s3.UploadPartCopyInput{
+			out, err := cl.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
 				Bucket: aws.String(p.dstBucket), Key: aws.String(p.dstKey), UploadId: uploadID, PartNumber: aws.Int32(n),
 				CopySource: source, CopySourceIfMatch: head.ETag,
 				CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", part.first, part.last)),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/s3flow/s3flow/internal/faultproxy"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/s3test"
 )
@@ -457,6 +459,52 @@ func TestCopyFileMultipartAborts(t *testing.T) {
 			}
 			assertNoObject(t, tg, bucket, "copy.bin")
 		})
+	}
+}
+
+// TestCopyFileAbortRepeated fails part 2 of a multipart copy (max attempts
+// 1) and breaks the abort that follows: refused with a 500, or answered
+// 204 without reaching the server, as when a part copy the client gave up
+// on lands after the abort. ListParts still shows the upload, so the copy
+// aborts again; nothing is left, as the aws CLI sees it.
+func TestCopyFileAbortRepeated(t *testing.T) {
+	lowerCopyThreshold(t)
+	data := randomBytes(10, 12<<20)
+	for _, tg := range s3test.Targets(t) {
+		for _, c := range []struct {
+			name  string
+			fault faultproxy.Fault
+		}{
+			{"refused", faultproxy.InternalError()},
+			{"answered but not done", faultproxy.Fault{Kind: faultproxy.Error, Status: http.StatusNoContent}},
+		} {
+			t.Run(tg.Name+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				bucket := tg.Bucket(t)
+				putObject(t, tg, bucket, "big.bin", data, nil)
+				proxy := faultproxy.New(t, tg.Conn.Endpoint)
+				proxy.Add(
+					faultproxy.Rule{Match: faultproxy.Match{Op: "UploadPartCopy", Query: map[string]string{"partNumber": "2"}}, Fault: faultproxy.InternalError()},
+					faultproxy.Rule{Match: faultproxy.Match{Op: "AbortMultipartUpload"}, Fault: c.fault},
+				)
+				faulty := tg
+				faulty.Conn.Endpoint = proxy.URL
+				faulty.Conn.MaxAttempts = 1
+				_, err := run(t, faulty, CopyFile, map[string]any{"bucket": bucket, "path": "big.bin", "to_path": "copy.bin"})
+				if err == nil || !strings.Contains(err.Error(), "part 2 of 3") {
+					t.Fatalf("err = %v, want the injected failure of part 2 of 3", err)
+				}
+				aborts := proxy.Count(faultproxy.Match{Op: "AbortMultipartUpload"})
+				checks := proxy.Count(faultproxy.Match{Op: "ListParts"})
+				if aborts != 2 || checks != 2 {
+					t.Errorf("%d aborts and %d ListParts checks, want 2 and 2", aborts, checks)
+				}
+				if out := tg.AWS(t, "s3api", "list-multipart-uploads", "--bucket", bucket); strings.Contains(out, "UploadId") {
+					t.Errorf("multipart uploads left behind: %s", out)
+				}
+				assertNoObject(t, tg, bucket, "copy.bin")
+			})
+		}
 	}
 }
 

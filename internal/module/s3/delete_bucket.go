@@ -124,8 +124,8 @@ func abortUploads(ctx context.Context, env module.Env, cl *s3.Client, bucket str
 			}
 			this[id] = true
 			env.Log().DebugContext(ctx, "abort upload", "bucket", bucket, "key", key)
-			_, err := cl.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: u.Key, UploadId: u.UploadId})
-			if err != nil && s3client.Code(err) != "NoSuchUpload" {
+			err := abortUpload(ctx, cl, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: u.Key, UploadId: u.UploadId})
+			if err != nil {
 				return fmt.Errorf("abort the upload of %q: %w", key, err)
 			}
 		}

@@ -177,10 +177,12 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 			}
 			return err
 		}
-		var api transfermanager.S3APIClient = cl
+		var api transferClient = cl
 		if contentMD5 != "" {
 			api = withContentMD5{cl, contentMD5}
 		}
+		// The transfer manager aborts once; abortUpload makes it stick.
+		api = stickyAbort{api}
 		tm := transfermanager.New(api, func(o *transfermanager.Options) {
 			o.PartSizeBytes = tune.partSize
 			o.MultipartUploadThreshold = partsThreshold
