@@ -27,6 +27,8 @@ type harness struct {
 	sleeps []time.Duration
 	// onEcho, when set, runs inside each test.echo call.
 	onEcho func(value string)
+	// onBlock, when set, runs as test.block starts waiting.
+	onBlock func()
 }
 
 // setup registers the built-in modules and these fakes:
@@ -103,6 +105,9 @@ func setup(t *testing.T) *harness {
 			Name: "test.block",
 			Run: func(ctx context.Context, _ module.Env, _ module.Values, _ func(module.Bundle) error) error {
 				h.call("test.block", "")
+				if h.onBlock != nil {
+					h.onBlock()
+				}
 				<-ctx.Done()
 				return ctx.Err()
 			},
@@ -603,8 +608,11 @@ steps:
 func TestCancelDuringBlockingStep(t *testing.T) {
 	t.Parallel()
 	h := setup(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
+	// Cancelled once the step is surely running, not after a time that a
+	// busy machine may spend before the step starts.
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
+	h.onBlock = cancel
 	res := h.run(t, ctx, `name: t
 steps:
   - {id: wait, module: test.block, on_error: {retry: {attempts: 5}}}
