@@ -34,14 +34,12 @@ func (f *Flow) CheckReach(allowed module.Reach, why string) error {
 					continue // Parse has reported it
 				}
 				reach = field.Reaches(v)
-			} else {
-				// Whatever the expression gives is a path (or "-").
-				switch field.Kind {
-				case module.LocalPath:
-					reach = module.ReachLocalFiles
-				case module.LocalPathOrStdout:
-					reach = module.ReachLocalFiles | module.ReachStdout
-				}
+			} else if field.Type == module.String {
+				// Whatever the expression gives is text: in a path field,
+				// a path (or "-"). A file reference or body may come out
+				// as a file an earlier step made, so it is checked when
+				// the step runs.
+				reach = field.MayReach()
 			}
 			if extra := reach &^ allowed; extra != 0 {
 				add(t.Pos, "step %q: with.%s touches %s", st.ID, field.Name, extra)

@@ -39,7 +39,7 @@ func (r *Registry) Reference() string {
 				if len(f.Choices) > 0 {
 					help += " (one of " + strings.Join(f.Choices, ", ") + ")"
 				}
-				if m.Reaches == 0 && f.Reaches(localSample(f)) != 0 {
+				if m.Reaches == 0 && f.MayReach()&ReachLocalFiles != 0 {
 					help += " (a local path is read or written: never over the API; on a server only inside `--files-root`)"
 				}
 				if f.Example != "" {
@@ -58,14 +58,6 @@ func (r *Registry) Reference() string {
 		}
 	}
 	return b.String()
-}
-
-// localSample is a value that makes a path-like field touch the disk.
-func localSample(f Field) any {
-	if f.Type == Body {
-		return &LocalFile{}
-	}
-	return "x"
 }
 
 func escapeCell(s string) string {

@@ -116,17 +116,25 @@ func (f Field) Reaches(v any) Reach {
 	return 0
 }
 
+// MayReach is everything the field can touch with some value: a path kind
+// what its paths reach, a file reference or body the local file a path
+// (or @FILE) names.
+func (f Field) MayReach() Reach {
+	switch {
+	case f.Kind == LocalPath, f.Type == FileRef, f.Type == Body:
+		return ReachLocalFiles
+	case f.Kind == LocalPathOrStdout:
+		return ReachLocalFiles | ReachStdout
+	}
+	return 0
+}
+
 // MayReach is everything the module can touch with some inputs: what it
 // declares itself and what its fields can.
 func (m *Module) MayReach() Reach {
 	r := m.Reaches
 	for _, f := range m.Fields {
-		switch {
-		case f.Kind == LocalPath, f.Type == FileRef:
-			r |= ReachLocalFiles
-		case f.Kind == LocalPathOrStdout:
-			r |= ReachLocalFiles | ReachStdout
-		}
+		r |= f.MayReach()
 	}
 	return r
 }

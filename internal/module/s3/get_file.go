@@ -93,10 +93,6 @@ func localName(key string) (string, error) {
 }
 
 func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func(module.Bundle) error) error {
-	// Runs without a terminal (flows on the server) have no Stdout.
-	if in.String("out") == "-" && env.Stdout == nil {
-		return &module.InputError{Field: "out", Rule: "is - (standard output), but this run has no standard output; give a file or folder"}
-	}
 	c, err := client(ctx, env, in)
 	if err != nil {
 		return err
