@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
-	"gopkg.in/yaml.v3"
+	cron "github.com/netresearch/go-cron"
+	"go.yaml.in/yaml/v3"
 )
 
 // Schedule is a flow's checked schedule trigger:
