@@ -30,8 +30,8 @@ type Flow struct {
 	Name        string
 	Description string
 	Inputs      []Input
-	// Trigger is kept as written; the server reads it.
-	Trigger map[string]any
+	// Triggers are what start runs besides a person (see internal/trigger).
+	Triggers []*Trigger
 	// MaxConcurrentRuns bounds how many runs of the flow go at once, across
 	// all the server's workers (0: no bound beyond the workers').
 	MaxConcurrentRuns int
@@ -195,12 +195,7 @@ func (p *parser) top(n *yaml.Node) {
 		case "inputs":
 			p.inputs(v)
 		case "trigger":
-			var t map[string]any
-			if err := v.Decode(&t); err != nil {
-				p.errorf(v, "trigger must be a mapping")
-			}
-			p.flow.Trigger = t
-			p.checkSchedule(t, v)
+			p.triggers(v)
 		case "max_concurrent_runs":
 			n, err := strconv.Atoi(v.Value)
 			if v.Kind != yaml.ScalarNode || err != nil || n < 1 {

@@ -16,6 +16,7 @@ import (
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/runs"
 	"github.com/s3flow/s3flow/internal/studio"
+	"github.com/s3flow/s3flow/internal/trigger"
 )
 
 // maxBody bounds request bodies (webhook payloads, API inputs).
@@ -50,6 +51,7 @@ func (s *Server) Handler() http.Handler {
 	withScope(ScopeRead, "GET /api/connections", s.listConnections)
 	withScope(ScopeRead, "GET /api/connections/{name}", s.showConnection)
 	withScope(ScopeRead, "GET /api/modules", s.listModules)
+	withScope(ScopeRead, "GET /api/triggers", s.listTriggers)
 	// run: start, cancel and retry runs, run modules, move files.
 	withScope(ScopeRun, "POST /api/flows/{name}/run", s.runFlow)
 	withScope(ScopeRun, "POST /api/runs/{id}/cancel", s.runAction(s.cancelRun))
@@ -197,15 +199,24 @@ func decodeBody(r *http.Request, v any) error {
 }
 
 type flowInfo struct {
-	Name        string         `json:"name"`
-	Description string         `json:"description,omitempty"`
-	File        string         `json:"file"`
-	Version     string         `json:"version"`
-	Trigger     map[string]any `json:"trigger,omitempty"`
-	Enabled     bool           `json:"enabled"`
-	Inputs      []flow.Input   `json:"inputs,omitempty"`
-	Steps       []stepInfo     `json:"steps,omitempty"`
-	LastRun     *runs.Run      `json:"lastRun,omitempty"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	File        string `json:"file"`
+	Version     string `json:"version"`
+	// Trigger is the flow's trigger: as written; Triggers say in words
+	// what each one does.
+	Trigger  map[string]any `json:"trigger,omitempty"`
+	Triggers []triggerInfo  `json:"triggers,omitempty"`
+	Enabled  bool           `json:"enabled"`
+	Inputs   []flow.Input   `json:"inputs,omitempty"`
+	Steps    []stepInfo     `json:"steps,omitempty"`
+	LastRun  *runs.Run      `json:"lastRun,omitempty"`
+}
+
+type triggerInfo struct {
+	Kind        string `json:"kind"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
 }
 
 type stepInfo struct {
@@ -219,7 +230,14 @@ func (s *Server) describe(ctx context.Context, f *flow.Flow, steps bool) (flowIn
 	if err != nil {
 		return flowInfo{}, err
 	}
-	info := flowInfo{Name: f.Name, Description: f.Description, File: f.File, Version: f.Hash, Trigger: f.Trigger, Enabled: enabled}
+	info := flowInfo{Name: f.Name, Description: f.Description, File: f.File, Version: f.Hash, Enabled: enabled}
+	for _, t := range f.Triggers {
+		if info.Trigger == nil {
+			info.Trigger = map[string]any{}
+		}
+		info.Trigger[t.Kind.Name] = t.Written
+		info.Triggers = append(info.Triggers, triggerInfo{Kind: t.Kind.Name, Title: t.Kind.Title, Description: t.Config.Describe()})
+	}
 	if last, err := s.history.List(ctx, runs.Filter{Flow: f.Name, Limit: 1}); err == nil && len(last) == 1 {
 		info.LastRun = &last[0]
 	}
@@ -441,6 +459,34 @@ func (s *Server) listModules(w http.ResponseWriter, r *http.Request) error {
 				Required: f.Required, Default: f.Default, Example: f.Example, Choices: f.Choices, Kind: f.Kind.String()})
 		}
 		out = append(out, mi)
+	}
+	return writeJSON(w, 200, out)
+}
+
+// listTriggers describes the trigger kinds from their declarations, as
+// listModules does the modules.
+func (s *Server) listTriggers(w http.ResponseWriter, r *http.Request) error {
+	type field struct {
+		Name     string `json:"name"`
+		Type     string `json:"type"`
+		Required bool   `json:"required,omitempty"`
+		Help     string `json:"help"`
+		Example  string `json:"example,omitempty"`
+	}
+	type kind struct {
+		Name    string  `json:"name"`
+		Title   string  `json:"title"`
+		Help    string  `json:"help"`
+		Payload string  `json:"payload"`
+		Fields  []field `json:"fields"`
+	}
+	out := []kind{}
+	for _, k := range trigger.Kinds() {
+		ki := kind{Name: k.Name, Title: k.Title, Help: k.Help, Payload: k.Payload}
+		for _, f := range k.Fields {
+			ki.Fields = append(ki.Fields, field{Name: f.Name, Type: f.Type.String(), Required: f.Required, Help: f.Help, Example: f.Example})
+		}
+		out = append(out, ki)
 	}
 	return writeJSON(w, 200, out)
 }

@@ -150,12 +150,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if flows == nil {
 		return nil, errors.Join(problems...)
 	}
-	// A flow whose trigger cannot work is left out, like one that does not
-	// parse: the server says so at start, not at the first tick.
+	// A flow that touches what a server's flows may not is left out, like
+	// one that does not parse (its triggers were checked by the parser).
 	for name, f := range flows {
-		_, errS := parseSchedule(f)
-		_, errW := parseWatch(f)
-		if err := errors.Join(errS, errW, s.checkReach(f)); err != nil {
+		if err := s.checkReach(f); err != nil {
 			s.log.Error("flow not loaded", "problem", err)
 			delete(flows, name)
 		}
@@ -316,22 +314,6 @@ func (s *Server) leadOnce(ctx context.Context) {
 		if err := conn.PingContext(ctx); err != nil {
 			s.log.Warn("lost the trigger lock's connection; triggers stop until it is taken again", "error", err)
 			return
-		}
-	}
-}
-
-// runTriggers starts a goroutine per schedule and watch_files trigger;
-// they end with ctx.
-func (s *Server) runTriggers(ctx context.Context) {
-	list, _ := s.cfg.Registry.Lookup("s3.list_files")
-	for _, f := range s.flows.List() {
-		if sc, _ := parseSchedule(f); sc != nil {
-			s.log.Info("schedule", "flow", f.Name, "spec", sc.spec)
-			go s.runSchedule(ctx, f, sc)
-		}
-		if w, _ := parseWatch(f); w != nil && list != nil {
-			s.log.Info("watching", "flow", f.Name, "bucket", w.bucket, "prefix", w.prefix, "every", w.every)
-			go s.runWatch(ctx, f, w, list)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -23,16 +22,19 @@ func TestWatchFiles(t *testing.T) {
 	put := putter(t, tg, bucket)
 	put("incoming/old.txt")
 	e := newEnv(t, tg, tg.Conn.Endpoint)
+	e.args = append(e.args, "--debug") // logs each poll
 	e.writeFlow("watch", fmt.Sprintf(watchFlow, bucket, bucket))
 	e.start()
-	time.Sleep(1500 * time.Millisecond) // the first poll records old.txt
+	polls := func() int { return strings.Count(e.srvLog.String(), "watch_files: listed") }
+	waitFor(t, func() bool { return polls() >= 1 }) // the first poll recorded old.txt
 	put("incoming/new.txt")
 	waitFor(t, func() bool { return len(e.runs()) == 1 })
 	e.stop(syscall.SIGTERM)
 	put("incoming/while-down.txt")
 	e.start()
 	waitFor(t, func() bool { return countStatus(e.runs(), "succeeded") == 2 })
-	time.Sleep(2500 * time.Millisecond) // more polls fire nothing more
+	after := polls()
+	waitFor(t, func() bool { return polls() >= after+2 }) // two more polls fire nothing more
 	rs := e.runs()
 	if len(rs) != 2 {
 		t.Fatalf("%d runs, want 2 (new.txt and while-down.txt)", len(rs))
@@ -70,7 +72,7 @@ func putter(t *testing.T, tg s3test.Target, bucket string) func(key string) {
 	}
 }
 
-// TestBadScheduleIsRefusedNotFatal: a schedule robfig/cron would panic on
+// TestBadScheduleIsRefusedNotFatal: a schedule a cron parser may panic on
 // is reported by /api/validate at its line and column, and a flows folder
 // holding it leaves that flow out while the server starts and serves the
 // others.

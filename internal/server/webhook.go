@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/s3flow/s3flow/internal/flow"
+	"github.com/s3flow/s3flow/internal/trigger"
 )
 
 // Webhook authentication headers.
@@ -135,9 +136,9 @@ func (s *Server) hookSecret(ctx context.Context, name string) (string, bool) {
 	if !ok {
 		return dummyHookSecret(), false
 	}
-	secret := os.Getenv(hook.secretEnv)
+	secret := os.Getenv(hook.SecretEnv)
 	if secret == "" {
-		s.log.WarnContext(ctx, "webhook refused: its secret variable is empty", "flow", name, "variable", hook.secretEnv)
+		s.log.WarnContext(ctx, "webhook refused: its secret variable is empty", "flow", name, "variable", hook.SecretEnv)
 		return dummyHookSecret(), false
 	}
 	return secret, true
@@ -310,17 +311,15 @@ func numbers(v any) any {
 	return v
 }
 
-type webhookConfig struct{ secretEnv string }
-
-// webhookTrigger reads a flow's trigger: {webhook: {secret_env: NAME}}.
-func webhookTrigger(f *flow.Flow) (webhookConfig, bool) {
+// webhookTrigger is a flow's webhook trigger, if it has one.
+func webhookTrigger(f *flow.Flow) (*trigger.Webhook, bool) {
 	if f == nil {
-		return webhookConfig{}, false
+		return nil, false
 	}
-	hook, ok := f.Trigger["webhook"].(map[string]any)
+	t, ok := f.Trigger("webhook")
 	if !ok {
-		return webhookConfig{}, false
+		return nil, false
 	}
-	env, _ := hook["secret_env"].(string)
-	return webhookConfig{secretEnv: env}, env != ""
+	hook, ok := t.Config.(*trigger.Webhook)
+	return hook, ok
 }

@@ -3,18 +3,12 @@
 import { api } from './api.js';
 import { h, message, formField, table, statusBadge, formatTime, announce } from './ui.js';
 
-// triggerText says in words what starts a flow.
-export function triggerText(trigger) {
-  if (!trigger || !Object.keys(trigger).length) return 'manual only';
-  const parts = [];
-  for (const [kind, cfg] of Object.entries(trigger)) {
-    const c = cfg || {};
-    if (kind === 'webhook') parts.push('webhook');
-    else if (kind === 'schedule') parts.push(c.cron ? `schedule: cron ${c.cron}${c.timezone ? ' (' + c.timezone + ')' : ''}` : `schedule: every ${c.every}`);
-    else if (kind === 'watch_files') parts.push(`watch files: ${c.bucket || ''}/${c.prefix || ''} every ${c.every || '1m'}`);
-    else parts.push(kind);
-  }
-  return parts.join('; ');
+// triggerText says in words what starts a flow: the server's description
+// of each trigger, made from the trigger's declaration.
+export function triggerText(f) {
+  const triggers = (f && f.triggers) || [];
+  if (!triggers.length) return 'manual only';
+  return triggers.map((t) => `${t.title}: ${t.description}`).join('; ');
 }
 
 function enableSwitch(f, onChange) {
@@ -56,7 +50,7 @@ export async function flowsPage(main) {
   main.append(table('Flows', ['Name', 'Description', 'Trigger', 'Enabled', 'Last run'], flows.map((f) => [
     h('a', { href: '#/flows/' + encodeURIComponent(f.name) }, f.name),
     f.description || '',
-    triggerText(f.trigger),
+    triggerText(f),
     enableSwitch(f),
     lastRun(f.lastRun),
   ]), { captionHidden: true }));
@@ -73,7 +67,7 @@ export async function flowPage(main, { args }) {
     f.description ? h('p', { class: 'lead' }, f.description) : null,
     h('dl', { class: 'facts' },
       h('dt', {}, 'File'), h('dd', {}, h('code', {}, f.file)),
-      h('dt', {}, 'Trigger'), h('dd', {}, triggerText(f.trigger)),
+      h('dt', {}, 'Trigger'), h('dd', {}, triggerText(f)),
       h('dt', {}, 'Enabled'), h('dd', {}, enableSwitch(f)),
       h('dt', {}, 'Last run'), h('dd', {}, lastRun(f.lastRun))),
     h('section', { 'aria-labelledby': 'steps-title' },

@@ -1,0 +1,78 @@
+package flow
+
+import (
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/s3flow/s3flow/internal/trigger"
+)
+
+// Trigger is one checked trigger of a flow.
+type Trigger struct {
+	Kind *trigger.Kind
+	// Config is the typed trigger the server starts (a *trigger.Schedule,
+	// *trigger.Webhook, ...).
+	Config trigger.Config
+	// Written is the trigger's keys as written, for display.
+	Written map[string]any
+	Pos     Pos
+}
+
+// Trigger returns the flow's trigger of a kind, if it has one.
+func (f *Flow) Trigger(kind string) (*Trigger, bool) {
+	for _, t := range f.Triggers {
+		if t.Kind.Name == kind {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// triggers checks a flow's trigger: mapping against the trigger kinds'
+// declarations: each problem (an unknown kind or key with a suggestion, a
+// wrong type, a missing key, a kind's own rule) at its line and column.
+func (p *parser) triggers(n *yaml.Node) {
+	for _, kv := range p.pairs(n, "trigger") {
+		k, v := kv[0], kv[1]
+		kind, ok := trigger.Lookup(k.Value)
+		if !ok {
+			p.errorf(k, "trigger: unknown trigger %q%s", k.Value, trigger.Hint(k.Value, trigger.Names()))
+			continue
+		}
+		label := "trigger." + kind.Name
+		if v.Kind != yaml.MappingNode {
+			p.errorf(v, "%s: must be a mapping of %s", label, strings.Join(kind.FieldNames(), ", "))
+			continue
+		}
+		written := map[string]any{}
+		nodes := map[string][2]*yaml.Node{}
+		for _, f := range p.pairs(v, label) {
+			var val any
+			if err := f[1].Decode(&val); err != nil {
+				p.errorf(f[1], "%s.%s: %v", label, f[0].Value, err)
+				continue
+			}
+			written[f[0].Value] = val
+			nodes[f[0].Value] = f
+		}
+		cfg, err := kind.DecodeValues(written)
+		for _, fe := range trigger.FieldErrors(err) {
+			at := v
+			if kn, ok := nodes[fe.Field]; ok {
+				at = kn[1]
+				if _, known := kind.Field(fe.Field); !known {
+					at = kn[0]
+				}
+			}
+			where := label
+			if fe.Field != "" {
+				where += "." + fe.Field
+			}
+			p.errorf(at, "%s: %s", where, fe.Msg)
+		}
+		if err == nil {
+			p.flow.Triggers = append(p.flow.Triggers, &Trigger{Kind: kind, Config: cfg, Written: written, Pos: posOf(k)})
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package flow
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/s3flow/s3flow/internal/trigger"
+)
+
+// TestParseSchedule: a schedule's problems are found when the flow is
+// parsed, each at its line and column, and none panics.
+func TestParseSchedule(t *testing.T) {
+	t.Parallel()
+	flowWith := func(schedule string) string {
+		return "name: t\ntrigger:\n  schedule:\n" + schedule + "steps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n"
+	}
+	tests := []struct {
+		name     string
+		schedule string
+		pos      Pos
+		msg      string
+	}{
+		{"TZ prefix alone", "    cron: \"TZ=UTC\"\n", Pos{4, 11}, "trigger.schedule.cron: give the time zone with timezone:"},
+		{"TZ prefix", "    cron: \"TZ=Europe/Berlin 0 6 * * *\"\n", Pos{4, 11}, "not a TZ= or CRON_TZ= prefix"},
+		{"CRON_TZ prefix", "    cron: \"CRON_TZ=UTC 0 6 * * *\"\n", Pos{4, 11}, "not a TZ= or CRON_TZ= prefix"},
+		{"not cron", "    cron: \"61 * * * *\"\n", Pos{4, 11}, `schedule.cron: "61 * * * *" is not a cron expression`},
+		{"too many fields", "    cron: \"0 0 6 * * * *\"\n", Pos{4, 11}, "is not a cron expression"},
+		{"empty cron", "    cron: \"\"\n", Pos{4, 11}, "must be a cron expression"},
+		{"cron a number", "    cron: 5\n", Pos{4, 11}, "must be a cron expression"},
+		{"never fires", "    cron: \"0 0 30 2 *\"\n", Pos{4, 11}, "never fires"},
+		{"too often", "    cron: \"@every 10s\"\n", Pos{4, 11}, "more often than once a minute"},
+		{"unknown zone", "    cron: \"0 6 * * *\"\n    timezone: Mars/Olympus\n", Pos{5, 15}, `schedule.timezone: "Mars/Olympus" is not a known time zone`},
+		{"zone a path", "    cron: \"0 6 * * *\"\n    timezone: ../../etc/passwd\n", Pos{5, 15}, "is not a known time zone"},
+		{"short every", "    every: 30s\n", Pos{4, 12}, `schedule.every: must be a duration of at least 1m, got "30s"`},
+		{"both", "    cron: \"0 6 * * *\"\n    every: 1h\n", Pos{4, 5}, "schedule: takes cron or every, not both"},
+		{"neither", "    catch_up: true\n", Pos{4, 5}, "schedule: needs cron or every"},
+		{"catch_up not a bool", "    every: 1h\n    catch_up: sometimes\n", Pos{5, 15}, "schedule.catch_up: must be true or false"},
+		{"unknown key", "    every: 1h\n    timezon: UTC\n", Pos{5, 5}, "schedule.timezon: unknown key"},
+		{"not a mapping", "    \"0 6 * * *\"\n", Pos{4, 5}, "schedule: must be a mapping"},
+		{"catch_up as text", "    every: 1h\n    catch_up: \"no\"\n", Pos{5, 15}, `schedule.catch_up: must be true or false, got "no"`},
+		{"every as a number", "    every: 60\n", Pos{4, 12}, "schedule.every: must be a duration such as 15m, got 60"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var found *Problem
+			for _, p := range problems(t, flowWith(tt.schedule)) {
+				if strings.Contains(p.Msg, tt.msg) {
+					found = p
+				}
+			}
+			if found == nil {
+				t.Fatalf("no problem says %q; got %v", tt.msg, problems(t, flowWith(tt.schedule)))
+			}
+			if found.Pos != tt.pos {
+				t.Errorf("problem %q is at %v, want %v", found.Msg, found.Pos, tt.pos)
+			}
+		})
+	}
+}
+
+// TestParseTriggers: a trigger is checked against its kind's declaration
+// when the flow is parsed; a typo is a problem at its place with a
+// suggestion, never a trigger silently dropped.
+func TestParseTriggers(t *testing.T) {
+	t.Parallel()
+	flowWith := func(trigger string) string {
+		return "name: t\ntrigger:\n" + trigger + "steps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n"
+	}
+	tests := []struct {
+		name    string
+		trigger string
+		pos     Pos
+		msg     string
+	}{
+		{"misspelt kind", "  shedule: {cron: \"0 6 * * *\"}\n", Pos{3, 3}, `trigger: unknown trigger "shedule"; did you mean "schedule"?`},
+		{"unknown kind", "  email: {}\n", Pos{3, 3}, `unknown trigger "email" (webhook, schedule, watch_files)`},
+		{"misspelt key", "  schedule: {every: 1h, timezon: UTC}\n", Pos{3, 25}, `trigger.schedule.timezon: unknown key; did you mean "timezone"?`},
+		{"webhook secret", "  webhook: {secret: X}\n", Pos{3, 13}, `trigger.webhook.secret: unknown key; did you mean "secret_env"?`},
+		{"webhook needs its variable", "  webhook: {}\n", Pos{3, 12}, "trigger.webhook: secret_env is required"},
+		{"webhook variable name", "  webhook: {secret_env: \"A B\"}\n", Pos{3, 25}, "trigger.webhook.secret_env: must be the name of an environment variable"},
+		{"schedule too often", "  schedule: {every: 10s}\n", Pos{3, 21}, "trigger.schedule.every: must be a duration of at least 1m"},
+		{"watch needs a bucket", "  watch_files: {connection: prod}\n", Pos{3, 16}, "trigger.watch_files: bucket is required"},
+		{"watch every", "  watch_files: {connection: prod, bucket: b, every: 500ms}\n", Pos{3, 53}, "trigger.watch_files.every: must be a duration of at least 1s"},
+		{"watch connection name", "  watch_files: {connection: \"../x\", bucket: b}\n", Pos{3, 29}, "trigger.watch_files.connection:"},
+		{"watch fire_existing", "  watch_files: {connection: prod, bucket: b, fire_existing: yes please}\n", Pos{3, 61}, "trigger.watch_files.fire_existing: must be true or false"},
+		{"kind not a mapping", "  webhook: true\n", Pos{3, 12}, "trigger.webhook: must be a mapping of secret_env"},
+		{"trigger not a mapping", "  - webhook\n", Pos{3, 3}, "trigger must be a mapping"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var found *Problem
+			got := problems(t, flowWith(tt.trigger))
+			for _, p := range got {
+				if strings.Contains(p.Msg, tt.msg) {
+					found = p
+				}
+			}
+			if found == nil {
+				t.Fatalf("no problem says %q; got %v", tt.msg, got)
+			}
+			if found.Pos != tt.pos {
+				t.Errorf("problem %q is at %v, want %v", found.Msg, found.Pos, tt.pos)
+			}
+		})
+	}
+}
+
+// TestParseTriggersTyped: good triggers come back typed, defaults filled.
+func TestParseTriggersTyped(t *testing.T) {
+	t.Parallel()
+	src := "name: t\ntrigger:\n  webhook: {secret_env: HOOK_SECRET}\n  watch_files: {connection: prod, bucket: reports}\n" +
+		"steps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n"
+	f, err := Parse("t.yaml", []byte(src), setup(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook, ok := f.Trigger("webhook")
+	if !ok || hook.Config.(*trigger.Webhook).SecretEnv != "HOOK_SECRET" {
+		t.Errorf("webhook = %+v", hook)
+	}
+	watch, ok := f.Trigger("watch_files")
+	if !ok {
+		t.Fatal("no watch_files trigger")
+	}
+	if w := watch.Config.(*trigger.WatchFiles); w.Bucket != "reports" || w.Every != time.Minute || w.FireExisting || w.Prefix != "" {
+		t.Errorf("watch_files = %+v", w)
+	}
+	if _, ok := f.Trigger("schedule"); ok {
+		t.Error("a schedule trigger out of nowhere")
+	}
+}

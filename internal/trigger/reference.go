@@ -1,0 +1,50 @@
+package trigger
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Reference writes the Markdown reference of the trigger kinds; docs/flows.md
+// embeds it.
+func Reference() string {
+	var b strings.Builder
+	for _, k := range kinds {
+		fmt.Fprintf(&b, "### `%s` — %s\n\n%s\n\n", k.Name, k.Title, k.Help)
+		b.WriteString("| key | type | required | default | description |\n|---|---|---|---|---|\n")
+		for _, f := range k.Fields {
+			req := ""
+			if f.Required {
+				req = "yes"
+			}
+			help := f.Help
+			if f.Example != "" {
+				help += fmt.Sprintf(" — e.g. `%s`", f.Example)
+			}
+			typ := f.Type.String()
+			if f.Type == Duration {
+				typ += ", at least " + shortDuration(f.Min)
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Name, typ, req, defaultText(f.Default), strings.ReplaceAll(help, "|", `\|`))
+		}
+		fmt.Fprintf(&b, "\nRuns get in `trigger.*`: %s.\n\n", k.Payload)
+	}
+	return b.String()
+}
+
+func defaultText(v any) string {
+	switch d := v.(type) {
+	case nil:
+		return ""
+	case time.Duration:
+		return "`" + shortDuration(d) + "`"
+	case *time.Location:
+		return "`" + d.String() + "`"
+	case string:
+		if d == "" {
+			return ""
+		}
+	}
+	return fmt.Sprintf("`%v`", v)
+}

@@ -1,0 +1,302 @@
+// Package trigger declares what starts a flow's runs besides a person: a
+// webhook, a schedule, new files in a bucket. Each kind is declared like a
+// module (a name, typed fields, help) in a file of its own and registered
+// in kinds.go. The flow parser checks a flow's trigger: against the
+// declaration, reporting every problem at its line and column; the server
+// starts the typed value it gets back; the reference in docs/flows.md and
+// the Studio describe triggers from the same declarations.
+package trigger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/s3flow/s3flow/internal/connection"
+	"github.com/s3flow/s3flow/internal/didyoumean"
+	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/store"
+)
+
+// Kind is one kind of trigger, such as schedule.
+type Kind struct {
+	// Name is the key under trigger: in a flow file.
+	Name  string
+	Title string
+	Help  string
+	// Payload says what trigger.* holds in the runs it starts.
+	Payload string
+	Fields  []Field
+	// Decode makes the typed trigger from its fields' checked values
+	// (defaults filled in). It checks what spans fields; a problem with one
+	// field is a *FieldError naming it, so the parser can place it.
+	Decode func(v Values) (Config, error)
+}
+
+// Field is one key of a trigger kind.
+type Field struct {
+	Name     string
+	Type     Type
+	Required bool
+	// Default is used when the key is absent (already of the type's Go
+	// value: bool, string, time.Duration).
+	Default any
+	// Min is the shortest Duration.
+	Min     time.Duration
+	Help    string
+	Example string
+}
+
+// Type is the type of a trigger field; each has one check.
+type Type int
+
+const (
+	Text       Type = iota // a non-empty string
+	Bool                   // true or false
+	Duration               // a Go duration such as 30s or 15m, at least Field.Min
+	Cron                   // a five-field cron expression or a descriptor; checked by the kind
+	TimeZone               // an IANA time zone name; the value is a *time.Location
+	EnvName                // the name of an environment variable
+	Connection             // the name of a connection
+)
+
+func (t Type) String() string {
+	return [...]string{"text", "boolean", "duration", "cron", "time zone", "variable name", "connection"}[t]
+}
+
+// Config is a checked trigger of one kind.
+type Config interface {
+	// Describe says in words what starts the runs, for logs and the
+	// Studio: "cron 0 6 * * * (Europe/Berlin)".
+	Describe() string
+}
+
+// Runner is a Config that works in the background while the server runs
+// triggers (on PostgreSQL, only on the server that leads).
+type Runner interface {
+	Config
+	// Run fires flow's runs through h until ctx ends.
+	Run(ctx context.Context, h Host, flow string)
+}
+
+// Host is what a running trigger gets from the server.
+type Host interface {
+	Logger() *slog.Logger
+	DB() *store.DB
+	Connection(ctx context.Context, name string) (connection.Connection, error)
+	Module(name string) (*module.Module, bool)
+	// Fire queues a run of flow with payload as its trigger data, unless
+	// the flow is switched off (then it returns "" and nil). With tx it
+	// queues inside that transaction, so that what the trigger records in
+	// tx and the run commit together.
+	Fire(ctx context.Context, tx *store.Tx, flow string, payload map[string]any) (runID string, err error)
+}
+
+// Values are a trigger's checked field values by name.
+type Values map[string]any
+
+func (v Values) String(name string) string           { s, _ := v[name].(string); return s }
+func (v Values) Bool(name string) bool               { b, _ := v[name].(bool); return b }
+func (v Values) Duration(name string) time.Duration  { d, _ := v[name].(time.Duration); return d }
+func (v Values) Location(name string) *time.Location { l, _ := v[name].(*time.Location); return l }
+func (v Values) Has(name string) bool                { _, ok := v[name]; return ok }
+
+// FieldError is a problem with one field of a trigger ("" for the trigger
+// as a whole).
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
+
+func fieldErrorf(field, format string, args ...any) *FieldError {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// FieldErrors splits an error from Decode into its field errors.
+func FieldErrors(err error) []*FieldError {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	var out []*FieldError
+	for _, e := range errs {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			fe = &FieldError{Msg: e.Error()}
+		}
+		out = append(out, fe)
+	}
+	return out
+}
+
+// Field returns the kind's field of that name.
+func (k *Kind) Field(name string) (Field, bool) {
+	for _, f := range k.Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// FieldNames lists the kind's keys.
+func (k *Kind) FieldNames() []string {
+	names := make([]string, len(k.Fields))
+	for i, f := range k.Fields {
+		names[i] = f.Name
+	}
+	return names
+}
+
+var envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// Check converts a value as written in YAML (string, bool, number) to the
+// field's type. The message says the rule; the caller names the field.
+func (f Field) Check(v any) (any, error) {
+	s, isText := v.(string)
+	switch f.Type {
+	case Bool:
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+		return nil, fmt.Errorf("must be true or false, got %s", shown(v))
+	case Duration:
+		if !isText {
+			return nil, fmt.Errorf("must be a duration such as %s, got %s", durationExample(f.Min), shown(v))
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d < f.Min {
+			return nil, fmt.Errorf("must be a duration of at least %s, got %s", shortDuration(f.Min), shown(v))
+		}
+		return d, nil
+	case TimeZone:
+		if !isText || s == "" {
+			return nil, fmt.Errorf("must be a time zone name such as Europe/Berlin or UTC, got %s", shown(v))
+		}
+		l, err := time.LoadLocation(s)
+		if err != nil || strings.Contains(s, "..") {
+			return nil, fmt.Errorf("%q is not a known time zone (IANA names such as Europe/Berlin or UTC)", s)
+		}
+		return l, nil
+	case EnvName:
+		if !isText || !envNamePattern.MatchString(s) {
+			return nil, fmt.Errorf("must be the name of an environment variable (letters, digits and _), got %s", shown(v))
+		}
+		return s, nil
+	case Connection:
+		if !isText {
+			return nil, fmt.Errorf("must be a connection's name, got %s", shown(v))
+		}
+		// local and env always exist; others must be names one could create.
+		if s == connection.LocalName || s == connection.EnvName {
+			return s, nil
+		}
+		if err := connection.ValidateName(s); err != nil {
+			return nil, err
+		}
+		return s, nil
+	case Cron:
+		if !isText || strings.TrimSpace(s) == "" {
+			return nil, fmt.Errorf("must be a cron expression such as \"0 6 * * *\", got %s", shown(v))
+		}
+		return s, nil
+	default:
+		if !isText || s == "" {
+			return nil, fmt.Errorf("must be text, got %s", shown(v))
+		}
+		return s, nil
+	}
+}
+
+func shown(v any) string {
+	if s, ok := v.(string); ok {
+		return fmt.Sprintf("%q", s)
+	}
+	if v == nil {
+		return "nothing"
+	}
+	return fmt.Sprint(v)
+}
+
+func durationExample(minimum time.Duration) string {
+	if minimum >= time.Minute {
+		return "15m"
+	}
+	return "30s"
+}
+
+// shortDuration writes 1m0s as 1m.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	s = strings.TrimSuffix(s, "0m")
+	if s == "" {
+		return "0s"
+	}
+	return s
+}
+
+// DecodeValues checks written field values (YAML-decoded) against k and makes
+// the typed trigger. Problems are *FieldError, joined: unknown keys (with a
+// suggestion), wrong types, missing required fields, and the kind's own
+// rules.
+func (k *Kind) DecodeValues(raw map[string]any) (Config, error) {
+	var errs []error
+	vals := Values{}
+	for name, v := range raw {
+		f, ok := k.Field(name)
+		if !ok {
+			errs = append(errs, k.UnknownKey(name))
+			continue
+		}
+		cv, err := f.Check(v)
+		if err != nil {
+			errs = append(errs, &FieldError{Field: name, Msg: err.Error()})
+			continue
+		}
+		vals[name] = cv
+	}
+	for _, f := range k.Fields {
+		if _, given := raw[f.Name]; given {
+			continue
+		}
+		if f.Required {
+			errs = append(errs, &FieldError{Msg: fmt.Sprintf("%s is required (%s)", f.Name, f.Help)})
+		} else if f.Default != nil {
+			vals[f.Name] = f.Default
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return k.Decode(vals)
+}
+
+// UnknownKey is the problem of a key the kind does not have.
+func (k *Kind) UnknownKey(name string) *FieldError {
+	return &FieldError{Field: name, Msg: "unknown key" + Hint(name, k.FieldNames())}
+}
+
+// Hint is `; did you mean "x"? (keys: a, b)` or ` (keys: a, b)`: what to
+// say after an unknown name.
+func Hint(name string, options []string) string {
+	list := " (" + strings.Join(options, ", ") + ")"
+	if c := didyoumean.Closest(name, options); c != "" {
+		return fmt.Sprintf("; did you mean %q?%s", c, list)
+	}
+	return list
+}

@@ -1,0 +1,78 @@
+package trigger
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFieldCheck: each field type's one check.
+func TestFieldCheck(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		field Field
+		in    any
+		want  any
+		err   string
+	}{
+		{Field{Type: Text}, "reports", "reports", ""},
+		{Field{Type: Text}, "", nil, "must be text"},
+		{Field{Type: Text}, 5, nil, "must be text, got 5"},
+		{Field{Type: Bool}, true, true, ""},
+		{Field{Type: Bool}, "yes", nil, `must be true or false, got "yes"`},
+		{Field{Type: Duration, Min: time.Second}, "90s", 90 * time.Second, ""},
+		{Field{Type: Duration, Min: time.Second}, " 2m ", 2 * time.Minute, ""},
+		{Field{Type: Duration, Min: time.Second}, "500ms", nil, "at least 1s"},
+		{Field{Type: Duration, Min: time.Minute}, "-1h", nil, "at least 1m"},
+		{Field{Type: Duration, Min: time.Minute}, 60, nil, "must be a duration such as 15m, got 60"},
+		{Field{Type: TimeZone}, "../../etc/passwd", nil, "not a known time zone"},
+		{Field{Type: TimeZone}, "", nil, "must be a time zone name"},
+		{Field{Type: EnvName}, "HOOK_SECRET", "HOOK_SECRET", ""},
+		{Field{Type: EnvName}, "HOOK SECRET", nil, "environment variable"},
+		{Field{Type: EnvName}, "1X", nil, "environment variable"},
+		{Field{Type: Connection}, "prod", "prod", ""},
+		{Field{Type: Connection}, "../prod", nil, "connection name"},
+		{Field{Type: Cron}, " ", nil, "must be a cron expression"},
+	} {
+		got, err := tt.field.Check(tt.in)
+		switch {
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("%v %#v: err = %v, want %q", tt.field.Type, tt.in, err, tt.err)
+		case tt.err == "" && (err != nil || got != tt.want):
+			t.Errorf("%v %#v = %#v, %v; want %#v", tt.field.Type, tt.in, got, err, tt.want)
+		}
+	}
+	if l, err := (Field{Type: TimeZone}).Check("Europe/Berlin"); err != nil || l.(*time.Location).String() != "Europe/Berlin" {
+		t.Errorf("Europe/Berlin = %v, %v", l, err)
+	}
+}
+
+// TestKindsDeclared: every kind is complete, so the parser, the reference
+// and the Studio can rely on the declaration.
+func TestKindsDeclared(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for _, k := range Kinds() {
+		if k.Name == "" || k.Title == "" || k.Help == "" || k.Payload == "" || k.Decode == nil {
+			t.Errorf("kind %q is missing a name, title, help, payload or Decode", k.Name)
+		}
+		if seen[k.Name] {
+			t.Errorf("kind %q is declared twice", k.Name)
+		}
+		seen[k.Name] = true
+		for _, f := range k.Fields {
+			if f.Help == "" {
+				t.Errorf("%s.%s has no help", k.Name, f.Name)
+			}
+			if f.Required && f.Default != nil {
+				t.Errorf("%s.%s is required and has a default", k.Name, f.Name)
+			}
+			if f.Type == Duration && f.Min <= 0 {
+				t.Errorf("%s.%s is a duration without a minimum", k.Name, f.Name)
+			}
+		}
+		if !strings.Contains(Reference(), "### `"+k.Name+"`") {
+			t.Errorf("the reference leaves out %s", k.Name)
+		}
+	}
+}
