@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -17,29 +18,32 @@ import (
 	"github.com/s3flow/s3flow/internal/s3client"
 )
 
-// connectionOutputs are the fields connection commands print.
-var connectionOutputs = []module.Output{
-	{Name: "name"}, {Name: "kind"}, {Name: "accessKeyId"}, {Name: "region"}, {Name: "endpoint"},
-	{Name: "pathStyle"}, {Name: "checksum"}, {Name: "status"},
-}
+// summaryOutputs are the fields of connection.Summary, in its order: list
+// and show print the one view the API and the Studio show.
+var summaryOutputs, _ = summaryBundle(connection.Connection{})
 
-func connectionBundle(c connection.Connection) module.Bundle {
-	b := module.Bundle{
-		"name": c.Name, "kind": string(c.Kind), "accessKeyId": "", "region": c.Region,
-		"endpoint": c.Endpoint, "pathStyle": c.PathStyle, "checksum": c.ChecksumMode, "status": c.VerifyStatus,
-	}
-	for name, v := range map[string]int{"maxAttempts": c.MaxAttempts, "partSizeMiB": c.PartSizeMiB, "parallelParts": c.ParallelParts} {
-		if v != 0 {
-			b[name] = int64(v)
+// summaryBundle is a connection's Summary as the printer takes it: its
+// JSON fields by their JSON names, those its tags omit left out.
+func summaryBundle(c connection.Connection) ([]module.Output, module.Bundle) {
+	var outs []module.Output
+	b := module.Bundle{}
+	v := reflect.ValueOf(c.Summary())
+	for i := range v.NumField() {
+		name, opts, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		outs = append(outs, module.Output{Name: name})
+		f := v.Field(i)
+		if f.Kind() == reflect.Pointer {
+			if f.IsNil() {
+				continue
+			}
+			f = f.Elem()
 		}
+		if opts == "omitempty" && f.IsZero() {
+			continue
+		}
+		b[name] = f.Interface()
 	}
-	if c.AccessKeyID != "" {
-		b["accessKeyId"] = c.MaskedKeyID()
-	}
-	if c.Kind == connection.KindLocal {
-		b["endpoint"] = "(started on use)"
-	}
-	return b
+	return outs, b
 }
 
 func newConnectionCmd(a *app) *cobra.Command {
@@ -57,34 +61,27 @@ default credential chain: AWS_* variables, shared config and profiles).`,
 	return cmd
 }
 
-// createOptions are the flags of "connection create".
+// createOptions are the flags of "connection create". What describes the
+// connection goes straight into a connection.Spec, the same value the API
+// decodes its body into; the rest says where the secrets come from and
+// whether to verify.
 type createOptions struct {
-	name          string
-	accessKeyID   string
+	spec          connection.Spec
 	secretStdin   bool
 	secretEnv     string
 	tokenStdin    bool
 	tokenEnv      string
-	region        string
-	endpoint      string
-	pathStyle     bool
-	checksum      string
-	maxAttempts   int
-	partSize      int
-	parallelParts int
 	noVerify      bool
 	verifyTimeout time.Duration
-	// provider names a preset; accountID fills its endpoint pattern.
-	provider  string
-	accountID string
-	// regionGiven and pathStyleGiven say the user set those flags, which
-	// then win over the preset.
-	regionGiven    bool
-	pathStyleGiven bool
+	// flagOf names the flag that sets each field of the spec, so that a
+	// problem with a field names the flag the user typed.
+	flagOf map[string]string
 }
 
 func newConnectionCreateCmd(a *app) *cobra.Command {
-	o := &createOptions{}
+	o := &createOptions{flagOf: map[string]string{}}
+	var region string
+	var pathStyle bool
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a connection and verify it with a real signed call",
@@ -100,105 +97,80 @@ warning.`,
   s3flow connection create minio --access-key-id minioadmin --secret-access-key-env MINIO_SECRET --endpoint http://127.0.0.1:9000 --path-style`,
 		Args: exactName,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.name = args[0]
-			o.regionGiven, o.pathStyleGiven = cmd.Flags().Changed("region"), cmd.Flags().Changed("path-style")
+			o.spec.Name = args[0]
+			// Flags the user left alone leave the field empty, for the
+			// provider's preset (or the default) to fill.
+			if cmd.Flags().Changed("region") {
+				o.spec.Region = region
+			}
+			if cmd.Flags().Changed("path-style") {
+				o.spec.PathStyle = &pathStyle
+			}
 			return connectionCreate(cmd.Context(), a, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.accessKeyID, "access-key-id", "", "the access key id (required)")
+	field := func(field, flag string) { o.flagOf[field] = "--" + flag }
+	f.StringVar(&o.spec.AccessKeyID, "access-key-id", "", "the access key id (required)")
+	field(connection.FieldAccessKeyID, "access-key-id")
 	f.BoolVar(&o.secretStdin, "secret-access-key-stdin", false, "read the secret access key from standard input (first line)")
 	f.StringVar(&o.secretEnv, "secret-access-key-env", "", "read the secret access key from this environment variable")
 	f.BoolVar(&o.tokenStdin, "session-token-stdin", false, "read a session token from standard input (the line after the secret, if both)")
 	f.StringVar(&o.tokenEnv, "session-token-env", "", "read a session token from this environment variable")
-	f.StringVar(&o.region, "region", s3client.DefaultRegion, "default region of the modules that use this connection")
-	f.StringVar(&o.endpoint, "endpoint", "", "URL of an S3-compatible store, e.g. http://127.0.0.1:9000 (default: AWS)")
-	f.BoolVar(&o.pathStyle, "path-style", false, "put the bucket in the URL path (most S3-compatible stores need it)")
-	f.StringVar(&o.checksum, "checksum", "", "request checksums: when-required or when-supported (default: when-required with --endpoint, else when-supported)")
-	f.IntVar(&o.maxAttempts, "max-attempts", 0, "tries per request, retries included (0: AWS_MAX_ATTEMPTS or the SDK's 3)")
-	f.IntVar(&o.partSize, "part-size", 0, "part size of large transfers in MiB (0: s3flow's default)")
-	f.IntVar(&o.parallelParts, "parallel-parts", 0, "parts of a large transfer moved at once (0: s3flow's default)")
+	f.StringVar(&region, "region", connection.DefaultRegion, "default region of the modules that use this connection (default with --provider: its region)")
+	field(connection.FieldRegion, "region")
+	f.StringVar(&o.spec.Endpoint, "endpoint", "", "URL of an S3-compatible store, e.g. http://127.0.0.1:9000 (default: AWS)")
+	field(connection.FieldEndpoint, "endpoint")
+	f.BoolVar(&pathStyle, "path-style", false, "put the bucket in the URL path (most S3-compatible stores need it)")
+	field(connection.FieldPathStyle, "path-style")
+	f.StringVar(&o.spec.Checksum, "checksum", "", "request checksums: when-required or when-supported (default: when-required with --endpoint, else when-supported)")
+	field(connection.FieldChecksum, "checksum")
+	f.IntVar(&o.spec.MaxAttempts, "max-attempts", 0, "tries per request, retries included (0: AWS_MAX_ATTEMPTS or the SDK's 3)")
+	field(connection.FieldMaxAttempts, "max-attempts")
+	f.IntVar(&o.spec.PartSizeMiB, "part-size", 0, "part size of large transfers in MiB (0: s3flow's default)")
+	field(connection.FieldPartSizeMiB, "part-size")
+	f.IntVar(&o.spec.ParallelParts, "parallel-parts", 0, "parts of a large transfer moved at once (0: s3flow's default)")
+	field(connection.FieldParallelParts, "parallel-parts")
 	f.BoolVar(&o.noVerify, "no-verify", false, "save without making a verification call")
-	f.StringVar(&o.provider, "provider", "", "fill endpoint, path style, checksum mode and region from a preset ('s3flow connection providers' lists them)")
-	f.StringVar(&o.accountID, "account-id", "", "account id, for providers whose endpoint names it (Cloudflare R2)")
+	f.StringVar(&o.spec.Provider, "provider", "", "fill endpoint, path style, checksum mode and region from a preset ('s3flow connection providers' lists them)")
+	field(connection.FieldProvider, "provider")
+	f.StringVar(&o.spec.AccountID, "account-id", "", "account id, for providers whose endpoint names it (Cloudflare R2)")
+	field(connection.FieldAccountID, "account-id")
 	f.DurationVar(&o.verifyTimeout, "verify-timeout", 20*time.Second, "how long verification may take")
 	return cmd
 }
 
 func connectionCreate(ctx context.Context, a *app, o *createOptions) error {
-	if err := connection.ValidateName(o.name); err != nil {
-		return &usageError{err}
-	}
-	if o.accessKeyID == "" {
-		return usagef("--access-key-id is required")
-	}
-	if o.provider != "" {
-		p, err := connection.LookupProvider(o.provider)
-		if err != nil {
-			return &usageError{err}
-		}
-		c := connection.Connection{Endpoint: o.endpoint, PathStyle: o.pathStyle, ChecksumMode: o.checksum}
-		if o.regionGiven {
-			c.Region = o.region
-		}
-		if err := p.Apply(&c, o.accountID, o.pathStyleGiven); err != nil {
-			return &usageError{err}
-		}
-		o.endpoint, o.pathStyle, o.checksum, o.region = c.Endpoint, c.PathStyle, c.ChecksumMode, c.Region
-	}
-	// The same rules as POST /api/connections: one function each.
-	if o.endpoint != "" {
-		ep, err := connection.CheckEndpoint(o.endpoint)
-		var ee *connection.EndpointError
-		if errors.As(err, &ee) {
-			return usagef("--endpoint %s", ee.Rule())
-		} else if err != nil {
-			return err
-		}
-		o.endpoint = ep
-	}
-	var re *connection.RegionError
-	if err := connection.CheckRegion(o.region); errors.As(err, &re) {
-		return usagef("--region %s", re.Rule())
-	}
-	if o.checksum == "" {
-		o.checksum = connection.DefaultChecksumMode(o.endpoint)
-	}
-	if o.checksum != connection.ChecksumWhenRequired && o.checksum != connection.ChecksumWhenSupported {
-		return usagef("--checksum must be when-required or when-supported, got %q", o.checksum)
-	}
-	switch {
-	case o.maxAttempts < 0 || o.maxAttempts > 20:
-		return usagef("--max-attempts must be from 1 to 20 (or 0 for the default), got %d", o.maxAttempts)
-	case o.partSize != 0 && (o.partSize < 5 || o.partSize > 5<<10):
-		return usagef("--part-size must be from 5 to 5120 MiB (or 0 for the default), got %d", o.partSize)
-	case o.parallelParts < 0 || o.parallelParts > 64:
-		return usagef("--parallel-parts must be from 1 to 64 (or 0 for the default), got %d", o.parallelParts)
+	// The flags are checked before a secret is asked for; the secrets are
+	// checked by readSecrets, so the spec gets a placeholder for them here.
+	check := o.spec
+	check.SecretAccessKey = connection.NewSecret("-")
+	if _, err := check.Build(); err != nil {
+		return o.usage(err)
 	}
 	secret, token, err := readSecrets(a.io, o)
 	if err != nil {
 		return err
 	}
-	conn := connection.Connection{
-		Name: o.name, Kind: connection.KindKeys, AccessKeyID: o.accessKeyID,
-		SecretAccessKey: connection.NewSecret(secret), SessionToken: connection.NewSecret(token),
-		Region: o.region, Endpoint: o.endpoint, PathStyle: o.pathStyle, ChecksumMode: o.checksum,
-		MaxAttempts: o.maxAttempts, PartSizeMiB: o.partSize, ParallelParts: o.parallelParts,
-		VerifyStatus: "not verified (--no-verify)",
-		// The machine's own user may point it anywhere but link-local.
-		AllowPrivate: true,
+	o.spec.SecretAccessKey, o.spec.SessionToken = connection.NewSecret(secret), connection.NewSecret(token)
+	conn, err := o.spec.Build()
+	if err != nil {
+		return o.usage(err)
 	}
+	conn.VerifyStatus = "not verified (--no-verify)"
+	// The machine's own user may point it anywhere but link-local.
+	conn.AllowPrivate = true
 	st, err := a.connections(ctx)
 	if err != nil {
 		return err
 	}
-	if _, err := st.Get(ctx, o.name); err == nil {
-		return fmt.Errorf("create connection %q: %w; delete it first", o.name, connection.ErrExists)
+	if _, err := st.Get(ctx, conn.Name); err == nil {
+		return fmt.Errorf("create connection %q: %w; delete it first", conn.Name, connection.ErrExists)
 	}
 	if !o.noVerify {
 		v, err := verify(ctx, a, conn, o.verifyTimeout)
 		if err != nil {
-			return fmt.Errorf("connection %q not saved: %w", o.name, err)
+			return fmt.Errorf("connection %q not saved: %w", conn.Name, err)
 		}
 		conn.VerifyStatus, conn.VerifiedAt = v.Status, time.Now().UTC()
 		if v.Warning != "" {
@@ -208,8 +180,31 @@ func connectionCreate(ctx context.Context, a *app, o *createOptions) error {
 	if err := st.Create(ctx, conn); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.io.Err, "connection %q saved (%s)\n", o.name, conn.VerifyStatus)
+	fmt.Fprintf(a.io.Err, "connection %q saved (%s)\n", conn.Name, conn.VerifyStatus)
 	return nil
+}
+
+// usage words connection.Validate's problems for the command line: each
+// names the flag that sets its field ("--part-size must be ..."), around
+// the rule's own words, which the API gives too. The name is an argument,
+// not a flag: its rule names it already.
+func (o *createOptions) usage(err error) error {
+	var ps connection.Problems
+	if !errors.As(err, &ps) {
+		return err
+	}
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		switch flag, ok := o.flagOf[p.Field]; {
+		case ok:
+			lines[i] = flag + " " + p.Rule
+		case p.Field == connection.FieldName && p.Rule != "is required":
+			lines[i] = p.Rule
+		default:
+			lines[i] = p.Error()
+		}
+	}
+	return usagef("%s", strings.Join(lines, "\n"))
 }
 
 // readSecrets takes the secret and token from stdin, variables, or a
@@ -286,9 +281,10 @@ func newConnectionListCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printBundles(a, connectionOutputs, func(emit func(module.Bundle) error) error {
+			return printBundles(a, summaryOutputs, func(emit func(module.Bundle) error) error {
 				for _, c := range conns {
-					if err := emit(connectionBundle(c)); err != nil {
+					_, b := summaryBundle(c)
+					if err := emit(b); err != nil {
 						return err
 					}
 				}
@@ -312,10 +308,7 @@ func newConnectionShowCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			outputs := append(append([]module.Output{}, connectionOutputs...), module.Output{Name: "sessionToken"}, module.Output{Name: "verifiedAt"}, module.Output{Name: "createdAt"})
-			b := connectionBundle(c)
-			b["sessionToken"] = !c.SessionToken.IsZero()
-			b["verifiedAt"], b["createdAt"] = c.VerifiedAt, c.CreatedAt
+			outputs, b := summaryBundle(c)
 			return printBundles(a, outputs, func(emit func(module.Bundle) error) error { return emit(b) })
 		},
 	}

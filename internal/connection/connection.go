@@ -73,6 +73,13 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // MarshalText hides the secret from encoders.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText takes a secret in, from a request body: secrets are
+// write-only, they come in and never go out.
+func (s *Secret) UnmarshalText(text []byte) error {
+	s.value = string(text)
+	return nil
+}
+
 // Connection is a named way to reach S3.
 type Connection struct {
 	Name            string

@@ -89,20 +89,13 @@ func TestCheckRegion(t *testing.T) {
 // a preset's host name, so they are checked before they are put in.
 func TestProviderRefusesInjection(t *testing.T) {
 	t.Parallel()
-	wasabi, err := LookupProvider("wasabi")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := Connection{Region: "x@127.0.0.3:8443/p?"}
-	if err := wasabi.Apply(&c, "", false); err == nil || c.Endpoint != "" {
-		t.Errorf("wasabi with region %q: %v, endpoint %q; want refused", "x@127.0.0.3:8443/p?", err, c.Endpoint)
-	}
-	r2, err := LookupProvider("r2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c = Connection{}
-	if err := r2.Apply(&c, "evil.com/x?", false); err == nil || c.Endpoint != "" {
-		t.Errorf("r2 with account id %q: %v, endpoint %q; want refused", "evil.com/x?", err, c.Endpoint)
+	for _, spec := range []Spec{
+		{Provider: "wasabi", Region: "x@127.0.0.3:8443/p?"},
+		{Provider: "r2", AccountID: "evil.com/x?"},
+	} {
+		spec.Name, spec.AccessKeyID, spec.SecretAccessKey = "p", "AKID", NewSecret("s")
+		if c, err := spec.Build(); err == nil || c.Endpoint != "" {
+			t.Errorf("%s with region %q, account id %q: %v, endpoint %q; want refused", spec.Provider, spec.Region, spec.AccountID, err, c.Endpoint)
+		}
 	}
 }

@@ -17,17 +17,17 @@ import (
 // what it accepts. Presets are data (providers/*.yaml), one file each, so a
 // new provider needs no code.
 type Provider struct {
-	Name  string `yaml:"name"`
-	Title string `yaml:"title"`
+	Name  string `yaml:"name" json:"name"`
+	Title string `yaml:"title" json:"title"`
 	// Endpoint is a URL pattern; {region} and {account_id} are filled in.
 	// Empty means the AWS SDK's own endpoint (AWS), or that the user must
 	// give one.
-	Endpoint      string   `yaml:"endpoint"`
-	PathStyle     bool     `yaml:"path_style"`
-	Checksum      string   `yaml:"checksum"`
-	DefaultRegion string   `yaml:"default_region"`
-	Regions       []string `yaml:"regions"`
-	Notes         string   `yaml:"notes"`
+	Endpoint      string   `yaml:"endpoint" json:"endpoint"`
+	PathStyle     bool     `yaml:"path_style" json:"pathStyle"`
+	Checksum      string   `yaml:"checksum" json:"checksum"`
+	DefaultRegion string   `yaml:"default_region" json:"region"`
+	Regions       []string `yaml:"regions" json:"regions,omitempty"`
+	Notes         string   `yaml:"notes" json:"notes"`
 }
 
 var accountIDPattern = regexp.MustCompile(`^[a-zA-Z0-9-]{1,63}$`)
@@ -68,45 +68,57 @@ func LookupProvider(name string) (Provider, error) {
 	if err != nil {
 		return Provider{}, err
 	}
-	var names []string
 	for _, p := range ps {
 		if p.Name == name {
 			return p, nil
 		}
-		names = append(names, p.Name)
 	}
-	return Provider{}, fmt.Errorf("unknown provider %q (providers: %s)", name, strings.Join(names, ", "))
+	return Provider{}, fmt.Errorf("unknown provider %q (providers: %s)", name, providerNames(ps))
 }
 
-// Apply fills what a connection leaves empty from the preset: region, the
+func providerNames(ps []Provider) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// apply fills what a connection leaves empty from the preset: region, the
 // endpoint (with region and account id put in), path style and checksum
-// mode. Values the user gave win.
-func (p Provider) Apply(c *Connection, accountID string, pathStyleGiven bool) error {
+// mode. Values the user gave win. It returns the problems only a preset
+// can see (a region it does not serve, an account id its endpoint needs);
+// Validate checks the rest.
+func (p Provider) apply(c *Connection, accountID string, pathStyleGiven bool) Problems {
+	var ps Problems
 	if c.Region == "" {
 		c.Region = p.DefaultRegion
 	}
-	if err := CheckRegion(c.Region); err != nil {
-		return fmt.Errorf("provider %s: %w", p.Name, err)
+	// A region that is not one is Validate's to report; it must not reach
+	// the endpoint pattern (it becomes part of a host name).
+	regionOK := CheckRegion(c.Region) == nil
+	if regionOK && len(p.Regions) > 0 && !slices.Contains(p.Regions, c.Region) {
+		ps.add(FieldRegion, "must be one of %s for provider %s, got %q", strings.Join(p.Regions, ", "), p.Name, c.Region)
+		regionOK = false
 	}
-	if len(p.Regions) > 0 && !slices.Contains(p.Regions, c.Region) {
-		return fmt.Errorf("provider %s: region must be one of %s, got %q", p.Name, strings.Join(p.Regions, ", "), c.Region)
-	}
-	if c.Endpoint == "" && p.Endpoint != "" {
+	if c.Endpoint == "" && p.Endpoint != "" && regionOK {
 		ep := strings.ReplaceAll(p.Endpoint, "{region}", c.Region)
 		if strings.Contains(ep, "{account_id}") {
-			if accountID == "" {
-				return fmt.Errorf("provider %s needs --account-id (its endpoint is %s)", p.Name, p.Endpoint)
-			}
 			// It becomes part of the host name, like the region.
-			if !accountIDPattern.MatchString(accountID) {
-				return fmt.Errorf("provider %s: --account-id must be 1-63 letters, digits and dashes, got %q", p.Name, accountID)
+			switch {
+			case accountID == "":
+				ps.add(FieldAccountID, "is required by provider %s (its endpoint is %s)", p.Name, p.Endpoint)
+			case !accountIDPattern.MatchString(accountID):
+				ps.add(FieldAccountID, "must be 1-63 letters, digits and dashes, got %q", accountID)
 			}
 			ep = strings.ReplaceAll(ep, "{account_id}", accountID)
 		}
-		c.Endpoint = ep
+		if len(ps) == 0 {
+			c.Endpoint = ep
+		}
 	}
-	if p.Name != "aws" && c.Endpoint == "" {
-		return fmt.Errorf("provider %s needs --endpoint: %s", p.Name, p.Notes)
+	if p.Name != "aws" && c.Endpoint == "" && regionOK && !ps.has(FieldAccountID) {
+		ps.add(FieldEndpoint, "is required by provider %s: %s", p.Name, p.Notes)
 	}
 	if !pathStyleGiven {
 		c.PathStyle = p.PathStyle
@@ -114,5 +126,5 @@ func (p Provider) Apply(c *Connection, accountID string, pathStyleGiven bool) er
 	if c.ChecksumMode == "" {
 		c.ChecksumMode = p.Checksum
 	}
-	return nil
+	return ps
 }

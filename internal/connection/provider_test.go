@@ -34,11 +34,11 @@ func TestProviderApply(t *testing.T) {
 		{provider: "aws", want: Connection{Region: "us-east-1", ChecksumMode: ChecksumWhenSupported}},
 		{provider: "aws", region: "eu-central-1", want: Connection{Region: "eu-central-1", ChecksumMode: ChecksumWhenSupported}},
 		{provider: "r2", account: "abc123", want: Connection{Region: "auto", Endpoint: "https://abc123.r2.cloudflarestorage.com", PathStyle: true, ChecksumMode: ChecksumWhenRequired}},
-		{provider: "r2", wantErr: "needs --account-id"},
-		{provider: "r2", region: "eu-west-1", account: "x", wantErr: "region must be one of auto"},
+		{provider: "r2", wantErr: "account_id: is required by provider r2"},
+		{provider: "r2", region: "eu-west-1", account: "x", wantErr: "region: must be one of auto, wnam"},
 		{provider: "wasabi", region: "eu-central-2", want: Connection{Region: "eu-central-2", Endpoint: "https://s3.eu-central-2.wasabisys.com", ChecksumMode: ChecksumWhenRequired}},
 		{provider: "b2", want: Connection{Region: "us-west-004", Endpoint: "https://s3.us-west-004.backblazeb2.com", ChecksumMode: ChecksumWhenRequired}},
-		{provider: "ceph", wantErr: "needs --endpoint"},
+		{provider: "ceph", wantErr: "endpoint: is required by provider ceph"},
 		{provider: "ceph", endpoint: "https://rgw.example", want: Connection{Region: "default", Endpoint: "https://rgw.example", PathStyle: true, ChecksumMode: ChecksumWhenRequired}},
 		// What the user gives wins over the preset.
 		{provider: "minio", endpoint: "http://10.0.0.5:9000", pathStyleGiven: true, pathStyle: false,
@@ -51,7 +51,7 @@ func TestProviderApply(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := Connection{Region: tt.region, Endpoint: tt.endpoint, PathStyle: tt.pathStyle}
-			err = p.Apply(&c, tt.account, tt.pathStyleGiven)
+			err = p.apply(&c, tt.account, tt.pathStyleGiven).err()
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

@@ -33,7 +33,7 @@ import (
 )
 
 // DefaultRegion is used when neither the call nor the connection names one.
-const DefaultRegion = "us-east-1"
+const DefaultRegion = connection.DefaultRegion
 
 // Client is an S3 client for one connection, in one region by default,
 // with clients for other regions made on demand.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/s3flow/s3flow/internal/connection"
@@ -19,109 +18,45 @@ import (
 // --verify-timeout does by default.
 const verifyTimeout = 20 * time.Second
 
-// connectionRequest is the body of POST /api/connections. The secrets are
-// write-only: no answer and no log line carries them.
+// connectionRequest is the body of POST /api/connections: every field of
+// 's3flow connection create' (the same connection.Spec, by the same
+// rules), and whether to verify. The secrets are write-only: no answer and
+// no log line carries them.
 type connectionRequest struct {
-	Name            string `json:"name"`
-	AccessKeyID     string `json:"access_key_id"`
-	SecretAccessKey string `json:"secret_access_key"`
-	SessionToken    string `json:"session_token"`
-	Region          string `json:"region"`
-	Endpoint        string `json:"endpoint"`
-	PathStyle       bool   `json:"path_style"`
-	Checksum        string `json:"checksum"`
-	NoVerify        bool   `json:"no_verify"`
+	connection.Spec
+	NoVerify bool `json:"no_verify"`
 }
 
-// connection checks the request by the rules of 's3flow connection create'
-// (the same functions) and fills in the same defaults. An endpoint that is
-// an address the server's policy refuses (or "localhost") is refused here,
-// before any request; names are checked on every dial.
+// connection checks the request by connection.Spec's rules and fills in
+// the same defaults as the CLI. What this server refuses on top is its own
+// policy: an endpoint that is an address the policy refuses (or
+// "localhost") is refused here, before any request; names are checked on
+// every dial.
 func (req connectionRequest) connection(policy netguard.Policy) (connection.Connection, error) {
-	if req.Name == "" {
-		return connection.Connection{}, &module.InputError{Field: "name", Rule: "is required"}
+	conn, err := req.Spec.Build()
+	if err != nil {
+		return connection.Connection{}, &httpError{http.StatusBadRequest, err}
 	}
-	if err := connection.ValidateName(req.Name); err != nil {
-		return connection.Connection{}, &module.InputError{Field: "name", Rule: err.Error()}
-	}
-	if req.AccessKeyID == "" {
-		return connection.Connection{}, &module.InputError{Field: "access_key_id", Rule: "is required"}
-	}
-	secret, token := strings.TrimSpace(req.SecretAccessKey), strings.TrimSpace(req.SessionToken)
-	if secret == "" {
-		return connection.Connection{}, &module.InputError{Field: "secret_access_key", Rule: "is required"}
-	}
-	var endpoint string
-	if req.Endpoint != "" {
-		ep, err := connection.CheckEndpoint(req.Endpoint)
-		var ee *connection.EndpointError
-		if errors.As(err, &ee) {
-			return connection.Connection{}, &module.InputError{Field: "endpoint", Rule: ee.Rule()}
-		} else if err != nil {
-			return connection.Connection{}, err
-		}
-		u, err := url.Parse(ep)
+	if conn.Endpoint != "" {
+		u, err := url.Parse(conn.Endpoint)
 		if err != nil {
 			return connection.Connection{}, err
 		}
 		if err := policy.CheckHost(u.Hostname()); err != nil {
-			return connection.Connection{}, &module.InputError{Field: "endpoint", Rule: err.Error()}
+			return connection.Connection{}, &module.InputError{Field: connection.FieldEndpoint, Rule: err.Error()}
 		}
-		endpoint = ep
 	}
-	checksum := req.Checksum
-	if checksum == "" {
-		checksum = connection.DefaultChecksumMode(endpoint)
-	}
-	if checksum != connection.ChecksumWhenRequired && checksum != connection.ChecksumWhenSupported {
-		return connection.Connection{}, &module.InputError{Field: "checksum",
-			Rule: fmt.Sprintf("must be %s or %s, got %q", connection.ChecksumWhenRequired, connection.ChecksumWhenSupported, req.Checksum)}
-	}
-	region := req.Region
-	if region == "" {
-		region = s3client.DefaultRegion
-	}
-	var re *connection.RegionError
-	if err := connection.CheckRegion(region); errors.As(err, &re) {
-		return connection.Connection{}, &module.InputError{Field: "region", Rule: re.Rule()}
-	}
-	return connection.Connection{
-		Name: req.Name, Kind: connection.KindKeys, AccessKeyID: req.AccessKeyID,
-		SecretAccessKey: connection.NewSecret(secret), SessionToken: connection.NewSecret(token),
-		Region: region, Endpoint: endpoint, PathStyle: req.PathStyle, ChecksumMode: checksum,
-		VerifyStatus: "not verified (no_verify)",
-	}, nil
+	conn.VerifyStatus = "not verified (no_verify)"
+	return conn, nil
 }
 
-// connectionDetail is one connection as the API shows it: the listing's
-// masked form and what 's3flow connection show' adds. Never a secret.
-type connectionDetail struct {
-	connectionInfo
-	Checksum     string     `json:"checksum,omitempty"`
-	SessionToken bool       `json:"sessionToken"`
-	CreatedAt    *time.Time `json:"createdAt,omitempty"`
-	VerifiedAt   *time.Time `json:"verifiedAt,omitempty"`
+// connectionAnswer is a connection as the API shows it: its Summary, and
+// after a create what verification found short of a failure.
+type connectionAnswer struct {
+	connection.Summary
 	// Warning says what verification found short of a failure (keys that
 	// may not list buckets).
 	Warning string `json:"warning,omitempty"`
-}
-
-func describeConnection(c connection.Connection) connectionDetail {
-	d := connectionDetail{
-		connectionInfo: connectionInfo{Name: c.Name, Kind: string(c.Kind), Region: c.Region, Endpoint: c.Endpoint,
-			PathStyle: c.PathStyle, Status: c.VerifyStatus},
-		Checksum: c.ChecksumMode, SessionToken: !c.SessionToken.IsZero(),
-	}
-	if c.AccessKeyID != "" {
-		d.AccessKeyID = c.MaskedKeyID()
-	}
-	if !c.CreatedAt.IsZero() {
-		d.CreatedAt = &c.CreatedAt
-	}
-	if !c.VerifiedAt.IsZero() {
-		d.VerifiedAt = &c.VerifiedAt
-	}
-	return d
 }
 
 // createConnection saves a connection after proving its keys with a real
@@ -163,10 +98,8 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) error 
 	}
 	// conn logs itself with the key id masked and without its secrets.
 	s.log.InfoContext(ctx, "connection created", "connection", conn, "status", conn.VerifyStatus)
-	d := describeConnection(conn)
-	d.Warning = warning
 	w.Header().Set("Location", "/api/connections/"+url.PathEscape(conn.Name))
-	return writeJSON(w, http.StatusCreated, d)
+	return writeJSON(w, http.StatusCreated, connectionAnswer{conn.Summary(), warning})
 }
 
 func errConnectionExists(name string) error {
@@ -210,5 +143,15 @@ func (s *Server) showConnection(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, describeConnection(c))
+	return writeJSON(w, http.StatusOK, c.Summary())
+}
+
+// listProviders answers the presets a connection's provider may name, as
+// 's3flow connection providers' lists them: the Studio's form offers them.
+func (s *Server) listProviders(w http.ResponseWriter, r *http.Request) error {
+	ps, err := connection.Providers()
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, ps)
 }

@@ -1,9 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,17 +44,8 @@ func TestCreateConnection(t *testing.T) {
 	const token = "session-token-for-tests-0123456789"
 	secrets := []string{secret, wrongSecret, token}
 	body := func(fields map[string]any) []byte {
-		req := map[string]any{"name": "vg2", "access_key_id": key, "secret_access_key": secret,
-			"endpoint": tg.Conn.Endpoint, "path_style": true}
-		for k, v := range fields {
-			if v == nil {
-				delete(req, k)
-			} else {
-				req[k] = v
-			}
-		}
-		data, _ := json.Marshal(req)
-		return data
+		return jsonWith(map[string]any{"name": "vg2", "access_key_id": key, "secret_access_key": secret,
+			"endpoint": tg.Conn.Endpoint, "path_style": true}, fields)
 	}
 	noSecret := func(what string, out map[string]any) {
 		t.Helper()
@@ -153,6 +148,19 @@ func TestCreateConnection(t *testing.T) {
 	}
 }
 
+// jsonWith is base with fields set (a nil one removed), as JSON.
+func jsonWith(base, fields map[string]any) []byte {
+	for k, v := range fields {
+		if v == nil {
+			delete(base, k)
+		} else {
+			base[k] = v
+		}
+	}
+	data, _ := json.Marshal(base)
+	return data
+}
+
 // list GETs a JSON array.
 func (e *env) list(path string) []map[string]any {
 	e.t.Helper()
@@ -168,4 +176,81 @@ func (e *env) list(path string) []map[string]any {
 		e.t.Fatalf("GET %s: %v", path, err)
 	}
 	return out
+}
+
+// TestConnectionSettingsOverAPI: POST /api/connections takes every field
+// 's3flow connection create' does (provider, max attempts, part size,
+// parallel parts), shows them as the CLI does (the connection's Summary),
+// and refuses a bad one with the CLI's words: the same rule, the field
+// named by its JSON key where the CLI names its flag.
+func TestConnectionSettingsOverAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, fakeKeys, "http://127.0.0.1:1")
+	e.start()
+	body := func(fields map[string]any) []byte {
+		return jsonWith(map[string]any{"name": "tuned", "access_key_id": "AKIDTUNED1234", "secret_access_key": "tuned-secret", "no_verify": true}, fields)
+	}
+
+	status, out := e.do("POST", "/api/connections", e.token, body(map[string]any{
+		"provider": "minio", "max_attempts": 5, "part_size_mib": 16, "parallel_parts": 8}), nil)
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	status, shown := e.do("GET", "/api/connections/tuned", e.token, nil, nil)
+	for k, want := range map[string]any{"endpoint": "http://127.0.0.1:9000", "pathStyle": true, "checksum": "when-required",
+		"region": "us-east-1", "maxAttempts": 5.0, "partSizeMiB": 16.0, "parallelParts": 8.0, "sessionToken": false} {
+		if status != 200 || shown[k] != want || out[k] != want {
+			t.Errorf("%s: shown %v, created %v; want %v", k, shown[k], out[k], want)
+		}
+	}
+	// The CLI shows the same view of the same connection.
+	cliShown := map[string]any{}
+	if err := json.Unmarshal([]byte(e.cli("", "connection", "show", "tuned", "-o", "jsonl")), &cliShown); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(cliShown) != fmt.Sprint(shown) {
+		t.Errorf("the CLI shows\n%v\nthe API\n%v", cliShown, shown)
+	}
+
+	for _, tt := range []struct {
+		name  string
+		field string
+		value any
+		flag  string
+		arg   string
+		rule  string
+	}{
+		{"part size", "part_size_mib", 3, "--part-size", "3", "must be from 5 to 5120 MiB (or 0 for the default), got 3"},
+		{"max attempts", "max_attempts", 21, "--max-attempts", "21", "must be from 1 to 20 (or 0 for the default), got 21"},
+		{"parallel parts", "parallel_parts", 65, "--parallel-parts", "65", "must be from 1 to 64 (or 0 for the default), got 65"},
+		{"provider", "provider", "nope", "--provider", "nope", `must be one of aws, b2, ceph, minio, r2, seaweedfs, versitygw, wasabi, got "nope"`},
+	} {
+		status, out := e.do("POST", "/api/connections", e.token, body(map[string]any{"name": "bad", tt.field: tt.value}), nil)
+		if status != 400 || out["error"] != tt.field+": "+tt.rule {
+			t.Errorf("%s over the API: %d %v, want 400 and %q", tt.name, status, out, tt.field+": "+tt.rule)
+		}
+		cmd := exec.Command(binary, "connection", "create", "bad", "--access-key-id", "AKID", "--secret-access-key-stdin", "--no-verify", tt.flag, tt.arg)
+		cmd.Env = append(os.Environ(), "S3FLOW_HOME="+e.home)
+		cmd.Stdin = strings.NewReader("s3cret\n")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); cmd.ProcessState.ExitCode() != 2 || stderr.String() != "s3flow: "+tt.flag+" "+tt.rule+"\n" {
+			t.Errorf("%s in the CLI: %v, stderr %q; want exit 2 and %q", tt.name, err, stderr.String(), "s3flow: "+tt.flag+" "+tt.rule)
+		}
+	}
+	if status, _ := e.do("GET", "/api/connections/bad", e.token, nil, nil); status != 404 {
+		t.Errorf("a refused connection was saved (%d)", status)
+	}
+	// The Studio's form offers the presets.
+	req, _ := http.NewRequest("GET", "http://"+e.addr+"/api/providers", nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var presets []connection.Provider
+	if err := json.NewDecoder(resp.Body).Decode(&presets); err != nil || resp.StatusCode != 200 || len(presets) == 0 || presets[0].Name != "aws" {
+		t.Errorf("GET /api/providers: %d %v %v", resp.StatusCode, presets, err)
+	}
 }

@@ -50,6 +50,7 @@ func (s *Server) Handler() http.Handler {
 	withScope(ScopeRead, "GET /api/runs/{id}", s.showRun)
 	withScope(ScopeRead, "GET /api/connections", s.listConnections)
 	withScope(ScopeRead, "GET /api/connections/{name}", s.showConnection)
+	withScope(ScopeRead, "GET /api/providers", s.listProviders)
 	withScope(ScopeRead, "GET /api/modules", s.listModules)
 	withScope(ScopeRead, "GET /api/triggers", s.listTriggers)
 	// run: start, cancel and retry runs, run modules, move files.
@@ -386,29 +387,14 @@ func (s *Server) showRun(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, 200, out)
 }
 
-// connectionInfo is a connection as the API shows it: never a secret.
-type connectionInfo struct {
-	Name        string `json:"name"`
-	Kind        string `json:"kind"`
-	AccessKeyID string `json:"accessKeyId,omitempty"`
-	Region      string `json:"region,omitempty"`
-	Endpoint    string `json:"endpoint,omitempty"`
-	PathStyle   bool   `json:"pathStyle"`
-	Status      string `json:"status,omitempty"`
-}
-
 func (s *Server) listConnections(w http.ResponseWriter, r *http.Request) error {
 	conns, err := s.cfg.Connections.List(r.Context())
 	if err != nil {
 		return err
 	}
-	out := make([]connectionInfo, 0, len(conns))
+	out := make([]connection.Summary, 0, len(conns))
 	for _, c := range conns {
-		ci := connectionInfo{Name: c.Name, Kind: string(c.Kind), Region: c.Region, Endpoint: c.Endpoint, PathStyle: c.PathStyle, Status: c.VerifyStatus}
-		if c.AccessKeyID != "" {
-			ci.AccessKeyID = c.MaskedKeyID()
-		}
-		out = append(out, ci)
+		out = append(out, c.Summary())
 	}
 	return writeJSON(w, 200, out)
 }

@@ -35,12 +35,7 @@ func TestServerRefusesPrivateEndpoints(t *testing.T) {
 	e.start()
 
 	body := func(fields map[string]any) []byte {
-		req := map[string]any{"name": "probe", "access_key_id": "AKIDOUTBOUND", "secret_access_key": "outbound-secret", "path_style": true}
-		for k, v := range fields {
-			req[k] = v
-		}
-		data, _ := json.Marshal(req)
-		return data
+		return jsonWith(map[string]any{"name": "probe", "access_key_id": "AKIDOUTBOUND", "secret_access_key": "outbound-secret", "path_style": true}, fields)
 	}
 	for _, tt := range []struct {
 		name   string

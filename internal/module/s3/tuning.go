@@ -21,8 +21,9 @@ const (
 	defaultDownloadPartMiB  = 8
 	defaultDownloadParallel = 8
 
-	maxPartMiB, maxParallel = 5 << 10, 64
-	minUploadPartMiB        = 5 // S3's smallest part (but the last)
+	// A call's part_size and parallel_parts have a connection's bounds.
+	maxPartMiB, maxParallel = connection.MaxPartSizeMiB, connection.MaxParallelParts
+	minUploadPartMiB        = connection.MinPartSizeMiB
 	uploadThresholdParts    = 2 // files below this many parts go up in one PUT
 )
 

@@ -1,6 +1,9 @@
-// Connections: list, create (verified by the server), delete. The secret
-// is write-only: the form sends it once and clears the field; the API never
-// returns it.
+// Connections: list, create (verified by the server), delete. The list
+// shows each connection's Summary as the API answers it (the CLI's
+// "connection show" prints the same fields); the form sends the fields of
+// "s3flow connection create", checked by the same rules on the server. The
+// secret is write-only: the form sends it once and clears the field; the
+// API never returns it.
 import { api, ApiError } from './api.js';
 import { h, message, formField, table, formatTime, nextId, announce } from './ui.js';
 import { regionSelect } from './regions.js';
@@ -22,13 +25,14 @@ export async function connectionsPage(main) {
       return;
     }
     const rows = conns.map((c) => [
-      c.name, c.kind, c.accessKeyId || '—', c.region || '—', c.endpoint || (c.kind === 'keys' ? 'Amazon S3' : '—'), c.pathStyle ? 'yes' : 'no', c.status || '—',
+      c.name, c.kind, c.accessKeyId || '—', c.region || '—', c.endpoint || (c.kind === 'keys' ? 'Amazon S3' : '—'), c.pathStyle ? 'yes' : 'no',
+      settings(c), c.status || '—',
       c.kind === 'keys'
         ? h('button', { type: 'button', class: 'danger small', 'aria-label': `Delete connection ${c.name}`, onclick: () => remove(c.name) }, 'Delete')
         : h('span', { class: 'muted' }, 'built in'),
     ]);
     listArea.replaceChildren(table('Saved connections',
-      ['Name', 'Kind', 'Access key ID', 'Region', 'Endpoint', 'Path-style', 'Verification', 'Actions'], rows, { captionHidden: true }));
+      ['Name', 'Kind', 'Access key ID', 'Region', 'Endpoint', 'Path-style', 'Settings', 'Verification', 'Actions'], rows, { captionHidden: true }));
   }
 
   async function remove(name) {
@@ -44,6 +48,17 @@ export async function connectionsPage(main) {
   }
 
   await load();
+}
+
+// settings says in a few words what a connection sets beyond where it goes.
+function settings(c) {
+  const parts = [];
+  if (c.checksum) parts.push(`checksums ${c.checksum}`);
+  if (c.maxAttempts) parts.push(`${c.maxAttempts} attempts`);
+  if (c.partSizeMiB) parts.push(`${c.partSizeMiB} MiB parts`);
+  if (c.parallelParts) parts.push(`${c.parallelParts} parts at once`);
+  if (c.sessionToken) parts.push('session token');
+  return parts.join(', ') || '—';
 }
 
 // explain puts a failed verification in words the user can act on.
@@ -67,7 +82,16 @@ function explain(err) {
 function createForm(onCreated) {
   const f = {};
   const ctl = (name, attrs) => (f[name] = h('input', { id: 'conn-' + name, name, ...attrs }));
+  // Region and path style are sent only when the user sets them, so that a
+  // provider's preset (or the server's default) fills them otherwise.
+  const touched = new Set();
+  const touch = (el, name) => el.addEventListener('change', () => touched.add(name));
   const region = regionSelect({ id: 'conn-region', name: 'region', value: 'us-east-1', first: ['other', 'Other (type a name)…'] });
+  touch(region, 'region');
+  const provider = h('select', { id: 'conn-provider', name: 'provider' }, h('option', { value: '' }, 'None (Amazon S3, or the endpoint below)'));
+  api('GET', '/api/providers').then((ps) => {
+    for (const p of ps) provider.append(h('option', { value: p.name }, `${p.title} (${p.name})`));
+  }).catch(() => { /* the form works without presets */ });
   const otherRegion = h('input', { id: 'conn-region-other', name: 'region_other', type: 'text', placeholder: 'e.g. garage' });
   const otherField = formField({ id: 'conn-region-other', label: 'Region name', control: otherRegion, help: 'For stores that use their own region names.' });
   otherField.hidden = true;
@@ -81,14 +105,16 @@ function createForm(onCreated) {
   const form = h('form', { class: 'card', 'aria-labelledby': 'conn-create-title', novalidate: false },
     h('h2', { id: 'conn-create-title' }, 'Create a connection'),
     h('div', { class: 'grid' },
-      formField({ id: 'conn-name', label: 'Name', required: true, help: 'Letters, digits, - and _; flows refer to it by this name.',
-        control: ctl('name', { type: 'text', required: true, autocomplete: 'off', pattern: '[A-Za-z0-9][A-Za-z0-9_.\\-]*' }) }),
+      formField({ id: 'conn-name', label: 'Name', required: true, help: 'Letters, digits, ., - and _, starting with a letter or digit; flows refer to it by this name.',
+        control: ctl('name', { type: 'text', required: true, autocomplete: 'off' }) }),
       formField({ id: 'conn-access_key_id', label: 'Access key ID', required: true,
         control: ctl('access_key_id', { type: 'text', required: true, autocomplete: 'off', spellcheck: 'false' }) }),
       formField({ id: 'conn-secret_access_key', label: 'Secret access key', required: true,
         help: 'Write-only: it is sent once, stored encrypted, and never shown again.',
         control: ctl('secret_access_key', { type: 'password', required: true, autocomplete: 'new-password' }) }),
-      formField({ id: 'conn-region', label: 'Region', control: region, help: 'The region requests are signed for.' }),
+      formField({ id: 'conn-provider', label: 'Provider', control: provider,
+        help: 'A preset that fills the endpoint, path style, checksums and region of a known service; what you set below wins.' }),
+      formField({ id: 'conn-region', label: 'Region', control: region, help: 'The region requests are signed for (with a provider: its region unless you pick one).' }),
       otherField,
       formField({ id: 'conn-endpoint', label: 'Endpoint', help: 'Only for S3-compatible stores (MinIO, Ceph, R2…), e.g. http://127.0.0.1:9000. Leave empty for Amazon S3.',
         control: ctl('endpoint', { type: 'url', placeholder: 'https://…', spellcheck: 'false' }) }),
@@ -99,12 +125,22 @@ function createForm(onCreated) {
       h('div', { class: 'grid' },
         formField({ id: 'conn-session_token', label: 'Session token', help: 'For temporary credentials only. Write-only, like the secret.',
           control: ctl('session_token', { type: 'password', autocomplete: 'off' }) }),
+        formField({ id: 'conn-account_id', label: 'Account ID', help: 'For providers whose endpoint names it (Cloudflare R2).',
+          control: ctl('account_id', { type: 'text', autocomplete: 'off', spellcheck: 'false' }) }),
         formField({ id: 'conn-checksum', label: 'Request checksums', control: checksum, help: 'Some S3-compatible stores reject the SDK\'s checksum trailers.' }),
+        formField({ id: 'conn-max_attempts', label: 'Attempts per request', help: 'Tries per request, retries included: 1 to 20 (0: the SDK\'s 3).',
+          control: ctl('max_attempts', { type: 'number', min: '0', max: '20', step: '1', value: '0' }) }),
+        formField({ id: 'conn-part_size_mib', label: 'Part size (MiB)', help: 'Part size of large transfers: 5 to 5120 MiB (0: s3flow\'s default).',
+          control: ctl('part_size_mib', { type: 'number', min: '0', max: '5120', step: '1', value: '0' }) }),
+        formField({ id: 'conn-parallel_parts', label: 'Parts at once', help: 'Parts of a large transfer moved at once: 1 to 64 (0: s3flow\'s default).',
+          control: ctl('parallel_parts', { type: 'number', min: '0', max: '64', step: '1', value: '0' }) }),
         formField({ id: 'conn-no_verify', label: 'Save without verifying', inline: true, help: 'Skips the ListBuckets call that proves the keys.',
           control: ctl('no_verify', { type: 'checkbox' }) }))),
     h('div', { class: 'actions' }, submit),
     result);
 
+  touch(f.path_style, 'path_style');
+  const int = (el) => (el.value.trim() === '' ? 0 : Number(el.value));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     if (!form.reportValidity()) return;
@@ -113,12 +149,17 @@ function createForm(onCreated) {
       access_key_id: f.access_key_id.value.trim(),
       secret_access_key: f.secret_access_key.value,
       session_token: f.session_token.value,
-      region: region.value === 'other' ? otherRegion.value.trim() : region.value,
+      provider: provider.value,
+      account_id: f.account_id.value.trim(),
       endpoint: f.endpoint.value.trim(),
-      path_style: f.path_style.checked,
       checksum: checksum.value,
+      max_attempts: int(f.max_attempts),
+      part_size_mib: int(f.part_size_mib),
+      parallel_parts: int(f.parallel_parts),
       no_verify: f.no_verify.checked,
     };
+    if (touched.has('region') || !provider.value) body.region = region.value === 'other' ? otherRegion.value.trim() : region.value;
+    if (touched.has('path_style') || !provider.value) body.path_style = f.path_style.checked;
     submit.disabled = true;
     result.replaceChildren(message('info', body.no_verify ? 'Saving…' : 'Verifying the keys with a signed ListBuckets call…'));
     try {
@@ -131,6 +172,7 @@ function createForm(onCreated) {
         `Verification: ${c.status || 'done'}`, c.verifiedAt ? ` (${formatTime(c.verifiedAt)})` : '', '.',
         c.warning ? [h('br'), 'Warning: ', c.warning] : null));
       form.reset();
+      touched.clear();
       otherField.hidden = true;
       await onCreated();
     } catch (err) {
