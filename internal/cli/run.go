@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3flow/s3flow/internal/days"
 	"io"
 	"os"
 	"strings"
@@ -100,7 +101,8 @@ cleanly and records the run as cancelled.`,
 		},
 	}
 	cmd.Flags().StringArrayVarP(&o.inputs, "input", "i", nil, "a flow input as name=value (repeatable)")
-	cmd.Flags().DurationVar(&o.keep, "keep", 30*24*time.Hour, "delete recorded runs older than this after the run (0 keeps all)")
+	o.keep = 30 * 24 * time.Hour
+	cmd.Flags().Var(days.Flag{D: &o.keep}, "keep", "delete recorded runs older than this after the run, e.g. 7d or 12h (0 keeps all)")
 	o.limits.flags(cmd)
 	return cmd
 }
@@ -231,7 +233,8 @@ func newRunsCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	prune.Flags().DurationVar(&keep, "keep", 30*24*time.Hour, "keep runs younger than this")
+	keep = 30 * 24 * time.Hour
+	prune.Flags().Var(days.Flag{D: &keep}, "keep", "keep runs younger than this, e.g. 7d or 12h")
 	cmd.AddCommand(list, show, prune)
 	return cmd
 }

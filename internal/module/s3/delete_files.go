@@ -6,10 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"math"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -18,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/s3flow/s3flow/internal/days"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/s3client"
 )
@@ -139,8 +137,6 @@ func deleteKey(p string) (string, error) {
 	return key, nil
 }
 
-var daysPrefix = regexp.MustCompile(`^(\d+)d(.*)$`)
-
 // parseOlderThan reads older_than: a time (RFC 3339, or a date meaning
 // midnight UTC) or a duration back from now (Go's 720h, or days: 30d,
 // 1d12h). Files last modified before the result are older.
@@ -155,29 +151,19 @@ func parseOlderThan(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.DateOnly, v); err == nil {
 		return t, nil
 	}
-	var d time.Duration
-	rest := v
-	if m := daysPrefix.FindStringSubmatch(v); m != nil {
-		days, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil || days > 100_000 {
-			return time.Time{}, bad("is too long ago")
-		}
-		d, rest = time.Duration(days)*24*time.Hour, m[2]
+	if v == "" {
+		return time.Time{}, bad("is no time at all")
 	}
-	if rest != "" {
-		x, err := time.ParseDuration(rest)
-		if err != nil {
-			return time.Time{}, bad("is neither a time nor a duration")
-		}
-		if x < 0 {
-			return time.Time{}, bad("is negative")
-		}
-		if x > math.MaxInt64-d {
-			return time.Time{}, bad("is too long ago")
-		}
-		d += x
-	}
-	if d <= 0 {
+	d, err := days.Parse(v)
+	var de *days.Error
+	switch {
+	case errors.As(err, &de) && de.Why == days.Negative:
+		return time.Time{}, bad("is negative")
+	case errors.As(err, &de) && de.Why == days.TooLong:
+		return time.Time{}, bad("is too long ago")
+	case err != nil:
+		return time.Time{}, bad("is neither a time nor a duration")
+	case d <= 0:
 		return time.Time{}, bad("is no time at all")
 	}
 	return now.Add(-d), nil
