@@ -26,13 +26,17 @@ func (a *app) history(ctx context.Context) (*runs.Store, error) {
 	return runs.New(st.DB()), nil
 }
 
-// loadFlow reads and checks a flow file.
-func (a *app) loadFlow(file string) (*flow.Flow, error) {
+// loadFlow reads and checks a flow file, and the connections it names
+// outright against the connection store.
+func (a *app) loadFlow(ctx context.Context, file string) (*flow.Flow, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("read flow: %w", err)
 	}
 	f, err := flow.Parse(file, data, a.registry)
+	if err == nil {
+		err = a.checkConnections(ctx, f)
+	}
 	if err != nil {
 		var errs flow.Errors
 		if errors.As(err, &errs) {
@@ -41,6 +45,22 @@ func (a *app) loadFlow(file string) (*flow.Flow, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// checkConnections reports connections the flow names that do not exist.
+func (a *app) checkConnections(ctx context.Context, f *flow.Flow) error {
+	if len(f.ConnectionRefs()) == 0 {
+		return nil
+	}
+	st, err := a.connections(ctx)
+	if err != nil {
+		return err
+	}
+	names, err := st.Names(ctx)
+	if err != nil {
+		return err
+	}
+	return f.CheckConnections(names)
 }
 
 func newValidateCmd(a *app) *cobra.Command {
@@ -56,7 +76,7 @@ func newValidateCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var failed []error
 			for _, file := range args {
-				f, err := a.loadFlow(file)
+				f, err := a.loadFlow(cmd.Context(), file)
 				if err != nil {
 					failed = append(failed, err)
 					continue
@@ -117,7 +137,7 @@ func exactArg(name string) cobra.PositionalArgs {
 }
 
 func runFlow(ctx context.Context, a *app, file string, o *runOptions) error {
-	f, err := a.loadFlow(file)
+	f, err := a.loadFlow(ctx, file)
 	if err != nil {
 		return err
 	}

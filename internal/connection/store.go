@@ -223,6 +223,31 @@ func (s *Store) Get(ctx context.Context, name string) (Connection, error) {
 	return c, nil
 }
 
+// Names lists every connection's name, "env" and "local" included, sorted;
+// nothing is decrypted.
+func (s *Store) Names(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM connections`)
+	if err != nil {
+		return nil, fmt.Errorf("list connection names: %w", err)
+	}
+	defer rows.Close()
+	names := []string{EnvName, LocalName}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("list connection names: %w", err)
+		}
+		if name != EnvName && name != LocalName {
+			names = append(names, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list connection names: %w", err)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
 // List returns every connection, "env" and "local" included, by name.
 func (s *Store) List(ctx context.Context) ([]Connection, error) {
 	if err := s.ensureLocal(ctx); err != nil {

@@ -16,7 +16,9 @@ type Trigger struct {
 	Config trigger.Config
 	// Written is the trigger's keys as written, for display.
 	Written map[string]any
-	Pos     Pos
+	// Pos is where the kind is named, FieldPos where each key's value is.
+	Pos      Pos
+	FieldPos map[string]Pos
 }
 
 // Trigger returns the flow's trigger of a kind, if it has one.
@@ -72,7 +74,11 @@ func (p *parser) triggers(n *yaml.Node) {
 			p.errorf(at, "%s: %s", where, fe.Msg)
 		}
 		if err == nil {
-			p.flow.Triggers = append(p.flow.Triggers, &Trigger{Kind: kind, Config: cfg, Written: written, Pos: posOf(k)})
+			t := &Trigger{Kind: kind, Config: cfg, Written: written, Pos: posOf(k), FieldPos: map[string]Pos{}}
+			for name, kn := range nodes {
+				t.FieldPos[name] = posOf(kn[1])
+			}
+			p.flow.Triggers = append(p.flow.Triggers, t)
 		}
 	}
 }
