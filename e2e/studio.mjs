@@ -222,6 +222,21 @@ try {
   await shot('flows');
   log('Flows: listed with trigger and last run; the switch disables and enables the flow');
 
+  // A file with problems is listed with them (line, column, message)
+  // instead of vanishing; once it is gone the list is as before.
+  const brokenFlow = join(work, 'flows', 'broken.yaml');
+  writeFileSync(brokenFlow, 'name: broken\nsteps:\n  - id: x\n    module: no.such\n');
+  await page.getByRole('button', { name: 'Reload flows' }).click();
+  await page.getByRole('heading', { name: 'Files with problems', level: 2 }).waitFor();
+  const shown = await page.locator('.problems').innerText();
+  assert.match(shown, /line 4, column 13: .*no\.such/);
+  assert.match(await page.locator('.msg-warn code').innerText(), /broken\.yaml$/);
+  rmSync(brokenFlow);
+  await page.getByRole('button', { name: 'Reload flows' }).click();
+  await page.getByRole('heading', { name: 'Files with problems' }).waitFor({ state: 'detached' });
+  assert.match(await page.locator('table').innerText(), /archive-reports/);
+  log('Flows: a file with problems is shown with its line, column and message, and leaves when removed');
+
   await page.getByRole('link', { name: 'archive-reports' }).click();
   await page.getByRole('heading', { name: 'archive-reports', level: 1 }).waitFor();
   const chain = page.locator('ol.chain > li');

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -30,6 +31,8 @@ type serverOptions struct {
 	limits      fanOutLimits
 	// allowPrivate is --allow-private-endpoints.
 	allowPrivate bool
+	// watchFlows is --watch-flows.
+	watchFlows bool
 }
 
 func newServerCmd(a *app) *cobra.Command {
@@ -66,7 +69,8 @@ needs the same S3FLOW_ENCRYPTION_KEY (or encryption.key).`,
 // flags adds the flags that servers and workers share.
 func (o *serverOptions) flags(cmd *cobra.Command, workersHelp string) {
 	f := cmd.Flags()
-	f.StringVar(&o.flows, "flows", "flows", "folder of flow files (*.yaml)")
+	f.StringVar(&o.flows, "flows", "flows", "folder of flow files (*.yaml); reloaded when a file changes, on SIGHUP and on POST /api/flows/reload")
+	f.BoolVar(&o.watchFlows, "watch-flows", true, "reload the flows when a file in --flows changes (false: only on SIGHUP and POST /api/flows/reload, e.g. where the folder is on a network file system)")
 	f.IntVar(&o.workers, "workers", 4, workersHelp)
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on shutdown, how long running steps may take to finish before they are cut short (they resume on the next start)")
 	f.StringVar(&o.id, "id", "", "this process's name in the queue and the run history (default: host name and process id)")
@@ -111,6 +115,8 @@ servers and need the same S3FLOW_ENCRYPTION_KEY.`,
 				fmt.Fprintf(a.io.Err, "s3flow worker: /healthz, /readyz and /metrics on http://%s\n", l.Addr())
 			}
 			fmt.Fprintf(a.io.Err, "s3flow worker (flows from %s)\n", o.flows)
+			stop := reloadOnHangup(cmd.Context(), srv)
+			defer stop()
 			return srv.Work(cmd.Context(), l, o.grace)
 		},
 	}
@@ -146,7 +152,7 @@ func newServer(ctx context.Context, a *app, o *serverOptions) (*server.Server, f
 	}
 	srv, err := server.New(ctx, server.Config{
 		DB: st.DB(), Connections: st, Registry: a.registry, Resolver: conns,
-		FlowsDir: o.flows, FilesRoot: o.filesRoot, Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, MaxWebhookBody: o.maxBody,
+		FlowsDir: o.flows, WatchFlows: o.watchFlows, FilesRoot: o.filesRoot, Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, MaxWebhookBody: o.maxBody,
 		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate,
 		AllowPrivateEndpoints: o.allowPrivate,
 		Logger:                logger,
@@ -169,7 +175,35 @@ func runServer(ctx context.Context, a *app, o *serverOptions) error {
 		return fmt.Errorf("listen on %s: %w", o.addr, err)
 	}
 	fmt.Fprintf(a.io.Err, "s3flow server on http://%s (flows from %s)\n", l.Addr(), o.flows)
+	stop := reloadOnHangup(ctx, srv)
+	defer stop()
 	return srv.Serve(ctx, l, o.grace)
+}
+
+// reloadOnHangup reloads the server's flows on each SIGHUP (the usual
+// "read your configuration again" signal; without this it would end the
+// process) until ctx ends or stop is called.
+func reloadOnHangup(ctx context.Context, srv *server.Server) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				srv.Reload(ctx) // it logs what it found
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		cancel()
+		<-done
+	}
 }
 
 // serverLogger logs at info level (debug with --debug) to stderr.
@@ -211,7 +245,8 @@ it once; only its hash is stored.
   read   see flows, runs, connections and modules, validate flows
   run    also start, cancel and retry runs, run modules, upload and
          download files
-  admin  also create and delete connections, enable and disable flows
+  admin  also create and delete connections, enable and disable flows,
+         reload the flows folder
 
 --expires says when it stops working: a duration (90m, 12h, 30d) from
 now, or "never".`,

@@ -40,10 +40,12 @@ func New(db *store.DB) *Store { return &Store{db: db} }
 // StartRun records a run that starts.
 func (s *Store) StartRun(ctx context.Context, r engine.RunInfo) error {
 	// A run queued earlier, or resumed after an interruption, exists
-	// already: it is running (again) now.
+	// already: it is running (again) now, with the flow version it runs
+	// now (a retry after the flow file changed runs the new one).
 	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = NULL, error = ''`, r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger),
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = NULL, error = '',
+			flow_file = excluded.flow_file, flow_hash = excluded.flow_hash`, r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger),
 		engine.StatusRunning, FormatTime(r.Started))
 	return err
 }

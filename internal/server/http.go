@@ -56,16 +56,17 @@ func (s *Server) Handler() http.Handler {
 	// run: start, cancel and retry runs, run modules, move files.
 	withScope(ScopeRun, "POST /api/flows/{name}/run", s.runFlow)
 	withScope(ScopeRun, "POST /api/runs/{id}/cancel", s.runAction(s.cancelRun))
-	withScope(ScopeRun, "POST /api/runs/{id}/retry", s.runAction(s.retryRun))
+	withScope(ScopeRun, "POST /api/runs/{id}/retry", s.retry)
 	withScope(ScopeRun, "POST /api/modules/{name}", s.runModule)
 	withScope(ScopeRun, "POST /api/files/link", s.fileLink)
 	withScope(ScopeRun, "POST /api/files/upload", s.uploadFile)
-	// admin: what changes the server's set-up (connections, and whether a
-	// flow's triggers start runs at all).
+	// admin: what changes the server's set-up (connections, whether a
+	// flow's triggers start runs at all, reading the flows folder again).
 	withScope(ScopeAdmin, "POST /api/connections", s.createConnection)
 	withScope(ScopeAdmin, "DELETE /api/connections/{name}", s.deleteConnection)
 	withScope(ScopeAdmin, "POST /api/flows/{name}/enable", s.enableFlow(true))
 	withScope(ScopeAdmin, "POST /api/flows/{name}/disable", s.enableFlow(false))
+	withScope(ScopeAdmin, "POST /api/flows/reload", s.reloadFlows)
 	// A ticket (single use, bound to the run token that asked for it) or
 	// a run token.
 	open("GET /api/files/download", s.downloadFile) // a ticket or the token
@@ -199,11 +200,13 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
+// flowInfo is a flow as the API shows it; a file that did not load has
+// only File and Problems (and no runnable flow).
 type flowInfo struct {
-	Name        string `json:"name"`
+	Name        string `json:"name,omitempty"`
 	Description string `json:"description,omitempty"`
 	File        string `json:"file"`
-	Version     string `json:"version"`
+	Version     string `json:"version,omitempty"`
 	// Trigger is the flow's trigger: as written; Triggers say in words
 	// what each one does.
 	Trigger  map[string]any `json:"trigger,omitempty"`
@@ -212,6 +215,7 @@ type flowInfo struct {
 	Inputs   []flow.Input   `json:"inputs,omitempty"`
 	Steps    []stepInfo     `json:"steps,omitempty"`
 	LastRun  *runs.Run      `json:"lastRun,omitempty"`
+	Problems []FlowProblem  `json:"problems,omitempty"`
 }
 
 type triggerInfo struct {
@@ -253,12 +257,17 @@ func (s *Server) describe(ctx context.Context, f *flow.Flow, steps bool) (flowIn
 
 func (s *Server) listFlows(w http.ResponseWriter, r *http.Request) error {
 	out := []flowInfo{}
-	for _, f := range s.flows.List() {
+	flows, broken := s.flows.Listing()
+	for _, f := range flows {
 		info, err := s.describe(r.Context(), f, false)
 		if err != nil {
 			return err
 		}
 		out = append(out, info)
+	}
+	// Files with problems stay listed, after the flows, until fixed.
+	for _, ff := range broken {
+		out = append(out, flowInfo{File: ff.File, Problems: ff.Problems})
 	}
 	return writeJSON(w, 200, out)
 }

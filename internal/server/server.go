@@ -47,6 +47,9 @@ type Config struct {
 	AllowPrivateEndpoints bool
 	// FlowsDir holds the flow files.
 	FlowsDir string
+	// WatchFlows reloads the flows when a file of FlowsDir changes (Reload
+	// does it on demand: SIGHUP, POST /api/flows/reload).
+	WatchFlows bool
 	// FilesRoot is the one folder whose files flows may read and write
 	// (file.* steps, Get a file's out); "" allows none, and a flow with
 	// such a step is not loaded.
@@ -96,10 +99,19 @@ type Server struct {
 	id    string
 	// running cancels the runs this process works, by run id.
 	running sync.Map
+	// reloadMu makes reloads of the flows one at a time.
+	reloadMu sync.Mutex
+	// trigMu guards the context the triggers run under: trigParent is
+	// the one that lets this process run them (nil: it does not now),
+	// trigCancel stops those running (see triggersOn).
+	trigMu     sync.Mutex
+	trigParent context.Context
+	trigCancel context.CancelFunc
+	trigWait   func()
 }
 
 // New loads the flows and prepares the queue. Flow files with problems
-// are logged and left out; the others load.
+// are logged and listed with them, and do not run; the others load.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -143,22 +155,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.history.Durable = true
 	s.metrics = newMetrics(s.history, cfg.Registry, cfg.Logger)
-	flows, problems := loadFlows(cfg.FlowsDir, cfg.Registry)
-	for _, p := range problems {
-		s.log.Error("flow not loaded", "problem", p)
+	// A flow whose trigger cannot work is left out, like one that does not
+	// parse: the server says so at start, not at the first tick.
+	files, err := s.readFlows()
+	if err != nil {
+		return nil, err
 	}
-	if flows == nil {
-		return nil, errors.Join(problems...)
-	}
-	// A flow that touches what a server's flows may not is left out, like
-	// one that does not parse (its triggers were checked by the parser).
-	for name, f := range flows {
-		if err := s.checkReach(f); err != nil {
-			s.log.Error("flow not loaded", "problem", err)
-			delete(flows, name)
-		}
-	}
-	s.flows = &flowSet{db: cfg.DB, flows: flows}
+	s.logProblems(ctx, files)
+	s.flows = &flowSet{db: cfg.DB}
+	s.flows.Replace(files)
 	s.engine = engine.New(engine.Options{Registry: cfg.Registry, Resolver: cfg.Resolver, Recorder: s.metrics.recorder(s.history), Logger: cfg.Logger, Files: s.files,
 		MaxBundles: cfg.MaxBundles, MaxAggregate: cfg.MaxAggregate})
 	if cfg.DB.Dialect == store.SQLite {
@@ -170,7 +175,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			s.log.Info("resuming runs interrupted by the last stop", "runs", n)
 		}
 	}
-	var err error
 	if s.queue, err = newQueue(ctx, cfg.DB, s, cfg.Workers, cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -203,6 +207,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 		return err
 	}
 	s.startTriggers(ctx)
+	if s.cfg.WatchFlows {
+		go s.watchFlows(ctx)
+	}
 	s.http = s.newHTTPServer(s.Handler())
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(l) }()
@@ -262,13 +269,14 @@ func (s *Server) waitRun(ctx context.Context, id string) (runs.Run, error) {
 	}
 }
 
-// startTriggers starts the schedule and watch_files triggers. On
-// PostgreSQL only one server of those sharing the database runs them (the
-// holder of an advisory lock; another takes over when it stops), so a
-// tick or a new file starts one run, not one per server.
+// startTriggers starts the schedule and watch_files triggers, and again
+// after each reload that changes the flows. On PostgreSQL only one server
+// of those sharing the database runs them (the holder of an advisory lock;
+// another takes over when it stops), so a tick or a new file starts one
+// run, not one per server.
 func (s *Server) startTriggers(ctx context.Context) {
 	if s.cfg.DB.Dialect != store.Postgres {
-		s.runTriggers(ctx)
+		s.triggersOn(ctx)
 		return
 	}
 	go s.leadTriggers(ctx)
@@ -302,9 +310,8 @@ func (s *Server) leadOnce(ctx context.Context) {
 	// A session lock outlives the sql.Conn going back to the pool.
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, triggerLock)
 	s.log.Info("this server runs the schedule and watch_files triggers", "server", s.id)
-	tctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	s.runTriggers(tctx)
+	s.triggersOn(ctx)
+	defer s.triggersOff()
 	for {
 		select {
 		case <-ctx.Done():

@@ -65,6 +65,7 @@ func TestTokenScopes(t *testing.T) {
 		{"run", "GET", "/api/files/download?connection=vg&bucket=" + bucket + "&path=missing.txt", "", 404},
 		{"admin", "POST", "/api/flows/noop/disable", "", 200},
 		{"admin", "POST", "/api/flows/noop/enable", "", 200},
+		{"admin", "POST", "/api/flows/reload", "", 200},
 		{"admin", "POST", "/api/connections", newConn, 201},
 		{"admin", "DELETE", "/api/connections/vg3", "", 204},
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/s3flow/s3flow/internal/connection"
@@ -76,7 +77,9 @@ func flowEnabledTx(ctx context.Context, tx *store.Tx, name string) (bool, error)
 
 // runTriggers starts every flow's background triggers (schedules, watched
 // folders: those whose typed value is a trigger.Runner); they end with ctx.
-func (s *Server) runTriggers(ctx context.Context) {
+// The function returned waits until they have.
+func (s *Server) runTriggers(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
 	for _, f := range s.flows.List() {
 		for _, t := range f.Triggers {
 			r, ok := t.Config.(trigger.Runner)
@@ -84,7 +87,8 @@ func (s *Server) runTriggers(ctx context.Context) {
 				continue
 			}
 			s.log.Info("trigger", "flow", f.Name, "kind", t.Kind.Name, "when", r.Describe())
-			go r.Run(ctx, triggerHost{s}, f.Name)
+			wg.Go(func() { r.Run(ctx, triggerHost{s}, f.Name) })
 		}
 	}
+	return wg.Wait
 }

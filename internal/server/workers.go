@@ -24,6 +24,9 @@ func (s *Server) Work(ctx context.Context, l net.Listener, grace time.Duration) 
 	if err := s.startQueue(ctx); err != nil {
 		return err
 	}
+	if s.cfg.WatchFlows {
+		go s.watchFlows(ctx)
+	}
 	var hs *http.Server
 	if l != nil {
 		mux := http.NewServeMux()
@@ -180,29 +183,83 @@ func (s *Server) waitRunBriefly(ctx context.Context, id string) (runs.Run, error
 
 // retryRun queues a finished run that did not succeed again, under the
 // same id: it resumes, reusing the steps that completed and running the
-// rest.
-func (s *Server) retryRun(ctx context.Context, id string) (runs.Run, error) {
+// rest. It runs the flow as loaded now: when that is not the version the
+// run ran, note says so, and the run's history records it.
+func (s *Server) retryRun(ctx context.Context, id string) (run runs.Run, note string, err error) {
 	r, err := s.history.Get(ctx, id)
 	if err != nil {
-		return r, err
+		return r, "", err
 	}
 	if r.Finished == nil || r.Status == engine.StatusSucceeded {
-		return r, &httpError{http.StatusConflict, fmt.Errorf("run %s is %s: only a finished run that did not succeed can be retried", id, r.Status)}
+		return r, "", &httpError{http.StatusConflict, fmt.Errorf("run %s is %s: only a finished run that did not succeed can be retried", id, r.Status)}
 	}
-	if _, ok := s.flows.Get(r.Flow); !ok {
-		return r, notFoundf("run %s: flow %q is not loaded", id, r.Flow)
+	f, ok := s.flows.Get(r.Flow)
+	if !ok {
+		return r, "", notFoundf("run %s: flow %q is not loaded (GET /api/flows lists the files with problems)", id, r.Flow)
 	}
 	args, err := s.retryArgs(ctx, r)
 	if err != nil {
-		return r, err
+		return r, "", err
+	}
+	if r.FlowHash != "" && r.FlowHash != f.Hash {
+		note = fmt.Sprintf("flow file changed since run %s: it ran version %s, this retry runs %s", id, shortHash(r.FlowHash), shortHash(f.Hash))
+		if err := s.recordFlowChanged(ctx, id, note, r.FlowHash, f.Hash); err != nil {
+			return r, "", err
+		}
 	}
 	if err := s.history.Requeue(ctx, id); err != nil {
-		return r, fmt.Errorf("retry run %s: %w", id, err)
+		return r, "", fmt.Errorf("retry run %s: %w", id, err)
 	}
 	if err := s.insert(ctx, args); err != nil {
-		return r, err
+		return r, "", err
 	}
-	return s.history.Get(ctx, id)
+	r, err = s.history.Get(ctx, id)
+	return r, note, err
+}
+
+// eventFlowChanged is the run event of a retry that runs another version
+// of the flow than the run did before.
+const eventFlowChanged = "flow-changed"
+
+// recordFlowChanged adds to a run's history that its retry runs another
+// version of its flow, after the events it has.
+func (s *Server) recordFlowChanged(ctx context.Context, id, note, ran, now string) error {
+	_, seq, err := s.history.Completed(ctx, id)
+	if err != nil {
+		return fmt.Errorf("retry run %s: read its history: %w", id, err)
+	}
+	err = s.history.Event(ctx, engine.Event{RunID: id, Seq: seq + 1, Status: eventFlowChanged, Started: time.Now().UTC(),
+		Output: map[string]any{"note": note, "ranVersion": ran, "runsVersion": now}})
+	if err == nil {
+		err = s.history.Flush(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("retry run %s: record that its flow changed: %w", id, err)
+	}
+	s.log.InfoContext(ctx, "retry runs a changed flow", "run", id, "ranVersion", ran, "runsVersion", now)
+	return nil
+}
+
+// shortHash is a flow version as people compare them: its first 12 hex
+// digits.
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
+}
+
+// retry answers POST /api/runs/{id}/retry with the run queued again, and
+// a note when its flow file changed since it ran.
+func (s *Server) retry(w http.ResponseWriter, r *http.Request) error {
+	run, note, err := s.retryRun(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, struct {
+		runs.Run
+		Note string `json:"note,omitempty"`
+	}{run, note})
 }
 
 // retryArgs is what a retry of r runs with: the inputs and trigger data of
@@ -233,8 +290,8 @@ func (s *Server) retryArgs(ctx context.Context, r runs.Run) (RunArgs, error) {
 	return RunArgs{RunID: r.ID, Flow: r.Flow, Inputs: r.Inputs, Trigger: r.Trigger}, nil
 }
 
-// runAction answers POST /api/runs/{id}/cancel and .../retry with the run
-// as it is after the action.
+// runAction answers POST /api/runs/{id}/cancel with the run as it is
+// after the action.
 func (s *Server) runAction(act func(context.Context, string) (runs.Run, error)) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		run, err := act(r.Context(), r.PathValue("id"))

@@ -120,9 +120,13 @@ func (s *Schedule) Run(ctx context.Context, h Host, flow string) {
 			return
 		case <-timer.C:
 		}
-		fire(ctx, h, flow, map[string]any{"type": "schedule", "scheduledAt": due.UTC().Format(time.RFC3339)})
+		// A tick that fired is recorded even if ctx ends meanwhile (a
+		// reload): the schedule that replaces this one must not fire it
+		// again.
+		tick := context.WithoutCancel(ctx)
+		fire(tick, h, flow, map[string]any{"type": "schedule", "scheduledAt": due.UTC().Format(time.RFC3339)})
 		last = due
-		keepTime(ctx, h, flow, "schedule", due)
+		keepTime(tick, h, flow, "schedule", due)
 	}
 }
 

@@ -40,20 +40,56 @@ function lastRun(r) {
 }
 
 export async function flowsPage(main) {
-  const flows = await api('GET', '/api/flows');
+  const area = h('div');
+  const status = h('div');
+  const reload = h('button', { type: 'button' }, 'Reload flows');
+  const show = async () => area.replaceChildren(...flowsList(await api('GET', '/api/flows')));
+  reload.addEventListener('click', async () => {
+    reload.disabled = true;
+    try {
+      const res = await api('POST', '/api/flows/reload');
+      await show();
+      status.replaceChildren(message('ok', res.changed ? 'Flows reloaded.' : 'Flows read again: nothing changed.'));
+    } catch (err) {
+      status.replaceChildren(message('error', 'The flows were not reloaded: ' + err.message));
+    } finally {
+      reload.disabled = false;
+    }
+  });
   main.append(h('h1', {}, 'Flows'),
-    h('p', { class: 'lead' }, 'Flows are the YAML files in the server\'s flows folder; edit them there. Switching a flow off stops its triggers; "Run now" still works.'));
-  if (!flows.length) {
-    main.append(message('info', 'No flows loaded. Put *.yaml files in the folder given to s3flow server --flows.'));
-    return;
+    h('p', { class: 'lead' }, 'Flows are the YAML files in the server\'s flows folder; edit them there, and the server reloads them when a file changes. Switching a flow off stops its triggers; "Run now" still works.'),
+    h('div', { class: 'actions' }, reload), status, area);
+  await show();
+}
+
+// flowsList shows the flows that loaded, then the files that did not, with
+// their problems (they do not run until fixed).
+function flowsList(flows) {
+  const loaded = flows.filter((f) => !f.problems?.length);
+  const broken = flows.filter((f) => f.problems?.length);
+  const out = [];
+  if (loaded.length) {
+    out.push(table('Flows', ['Name', 'Description', 'Trigger', 'Enabled', 'Last run'], loaded.map((f) => [
+      h('a', { href: '#/flows/' + encodeURIComponent(f.name) }, f.name),
+      f.description || '',
+      triggerText(f),
+      enableSwitch(f),
+      lastRun(f.lastRun),
+    ]), { captionHidden: true }));
+  } else {
+    out.push(message('info', broken.length ? 'No flows loaded: every file has problems (below).' : 'No flows loaded. Put *.yaml files in the folder given to s3flow server --flows.'));
   }
-  main.append(table('Flows', ['Name', 'Description', 'Trigger', 'Enabled', 'Last run'], flows.map((f) => [
-    h('a', { href: '#/flows/' + encodeURIComponent(f.name) }, f.name),
-    f.description || '',
-    triggerText(f),
-    enableSwitch(f),
-    lastRun(f.lastRun),
-  ]), { captionHidden: true }));
+  if (broken.length) {
+    out.push(h('section', { 'aria-labelledby': 'broken-title' },
+      h('h2', { id: 'broken-title' }, 'Files with problems'),
+      h('p', { class: 'muted' }, 'These files are not loaded and do not run until they are fixed.'),
+      broken.map((f) => h('div', { class: 'msg msg-warn' },
+        h('code', {}, f.file),
+        h('ul', { class: 'problems' }, f.problems.map((p) => h('li', {},
+          p.line ? h('span', { class: 'pos' }, `line ${p.line}, column ${p.column}: `) : null,
+          p.message)))))));
+  }
+  return out;
 }
 
 export async function flowPage(main, { args }) {
