@@ -721,8 +721,8 @@ steps:
 	}{
 		{"unknown input", map[string]any{"date": "d", "nope": 1}, nil, "inputs.nope: is not an input of flow t"},
 		{"missing required", map[string]any{"n": 1}, nil, "inputs.date: is required"},
-		{"wrong type", map[string]any{"date": "d", "n": "x"}, nil, "inputs.n: must be a whole number, got x"},
-		{"wrong boolean", map[string]any{"date": "d", "b": "maybe"}, nil, "inputs.b: must be true or false, got maybe"},
+		{"wrong type", map[string]any{"date": "d", "n": "x"}, nil, `inputs.n: must be a whole number, got "x"`},
+		{"wrong boolean", map[string]any{"date": "d", "b": "maybe"}, nil, `inputs.b: must be true or false, got "maybe"`},
 		{"default applied", map[string]any{"date": "d"}, map[string]any{"date": "d", "n": int64(7)}, ""},
 		{"text converted", map[string]any{"date": 5, "n": "12", "x": "2.5", "b": "true"},
 			map[string]any{"date": "5", "n": int64(12), "x": 2.5, "b": true}, ""},

@@ -232,7 +232,17 @@ func (p *parser) str(n *yaml.Node, what string) string {
 	return n.Value
 }
 
-var inputTypes = []string{"string", "integer", "number", "boolean"}
+// inputTypes are the types a flow input may have, named as the module
+// field types are: "string", "integer", "number", "boolean".
+var inputTypes = []module.Type{module.String, module.Int, module.Number, module.Bool}
+
+func inputTypeNames() []string {
+	names := make([]string, len(inputTypes))
+	for i, t := range inputTypes {
+		names[i] = t.String()
+	}
+	return names
+}
 
 func (p *parser) inputs(n *yaml.Node) {
 	for _, kv := range p.pairs(n, "inputs") {
@@ -245,8 +255,8 @@ func (p *parser) inputs(n *yaml.Node) {
 			switch f[0].Value {
 			case "type":
 				in.Type = f[1].Value
-				if !slices.Contains(inputTypes, in.Type) {
-					p.errorf(f[1], "input %s: type must be one of %s", in.Name, strings.Join(inputTypes, ", "))
+				if names := inputTypeNames(); !slices.Contains(names, in.Type) {
+					p.errorf(f[1], "input %s: type must be one of %s", in.Name, strings.Join(names, ", "))
 				}
 			case "required":
 				if err := f[1].Decode(&in.Required); err != nil {
@@ -272,57 +282,13 @@ func (p *parser) inputs(n *yaml.Node) {
 }
 
 // ConvertInput checks and converts an input value (from YAML, JSON or the
-// command line's text) to the input's type.
+// command line's text) to the input's type, by the same rules as a module
+// field of that type (module.Type.Convert): one conversion for both.
 func ConvertInput(in Input, v any) (any, error) {
-	s, isText := v.(string)
-	switch in.Type {
-	case "string":
-		if isText {
-			return s, nil
+	for _, t := range inputTypes {
+		if t.String() == in.Type {
+			return t.Convert(v)
 		}
-		return fmt.Sprint(v), nil
-	case "integer":
-		switch x := v.(type) {
-		case int:
-			return int64(x), nil
-		case int64:
-			return x, nil
-		case float64:
-			if x == float64(int64(x)) {
-				return int64(x), nil
-			}
-		}
-		if isText {
-			if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-				return n, nil
-			}
-		}
-		return nil, fmt.Errorf("must be a whole number, got %v", v)
-	case "number":
-		switch x := v.(type) {
-		case int:
-			return float64(x), nil
-		case int64:
-			return float64(x), nil
-		case float64:
-			return x, nil
-		}
-		if isText {
-			if f, err := strconv.ParseFloat(s, 64); err == nil {
-				return f, nil
-			}
-		}
-		return nil, fmt.Errorf("must be a number, got %v", v)
-	case "boolean":
-		if b, ok := v.(bool); ok {
-			return b, nil
-		}
-		if isText {
-			if b, err := strconv.ParseBool(s); err == nil {
-				return b, nil
-			}
-		}
-		return nil, fmt.Errorf("must be true or false, got %v", v)
 	}
 	return nil, fmt.Errorf("unknown type %q", in.Type)
 }

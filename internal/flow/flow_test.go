@@ -235,7 +235,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad input type", "name: t\ninputs:\n  n: {type: float}\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n",
 			Pos{3, 13}, []string{"input n: type must be one of string, integer, number, boolean"}},
 		{"bad input default", "name: t\ninputs:\n  n: {type: integer, default: abc}\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n",
-			Pos{3, 6}, []string{"input n: default must be a whole number, got abc"}},
+			Pos{3, 6}, []string{`input n: default must be a whole number, got "abc"`}},
 		{"bad input required", "name: t\ninputs:\n  n: {required: maybe}\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n",
 			Pos{3, 17}, []string{"input n: required must be true or false"}},
 		{"not YAML", "name: t\nsteps: [\n", Pos{2, 1}, []string{"not valid YAML"}},
@@ -458,6 +458,59 @@ func TestParseBlockScalarPosition(t *testing.T) {
 	}
 }
 
+// TestInputsConvertLikeFields: a flow input and a module field of the same
+// type give the same answer for the same value (it was two conversions,
+// which differed on spaces and floats).
+func TestInputsConvertLikeFields(t *testing.T) {
+	t.Parallel()
+	const bad = "bad"
+	tests := []struct {
+		typ  module.Type
+		in   any
+		want any // bad: refused
+	}{
+		{module.Int, " 42 ", int64(42)},
+		{module.Int, "42", int64(42)},
+		{module.Int, 42.0, int64(42)},
+		{module.Int, 42.5, bad},
+		{module.Int, "42.5", bad},
+		{module.Int, "1e3", int64(1000)},
+		{module.Int, 1e3, int64(1000)},
+		{module.Int, 1e19, bad},
+		{module.Int, "", bad},
+		{module.Int, true, bad},
+		{module.Number, " 42.5 ", 42.5},
+		{module.Number, "1e3", 1000.0},
+		{module.Number, 42, 42.0},
+		{module.Number, "NaN", bad},
+		{module.Number, "Inf", bad},
+		{module.Bool, "true ", true},
+		{module.Bool, " false", false},
+		{module.Bool, "1", true},
+		{module.Bool, "yes", bad},
+		{module.Bool, 1, bad},
+		{module.String, 42.0, "42"},
+		{module.String, 42.5, "42.5"},
+		{module.String, " padded ", " padded "},
+		{module.String, true, "true"},
+		{module.String, map[string]any{"a": 1}, bad},
+	}
+	for _, tt := range tests {
+		field := &module.Module{Name: "t.field", Fields: []module.Field{{Name: "v", Type: tt.typ}}}
+		var fromField any = bad
+		if vals, err := field.Check(map[string]any{"v": tt.in}); err == nil {
+			fromField = vals["v"]
+		}
+		var fromInput any = bad
+		if v, err := ConvertInput(Input{Name: "v", Type: tt.typ.String()}, tt.in); err == nil {
+			fromInput = v
+		}
+		if fromField != tt.want || fromInput != tt.want {
+			t.Errorf("%s %#v: field gives %#v, input gives %#v; want %#v", tt.typ, tt.in, fromField, fromInput, tt.want)
+		}
+	}
+}
+
 func TestConvertInput(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -473,7 +526,7 @@ func TestConvertInput(t *testing.T) {
 		{"integer", 4.0, int64(4), ""},
 		{"integer", "42", int64(42), ""},
 		{"integer", 4.5, nil, "must be a whole number, got 4.5"},
-		{"integer", "x", nil, "must be a whole number, got x"},
+		{"integer", "x", nil, `must be a whole number, got "x"`},
 		{"number", 2, 2.0, ""},
 		{"number", "2.5", 2.5, ""},
 		{"number", "two", nil, "must be a number"},

@@ -62,6 +62,7 @@ const (
 	FileRef             // File
 	List                // []any, in flows
 	Body                // string, or File for data from a file
+	Number              // float64; flow inputs, no module field yet
 )
 
 func (t Type) String() string {
@@ -80,6 +81,8 @@ func (t Type) String() string {
 		return "list"
 	case Body:
 		return "text or file"
+	case Number:
+		return "number"
 	}
 	return fmt.Sprintf("Type(%d)", int(t))
 }
@@ -133,9 +136,13 @@ func (f *LocalFile) Open() (io.ReadCloser, error) {
 // bound reports whether the file was checked through a LocalFiles.
 func (f *LocalFile) bound() bool { return f.files != nil }
 
-// convert turns a raw value (from YAML, JSON or CLI text) into the field's
-// Go type, or says which rule it breaks.
-func (t Type) convert(v any) (any, error) {
+// Convert turns a raw value (from YAML, JSON or CLI text) into the type's
+// Go value, or says which rule it breaks. It is the one conversion of
+// s3flow: module fields and flow inputs (string, integer, number,
+// boolean) both go through it. Text is read with surrounding spaces
+// trimmed; a whole float64 (what JSON and YAML give for 42.0 or 1e3) is an
+// integer when it is exact; NaN and infinities are no numbers.
+func (t Type) Convert(v any) (any, error) {
 	switch t {
 	case String:
 		switch x := v.(type) {
@@ -151,22 +158,46 @@ func (t Type) convert(v any) (any, error) {
 		case int64:
 			return x, nil
 		case float64:
-			if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
-				return int64(x), nil
-			}
-		case string:
-			n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
-			if err == nil {
+			if n, ok := wholeNumber(x); ok {
 				return n, nil
+			}
+			return nil, fmt.Errorf("must be a whole number, got %v", x)
+		case string:
+			text := strings.TrimSpace(x)
+			if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+				return n, nil
+			}
+			if f, err := strconv.ParseFloat(text, 64); err == nil {
+				if n, ok := wholeNumber(f); ok {
+					return n, nil
+				}
 			}
 			return nil, fmt.Errorf("must be a whole number, got %q", x)
 		}
+	case Number:
+		switch x := v.(type) {
+		case int:
+			return float64(x), nil
+		case int64:
+			return float64(x), nil
+		case float64:
+			if !math.IsNaN(x) && !math.IsInf(x, 0) {
+				return x, nil
+			}
+		case string:
+			f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+			if err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+				return f, nil
+			}
+			return nil, fmt.Errorf("must be a number, got %q", x)
+		}
+		return nil, fmt.Errorf("must be a number, got %v", v)
 	case Bool:
 		switch x := v.(type) {
 		case bool:
 			return x, nil
 		case string:
-			b, err := strconv.ParseBool(x)
+			b, err := strconv.ParseBool(strings.TrimSpace(x))
 			if err == nil {
 				return b, nil
 			}
@@ -219,6 +250,15 @@ func (t Type) convert(v any) (any, error) {
 		}
 	}
 	return nil, fmt.Errorf("must be a %s, got %T", t, v)
+}
+
+// wholeNumber is f as an integer when f is one exactly: whole, and within
+// the ±2^53 a float64 counts without gaps.
+func wholeNumber(f float64) (int64, bool) {
+	if f != math.Trunc(f) || math.Abs(f) >= 1<<53 {
+		return 0, false
+	}
+	return int64(f), true
 }
 
 func pairsFromMap(m map[string]any) ([]Pair, error) {

@@ -177,7 +177,7 @@ func (m *Module) Check(raw map[string]any) (Values, error) {
 			}
 			continue
 		}
-		typed, err := f.Type.convert(v)
+		typed, err := f.Type.Convert(v)
 		if err != nil {
 			return nil, &InputError{Field: f.Name, Rule: err.Error()}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/s3flow/s3flow/internal/engine"
 	"github.com/s3flow/s3flow/internal/runs"
+	"github.com/s3flow/s3flow/internal/store"
 )
 
 func TestMask(t *testing.T) {
@@ -72,50 +73,49 @@ func TestHasMasked(t *testing.T) {
 // trigger) keeps no secret, in its inputs or in its trigger data, in the
 // history or anywhere in the table; like a run the engine starts.
 func TestQueueMasks(t *testing.T) {
-	hist, db, _ := setup(t)
-	ctx := t.Context()
-	inputs := map[string]any{"api_token": "hunter2", "bucket": "b"}
-	trigger := map[string]any{"type": "webhook", "body": map[string]any{"password": "hunter3", "files": []any{"a"}}}
-	if err := hist.Queue(ctx, engine.RunInfo{ID: "q1", Flow: "f", Inputs: inputs, Trigger: trigger, Started: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	if err := hist.QueueTx(ctx, tx, engine.RunInfo{ID: "q2", Flow: "f", Inputs: inputs, Trigger: trigger, Started: time.Now()}, 42); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"q1", "q2"} {
-		r, err := hist.Get(ctx, id)
+	forEachDB(t, func(t *testing.T, db *store.DB) {
+		hist := runs.New(db)
+		ctx := t.Context()
+		inputs := map[string]any{"api_token": "hunter2", "bucket": "b"}
+		trigger := map[string]any{"type": "webhook", "body": map[string]any{"password": "hunter3", "files": []any{"a"}}}
+		if err := hist.Queue(ctx, engine.RunInfo{ID: "q1", Flow: "f", Inputs: inputs, Trigger: trigger, Started: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := fmt.Sprint(r.Inputs, r.Trigger); got != "map[api_token:*** bucket:b] map[body:map[files:[a] password:***] type:webhook]" {
-			t.Errorf("run %s recorded as %s", id, got)
+		defer tx.Rollback()
+		if err := hist.QueueTx(ctx, tx, engine.RunInfo{ID: "q2", Flow: "f", Inputs: inputs, Trigger: trigger, Started: time.Now()}, 42); err != nil {
+			t.Fatal(err)
 		}
-		if r.Status != runs.StatusQueued {
-			t.Errorf("run %s is %s, want queued", id, r.Status)
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if job, err := hist.Job(ctx, "q2"); err != nil || job != 42 {
-		t.Errorf("job of q2: %d, %v; want 42", job, err)
-	}
-	var dump string
-	if err := db.QueryRowContext(ctx, `SELECT group_concat(inputs || trigger, '|') FROM runs`).Scan(&dump); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(dump, "hunter") {
-		t.Errorf("the runs table holds a secret: %s", dump)
-	}
-	// The inputs given are the caller's: the queue job carries them as given.
-	if inputs["api_token"] != "hunter2" {
-		t.Errorf("Queue changed the caller's inputs: %v", inputs)
-	}
+		for _, id := range []string{"q1", "q2"} {
+			r, err := hist.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(r.Inputs, r.Trigger); got != "map[api_token:*** bucket:b] map[body:map[files:[a] password:***] type:webhook]" {
+				t.Errorf("run %s recorded as %s", id, got)
+			}
+			if r.Status != runs.StatusQueued {
+				t.Errorf("run %s is %s, want queued", id, r.Status)
+			}
+		}
+		if job, err := hist.Job(ctx, "q2"); err != nil || job != 42 {
+			t.Errorf("job of q2: %d, %v; want 42", job, err)
+		}
+		dump := column(t, db, `SELECT inputs || trigger FROM runs`)
+		if strings.Contains(dump, "hunter") {
+			t.Errorf("the runs table holds a secret: %s", dump)
+		}
+		// The inputs given are the caller's: the queue job carries them as given.
+		if inputs["api_token"] != "hunter2" {
+			t.Errorf("Queue changed the caller's inputs: %v", inputs)
+		}
+	})
 }
 
 // TestFormatTimeSortsAsText: the runs tables compare times as text, which

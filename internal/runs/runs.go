@@ -1,5 +1,7 @@
-// Package runs keeps the run history in the SQLite database: it records
-// runs as the engine reports them and answers list and show queries.
+// Package runs keeps the run history, in SQLite or PostgreSQL: it owns
+// every write to the runs and run_events tables (queue, claim, start, step
+// events, finish, heartbeats, rescue, prune), masks what it keeps, and
+// answers list and show queries.
 package runs
 
 import (
@@ -372,6 +374,27 @@ func (s *Store) Claim(ctx context.Context, id, flow, worker string, limit int) (
 		return false, fmt.Errorf("claim run %s: %w", id, err)
 	}
 	return true, tx.Commit()
+}
+
+// Stale returns the runs that are running but whose worker has not beaten
+// since before cutoff (or never has): their worker has stopped, and they
+// are to be resumed by another.
+func (s *Store) Stale(ctx context.Context, cutoff time.Time) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM runs WHERE status = ? AND coalesce(heartbeat_at, '') < ? ORDER BY id`,
+		engine.StatusRunning, FormatTime(cutoff))
+	if err != nil {
+		return nil, fmt.Errorf("look for runs whose worker stopped: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("look for runs whose worker stopped: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 // Heartbeat records that the run's worker is alive.

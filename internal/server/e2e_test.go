@@ -289,6 +289,12 @@ func TestWebhookRunsFlow(t *testing.T) {
 	if bundles, _ := out["bundles"].([]any); code != 200 || len(bundles) != 3 {
 		t.Errorf("module API: %d %v", code, out)
 	}
+	// A failure is answered as the file download answers it: a missing
+	// bucket is 404, not a gateway error.
+	code, out = e.do("POST", "/api/modules/s3.list_files", e.token, []byte(fmt.Sprintf(`{"connection":"vg","inputs":{"bucket":%q}}`, bucket+"-nosuch")), nil)
+	if code != 404 {
+		t.Errorf("module API on a missing bucket: %d %v, want 404", code, out)
+	}
 }
 
 // TestKillResume: SIGKILL the server in the middle of a run that uploads 20

@@ -219,14 +219,9 @@ func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	conn, err := s.cfg.Resolver.Connection(r.Context(), req.Connection)
-	if err != nil {
-		return err
-	}
 	name := path.Base(in.String("path"))
 	out := &attachmentWriter{w: w, name: name}
-	env := module.Env{Logger: s.log, Connection: &conn, Stdout: out}
-	err = m.Exec(r.Context(), env, in, func(module.Bundle) error { return nil })
+	err = s.callModule(r.Context(), m, req.Connection, in, module.Env{Stdout: out}, func(module.Bundle) error { return nil })
 	if err == nil {
 		out.start() // an empty file
 		return nil
@@ -237,7 +232,7 @@ func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) error {
 		s.log.WarnContext(r.Context(), "download cut short", "error", err)
 		panic(http.ErrAbortHandler)
 	}
-	return &httpError{s3Status(err), err}
+	return err
 }
 
 // s3Status is the answer's status for a failed S3 call: the object or
@@ -328,22 +323,13 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	conn, err := s.cfg.Resolver.Connection(r.Context(), req.Connection)
-	if err != nil {
-		return err
-	}
-	env := module.Env{Logger: s.log, Connection: &conn}
-	bundles := []map[string]any{}
-	err = m.Exec(r.Context(), env, in, func(b module.Bundle) error {
+	err = s.answerBundles(w, r, m, req.Connection, in, module.Env{}, func(b module.Bundle) {
 		b["size"] = file.read // the size was not known up front
-		bundles = append(bundles, b)
-		return nil
 	})
-	if err != nil {
-		return &httpError{http.StatusBadGateway, err}
+	if err == nil {
+		s.log.InfoContext(r.Context(), "file uploaded from the API", "connection", req.Connection, "bytes", file.read)
 	}
-	s.log.InfoContext(r.Context(), "file uploaded from the API", "connection", req.Connection, "bytes", file.read)
-	return writeJSON(w, http.StatusOK, map[string]any{"bundles": bundles})
+	return err
 }
 
 // streamedFile is the file part of an upload, readable once as it arrives.

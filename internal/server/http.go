@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
@@ -509,38 +508,7 @@ func (s *Server) runModule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	env := module.Env{Logger: s.log}
-	if m.NeedsConnection {
-		if req.Connection == "" {
-			return badRequestf("connection is required")
-		}
-		conn, err := s.cfg.Resolver.Connection(r.Context(), req.Connection)
-		if err != nil {
-			return err
-		}
-		env.Connection = &conn
-	}
-	if m.Spools() {
-		spool, err := os.MkdirTemp("", "s3flow-api-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(spool)
-		env.SpoolDir = spool
-	}
-	bundles := []map[string]any{}
-	err = m.Exec(r.Context(), env, in, func(b module.Bundle) error {
-		apiBundle(m, b)
-		bundles = append(bundles, b)
-		if len(bundles) > 10000 {
-			return badRequestf("more than 10,000 results; use limit")
-		}
-		return nil
-	})
-	if err != nil {
-		return &httpError{http.StatusBadGateway, err}
-	}
-	return writeJSON(w, 200, map[string]any{"bundles": bundles})
+	return s.answerBundles(w, r, m, req.Connection, in, module.Env{}, nil)
 }
 
 // apiWhere ends the message of what the API refuses to run.

@@ -42,6 +42,7 @@ type runQueue interface {
 	JobCancel(context.Context, int64) (*rivertype.JobRow, error)
 	JobGet(context.Context, int64) (*rivertype.JobRow, error)
 	JobRetry(context.Context, int64) (*rivertype.JobRow, error)
+	JobList(context.Context, *river.JobListParams) (*river.JobListResult, error)
 }
 
 // queue is the run queue: work is the client that works runs (and
@@ -114,7 +115,8 @@ func newQueue(ctx context.Context, db *store.DB, s *Server, workers int, log *sl
 		// Flows may run long; the run's own steps have timeouts. River's
 		// own rescue of long-running jobs would start a second copy of a
 		// run that is merely slow, so it is pushed out of the way: runs
-		// of a dead process are found by their heartbeat (rescueStale).
+		// of a dead process are found by their heartbeat (rescueStale), or
+		// on SQLite at the start of the only process (requeueOrphans).
 		JobTimeout:           -1,
 		RescueStuckJobsAfter: 100 * 365 * 24 * time.Hour,
 		MaxAttempts:          25,
@@ -178,14 +180,74 @@ func (q *queue) stop(ctx context.Context) {
 	}
 }
 
-// requeueOrphans makes runs that were being worked when the process died
-// available again. Only valid when this process is the only one using the
-// database (the embedded SQLite mode, guarded by a lock file); on
-// PostgreSQL rescueStale finds them by their heartbeat instead.
-func requeueOrphans(ctx context.Context, db *store.DB) (int64, error) {
-	res, err := db.ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running'`)
+// requeueOrphans makes the runs that the last process was working when it
+// stopped available again, to resume. Only valid when this process is the
+// only one using the database (the embedded SQLite mode, guarded by a lock
+// file); on PostgreSQL rescueStale finds them by their heartbeat instead.
+func (q *queue) requeueOrphans(ctx context.Context, db *store.DB) (int64, error) {
+	jobs, err := q.runningJobs(ctx, func(*rivertype.JobRow) bool { return true })
 	if err != nil {
 		return 0, fmt.Errorf("requeue interrupted runs: %w", err)
 	}
-	return res.RowsAffected()
+	n, err := requeueRunning(ctx, db, jobs)
+	if err != nil {
+		return n, fmt.Errorf("requeue interrupted runs: %w", err)
+	}
+	return n, nil
+}
+
+// runningJobs lists the run jobs River has as running, through River's
+// own API, keeping those keep accepts.
+func (q *queue) runningJobs(ctx context.Context, keep func(*rivertype.JobRow) bool) ([]*rivertype.JobRow, error) {
+	params := river.NewJobListParams().States(rivertype.JobStateRunning).Kinds(RunArgs{}.Kind()).First(1000)
+	var out []*rivertype.JobRow
+	for {
+		res, err := q.work.JobList(ctx, params)
+		if err != nil {
+			return nil, fmt.Errorf("list running jobs: %w", err)
+		}
+		for _, job := range res.Jobs {
+			if keep(job) {
+				out = append(out, job)
+			}
+		}
+		if len(res.Jobs) < 1000 {
+			return out, nil
+		}
+		params = params.After(res.LastCursor)
+	}
+}
+
+// requeueRunning makes running jobs available again, to be worked anew:
+// the jobs of a process that stopped mid-run. It is the one place s3flow
+// writes River's table itself, because River has no call for it: JobRetry
+// and JobDelete leave running jobs alone, JobCancel would end the run, and
+// River's rescuer (RescueStuckJobsAfter) goes by how long a job has been
+// running, so it would start a second copy of a run that is merely long; a
+// rescue by heartbeat is riverqueue/river#1256, not in a release. A job
+// changes only while it is still running at the attempt listed: one that
+// another process has made available and fetched since is left alone.
+func requeueRunning(ctx context.Context, db *store.DB, jobs []*rivertype.JobRow) (int64, error) {
+	if len(jobs) == 0 {
+		return 0, nil
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var n int64
+	for _, job := range jobs {
+		res, err := tx.ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE id = ? AND state = 'running' AND attempt = ?`,
+			job.ID, job.Attempt)
+		if err != nil {
+			return 0, fmt.Errorf("make job %d available: %w", job.ID, err)
+		}
+		changed, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		n += changed
+	}
+	return n, tx.Commit()
 }

@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -155,8 +154,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.history.Durable = true
 	s.metrics = newMetrics(s.history, cfg.Registry, cfg.Logger)
-	// A flow whose trigger cannot work is left out, like one that does not
-	// parse: the server says so at start, not at the first tick.
+	// A flow that cannot work here is left out and listed with its
+	// problems, like one that does not parse.
 	files, err := s.readFlows()
 	if err != nil {
 		return nil, err
@@ -166,15 +165,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.flows.Replace(files)
 	s.engine = engine.New(engine.Options{Registry: cfg.Registry, Resolver: cfg.Resolver, Recorder: s.metrics.recorder(s.history), Logger: cfg.Logger, Files: s.files,
 		MaxBundles: cfg.MaxBundles, MaxAggregate: cfg.MaxAggregate})
-	if cfg.DB.Dialect == store.SQLite {
-		n, err := requeueOrphans(ctx, cfg.DB)
-		if err != nil && !isNoTable(err) {
-			return nil, err
-		}
-		if n > 0 {
-			s.log.Info("resuming runs interrupted by the last stop", "runs", n)
-		}
-	}
 	if s.queue, err = newQueue(ctx, cfg.DB, s, cfg.Workers, cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -192,11 +182,6 @@ func (s *Server) checkReach(f *flow.Flow) error {
 		why = fmt.Sprintf("a server's flows may touch local files only inside --files-root %s, and have no standard output", s.files.Dir())
 	}
 	return f.CheckReach(allowed, why)
-}
-
-// isNoTable: on the very first start River's tables do not exist yet.
-func isNoTable(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "no such table")
 }
 
 // Serve starts the workers and answers HTTP on l until ctx ends, then

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/s3flow/s3flow/internal/engine"
 	"github.com/s3flow/s3flow/internal/flow"
@@ -49,9 +50,19 @@ func (s *Server) Work(ctx context.Context, l net.Listener, grace time.Duration) 
 	return nil
 }
 
-// startQueue starts working runs and, on PostgreSQL, looking for runs
+// startQueue starts working runs: on SQLite first those the last process
+// was working when it stopped; on PostgreSQL it keeps looking for runs
 // whose worker died.
 func (s *Server) startQueue(ctx context.Context) error {
+	if s.cfg.DB.Dialect == store.SQLite {
+		n, err := s.queue.requeueOrphans(ctx, s.cfg.DB)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			s.log.Info("resuming runs interrupted by the last stop", "runs", n)
+		}
+	}
 	if err := s.queue.start(ctx); err != nil {
 		return fmt.Errorf("start the run queue: %w", err)
 	}
@@ -125,16 +136,30 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 	}
 }
 
+// rescueStale makes the jobs of runs whose worker stopped beating
+// available again. A job attempted less than RescueAfter ago is left
+// alone: its worker has just picked it up.
 func (s *Server) rescueStale(ctx context.Context) (int64, error) {
 	cutoff := time.Now().Add(-s.cfg.RescueAfter)
-	res, err := s.cfg.DB.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = now()
-		WHERE state = 'running' AND kind = ? AND attempted_at < ?
-		AND args->>'run_id' IN (SELECT id FROM runs WHERE status = ? AND coalesce(heartbeat_at, '') < ?)`,
-		RunArgs{}.Kind(), cutoff, engine.StatusRunning, runs.FormatTime(cutoff))
+	ids, err := s.history.Stale(ctx, cutoff)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	stale := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		stale[id] = true
+	}
+	jobs, err := s.queue.runningJobs(ctx, func(job *rivertype.JobRow) bool {
+		var args RunArgs
+		if json.Unmarshal(job.EncodedArgs, &args) != nil {
+			return false
+		}
+		return stale[args.RunID] && job.AttemptedAt != nil && job.AttemptedAt.Before(cutoff)
+	})
 	if err != nil {
 		return 0, err
 	}
-	return res.RowsAffected()
+	return requeueRunning(ctx, s.cfg.DB, jobs)
 }
 
 // cancelRun stops a run: a queued one never starts, a running one is cut
