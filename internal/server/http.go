@@ -304,8 +304,9 @@ func (s *Server) validateFlow(w http.ResponseWriter, r *http.Request) error {
 	}
 	f, err := flow.Parse("flow.yaml", data, s.cfg.Registry)
 	if err == nil {
-		// What this server would refuse at load is a problem here too.
-		err = s.checkReach(f)
+		// What this server would refuse at load is a problem here too,
+		// and so is a connection it does not have.
+		err = joinProblems(s.checkFlow(f), s.checkConnections(r.Context(), f))
 	}
 	if err != nil {
 		var problems []string
@@ -318,6 +319,37 @@ func (s *Server) validateFlow(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, http.StatusBadRequest, map[string]any{"valid": false, "problems": problems})
 	}
 	return writeJSON(w, 200, map[string]any{"valid": true, "name": f.Name, "steps": len(f.Steps)})
+}
+
+// checkConnections reports the connections a flow names outright that
+// this server does not have.
+func (s *Server) checkConnections(ctx context.Context, f *flow.Flow) error {
+	if len(f.ConnectionRefs()) == 0 {
+		return nil
+	}
+	names, err := s.cfg.Connections.Names(ctx)
+	if err != nil {
+		return err
+	}
+	return f.CheckConnections(names)
+}
+
+// joinProblems puts the problems of several checks in one flow.Errors.
+func joinProblems(errs ...error) error {
+	var all flow.Errors
+	for _, err := range errs {
+		var fe flow.Errors
+		switch {
+		case errors.As(err, &fe):
+			all = append(all, fe...)
+		case err != nil:
+			all = append(all, err)
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	return all
 }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {

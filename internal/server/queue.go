@@ -64,11 +64,21 @@ type runWorker struct {
 	s *Server
 }
 
+// notStarted records a queued run that cannot start as failed, with why,
+// and ends its job.
+func (w *runWorker) notStarted(ctx context.Context, runID string, why error) error {
+	if err := w.s.history.FinishRun(ctx, runID, engine.StatusFailed, why.Error(), time.Now()); err != nil {
+		w.s.log.ErrorContext(ctx, "record a run that could not start", "run", runID, "error", err)
+	}
+	return river.JobCancel(why)
+}
+
 func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	f, ok := w.s.flows.Get(job.Args.Flow)
 	if !ok {
-		// The flow file is gone: nothing to retry.
-		return river.JobCancel(fmt.Errorf("flow %q is not loaded", job.Args.Flow))
+		// The flow file is gone or now has problems (a reload): nothing to
+		// retry, and the run says why instead of staying queued.
+		return w.notStarted(ctx, job.Args.RunID, fmt.Errorf("flow %q is not loaded (its file was removed or has problems; see GET /api/flows)", job.Args.Flow))
 	}
 	if !w.s.claim(ctx, f, job.Args.RunID) {
 		// The flow has as many runs going as it allows: try again soon.
@@ -93,7 +103,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	}
 	if res == nil {
 		// The run could not start (its inputs no longer fit the flow).
-		return river.JobCancel(err)
+		return w.notStarted(ctx, job.Args.RunID, err)
 	}
 	// The flow's own on_error has had its say; a failed run is a result,
 	// not a job to retry.

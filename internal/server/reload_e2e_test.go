@@ -458,3 +458,34 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Errorf("the server did not log the reload:\n%s", e.srvLog)
 	}
 }
+
+// TestQueuedRunOfRemovedFlow: a run still queued when its flow file is
+// removed ends as failed and says why, instead of staying queued for good.
+func TestQueuedRunOfRemovedFlow(t *testing.T) {
+	const hold = "name: hold\nmax_concurrent_runs: 1\nsteps:\n  - {id: wait, module: test.block}\n"
+	rs := startReloadServer(t, false, map[string]string{"hold": hold})
+	first := rs.start("hold")
+	select {
+	case <-rs.blocked:
+	case <-time.After(time.Minute):
+		t.Fatal("the first run's blocking step did not start")
+	}
+	second := rs.start("hold") // waits for the first: one at a time
+	if err := os.Remove(filepath.Join(rs.dir, "hold.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.srv.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if r := rs.wait(second); r.Status != "failed" {
+		t.Errorf("the queued run of a removed flow: %+v, want failed", r)
+	}
+	var out struct{ Run struct{ Error string } }
+	if code := rs.do("GET", "/api/runs/"+second, rs.admin, "", &out); code != 200 || !strings.Contains(out.Run.Error, `flow "hold" is not loaded`) {
+		t.Errorf("GET run %s: %d, error %q; want it to say the flow is not loaded", second, code, out.Run.Error)
+	}
+	close(rs.release)
+	if r := rs.wait(first); r.Status != "succeeded" {
+		t.Errorf("the run that had started: %+v, want succeeded", r)
+	}
+}

@@ -96,3 +96,36 @@ func TestBadScheduleIsRefusedNotFatal(t *testing.T) {
 		t.Errorf("the server log does not say why tz was left out:\n%s", e.srvLog)
 	}
 }
+
+// TestValidateTriggers: /api/validate checks a trigger against its
+// declaration and the connections against the server's, as s3flow
+// validate does: each problem at its line and column, with the name meant.
+func TestValidateTriggers(t *testing.T) {
+	tg := s3test.Versitygw(t)
+	e := newEnv(t, tg, tg.Conn.Endpoint)
+	e.start()
+	const src = "name: typos\ntrigger:\n  schedule: {every: 10s, timezon: UTC}\n  watch_files: {connection: lokal, bucket: b}\n" +
+		"steps:\n  - {id: a, module: s3.list_files, connection: vgg, with: {bucket: b}}\n"
+	code, body := e.do("POST", "/api/validate", e.token, []byte(src), nil)
+	got := fmt.Sprint(body["problems"])
+	for _, want := range []string{
+		"flow.yaml:3:22: trigger.schedule.every: must be a duration of at least 1m",
+		`flow.yaml:3:27: trigger.schedule.timezon: unknown key; did you mean "timezone"?`,
+	} {
+		if code != 400 || !strings.Contains(got, want) {
+			t.Errorf("POST /api/validate: %d, problems %s; want %q", code, got, want)
+		}
+	}
+	// With the trigger fixed, the connections are checked.
+	fixed := strings.Replace(src, "every: 10s, timezon: UTC", "every: 1m", 1)
+	code, body = e.do("POST", "/api/validate", e.token, []byte(fixed), nil)
+	got = fmt.Sprint(body["problems"])
+	for _, want := range []string{
+		`flow.yaml:4:29: trigger.watch_files.connection: no connection named "lokal"; did you mean "local"?`,
+		`flow.yaml:6:49: step "a": no connection named "vgg"; did you mean "vg"?`,
+	} {
+		if code != 400 || !strings.Contains(got, want) {
+			t.Errorf("POST /api/validate: %d, problems %s; want %q", code, got, want)
+		}
+	}
+}
