@@ -97,9 +97,18 @@ type runResult struct {
 
 func (c *cli) runFlow(file string, inputs ...string) runResult {
 	c.t.Helper()
+	return c.runTriggered(file, nil, inputs...)
+}
+
+// runTriggered runs a flow as its trigger would, with --trigger items.
+func (c *cli) runTriggered(file string, trigger []string, inputs ...string) runResult {
+	c.t.Helper()
 	args := []string{"run", file, "-o", "jsonl"}
 	for _, in := range inputs {
 		args = append(args, "--input", in)
+	}
+	for _, item := range trigger {
+		args = append(args, "--trigger", item)
 	}
 	var r runResult
 	out := c.run("", args...)

@@ -129,3 +129,28 @@ func TestCreateAndTag(t *testing.T) {
 		})
 	}
 }
+
+// TestOnNewReport runs the watch_files example by hand, with the trigger
+// data a new file would give (s3flow run --trigger), and checks the copy.
+func TestOnNewReport(t *testing.T) {
+	for _, tg := range targets(t) {
+		t.Run(tg.Name, func(t *testing.T) {
+			c := newCLI(t)
+			conn := c.connect(tg)
+			bucket := bucketName("reports")
+			const key = "reports/daily/2026-12-01/sales.csv"
+			c.seed(conn, bucket, map[string]string{key: "region,total\nnorth,12\n"})
+			sample := c.run("", "trigger", "sample", "on-new-report.yaml")
+			if !strings.Contains(sample, `"key": "reports/daily/example.csv"`) {
+				t.Errorf("trigger sample = %s, want a key under the watched prefix", sample)
+			}
+			c.runTriggered("on-new-report.yaml", []string{"key=" + key, "size=22"}, "connection="+conn, "bucket="+bucket)
+			if got := c.get(conn, bucket, "processed/"+key); got != "region,total\nnorth,12\n" {
+				t.Errorf("processed copy = %q", got)
+			}
+			if tg.Name != "local" {
+				tg.AWS(t, "s3api", "head-object", "--bucket", bucket, "--key", "processed/"+key)
+			}
+		})
+	}
+}

@@ -40,7 +40,7 @@ with its data under $S3FLOW_HOME/local-s3.`,
 	pf.BoolVar(&a.debug, "debug", false, "log each S3 request to stderr (never secrets or signatures)")
 	pf.StringVarP(&a.output, "output", "o", "", "output format: table, json or jsonl (default: table on a terminal, jsonl otherwise)")
 	pf.StringVar(&a.database, "database", "", "a postgres:// URL of the database that servers and workers share (default: $S3FLOW_DATABASE, else SQLite in $S3FLOW_HOME)")
-	root.AddCommand(newS3Cmd(a), newConnectionCmd(a), newLocalCmd(a), newRunCmd(a), newValidateCmd(a), newRunsCmd(a),
+	root.AddCommand(newS3Cmd(a), newConnectionCmd(a), newLocalCmd(a), newRunCmd(a), newValidateCmd(a), newRunsCmd(a), newTriggerCmd(a),
 		newServerCmd(a), newWorkerCmd(a), newTokenCmd(a))
 	for _, cmd := range append([]*cobra.Command{root}, root.Commands()...) {
 		if cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {

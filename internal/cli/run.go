@@ -92,9 +92,10 @@ func newValidateCmd(a *app) *cobra.Command {
 }
 
 type runOptions struct {
-	inputs []string
-	keep   time.Duration
-	limits fanOutLimits
+	inputs   []string
+	triggers []string
+	keep     time.Duration
+	limits   fanOutLimits
 }
 
 // fanOutLimits are the engine's bounds on a run's bundles, as flags of
@@ -114,13 +115,15 @@ func newRunCmd(a *app) *cobra.Command {
 		Long: `Runs a flow: its steps in order, each later step once per bundle of the
 steps before it. The run is recorded (see 's3flow runs'); Ctrl-C cancels
 cleanly and records the run as cancelled.`,
-		Example: "  s3flow run examples/archive-reports.yaml --input date=2026-11-24",
-		Args:    exactArg("FILE"),
+		Example: `  s3flow run examples/archive-reports.yaml --input date=2026-11-24
+  s3flow run examples/on-new-report.yaml --trigger key=incoming/2026-11-24.csv`,
+		Args: exactArg("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runFlow(cmd.Context(), a, args[0], o)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&o.inputs, "input", "i", nil, "a flow input as name=value (repeatable)")
+	cmd.Flags().StringArrayVarP(&o.triggers, "trigger", "t", nil, "trigger data, as the flow's trigger gives it: @FILE.json (see 's3flow trigger sample') or name=value, e.g. key=incoming/a.csv (repeatable)")
 	o.keep = 30 * 24 * time.Hour
 	cmd.Flags().Var(days.Flag{D: &o.keep}, "keep", "delete recorded runs older than this after the run, e.g. 7d or 12h (0 keeps all)")
 	o.limits.flags(cmd)
@@ -152,6 +155,10 @@ func runFlow(ctx context.Context, a *app, file string, o *runOptions) error {
 	if _, err := engine.CheckInputs(f, inputs); err != nil {
 		return &usageError{err}
 	}
+	payload, err := triggerPayload(f, o.triggers)
+	if err != nil {
+		return err
+	}
 	hist, err := a.history(ctx)
 	if err != nil {
 		return err
@@ -162,7 +169,7 @@ func runFlow(ctx context.Context, a *app, file string, o *runOptions) error {
 	}
 	eng := engine.New(engine.Options{Registry: a.registry, Resolver: conns, Recorder: hist, Logger: a.logger(), Files: module.AllLocalFiles(),
 		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate})
-	res, runErr := eng.Run(ctx, f, inputs, nil)
+	res, runErr := eng.Run(ctx, f, inputs, payload)
 	if res == nil {
 		return runErr
 	}

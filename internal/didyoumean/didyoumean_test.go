@@ -5,6 +5,9 @@ import "testing"
 func TestClosest(t *testing.T) {
 	t.Parallel()
 	options := []string{"webhook", "schedule", "watch_files", "timezone", "catch_up"}
+	if got := Closest("kye", []string{"type", "key"}); got != "key" {
+		t.Errorf(`Closest("kye") = %q, want "key" (one swap)`, got)
+	}
 	for _, tt := range []struct{ name, want string }{
 		{"shedule", "schedule"},
 		{"timezon", "timezone"},
@@ -12,6 +15,7 @@ func TestClosest(t *testing.T) {
 		{"watchfiles", "watch_files"},
 		{"webhok", "webhook"},
 		{"cron", ""},
+		{"shcedule", "schedule"},
 		{"catch", "catch_up"},
 		{"ca", ""},
 		{"x", ""},

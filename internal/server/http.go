@@ -499,16 +499,25 @@ func (s *Server) listTriggers(w http.ResponseWriter, r *http.Request) error {
 		Help     string `json:"help"`
 		Example  string `json:"example,omitempty"`
 	}
+	type payload struct {
+		Name    string `json:"name"`
+		Type    string `json:"type"`
+		Help    string `json:"help"`
+		Example any    `json:"example"`
+	}
 	type kind struct {
-		Name    string  `json:"name"`
-		Title   string  `json:"title"`
-		Help    string  `json:"help"`
-		Payload string  `json:"payload"`
-		Fields  []field `json:"fields"`
+		Name    string    `json:"name"`
+		Title   string    `json:"title"`
+		Help    string    `json:"help"`
+		Payload []payload `json:"payload"`
+		Fields  []field   `json:"fields"`
 	}
 	out := []kind{}
 	for _, k := range trigger.Kinds() {
-		ki := kind{Name: k.Name, Title: k.Title, Help: k.Help, Payload: k.Payload}
+		ki := kind{Name: k.Name, Title: k.Title, Help: k.Help}
+		for _, p := range k.Payload {
+			ki.Payload = append(ki.Payload, payload{Name: p.Name, Type: p.Type.String(), Help: p.Help, Example: p.Example})
+		}
 		for _, f := range k.Fields {
 			ki.Fields = append(ki.Fields, field{Name: f.Name, Type: f.Type.String(), Required: f.Required, Help: f.Help, Example: f.Example})
 		}

@@ -28,7 +28,11 @@ func Reference() string {
 			}
 			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Name, typ, req, defaultText(f.Default), strings.ReplaceAll(help, "|", `\|`))
 		}
-		fmt.Fprintf(&b, "\nRuns get in `trigger.*`: %s.\n\n", k.Payload)
+		fmt.Fprintf(&b, "\nRuns it starts get `trigger.type` (`%s`) and:\n\n", k.Name)
+		for _, p := range k.Payload {
+			fmt.Fprintf(&b, "- `trigger.%s` (%s): %s\n", p.Name, p.Type, p.Help)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

@@ -15,7 +15,10 @@ var scheduleKind = &Kind{
 	Title: "Schedule",
 	Help: "Starts a run at the times of a cron expression (in a time zone) or at a fixed interval. " +
 		"A tick missed while the server was down runs once when it starts, unless catch_up is false.",
-	Payload: "`type` (`schedule`), `scheduledAt` (RFC 3339), `catchUp` (true on a tick run late)",
+	Payload: []PayloadField{
+		{Name: "scheduledAt", Type: PayloadTime, Help: "the tick's time", Example: "2026-12-01T06:00:00Z"},
+		{Name: "catchUp", Type: PayloadBool, Help: "true on a tick missed while the server was down and run late (absent otherwise)", Example: false},
+	},
 	Fields: []Field{
 		{Name: "cron", Type: Cron, Help: "when to run: five fields (minute hour day month weekday) or @hourly, @daily, @weekly, @monthly; at most once a minute", Example: "0 6 * * 1-5"},
 		{Name: "every", Type: Duration, Min: time.Minute, Help: "run at this interval instead of cron", Example: "15m"},

@@ -28,8 +28,9 @@ type Kind struct {
 	Name  string
 	Title string
 	Help  string
-	// Payload says what trigger.* holds in the runs it starts.
-	Payload string
+	// Payload declares what trigger.* holds in the runs it starts (besides
+	// type, the kind's name).
+	Payload []PayloadField
 	Fields  []Field
 	// Decode makes the typed trigger from its fields' checked values
 	// (defaults filled in). It checks what spans fields; a problem with one

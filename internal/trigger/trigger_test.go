@@ -53,7 +53,7 @@ func TestKindsDeclared(t *testing.T) {
 	t.Parallel()
 	seen := map[string]bool{}
 	for _, k := range Kinds() {
-		if k.Name == "" || k.Title == "" || k.Help == "" || k.Payload == "" || k.Decode == nil {
+		if k.Name == "" || k.Title == "" || k.Help == "" || len(k.Payload) == 0 || k.Decode == nil {
 			t.Errorf("kind %q is missing a name, title, help, payload or Decode", k.Name)
 		}
 		if seen[k.Name] {
@@ -69,6 +69,14 @@ func TestKindsDeclared(t *testing.T) {
 			}
 			if f.Type == Duration && f.Min <= 0 {
 				t.Errorf("%s.%s is a duration without a minimum", k.Name, f.Name)
+			}
+		}
+		for _, p := range k.Payload {
+			if p.Help == "" || p.Example == nil {
+				t.Errorf("%s: trigger.%s has no help or example", k.Name, p.Name)
+			}
+			if _, err := p.convert(p.Example); err != nil {
+				t.Errorf("%s: trigger.%s's example is not of its type: %v", k.Name, p.Name, err)
 			}
 		}
 		if !strings.Contains(Reference(), "### `"+k.Name+"`") {

@@ -16,7 +16,12 @@ var watchFilesKind = &Kind{
 	Help: "Lists a bucket's prefix at an interval and starts one run per new or changed object (by ETag and " +
 		"last-modified time). What was seen is kept in the database with the queued run, so a restart neither " +
 		"fires twice nor misses a file. The first listing records what exists without firing, unless fire_existing is true.",
-	Payload: "`type` (`watch_files`), `key`, `size`, `etag`, `lastModified` of the object",
+	Payload: []PayloadField{
+		{Name: "key", Type: PayloadText, Help: "the new or changed object's key", Example: "incoming/example.csv"},
+		{Name: "size", Type: PayloadInteger, Help: "its size in bytes", Example: int64(1024)},
+		{Name: "etag", Type: PayloadText, Help: "its ETag", Example: `"9a0364b9e99bb480dd25e1f0284c8555"`},
+		{Name: "lastModified", Type: PayloadTime, Help: "when it was last written", Example: "2026-12-01T06:00:00Z"},
+	},
 	Fields: []Field{
 		{Name: "connection", Type: Connection, Required: true, Help: "the connection to list with", Example: "prod"},
 		{Name: "bucket", Type: Text, Required: true, Help: "the bucket to watch", Example: "reports"},
@@ -39,6 +44,11 @@ type WatchFiles struct {
 
 func (w *WatchFiles) Describe() string {
 	return fmt.Sprintf("new files in %s/%s (connection %s, every %s)", w.Bucket, w.Prefix, w.Connection, shortDuration(w.Every))
+}
+
+// adjustSample puts the sample object under the watched prefix.
+func (w *WatchFiles) adjustSample(sample map[string]any) {
+	sample["key"] = w.Prefix + "example.csv"
 }
 
 // watchPage is how many listed objects are compared with what was seen in

@@ -6,7 +6,10 @@ var webhookKind = &Kind{
 	Help: "Starts a run for each POST to /hooks/{flow} that carries the secret (X-S3flow-Token) or a signature made with it " +
 		"(X-S3flow-Signature: t=…,v1=… with X-S3flow-Delivery; see docs/server.md). The secret is in the server’s environment variable secret_env; " +
 		"while it is unset or empty, every call is refused.",
-	Payload: "`type` (`webhook`), `body` (the JSON body sent)",
+	Payload: []PayloadField{
+		{Name: "body", Type: PayloadObject, Help: "the JSON body sent ({} when empty)", Example: map[string]any{"files": []any{"reports/2026-12-01.csv"}}},
+		{Name: "receivedAt", Type: PayloadTime, Help: "when the server took the call", Example: "2026-12-01T06:00:00Z"},
+	},
 	Fields: []Field{
 		{Name: "secret_env", Type: EnvName, Required: true, Help: "the environment variable that holds the signing secret", Example: "REPORTS_HOOK_SECRET"},
 	},
