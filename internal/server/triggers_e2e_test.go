@@ -109,8 +109,8 @@ func TestValidateTriggers(t *testing.T) {
 	code, body := e.do("POST", "/api/validate", e.token, []byte(src), nil)
 	got := fmt.Sprint(body["problems"])
 	for _, want := range []string{
-		"flow.yaml:3:22: trigger.schedule.every: must be a duration of at least 1m",
-		`flow.yaml:3:27: trigger.schedule.timezon: unknown key; did you mean "timezone"?`,
+		"flow.yaml:3:21: trigger.schedule.every: must be a duration of at least 1m",
+		`flow.yaml:3:26: trigger.schedule.timezon: unknown key; did you mean "timezone"?`,
 	} {
 		if code != 400 || !strings.Contains(got, want) {
 			t.Errorf("POST /api/validate: %d, problems %s; want %q", code, got, want)
@@ -122,7 +122,7 @@ func TestValidateTriggers(t *testing.T) {
 	got = fmt.Sprint(body["problems"])
 	for _, want := range []string{
 		`flow.yaml:4:29: trigger.watch_files.connection: no connection named "lokal"; did you mean "local"?`,
-		`flow.yaml:6:49: step "a": no connection named "vgg"; did you mean "vg"?`,
+		`flow.yaml:6:48: step "a": no connection named "vgg"; did you mean "vg"?`,
 	} {
 		if code != 400 || !strings.Contains(got, want) {
 			t.Errorf("POST /api/validate: %d, problems %s; want %q", code, got, want)
