@@ -42,6 +42,7 @@ with its data under $S3FLOW_HOME/local-s3.`,
 	pf.StringVar(&a.database, "database", "", "a postgres:// URL of the database that servers and workers share (default: $S3FLOW_DATABASE, else SQLite in $S3FLOW_HOME)")
 	root.AddCommand(newS3Cmd(a), newConnectionCmd(a), newLocalCmd(a), newRunCmd(a), newValidateCmd(a), newRunsCmd(a), newTriggerCmd(a),
 		newServerCmd(a), newWorkerCmd(a), newTokenCmd(a))
+	completeArgs(a, root)
 	for _, cmd := range append([]*cobra.Command{root}, root.Commands()...) {
 		if cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
 			asGroup(cmd)

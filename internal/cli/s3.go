@@ -48,6 +48,7 @@ func newModuleCmd(a *app, m *module.Module) *cobra.Command {
 	for _, f := range m.Fields {
 		addFieldFlag(flags, f)
 	}
+	completeModuleFlags(a, cmd, m, &connName)
 	cmd.Example = moduleExample(m)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		raw, err := flagValues(cmd.Flags(), m)

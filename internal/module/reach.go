@@ -60,6 +60,12 @@ const (
 	LocalPathOrStdout
 	// Region is an AWS region name, checked by CheckRegion.
 	Region
+	// Bucket is the name of a bucket on the step's connection.
+	Bucket
+	// Folder is a folder (a key prefix) in the field's bucket.
+	Folder
+	// ObjectKey is a file's path (a key) in the field's bucket.
+	ObjectKey
 )
 
 func (k Kind) String() string {
@@ -72,6 +78,12 @@ func (k Kind) String() string {
 		return "localPathOrStdout"
 	case Region:
 		return "region"
+	case Bucket:
+		return "bucket"
+	case Folder:
+		return "folder"
+	case ObjectKey:
+		return "objectKey"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }

@@ -456,9 +456,12 @@ type moduleInfo struct {
 	Many            bool   `json:"many"`
 	// Reaches is what the module touches whatever its inputs; a module
 	// that touches anything does not run over the API.
-	Reaches []string        `json:"reaches"`
-	Fields  []fieldInfo     `json:"fields"`
-	Outputs []module.Output `json:"outputs"`
+	Reaches []string `json:"reaches"`
+	// Moves is "upload" or "download" for a module that moves a file's
+	// bytes through s3flow (the Studio sends or saves the file).
+	Moves   module.Direction `json:"moves,omitempty"`
+	Fields  []fieldInfo      `json:"fields"`
+	Outputs []module.Output  `json:"outputs"`
 }
 
 type fieldInfo struct {
@@ -479,7 +482,7 @@ func (s *Server) listModules(w http.ResponseWriter, r *http.Request) error {
 	out := []moduleInfo{}
 	for _, m := range s.cfg.Registry.All() {
 		mi := moduleInfo{Name: m.Name, Title: m.Title, Help: m.Help, NeedsConnection: m.NeedsConnection, Many: m.Many, Outputs: m.Outputs,
-			Reaches: m.Reaches.Names()}
+			Reaches: m.Reaches.Names(), Moves: m.Moves}
 		for _, f := range m.Fields {
 			mi.Fields = append(mi.Fields, fieldInfo{Name: f.Name, Label: f.Label, Help: f.Help, Type: f.Type.String(),
 				Required: f.Required, Default: f.Default, Example: f.Example, Choices: f.Choices, Kind: f.Kind.String()})

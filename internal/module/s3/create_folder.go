@@ -22,7 +22,7 @@ var CreateFolder = &module.Module{
 	NeedsConnection: true,
 	Fields: []module.Field{
 		bucketField,
-		{Name: "path", Label: "Path", Type: module.String, Required: true,
+		{Name: "path", Label: "Path", Type: module.String, Kind: module.Folder, Required: true,
 			Help: "the folder's path in the bucket (leading and trailing / are ignored)", Example: "work/new"},
 		regionField,
 	},

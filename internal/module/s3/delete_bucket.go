@@ -24,7 +24,7 @@ var DeleteBucket = &module.Module{
 		"A bucket that does not exist counts as success (deleted: false), so flows can re-run.",
 	NeedsConnection: true,
 	Fields: []module.Field{
-		{Name: "name", Label: "Name", Type: module.String, Required: true,
+		{Name: "name", Label: "Name", Type: module.String, Kind: module.Bucket, Required: true,
 			Help: "the bucket's name", Example: "my-reports-2026"},
 		{Name: "force", Label: "Force", Type: module.Bool, Default: false,
 			Help: "first delete everything in the bucket, every version included (this cannot be undone)"},

@@ -20,7 +20,7 @@ var DeleteFile = &module.Module{
 	NeedsConnection: true,
 	Fields: []module.Field{
 		bucketField,
-		{Name: "path", Label: "Path", Type: module.String, Required: true,
+		{Name: "path", Label: "Path", Type: module.String, Kind: module.ObjectKey, Required: true,
 			Help: "the file's path in the bucket (a leading / is ignored)", Example: "/reports/old.csv"},
 		{Name: "version_id", Flag: "version-id", Label: "Version", Type: module.String,
 			Help: "delete this version for good, in versioned buckets (default: the current one, which a versioned bucket keeps behind a delete marker)"},

@@ -46,7 +46,7 @@ var DeleteFiles = &module.Module{
 			Help: "the paths of the files to delete, a list (a leading / is ignored)"},
 		{Name: "keys_file", Flag: "keys-file", Label: "Paths file", Type: module.FileRef,
 			Help: "a text file with the paths to delete, one per line (blank lines are skipped)", Example: "./to-delete.txt"},
-		{Name: "prefix", Label: "Folder", Type: module.String,
+		{Name: "prefix", Label: "Folder", Type: module.String, Kind: module.Folder,
 			Help: "delete the files in this folder, e.g. logs/2025 (/ for the whole bucket); folder markers included", Example: "logs/2025"},
 		{Name: "recursive", Label: "Recursive", Type: module.Bool, Default: true,
 			Help: "with prefix: also the files in every folder below it"},

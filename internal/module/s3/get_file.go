@@ -30,7 +30,7 @@ var GetFile = &module.Module{
 	Moves:           module.Download,
 	Fields: []module.Field{
 		bucketField,
-		{Name: "path", Label: "Path", Type: module.String, Required: true,
+		{Name: "path", Label: "Path", Type: module.String, Kind: module.ObjectKey, Required: true,
 			Help: "the file's path in the bucket (a leading / is ignored)", Example: "/photos/2019/February/image023.jpg"},
 		{Name: "range", Label: "Byte range", Type: module.String,
 			Help: "only these bytes: first-last (0-99), from an offset (100-) or the last N (-500); bytes=... works too"},

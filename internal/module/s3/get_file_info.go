@@ -23,7 +23,7 @@ var GetFileInfo = &module.Module{
 	NeedsConnection: true,
 	Fields: []module.Field{
 		bucketField,
-		{Name: "path", Label: "Path", Type: module.String, Required: true,
+		{Name: "path", Label: "Path", Type: module.String, Kind: module.ObjectKey, Required: true,
 			Help: "the file's path in the bucket (a leading / is ignored)", Example: "/reports/q3.csv"},
 		{Name: "version_id", Flag: "version-id", Label: "Version", Type: module.String,
 			Help: "a version of the file, in versioned buckets (default: the current one)"},

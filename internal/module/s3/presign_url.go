@@ -29,7 +29,7 @@ var PresignURL = &module.Module{
 	NeedsConnection: true,
 	Fields: []module.Field{
 		bucketField,
-		{Name: "path", Label: "Path", Type: module.String, Required: true,
+		{Name: "path", Label: "Path", Type: module.String, Kind: module.ObjectKey, Required: true,
 			Help: "the file's path in the bucket (a leading / is ignored)", Example: "/reports/q3.csv"},
 		{Name: "method", Label: "Method", Type: module.String, Default: http.MethodGet, Choices: []string{http.MethodGet, http.MethodPut},
 			Help: "GET to download the file, PUT to upload it"},

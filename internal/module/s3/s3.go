@@ -26,11 +26,11 @@ var (
 		Help: "AWS region, e.g. eu-central-1 (default: the connection's region)",
 	}
 	bucketField = module.Field{
-		Name: "bucket", Label: "Bucket", Type: module.String, Required: true,
+		Name: "bucket", Label: "Bucket", Type: module.String, Kind: module.Bucket, Required: true,
 		Help: "the bucket's name",
 	}
 	prefixField = module.Field{
-		Name: "prefix", Label: "Prefix", Type: module.String,
+		Name: "prefix", Label: "Prefix", Type: module.String, Kind: module.Folder,
 		Help: "folder path to look in, e.g. work/reports (default: the bucket's top level)", Example: "work/reports",
 	}
 	limitField = module.Field{

@@ -24,7 +24,7 @@ const (
 // Fields the two tag modules share.
 var (
 	tagPathField = module.Field{
-		Name: "path", Label: "Path", Type: module.String, Required: true,
+		Name: "path", Label: "Path", Type: module.String, Kind: module.ObjectKey, Required: true,
 		Help: "the file's path in the bucket (a leading / is ignored)", Example: "/reports/q3.csv",
 	}
 	tagVersionField = module.Field{

@@ -28,7 +28,7 @@ var UploadFile = &module.Module{
 	Moves:           module.Upload,
 	Fields: []module.Field{
 		bucketField,
-		{Name: "folder", Label: "Folder", Type: module.String,
+		{Name: "folder", Label: "Folder", Type: module.String, Kind: module.Folder,
 			Help: "folder in the bucket to upload into (default: the top level)", Example: "work/reports"},
 		{Name: "file", Label: "Source file", Type: module.FileRef, Required: true,
 			Help: "the file to upload"},

@@ -83,8 +83,10 @@ function moduleForm(mod, conns) {
   if (controls.region) controls.region.setDefault(connOf().region);
 
   const result = h('section', { class: 'result', 'aria-labelledby': 'result-title', hidden: true });
-  const isGet = mod.name === 's3.get_file';
-  const isUpload = mod.name === 's3.upload_file';
+  // What the form does comes from the declaration: a module that moves a
+  // file's bytes downloads or uploads it through the browser.
+  const isGet = mod.moves === 'download';
+  const isUpload = mod.moves === 'upload';
   const submit = h('button', { type: 'submit', class: 'primary' }, isGet ? 'Download' : isUpload ? 'Upload' : 'Run');
   const form = h('form', { class: 'card', 'aria-describedby': 'mod-help' },
     h('p', { id: 'mod-help', class: 'lead' }, mod.help, ' ', h('code', {}, mod.name)),
@@ -197,12 +199,12 @@ function showResult(result, mod, { bundles, error, ms, note }) {
 function fieldControl(f, { connOf, buckets, entries, mod, controls }) {
   const id = 'in-' + f.name;
   const help = [f.help, f.example && !(f.help || '').includes(f.example) ? `e.g. ${f.example}` : ''].filter(Boolean).join(' — ');
-  const hasBucket = mod.fields.some((x) => x.name === 'bucket');
+  const hasBucket = mod.fields.some((x) => x.kind === 'bucket');
   const text = (el) => () => (el.value === '' ? undefined : el.value);
   let control;
   let get;
   let extra = {};
-  if (f.name === 'region' && f.type === 'string') {
+  if (f.kind === 'region') {
     control = regionSelect({ id, name: f.name, value: '', first: ['', "The connection's region"] });
     get = text(control);
     extra.setDefault = (r) => { control.options[0].textContent = `The connection's region${r ? ' (' + r + ')' : ''}`; };
@@ -212,14 +214,14 @@ function fieldControl(f, { connOf, buckets, entries, mod, controls }) {
       f.choices.map((c) => h('option', { value: c }, c)));
     if (f.default !== undefined) control.value = String(f.default);
     get = text(control);
-  } else if (f.name === 'bucket' && f.type === 'string') {
+  } else if (f.kind === 'bucket') {
     const cb = combobox({ id, name: f.name, required: f.required, label: f.label, load: buckets, placeholder: 'Choose or type a bucket' });
     control = cb.input;
     get = () => (cb.input.value.trim() === '' ? undefined : cb.input.value.trim());
     return register(formField({ id, label: f.label, help, required: f.required, control: cb.el }));
-  } else if ((f.name === 'prefix' || f.name === 'folder' || f.name === 'path') && f.type === 'string' && hasBucket) {
-    const cb = combobox({ id, name: f.name, required: f.required, label: f.label, load: (t) => entries(t, f.name === 'path'),
-      placeholder: f.name === 'path' ? 'Type to see files and folders' : 'Type to see folders' });
+  } else if ((f.kind === 'folder' || f.kind === 'objectKey') && hasBucket) {
+    const cb = combobox({ id, name: f.name, required: f.required, label: f.label, load: (t) => entries(t, f.kind === 'objectKey'),
+      placeholder: f.kind === 'objectKey' ? 'Type to see files and folders' : 'Type to see folders' });
     control = cb.input;
     get = text(cb.input);
     return register(formField({ id, label: f.label, help, required: f.required, control: cb.el }));
