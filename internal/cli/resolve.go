@@ -28,6 +28,8 @@ type connResolver struct {
 	sem    chan struct{}
 	local  *locals3.Server
 	seeded bool
+	// lookup finds a running "s3flow local serve"; tests replace it.
+	lookup func(context.Context, string) (locals3.Running, bool)
 }
 
 // newConnResolver resolves from st, with home's local endpoint. The CLI
@@ -35,7 +37,7 @@ type connResolver struct {
 // server decides that itself.
 func newConnResolver(st *connection.Store, home string, logger *slog.Logger, allowPrivate bool) *connResolver {
 	return &connResolver{store: st, home: home, logger: logger, allowPrivate: allowPrivate,
-		start: locals3.Start, sem: make(chan struct{}, 1)}
+		start: locals3.Start, lookup: locals3.Lookup, sem: make(chan struct{}, 1)}
 }
 
 // Connection returns the named connection ready to use.
@@ -56,8 +58,9 @@ func (r *connResolver) Connection(ctx context.Context, name string) (connection.
 	return conn, nil
 }
 
-// localEndpoint starts the local endpoint if it is not running and fills
-// the demo bucket on its first use.
+// localEndpoint returns the endpoint of a running "s3flow local serve" of
+// this home, else starts one of its own (a temporary one, which ends with
+// this process) if it has none; it fills the demo bucket on first use.
 func (r *connResolver) localEndpoint(ctx context.Context, conn connection.Connection) (string, error) {
 	select {
 	case r.sem <- struct{}{}:
@@ -65,7 +68,14 @@ func (r *connResolver) localEndpoint(ctx context.Context, conn connection.Connec
 		return "", ctx.Err()
 	}
 	defer func() { <-r.sem }()
-	if r.local == nil {
+	endpoint := ""
+	if r.local != nil {
+		endpoint = r.local.Endpoint
+	} else if running, ok := r.lookup(ctx, r.home); ok {
+		// Asked again on every call: a serve that ended is not used, and
+		// links made while one runs point to it.
+		endpoint = running.Endpoint
+	} else {
 		exe, err := locals3.Find(ctx)
 		if err != nil {
 			return "", err
@@ -75,15 +85,25 @@ func (r *connResolver) localEndpoint(ctx context.Context, conn connection.Connec
 			return "", err
 		}
 		r.local = srv
+		endpoint = srv.Endpoint
 	}
 	if !r.seeded {
-		conn.Endpoint = r.local.Endpoint
+		conn.Endpoint = endpoint
 		if err := seedLocal(ctx, conn, r.home, r.logger); err != nil {
 			return "", err
 		}
 		r.seeded = true
 	}
-	return r.local.Endpoint, nil
+	return endpoint, nil
+}
+
+// temporaryLocal reports whether the local endpoint this resolver gives
+// out is its own, which ends with this process, rather than a running
+// "s3flow local serve".
+func (r *connResolver) temporaryLocal() bool {
+	r.sem <- struct{}{}
+	defer func() { <-r.sem }()
+	return r.local != nil
 }
 
 // close stops the local endpoint if it was started; it waits for a start

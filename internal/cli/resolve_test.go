@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -105,4 +106,52 @@ func TestResolverGivesUpWhenContextEnds(t *testing.T) {
 	if _, err := r.Connection(ctx, connection.LocalName); !errors.Is(err, context.Canceled) {
 		t.Fatalf("resolve while another starts, with an ended context: %v, want context.Canceled", err)
 	}
+}
+
+// TestResolverUsesRunningServe: while "s3flow local serve" runs, the local
+// connection is its endpoint, and no endpoint of our own starts (two on one
+// data folder would fight over it).
+func TestResolverUsesRunningServe(t *testing.T) {
+	r, starts := setupResolver(t, 0)
+	serve, err := locals3.Start(t.Context(), localOptions(mustFind(t), r.home, mustLocal(t, r)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { serve.Stop() })
+	unadvertise, err := locals3.Advertise(r.home, locals3.Running{Endpoint: serve.Endpoint, Pid: os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unadvertise()
+	conn, err := r.Connection(t.Context(), connection.LocalName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conn.Endpoint != serve.Endpoint {
+		t.Errorf("endpoint = %q, want the running serve's %q", conn.Endpoint, serve.Endpoint)
+	}
+	if n := starts.Load(); n != 0 {
+		t.Errorf("%d endpoints started while a serve runs", n)
+	}
+	if r.temporaryLocal() {
+		t.Error("temporaryLocal = true for a running serve's endpoint")
+	}
+}
+
+func mustFind(t *testing.T) string {
+	t.Helper()
+	exe, err := locals3.Find(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+func mustLocal(t *testing.T, r *connResolver) connection.Connection {
+	t.Helper()
+	conn, err := r.store.Get(t.Context(), connection.LocalName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }

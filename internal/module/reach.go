@@ -60,6 +60,10 @@ const (
 	LocalPathOrStdout
 	// Region is an AWS region name, checked by CheckRegion.
 	Region
+	// Link is an output that is a link to the connection's endpoint, used
+	// after the run ends (a presigned URL): it works only while that
+	// endpoint runs.
+	Link
 )
 
 func (k Kind) String() string {
@@ -72,6 +76,8 @@ func (k Kind) String() string {
 		return "localPathOrStdout"
 	case Region:
 		return "region"
+	case Link:
+		return "link"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
