@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"log/slog"
+	"os"
 
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/locals3"
@@ -30,6 +31,13 @@ type connResolver struct {
 	seeded bool
 	// lookup finds a running "s3flow local serve"; tests replace it.
 	lookup func(context.Context, string) (locals3.Running, bool)
+	// advertise writes the endpoint this resolver starts where other
+	// processes of the home look for a running one (locals3.Advertise), as
+	// "s3flow local serve" does: a server runs long, and the CLI commands
+	// run beside it could not start one of their own (one endpoint per
+	// data folder). unadvertise removes it again.
+	advertise   bool
+	unadvertise func()
 }
 
 // newConnResolver resolves from st, with home's local endpoint. The CLI
@@ -86,6 +94,15 @@ func (r *connResolver) localEndpoint(ctx context.Context, conn connection.Connec
 		}
 		r.local = srv
 		endpoint = srv.Endpoint
+		if r.advertise {
+			un, err := locals3.Advertise(r.home, locals3.Running{Endpoint: srv.Endpoint, Pid: os.Getpid()})
+			if err != nil {
+				// Only the other processes lose: they say the folder is in use.
+				r.logger.WarnContext(ctx, "other s3flow commands will not find the local endpoint", "err", err)
+			} else {
+				r.unadvertise = un
+			}
+		}
 	}
 	if !r.seeded {
 		conn.Endpoint = endpoint
@@ -111,6 +128,10 @@ func (r *connResolver) temporaryLocal() bool {
 func (r *connResolver) close() {
 	r.sem <- struct{}{}
 	defer func() { <-r.sem }()
+	if r.unadvertise != nil {
+		r.unadvertise()
+		r.unadvertise = nil
+	}
 	if r.local != nil {
 		r.local.Stop()
 		r.local = nil

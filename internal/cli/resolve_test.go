@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sync"
@@ -154,4 +155,25 @@ func mustLocal(t *testing.T, r *connResolver) connection.Connection {
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// TestResolverAdvertises: a server's resolver writes the endpoint it starts
+// where the CLI looks for one, and removes it when it closes, so commands
+// run beside a server use its endpoint instead of failing on the data
+// folder's lock.
+func TestResolverAdvertises(t *testing.T) {
+	r, _ := setupResolver(t, 0)
+	r.advertise = true
+	conn, err := r.Connection(t.Context(), connection.LocalName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, ok := locals3.Lookup(t.Context(), r.home)
+	if !ok || running.Endpoint != conn.Endpoint || running.Pid != os.Getpid() {
+		t.Fatalf("Lookup = %+v, %v; want %s of pid %d", running, ok, conn.Endpoint, os.Getpid())
+	}
+	r.close()
+	if _, err := os.Stat(locals3.RunningFile(r.home)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("after close, %s: %v", locals3.RunningFile(r.home), err)
+	}
 }

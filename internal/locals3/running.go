@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -78,12 +79,27 @@ func Lookup(ctx context.Context, home string) (Running, bool) {
 		return Running{}, false
 	}
 	var r Running
-	if err := json.Unmarshal(data, &r); err != nil || r.Pid <= 0 || !strings.HasPrefix(r.Endpoint, "http://") ||
+	if err := json.Unmarshal(data, &r); err != nil || r.Pid <= 0 || !machineAddress(r.Endpoint) ||
 		!processAlive(r.Pid) || !healthy(ctx, r.Endpoint) {
 		removeIfHolds(file, data)
 		return Running{}, false
 	}
 	return r, true
+}
+
+// machineAddress reports whether endpoint is http:// to an IP address or
+// localhost: the file is written by a serve of this machine, and only the
+// user can write in S3FLOW_HOME (0700, owner checked), but a host name
+// would let the resolver's answer decide where the local connection's
+// requests go.
+func machineAddress(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "http" || u.User != nil || (u.Path != "" && u.Path != "/") || u.Port() == "" {
+		return false
+	}
+	host := u.Hostname()
+	_, err = netip.ParseAddr(host)
+	return err == nil || host == "localhost"
 }
 
 // healthy reports whether an endpoint answers its health check at once.

@@ -56,6 +56,7 @@ func TestLookup(t *testing.T) {
 		}, false},
 		{"half written", func() string { return `{"endpoint":"` + healthy.URL }, false},
 		{"not http", func() string { return `{"endpoint":"file:///etc","pid":` + strconv.Itoa(os.Getpid()) + `}` }, false},
+		{"a host name", func() string { return `{"endpoint":"http://example.com:80","pid":` + strconv.Itoa(os.Getpid()) + `}` }, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			home := t.TempDir()
@@ -129,4 +130,21 @@ func TestLockData(t *testing.T) {
 		t.Fatalf("LockData after release: %v", err)
 	}
 	release2()
+}
+
+// TestEndpointFor: an endpoint listening on every address is reached, and
+// advertised, on 127.0.0.1.
+func TestEndpointFor(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:9000": "http://127.0.0.1:9000",
+		":9000":          "http://127.0.0.1:9000",
+		"0.0.0.0:9000":   "http://127.0.0.1:9000",
+		"[::]:9000":      "http://127.0.0.1:9000",
+		"[::1]:9000":     "http://[::1]:9000",
+		"localhost:9000": "http://localhost:9000",
+	} {
+		if got := endpointFor(addr); got != want {
+			t.Errorf("endpointFor(%q) = %q, want %q", addr, got, want)
+		}
+	}
 }

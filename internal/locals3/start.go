@@ -147,7 +147,7 @@ func StartOn(ctx context.Context, o Options, addr string, out io.Writer) (*Serve
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start local endpoint: %w", err)
 	}
-	s := &Server{Endpoint: "http://" + addr, cmd: cmd, exited: make(chan error, 1)}
+	s := &Server{Endpoint: endpointFor(addr), cmd: cmd, exited: make(chan error, 1)}
 	go func() { s.exited <- cmd.Wait() }()
 	if err := s.waitReady(ctx, o.ReadyTimeout); err != nil {
 		s.Stop()
@@ -209,6 +209,20 @@ func (s *Server) Stop() error {
 		s.exited <- <-s.exited
 	}
 	return nil
+}
+
+// endpointFor is the URL that reaches an endpoint listening on addr: one
+// listening on every address (":9000", "0.0.0.0:9000", "[::]:9000") is
+// reached on 127.0.0.1.
+func endpointFor(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func freeAddr() (string, error) {
