@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/locals3"
@@ -76,33 +79,9 @@ func (r *connResolver) localEndpoint(ctx context.Context, conn connection.Connec
 		return "", ctx.Err()
 	}
 	defer func() { <-r.sem }()
-	endpoint := ""
-	if r.local != nil {
-		endpoint = r.local.Endpoint
-	} else if running, ok := r.lookup(ctx, r.home); ok {
-		// Asked again on every call: a serve that ended is not used, and
-		// links made while one runs point to it.
-		endpoint = running.Endpoint
-	} else {
-		exe, err := locals3.Find(ctx)
-		if err != nil {
-			return "", err
-		}
-		srv, err := r.start(ctx, localOptions(exe, r.home, conn))
-		if err != nil {
-			return "", err
-		}
-		r.local = srv
-		endpoint = srv.Endpoint
-		if r.advertise {
-			un, err := locals3.Advertise(r.home, locals3.Running{Endpoint: srv.Endpoint, Pid: os.Getpid()})
-			if err != nil {
-				// Only the other processes lose: they say the folder is in use.
-				r.logger.WarnContext(ctx, "other s3flow commands will not find the local endpoint", "err", err)
-			} else {
-				r.unadvertise = un
-			}
-		}
+	endpoint, err := r.ownOrRunning(ctx, conn)
+	if err != nil {
+		return "", err
 	}
 	if !r.seeded {
 		conn.Endpoint = endpoint
@@ -112,6 +91,67 @@ func (r *connResolver) localEndpoint(ctx context.Context, conn connection.Connec
 		r.seeded = true
 	}
 	return endpoint, nil
+}
+
+// ownOrRunning returns the endpoint this resolver started, else a running
+// serve's (asked again on every call: a serve that ended is not used, and
+// links made while one runs point to it), else starts one. While another
+// command's temporary endpoint holds the data folder, it waits for that
+// one to end or for a serve to appear, and says so once: commands run side
+// by side take turns, since two endpoints must never serve one folder.
+func (r *connResolver) ownOrRunning(ctx context.Context, conn connection.Connection) (string, error) {
+	if r.local != nil {
+		return r.local.Endpoint, nil
+	}
+	exe, err := locals3.Find(ctx)
+	if err != nil {
+		return "", err
+	}
+	root := locals3.Root(r.home)
+	said := false
+	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
+		if running, ok := r.lookup(ctx, r.home); ok {
+			return running.Endpoint, nil
+		}
+		err := locals3.Free(root)
+		if err == nil {
+			var srv *locals3.Server
+			srv, err = r.start(ctx, localOptions(exe, r.home, conn))
+			if err == nil {
+				r.local = srv
+				r.advertiseLocal(ctx)
+				return srv.Endpoint, nil
+			}
+		}
+		var inUse *locals3.InUseError
+		if !errors.As(err, &inUse) {
+			return "", err
+		}
+		if !said {
+			r.logger.WarnContext(ctx, "waiting for another s3flow command's local endpoint to end; run \"s3flow local serve\" so that commands share one", "pid", inUse.Pid)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("%w (stopped waiting: %w)", inUse, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
+}
+
+// advertiseLocal writes the endpoint this resolver started where the
+// other processes of the home look, when it is to.
+func (r *connResolver) advertiseLocal(ctx context.Context) {
+	if !r.advertise {
+		return
+	}
+	un, err := locals3.Advertise(r.home, locals3.Running{Endpoint: r.local.Endpoint, Pid: os.Getpid()})
+	if err != nil {
+		// Only the other processes lose: they wait for this one to end.
+		r.logger.WarnContext(ctx, "other s3flow commands will not find the local endpoint", "err", err)
+		return
+	}
+	r.unadvertise = un
 }
 
 // temporaryLocal reports whether the local endpoint this resolver gives

@@ -183,3 +183,14 @@ func LockData(root string) (release func(), err error) {
 }
 
 var errLocked = errors.New("locked")
+
+// Free returns an *InUseError while an s3flow-local serves root, nil when
+// none does (one may start the next moment).
+func Free(root string) error {
+	release, err := LockData(root)
+	if err != nil {
+		return err
+	}
+	release()
+	return nil
+}
