@@ -56,7 +56,7 @@ func localServe(ctx context.Context, a *app, addr string) error {
 		return err
 	}
 	if r, ok := locals3.Lookup(ctx, home); ok {
-		return fmt.Errorf("the local endpoint already runs at %s (s3flow local serve, pid %d); every s3flow command of this S3FLOW_HOME uses it", r.Endpoint, r.Pid)
+		return fmt.Errorf("the local endpoint of this S3FLOW_HOME already runs at %s (pid %d), and every s3flow command uses it", r.Endpoint, r.Pid)
 	}
 	exe, err := locals3.Find(ctx)
 	if err != nil {
