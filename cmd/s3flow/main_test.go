@@ -3,13 +3,19 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -31,10 +37,12 @@ func TestMain(m *testing.M) {
 // test server guard themselves with [!s3server] skip.
 func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
-		Dir:                 filepath.Join("..", "..", "testdata", "script"),
-		Setup:               setup,
-		Condition:           condition,
-		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exitcode": cmdExitCode},
+		Dir:       filepath.Join("..", "..", "testdata", "script"),
+		Setup:     setup,
+		Condition: condition,
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){
+			"exitcode": cmdExitCode, "freeport": cmdFreePort, "waitfile": cmdWaitFile, "fetchurl": cmdFetchURL,
+		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 	})
@@ -100,4 +108,56 @@ func cmdExitCode(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
 	}
+}
+
+// cmdFreePort is "freeport VAR": it sets VAR to a free 127.0.0.1 port.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	ts.Setenv(args[0], strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	ts.Check(l.Close())
+}
+
+// cmdWaitFile is "waitfile FILE": it waits until FILE exists (a background
+// command wrote it), for at most a minute, polling.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile FILE")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not appear within a minute", args[0])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// cmdFetchURL is "fetchurl FILE": it GETs the "url" of the JSON bundle the
+// last command printed (a presigned link) and saves the body in FILE; a
+// status other than 200 fails.
+func cmdFetchURL(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: fetchurl FILE")
+	}
+	var bundle struct{ URL string }
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile("stdout")), &bundle))
+	if !strings.HasPrefix(bundle.URL, "http://127.0.0.1:") {
+		ts.Fatalf("the link %q is not on 127.0.0.1", bundle.URL)
+	}
+	resp, err := http.Get(bundle.URL)
+	ts.Check(err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	if resp.StatusCode != http.StatusOK {
+		ts.Fatalf("GET %s: %s\n%s", bundle.URL, resp.Status, body)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), body, 0o600))
 }

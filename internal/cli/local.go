@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -52,26 +51,40 @@ func localServe(ctx context.Context, a *app, addr string) error {
 	if err != nil {
 		return err
 	}
+	home, err := a.home()
+	if err != nil {
+		return err
+	}
+	if r, ok := locals3.Lookup(ctx, home); ok {
+		return fmt.Errorf("the local endpoint of this S3FLOW_HOME already runs at %s (pid %d), and every s3flow command uses it", r.Endpoint, r.Pid)
+	}
 	exe, err := locals3.Find(ctx)
 	if err != nil {
 		return err
 	}
-	home, _ := a.home()
-	fmt.Fprintf(a.io.Out, "endpoint:          http://%s\n", addr)
+	srv, err := locals3.StartOn(ctx, localOptions(exe, home, conn), addr, a.io.Err)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	// Other s3flow processes of this home find the endpoint through this
+	// file and use it instead of starting their own; it goes when we do.
+	unadvertise, err := locals3.Advertise(home, locals3.Running{Endpoint: srv.Endpoint, Pid: os.Getpid()})
+	if err != nil {
+		return err
+	}
+	defer unadvertise()
+	fmt.Fprintf(a.io.Out, "endpoint:          %s\n", srv.Endpoint)
 	fmt.Fprintf(a.io.Out, "region:            %s\n", conn.Region)
 	fmt.Fprintf(a.io.Out, "access key id:     %s\n", conn.AccessKeyID)
 	fmt.Fprintf(a.io.Out, "secret access key: %s\n", conn.SecretAccessKey.Reveal())
 	fmt.Fprintf(a.io.Out, "data:              %s\n", locals3.Root(home))
-	fmt.Fprintf(a.io.Out, "\nexample: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=... aws --endpoint-url http://%s s3 ls\n", conn.AccessKeyID, addr)
-	child := locals3.Command(localOptions(exe, home, conn), addr)
-	child.Stdout, child.Stderr = a.io.Out, a.io.Err
-	if err := child.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", exe, err)
-	}
+	fmt.Fprintf(a.io.Out, "\nexample: AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=... aws --endpoint-url %s s3 ls\n", conn.AccessKeyID, srv.Endpoint)
+	fmt.Fprintf(a.io.Out, "s3flow commands with --connection local use this endpoint while it runs.\n")
 	// Main's context ends on SIGTERM and interrupts; the endpoint ends with
-	// it, given time to finish the requests in flight.
+	// it (Stop), given time to finish the requests in flight.
 	done := make(chan error, 1)
-	go func() { done <- child.Wait() }()
+	go func() { done <- srv.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -79,8 +92,6 @@ func localServe(ctx context.Context, a *app, addr string) error {
 		}
 		return nil
 	case <-ctx.Done():
-		_ = child.Process.Signal(syscall.SIGTERM)
-		<-done
 		return nil
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/module"
 )
 
@@ -86,6 +87,10 @@ func newModuleCmd(a *app, m *module.Module) *cobra.Command {
 			env.Progress = prog
 		}
 		runErr := m.Exec(cmd.Context(), env, in, p.Print)
+		if runErr == nil && env.Connection != nil && env.Connection.Kind == connection.KindLocal && m.GivesLinks() && a.conns.temporaryLocal() {
+			fmt.Fprintf(a.io.Err, "note: links to the local connection work only while \"s3flow local serve\" runs, and it does not: "+
+				"this link stopped working when this command ended. Start \"s3flow local serve\" in another terminal, then run this command again.\n")
+		}
 		return errors.Join(runErr, p.Close())
 	}
 	return cmd

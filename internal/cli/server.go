@@ -146,6 +146,7 @@ func newServer(ctx context.Context, a *app, o *serverOptions) (*server.Server, f
 	}
 	logger := a.serverLogger()
 	conns := newConnResolver(st, home, logger, o.allowPrivate)
+	conns.advertise = true
 	release := func() {
 		conns.close()
 		unlock()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -155,4 +156,27 @@ func signedRequest(t *testing.T, endpoint, method, path, body string) int {
 	defer resp.Body.Close()
 	io.Copy(io.Discard, resp.Body)
 	return resp.StatusCode
+}
+
+// TestOneEndpointPerFolder: a second endpoint on a folder another one
+// serves does not start; it fails in words that name the first.
+func TestOneEndpointPerFolder(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "local-s3")
+	first := start(t, root)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := locals3.Start(t.Context(), locals3.Options{
+		Executable: exe, Args: []string{os.Args[0]}, Env: []string{childMarker + "=1"},
+		Root: root, Region: "us-east-1", AccessKeyID: "S3FLOWTEST", Secret: "local-test-secret",
+	})
+	if err == nil {
+		second.Stop()
+		t.Fatal("a second endpoint started on the same folder")
+	}
+	var inUse *locals3.InUseError
+	if !errors.As(err, &inUse) || inUse.Pid != first.Pid() {
+		t.Errorf("err = %v, want an *InUseError naming pid %d", err, first.Pid())
+	}
 }

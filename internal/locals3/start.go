@@ -106,30 +106,37 @@ func ReadCredentials(r io.Reader) (accessKeyID, secret string, err error) {
 }
 
 // Start runs the endpoint in a child process on a free 127.0.0.1 port and
-// waits until it answers its health check.
+// waits until it answers its health check. It fails with *InUseError when
+// another s3flow-local serves o.Root.
 func Start(ctx context.Context, o Options) (*Server, error) {
-	if o.ReadyTimeout == 0 {
-		o.ReadyTimeout = 20 * time.Second
-	}
 	var lastErr error
 	// A free port can be taken between our probe and the child's bind.
 	for range 3 {
-		s, err := start(ctx, o)
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		s, err := StartOn(ctx, o, addr, nil)
 		if err == nil {
 			return s, nil
+		}
+		if errors.As(err, new(*InUseError)) {
+			return nil, err
 		}
 		lastErr = err
 	}
 	return nil, lastErr
 }
 
-func start(ctx context.Context, o Options) (*Server, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
+// StartOn runs the endpoint on addr and waits until it answers its health
+// check. Its output goes to out, or to o.LogFile when out is nil.
+func StartOn(ctx context.Context, o Options, addr string, out io.Writer) (*Server, error) {
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 20 * time.Second
 	}
 	cmd := Command(o, addr)
-	if o.LogFile != "" {
+	cmd.Stdout, cmd.Stderr = out, out
+	if out == nil && o.LogFile != "" {
 		f, err := os.OpenFile(o.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("open local endpoint log: %w", err)
@@ -140,10 +147,14 @@ func start(ctx context.Context, o Options) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start local endpoint: %w", err)
 	}
-	s := &Server{Endpoint: "http://" + addr, cmd: cmd, exited: make(chan error, 1)}
+	s := &Server{Endpoint: endpointFor(addr), cmd: cmd, exited: make(chan error, 1)}
 	go func() { s.exited <- cmd.Wait() }()
 	if err := s.waitReady(ctx, o.ReadyTimeout); err != nil {
 		s.Stop()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) && exit.ExitCode() == ExitInUse {
+			return nil, &InUseError{Root: o.Root, Pid: lockHolder(o.Root)}
+		}
 		return nil, err
 	}
 	return s, nil
@@ -163,7 +174,7 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 		select {
 		case err := <-s.exited:
 			s.exited <- err
-			return fmt.Errorf("local endpoint exited before it was ready (%v); see local-s3.log in S3FLOW_HOME", err)
+			return fmt.Errorf("local endpoint exited before it was ready (%w); see local-s3.log in S3FLOW_HOME", err)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(delay):
@@ -172,6 +183,13 @@ func (s *Server) waitReady(ctx context.Context, timeout time.Duration) error {
 			return fmt.Errorf("local endpoint did not answer %s within %s", s.Endpoint, timeout)
 		}
 	}
+}
+
+// Wait waits for the child to end, and returns how it ended.
+func (s *Server) Wait() error {
+	err := <-s.exited
+	s.exited <- err
+	return err
 }
 
 // Pid is the child's process id.
@@ -184,12 +202,27 @@ func (s *Server) Stop() error {
 	}
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-s.exited:
+	case err := <-s.exited:
+		s.exited <- err
 	case <-time.After(5 * time.Second):
 		_ = s.cmd.Process.Kill()
-		<-s.exited
+		s.exited <- <-s.exited
 	}
 	return nil
+}
+
+// endpointFor is the URL that reaches an endpoint listening on addr: one
+// listening on every address (":9000", "0.0.0.0:9000", "[::]:9000") is
+// reached on 127.0.0.1.
+func endpointFor(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func freeAddr() (string, error) {

@@ -72,6 +72,17 @@ type Output struct {
 	Kind Kind `json:",omitempty"`
 }
 
+// GivesLinks reports whether the module outputs links to its connection's
+// endpoint (Kind Link), which work only while that endpoint runs.
+func (m *Module) GivesLinks() bool {
+	for _, o := range m.Outputs {
+		if o.Kind == Link {
+			return true
+		}
+	}
+	return false
+}
+
 // Spools reports whether the module yields file references (FlowOnly
 // outputs), which it keeps in Env.SpoolDir when no path is given.
 func (m *Module) Spools() bool {

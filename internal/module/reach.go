@@ -66,6 +66,10 @@ const (
 	Folder
 	// ObjectKey is a file's path (a key) in the field's bucket.
 	ObjectKey
+	// Link is an output that is a link to the connection's endpoint, used
+	// after the run ends (a presigned URL): it works only while that
+	// endpoint runs.
+	Link
 )
 
 func (k Kind) String() string {
@@ -84,6 +88,8 @@ func (k Kind) String() string {
 		return "folder"
 	case ObjectKey:
 		return "objectKey"
+	case Link:
+		return "link"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }

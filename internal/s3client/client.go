@@ -132,6 +132,9 @@ func New(ctx context.Context, conn connection.Connection, region string, opts Op
 	cfg.APIOptions = append(cfg.APIOptions, func(stack *middleware.Stack) error {
 		return stack.Deserialize.Add(logRequests(logger), middleware.After)
 	})
+	if conn.Kind == connection.KindLocal {
+		cfg.APIOptions = append(cfg.APIOptions, checkLocalKeys)
+	}
 	return &Client{conn: conn, cfg: cfg, logger: logger, clients: map[string]*s3.Client{}}, nil
 }
 

@@ -86,6 +86,12 @@ func Explain(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
+	// Refused before any request: the SDK's "operation error" prefix would
+	// only hide the reason.
+	var key *KeyError
+	if errors.As(err, &key) {
+		return key
+	}
 	e := &Error{Err: err}
 	var api smithy.APIError
 	var resp *smithyhttp.ResponseError

@@ -89,6 +89,11 @@ func (c *Client) Send(ctx context.Context, region string, r RawRequest) (*http.R
 	if err := connection.CheckRegion(region); err != nil {
 		return nil, err
 	}
+	if key := rawKey(r.Path); key != "" && c.conn.Kind == connection.KindLocal {
+		if err := CheckLocalKey(key); err != nil {
+			return nil, err
+		}
+	}
 	resp, err := c.send(ctx, region, r)
 	if err != nil {
 		return nil, err

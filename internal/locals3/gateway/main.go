@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -47,6 +48,9 @@ and the secret access key from stdin, one per line.
 	defer stop()
 	if err := Serve(ctx, o); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", locals3.HelperName, err)
+		if errors.As(err, new(*locals3.InUseError)) {
+			return locals3.ExitInUse
+		}
 		return 1
 	}
 	return 0

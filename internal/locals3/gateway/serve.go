@@ -53,6 +53,13 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	// One endpoint per data folder, whoever starts it: two would each
+	// change the folder behind the other's back.
+	release, err := locals3.LockData(root)
+	if err != nil {
+		return err
+	}
+	defer release()
 	opts := posix.PosixOpts{
 		// Without it every CopyObject fails; 5 GiB is S3's own limit.
 		CopyObjectThreshold: 5 << 30,

@@ -40,7 +40,7 @@ var PresignURL = &module.Module{
 		regionField,
 	},
 	Outputs: []module.Output{
-		{Name: "url", Help: "the presigned link"},
+		{Name: "url", Help: "the presigned link", Kind: module.Link},
 		{Name: "method", Help: "the HTTP method the link is for"},
 		{Name: "expiresAt", Help: "when the link stops working"},
 		{Name: "headers", Help: "headers the request must send as they are, e.g. Content-Type"},
