@@ -28,6 +28,13 @@ type Store struct {
 	// Durable writes every event at once, so a run killed mid-way knows
 	// exactly what it did (the server's runs); otherwise events are batched.
 	Durable bool
+	// Worker, when set, is recorded as the process of the runs StartRun
+	// starts: ProcessWorker() for the CLI's runs.
+	Worker string
+	// LockDir, when set, holds the lock files of the runs processes of this
+	// machine run (see LockRun): reads show a running run whose process
+	// has gone as interrupted.
+	LockDir string
 
 	mu      sync.Mutex
 	pending []engine.Event
@@ -44,12 +51,20 @@ func (s *Store) StartRun(ctx context.Context, r engine.RunInfo) error {
 	// A run queued earlier, or resumed after an interruption, exists
 	// already: it is running (again) now, with the flow version it runs
 	// now (a retry after the flow file changed runs the new one).
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	// A run of this process (Worker set) says so: the worker that claimed
+	// a queued run is kept otherwise.
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at, worker)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = NULL, error = '',
-			flow_file = excluded.flow_file, flow_hash = excluded.flow_hash`, r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger),
-		engine.StatusRunning, FormatTime(r.Started))
-	return err
+			errors_ignored = 0, errors_resumed = 0, bundles_broken = 0,
+			flow_file = excluded.flow_file, flow_hash = excluded.flow_hash,
+			worker = CASE WHEN excluded.worker = '' THEN runs.worker ELSE excluded.worker END`,
+		r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger),
+		engine.StatusRunning, FormatTime(r.Started), s.Worker)
+	if err != nil {
+		return fmt.Errorf("record the start of run %s: %w", r.ID, err)
+	}
+	return nil
 }
 
 // Event queues a step event; it is written with the next batch.
@@ -94,12 +109,17 @@ func (s *Store) Flush(ctx context.Context) error {
 }
 
 // FinishRun writes the remaining events and the run's outcome.
-func (s *Store) FinishRun(ctx context.Context, id, status, errText string, at time.Time) error {
+func (s *Store) FinishRun(ctx context.Context, end engine.RunEnd) error {
 	if err := s.Flush(ctx); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?`, status, errText, FormatTime(at), id)
-	return err
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ?,
+		errors_ignored = ?, errors_resumed = ?, bundles_broken = ? WHERE id = ?`,
+		end.Status, end.Error, FormatTime(end.Finished), end.Ignored, end.Resumed, end.Broken, end.ID)
+	if err != nil {
+		return fmt.Errorf("record the end of run %s: %w", end.ID, err)
+	}
+	return nil
 }
 
 // Run is a recorded run.
@@ -114,8 +134,15 @@ type Run struct {
 	Error    string         `json:"error,omitempty"`
 	Started  time.Time      `json:"startedAt"`
 	Finished *time.Time     `json:"finishedAt,omitempty"`
-	// Worker is the process that ran it (last), on a server with workers.
+	// Worker is the process that ran it (last): a server's worker id, or
+	// for a run of 's3flow run', its pid and host (see ProcessWorker).
 	Worker string `json:"worker,omitempty"`
+	// IgnoredErrors and ResumedErrors count the step errors on_error's
+	// ignore and resume passed over; BrokenBundles the bundles a break
+	// stopped (the first is named in Error).
+	IgnoredErrors int64 `json:"ignoredErrors"`
+	ResumedErrors int64 `json:"resumedErrors"`
+	BrokenBundles int64 `json:"brokenBundles"`
 }
 
 // Duration is how long the run took (so far).
@@ -136,6 +163,9 @@ type Filter struct {
 
 // List returns runs, newest first.
 func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
+	if err := s.checkProcesses(ctx); err != nil {
+		return nil, err
+	}
 	var where []string
 	var args []any
 	if f.Flow != "" {
@@ -147,7 +177,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
 	if !f.Since.IsZero() {
 		where, args = append(where, "started_at >= ?"), append(args, FormatTime(f.Since))
 	}
-	q := `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at, worker FROM runs`
+	q := `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at, worker, errors_ignored, errors_resumed, bundles_broken FROM runs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -173,7 +203,10 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
 
 // Get returns one run.
 func (s *Store) Get(ctx context.Context, id string) (Run, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at, worker FROM runs WHERE id = ?`, id)
+	if err := s.checkProcesses(ctx); err != nil {
+		return Run{}, err
+	}
+	row := s.db.QueryRowContext(ctx, `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at, worker, errors_ignored, errors_resumed, bundles_broken FROM runs WHERE id = ?`, id)
 	r, err := scanRun(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, fmt.Errorf("run %q: %w (see 's3flow runs list')", id, ErrNotFound)
@@ -254,7 +287,8 @@ func scanRun(row scanner) (Run, error) {
 	var r Run
 	var inputs, trigger, started string
 	var finished sql.NullString
-	if err := row.Scan(&r.ID, &r.Flow, &r.FlowFile, &r.FlowHash, &inputs, &trigger, &r.Status, &r.Error, &started, &finished, &r.Worker); err != nil {
+	if err := row.Scan(&r.ID, &r.Flow, &r.FlowFile, &r.FlowHash, &inputs, &trigger, &r.Status, &r.Error, &started, &finished, &r.Worker,
+		&r.IgnoredErrors, &r.ResumedErrors, &r.BrokenBundles); err != nil {
 		return Run{}, err
 	}
 	json.Unmarshal([]byte(inputs), &r.Inputs)

@@ -186,7 +186,7 @@ func (s *Server) cancelRun(ctx context.Context, id string) (runs.Run, error) {
 		cancel.(context.CancelCauseFunc)(errRunCancelled)
 	}
 	if r.Status == runs.StatusQueued {
-		if err := s.history.FinishRun(ctx, id, engine.StatusCancelled, "cancelled before it started", time.Now().UTC()); err != nil {
+		if err := s.history.FinishRun(ctx, engine.RunEnd{ID: id, Status: engine.StatusCancelled, Error: "cancelled before it started", Finished: time.Now().UTC()}); err != nil {
 			return r, err
 		}
 	}
