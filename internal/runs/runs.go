@@ -459,3 +459,65 @@ func (s *Store) Requeue(ctx context.Context, id string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = NULL, error = '' WHERE id = ?`, StatusQueued, id)
 	return err
 }
+
+// FlushEvery writes queued events every d until stop is called, so that a
+// run whose process is killed keeps what it did up to the last d: its
+// retry reuses that much. (Durable costs a transaction per event.)
+func (s *Store) FlushEvery(ctx context.Context, d time.Duration, log func(error)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.Flush(ctx); err != nil && ctx.Err() == nil {
+					log(err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// EventFlowChanged is the run event of a retry that runs another version
+// of the flow than the run did before.
+const EventFlowChanged = "flow-changed"
+
+// RecordFlowChanged adds to a run's history, after the events it has, that
+// its retry runs another version of its flow (hashes ran and now), with
+// note saying so to people.
+func (s *Store) RecordFlowChanged(ctx context.Context, id, note, ran, now string) error {
+	_, seq, err := s.Completed(ctx, id)
+	if err != nil {
+		return fmt.Errorf("retry run %s: read its history: %w", id, err)
+	}
+	err = s.Event(ctx, engine.Event{RunID: id, Seq: seq + 1, Status: EventFlowChanged, Started: time.Now().UTC(),
+		Output: map[string]any{"note": note, "ranVersion": ran, "runsVersion": now}})
+	if err == nil {
+		err = s.Flush(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("retry run %s: record that its flow changed: %w", id, err)
+	}
+	return nil
+}
+
+// FlowChangedNote says that a retry of run id runs flow version now, not
+// the version ran that it ran before (versions are the flow file's hash).
+func FlowChangedNote(id, ran, now string) string {
+	return fmt.Sprintf("flow file changed since run %s: it ran version %s, this retry runs %s", id, shortHash(ran), shortHash(now))
+}
+
+// shortHash is a flow version as people compare them: its first 12 hex
+// digits.
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
+}
