@@ -32,9 +32,12 @@ func (a *app) history(ctx context.Context) (*runs.Store, error) {
 		return nil, err
 	}
 	h := runs.New(st.DB())
-	h.Worker, h.LockDir = runs.ProcessWorker(), filepath.Join(home, "run-locks")
+	h.Worker, h.LockDir = runs.ProcessWorker(), runLockDir(home)
 	return h, nil
 }
+
+// runLockDir holds the locks of the runs of 's3flow run' (see runs.LockRun).
+func runLockDir(home string) string { return filepath.Join(home, "run-locks") }
 
 // loadFlow reads and checks a flow file, and the connections it names
 // outright against the connection store.

@@ -42,7 +42,7 @@ func LockRun(dir, id string) (*RunLock, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock run %s: %w", id, err)
 	}
-	f, err := os.OpenFile(lockFile(dir, id), os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(lockFile(dir, id), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock run %s: %w", id, err)
 	}
@@ -53,8 +53,11 @@ func LockRun(dir, id string) (*RunLock, error) {
 		}
 		return nil, fmt.Errorf("lock run %s: %w", id, err)
 	}
-	// The pid is for people (and scripts) looking for the process.
-	fmt.Fprintf(f, "%d\n", os.Getpid())
+	// The pid is for people (and scripts) looking for the process; it is
+	// written once the lock is ours, over what a killed process left.
+	if err := f.Truncate(0); err == nil {
+		fmt.Fprintf(f, "%d\n", os.Getpid())
+	}
 	return &RunLock{f}, nil
 }
 
@@ -78,7 +81,7 @@ func processGone(dir, id, worker string) bool {
 	if me, _ := os.Hostname(); host != me {
 		return false
 	}
-	f, err := os.OpenFile(lockFile(dir, id), os.O_RDWR, 0)
+	f, err := os.Open(lockFile(dir, id))
 	if errors.Is(err, os.ErrNotExist) {
 		// No lock file: the process never took it where this reader looks
 		// (another S3FLOW_HOME on a shared database); ask for the pid.
