@@ -39,6 +39,9 @@ type RunLock struct{ f *os.File }
 // run starts: a reader that sees the run running and its lock free knows
 // its process is gone.
 func LockRun(dir, id string) (*RunLock, error) {
+	if id == "" || id != filepath.Base(id) || id == ".." {
+		return nil, fmt.Errorf("lock run %q: not a run id", id)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock run %s: %w", id, err)
 	}
