@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,7 @@ func TestScript(t *testing.T) {
 		Condition: condition,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
 			"exitcode": cmdExitCode, "freeport": cmdFreePort, "waitfile": cmdWaitFile, "fetchurl": cmdFetchURL,
+			"hang": cmdHang, "newestrun": cmdNewestRun,
 		},
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
@@ -61,6 +63,7 @@ func setup(env *testscript.Env) error {
 	if key := os.Getenv("S3FLOW_TEST_ACCESS_KEY"); len(key) > 4 {
 		env.Setenv("KEY_LAST4", key[len(key)-4:])
 	}
+	env.Values[hangKey{}] = &hangServer{}
 	b := make([]byte, 4)
 	rand.Read(b)
 	env.Setenv("UNIQUE", hex.EncodeToString(b))
@@ -160,4 +163,82 @@ func cmdFetchURL(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("GET %s: %s\n%s", bundle.URL, resp.Status, body)
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), body, 0o600))
+}
+
+type hangKey struct{}
+
+// hangServer accepts connections on 127.0.0.1 and never answers them: a
+// request to it blocks until its client gives up or is killed.
+type hangServer struct {
+	ln      net.Listener
+	arrived chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	conns   []net.Conn
+}
+
+// cmdHang is "hang start" (a server that never answers; its URL in
+// $HANG_URL), "hang wait" (until a request has reached it: whoever sent it
+// is blocked there now) and "hang stop"; the server stops with the script.
+func cmdHang(ts *testscript.TestScript, neg bool, args []string) {
+	h := ts.Value(hangKey{}).(*hangServer)
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: hang start|wait|stop")
+	}
+	switch args[0] {
+	case "start":
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(err)
+		h.ln, h.arrived = ln, make(chan struct{})
+		ts.Setenv("HANG_URL", "http://"+ln.Addr().String())
+		ts.Defer(h.stop)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				h.mu.Lock()
+				h.conns = append(h.conns, c)
+				h.mu.Unlock()
+				h.once.Do(func() { close(h.arrived) })
+			}
+		}()
+	case "wait":
+		select {
+		case <-h.arrived:
+		case <-time.After(time.Minute):
+			ts.Fatalf("hang: no request came in a minute")
+		}
+	case "stop":
+		h.stop()
+	default:
+		ts.Fatalf("usage: hang start|wait|stop")
+	}
+}
+
+func (h *hangServer) stop() {
+	if h.ln != nil {
+		h.ln.Close()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.conns {
+		c.Close()
+	}
+	h.conns = nil
+}
+
+// cmdNewestRun is "newestrun VAR": it sets VAR to the id of the newest
+// recorded run, for the commands that take one.
+func cmdNewestRun(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: newestrun VAR")
+	}
+	ts.Check(ts.Exec("s3flow", "runs", "list", "--limit", "1", "-o", "jsonl"))
+	var run struct{ ID string }
+	if err := json.Unmarshal([]byte(ts.ReadFile("stdout")), &run); err != nil || run.ID == "" {
+		ts.Fatalf("newestrun: no run in %q (%v)", ts.ReadFile("stdout"), err)
+	}
+	ts.Setenv(args[0], run.ID)
 }

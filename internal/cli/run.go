@@ -7,6 +7,7 @@ import (
 	"github.com/s3flow/s3flow/internal/days"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,13 +19,25 @@ import (
 	"github.com/s3flow/s3flow/internal/runs"
 )
 
+// history is the run history. The runs this process starts are recorded
+// as its own, and runs of processes of this machine that are gone read as
+// interrupted (their locks are under the home folder).
 func (a *app) history(ctx context.Context) (*runs.Store, error) {
 	st, err := a.connections(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return runs.New(st.DB()), nil
+	home, err := a.home()
+	if err != nil {
+		return nil, err
+	}
+	h := runs.New(st.DB())
+	h.Worker, h.LockDir = runs.ProcessWorker(), runLockDir(home)
+	return h, nil
 }
+
+// runLockDir holds the locks of the runs of 's3flow run' (see runs.LockRun).
+func runLockDir(home string) string { return filepath.Join(home, "run-locks") }
 
 // loadFlow reads and checks a flow file, and the connections it names
 // outright against the connection store.
@@ -159,42 +172,7 @@ func runFlow(ctx context.Context, a *app, file string, o *runOptions) error {
 	if err != nil {
 		return err
 	}
-	hist, err := a.history(ctx)
-	if err != nil {
-		return err
-	}
-	conns, err := a.resolver(ctx)
-	if err != nil {
-		return err
-	}
-	eng := engine.New(engine.Options{Registry: a.registry, Resolver: conns, Recorder: hist, Logger: a.logger(), Files: module.AllLocalFiles(),
-		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate})
-	res, runErr := eng.Run(ctx, f, inputs, payload)
-	if res == nil {
-		return runErr
-	}
-	if o.keep > 0 {
-		if _, err := hist.Prune(context.WithoutCancel(ctx), time.Now().Add(-o.keep)); err != nil {
-			fmt.Fprintf(a.io.Err, "warning: prune old runs: %v\n", err)
-		}
-	}
-	p, err := newPrinter(a.io.Out, a.outputFormat(), []module.Output{{Name: "run"}, {Name: "flow"}, {Name: "status"}, {Name: "bundles"}, {Name: "error"}})
-	if err != nil {
-		return err
-	}
-	errText := ""
-	if res.Err != nil {
-		errText = res.Err.Error()
-	}
-	p.Print(module.Bundle{"run": res.RunID, "flow": f.Name, "status": res.Status, "bundles": res.Outputs, "error": errText})
-	p.Close()
-	if runErr != nil {
-		return fmt.Errorf("run %s of flow %s %s: %w (details: s3flow runs show %s)", res.RunID, f.Name, res.Status, runErr, res.RunID)
-	}
-	if res.Status == engine.StatusIncomplete {
-		return fmt.Errorf("run %s of flow %s is incomplete: a break stopped some bundles (s3flow runs show %s)", res.RunID, f.Name, res.RunID)
-	}
-	return nil
+	return a.execute(ctx, f, inputs, payload, engine.RunOptions{}, o)
 }
 
 func newRunsCmd(a *app) *cobra.Command {
@@ -217,11 +195,13 @@ func newRunsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			outputs := []module.Output{{Name: "id"}, {Name: "flow"}, {Name: "status"}, {Name: "startedAt"}, {Name: "duration"}, {Name: "error"}}
+			outputs := []module.Output{{Name: "id"}, {Name: "flow"}, {Name: "status"}, {Name: "startedAt"}, {Name: "duration"},
+				{Name: "ignoredErrors"}, {Name: "resumedErrors"}, {Name: "error"}}
 			return printBundles(a, outputs, func(emit func(module.Bundle) error) error {
 				for _, r := range rs {
 					if err := emit(module.Bundle{"id": r.ID, "flow": r.Flow, "status": r.Status, "startedAt": r.Started,
-						"duration": r.Duration().Round(time.Millisecond).String(), "error": r.Error}); err != nil {
+						"duration":      r.Duration().Round(time.Millisecond).String(),
+						"ignoredErrors": r.IgnoredErrors, "resumedErrors": r.ResumedErrors, "error": r.Error}); err != nil {
 						return err
 					}
 				}
@@ -230,7 +210,7 @@ func newRunsCmd(a *app) *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&filter.Flow, "flow", "", "only runs of this flow")
-	list.Flags().StringVar(&filter.Status, "status", "", "only runs with this status: succeeded, failed, incomplete, cancelled, running")
+	list.Flags().StringVar(&filter.Status, "status", "", "only runs with this status: succeeded, failed, incomplete, cancelled, interrupted, running")
 	list.Flags().DurationVar(&since, "since", 0, "only runs started within this long, e.g. 24h")
 	list.Flags().IntVar(&filter.Limit, "limit", 50, "at most this many runs (0: all)")
 
@@ -262,7 +242,7 @@ func newRunsCmd(a *app) *cobra.Command {
 	}
 	keep = 30 * 24 * time.Hour
 	prune.Flags().Var(days.Flag{D: &keep}, "keep", "keep runs younger than this, e.g. 7d or 12h")
-	cmd.AddCommand(list, show, prune)
+	cmd.AddCommand(list, show, newRunsRetryCmd(a), prune)
 	return cmd
 }
 
@@ -289,8 +269,14 @@ func showRun(ctx context.Context, a *app, id string) error {
 	if len(r.Inputs) > 0 {
 		fmt.Fprintf(w, "inputs: %s\n", cell(r.Inputs))
 	}
+	if n := r.IgnoredErrors + r.ResumedErrors; n > 0 {
+		fmt.Fprintf(w, "passed over: %s (on_error)\n", handledText(r.IgnoredErrors, r.ResumedErrors))
+	}
 	if r.Error != "" {
 		fmt.Fprintf(w, "error: %s\n", r.Error)
+	}
+	if r.BrokenBundles > 1 {
+		fmt.Fprintf(w, "bundles stopped by break: %d\n", r.BrokenBundles)
 	}
 	fmt.Fprintln(w)
 	return hist.Events(ctx, id, func(ev runs.StepEvent) error {

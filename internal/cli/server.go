@@ -153,7 +153,7 @@ func newServer(ctx context.Context, a *app, o *serverOptions) (*server.Server, f
 	}
 	srv, err := server.New(ctx, server.Config{
 		DB: st.DB(), Connections: st, Registry: a.registry, Resolver: conns,
-		FlowsDir: o.flows, WatchFlows: o.watchFlows, FilesRoot: o.filesRoot, Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, MaxWebhookBody: o.maxBody,
+		FlowsDir: o.flows, WatchFlows: o.watchFlows, FilesRoot: o.filesRoot, RunLocks: runLockDir(home), Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, MaxWebhookBody: o.maxBody,
 		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate,
 		AllowPrivateEndpoints: o.allowPrivate,
 		Logger:                logger,

@@ -62,7 +62,21 @@ type Resumer interface {
 type Recorder interface {
 	StartRun(ctx context.Context, run RunInfo) error
 	Event(ctx context.Context, ev Event) error
-	FinishRun(ctx context.Context, id, status, errText string, at time.Time) error
+	FinishRun(ctx context.Context, end RunEnd) error
+}
+
+// RunEnd is how a run ended, as it is recorded.
+type RunEnd struct {
+	ID     string
+	Status string
+	// Error is why a run failed or was cancelled; for an incomplete run,
+	// which bundle a break stopped first, and why.
+	Error    string
+	Finished time.Time
+	// Ignored and Resumed count the step errors that on_error's ignore and
+	// resume handled, so that a run that succeeded says what it passed
+	// over; Broken counts the bundles a break stopped.
+	Ignored, Resumed, Broken int64
 }
 
 // RunInfo describes a run as it starts.
@@ -160,6 +174,10 @@ type Result struct {
 	Err    error
 	// Outputs counts the bundles each step emitted, by step id.
 	Outputs map[string]int64
+	// Ignored, Resumed and Broken count what on_error handled (see
+	// RunEnd); Stopped says which bundle a break stopped first, and why.
+	Ignored, Resumed, Broken int64
+	Stopped                  string
 }
 
 // Run runs f with inputs (checked against the flow's declarations, defaults
@@ -200,7 +218,7 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 	defer os.RemoveAll(spool)
 	r := &runner{
 		e: e, f: f, plan: p, id: id, spool: spool, inputs: checked, trigger: trigger, aggs: map[int]*[]any{},
-		shared: &runShared{conns: map[string]connection.Connection{}, outputs: map[string]int64{}},
+		shared: &runShared{conns: map[string]connection.Connection{}, outputs: map[string]int64{}, handled: map[string]int64{}},
 	}
 	if o.Resume {
 		if res, ok := e.opts.Recorder.(Resumer); ok {
@@ -237,13 +255,23 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 	case r.shared.broken:
 		status = StatusIncomplete
 	}
-	errText := ""
+	sh := r.shared
+	stopped := ""
+	if sh.broken {
+		stopped = sh.firstBreak
+		if sh.handled[EventBroken] > 1 {
+			stopped += fmt.Sprintf(" (and %d more bundle(s))", sh.handled[EventBroken]-1)
+		}
+	}
+	end := RunEnd{ID: id, Status: status, Error: stopped, Finished: time.Now().UTC(),
+		Ignored: sh.handled[EventIgnored], Resumed: sh.handled[EventResumed], Broken: sh.handled[EventBroken]}
 	if runErr != nil {
-		errText = runErr.Error()
+		end.Error = runErr.Error()
 	}
 	// The run is recorded even when the caller's context has ended.
-	recErr := e.opts.Recorder.FinishRun(context.WithoutCancel(ctx), id, status, errText, time.Now().UTC())
-	res := &Result{RunID: id, Status: status, Err: runErr, Outputs: r.shared.outputs}
+	recErr := e.opts.Recorder.FinishRun(context.WithoutCancel(ctx), end)
+	res := &Result{RunID: id, Status: status, Err: runErr, Outputs: sh.outputs,
+		Ignored: end.Ignored, Resumed: end.Resumed, Broken: end.Broken, Stopped: stopped}
 	if recErr != nil {
 		return res, errors.Join(runErr, fmt.Errorf("record the end of run %s: %w", id, recErr))
 	}
@@ -309,7 +337,12 @@ type runShared struct {
 	seq     int64
 	broken  bool
 	outputs map[string]int64
-	conns   map[string]connection.Connection
+	// handled counts the step errors on_error handled, by event status
+	// (ignored, resumed, break); firstBreak names the first bundle a break
+	// stopped, and why.
+	handled    map[string]int64
+	firstBreak string
+	conns      map[string]connection.Connection
 	// fanned counts the bundles listing steps emitted.
 	fanned int64
 }
@@ -490,9 +523,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 type nopRecorder struct{}
 
-func (nopRecorder) StartRun(context.Context, RunInfo) error                            { return nil }
-func (nopRecorder) Event(context.Context, Event) error                                 { return nil }
-func (nopRecorder) FinishRun(context.Context, string, string, string, time.Time) error { return nil }
+func (nopRecorder) StartRun(context.Context, RunInfo) error { return nil }
+func (nopRecorder) Event(context.Context, Event) error      { return nil }
+func (nopRecorder) FinishRun(context.Context, RunEnd) error { return nil }
 
 func (r *runner) pathString() string { return strings.Join(r.path, "/") }
 

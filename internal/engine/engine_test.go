@@ -180,10 +180,8 @@ type recorder struct {
 	mu       sync.Mutex
 	starts   []engine.RunInfo
 	events   []engine.Event
-	finishes []finish
+	finishes []engine.RunEnd
 }
-
-type finish struct{ id, status, errText string }
 
 func (r *recorder) StartRun(_ context.Context, run engine.RunInfo) error {
 	r.mu.Lock()
@@ -199,13 +197,13 @@ func (r *recorder) Event(_ context.Context, ev engine.Event) error {
 	return nil
 }
 
-func (r *recorder) FinishRun(ctx context.Context, id, status, errText string, _ time.Time) error {
+func (r *recorder) FinishRun(ctx context.Context, end engine.RunEnd) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if ctx.Err() != nil {
 		return fmt.Errorf("FinishRun got an ended context: %w", ctx.Err())
 	}
-	r.finishes = append(r.finishes, finish{id, status, errText})
+	r.finishes = append(r.finishes, end)
 	return nil
 }
 
@@ -218,12 +216,17 @@ func (r *recorder) check(t *testing.T, res *engine.Result) {
 	if len(r.starts) != 1 || r.starts[0].ID != res.RunID {
 		t.Errorf("StartRun calls: %+v, want one for %s", r.starts, res.RunID)
 	}
-	wantErr := ""
+	wantErr := res.Stopped
 	if res.Err != nil {
 		wantErr = res.Err.Error()
 	}
-	if want := (finish{res.RunID, res.Status, wantErr}); len(r.finishes) != 1 || r.finishes[0] != want {
-		t.Errorf("FinishRun calls: %+v, want %+v", r.finishes, want)
+	want := engine.RunEnd{ID: res.RunID, Status: res.Status, Error: wantErr, Ignored: res.Ignored, Resumed: res.Resumed, Broken: res.Broken}
+	if len(r.finishes) != 1 {
+		t.Errorf("FinishRun calls: %+v, want one like %+v", r.finishes, want)
+	} else if got := r.finishes[0]; got.Finished.IsZero() {
+		t.Errorf("FinishRun: %+v, with no end time", got)
+	} else if want.Finished = got.Finished; got != want {
+		t.Errorf("FinishRun: %+v, want %+v", got, want)
 	}
 	for i, ev := range r.events {
 		if ev.Seq != int64(i+1) || ev.RunID != res.RunID {
@@ -423,6 +426,10 @@ func TestOnError(t *testing.T) {
 		sleeps   []time.Duration
 		fEvents  []string
 		listRuns int
+		// handled is what the run counts on_error handled: ignored,
+		// resumed, broken; stopped names the first bundle a break stopped.
+		handled [3]int64
+		stopped string
 	}{
 		{name: "retry until it succeeds", src: `
   - id: f
@@ -444,7 +451,7 @@ func TestOnError(t *testing.T) {
     on_error: {retry: {attempts: 2, backoff: 100ms, then: ignore}}
   - {id: echo, module: test.echo, with: {value: x}}
 `, status: engine.StatusSucceeded, fails: 3,
-			sleeps: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}, fEvents: []string{"retried", "retried", "failed", "ignored"}},
+			sleeps: []time.Duration{100 * time.Millisecond, 200 * time.Millisecond}, fEvents: []string{"retried", "retried", "failed", "ignored"}, handled: [3]int64{1, 0, 0}},
 		{name: "retries exhausted then stop", src: `
   - id: f
     module: test.fail
@@ -456,19 +463,21 @@ func TestOnError(t *testing.T) {
 		{name: "retries exhausted then break", src: loop + `    on_error: {retry: {attempts: 1, backoff: 1s, then: break}}
   - {id: echo, module: test.echo, with: {value: "{{ steps.list.n }}"}}
 `, status: engine.StatusIncomplete, echoes: []string{"0", "2"}, fails: 4, listRuns: 1,
-			sleeps: []time.Duration{time.Second}, fEvents: []string{"ok", "retried", "failed", "break", "ok"}},
+			sleeps: []time.Duration{time.Second}, fEvents: []string{"ok", "retried", "failed", "break", "ok"}, handled: [3]int64{0, 0, 1},
+			stopped: `on_error: break stopped bundle list#1: step "f": failed on call 3`},
 		{name: "ignore drops the bundle, later bundles go on", src: loop + `    on_error: ignore
   - {id: echo, module: test.echo, with: {value: "{{ steps.list.n }}"}}
 `, status: engine.StatusSucceeded, echoes: []string{"0", "2"}, fails: 3, listRuns: 1,
-			fEvents: []string{"ok", "failed", "ignored", "ok"}},
+			fEvents: []string{"ok", "failed", "ignored", "ok"}, handled: [3]int64{1, 0, 0}},
 		{name: "resume uses the substitute output", src: loop + `    on_error: {resume: {output: {value: sub}}}
   - {id: echo, module: test.echo, with: {value: "{{ steps.f.value }}"}}
 `, status: engine.StatusSucceeded, echoes: []string{"0", "sub", "2"}, fails: 3, listRuns: 1,
-			fEvents: []string{"ok", "failed", "resumed", "ok"}},
+			fEvents: []string{"ok", "failed", "resumed", "ok"}, handled: [3]int64{0, 1, 0}},
 		{name: "break stops the bundle, the run is incomplete", src: loop + `    on_error: break
   - {id: echo, module: test.echo, with: {value: "{{ steps.list.n }}"}}
 `, status: engine.StatusIncomplete, echoes: []string{"0", "2"}, fails: 3, listRuns: 1,
-			fEvents: []string{"ok", "failed", "break", "ok"}},
+			fEvents: []string{"ok", "failed", "break", "ok"}, handled: [3]int64{0, 0, 1},
+			stopped: `on_error: break stopped bundle list#1: step "f": failed on call 2`},
 		{name: "rollback stops the run at once", src: loop + `    on_error: rollback
   - {id: echo, module: test.echo, with: {value: "{{ steps.list.n }}"}}
 `, status: engine.StatusFailed, err: `stopped by on_error: rollback: step "f": failed on call 2`,
@@ -506,7 +515,7 @@ func TestOnError(t *testing.T) {
     module: test.echo
     with: {num: "{{ steps.list.n == 0 ? 'abc' : 7 }}", value: "{{ steps.list.n }}"}
     on_error: {retry: {attempts: 3, then: ignore}}
-`, status: engine.StatusSucceeded, echoes: []string{"1"}, listRuns: 1},
+`, status: engine.StatusSucceeded, echoes: []string{"1"}, listRuns: 1, handled: [3]int64{1, 0, 0}},
 		{name: "bad inputs stop the run", src: `
   - {id: echo, module: test.echo, with: {num: "{{ 'abc' }}"}}
 `, status: engine.StatusFailed, err: `step "echo": with.num: must be a whole number, got "abc"`},
@@ -527,6 +536,9 @@ func TestOnError(t *testing.T) {
 				}
 			}
 			wantStrings(t, "echo calls", h.seen("test.echo"), tt.echoes)
+			if got := [3]int64{res.Ignored, res.Resumed, res.Broken}; got != tt.handled || res.Stopped != tt.stopped {
+				t.Errorf("handled (ignored, resumed, broken) %v stopped %q, want %v %q", got, res.Stopped, tt.handled, tt.stopped)
+			}
 			if n := len(h.seen("test.fail")); n != tt.fails {
 				t.Errorf("test.fail called %d times, want %d", n, tt.fails)
 			}
@@ -600,7 +612,7 @@ steps:
 		t.Errorf("error %v, want context.Canceled", res.Err)
 	}
 	wantStrings(t, "echo calls", h.seen("test.echo"), []string{"0", "1"})
-	if len(h.rec.finishes) != 1 || h.rec.finishes[0].status != engine.StatusCancelled {
+	if len(h.rec.finishes) != 1 || h.rec.finishes[0].Status != engine.StatusCancelled {
 		t.Errorf("FinishRun: %+v, want status cancelled", h.rec.finishes)
 	}
 }

@@ -173,23 +173,41 @@ func (r *runner) handle(ctx context.Context, i int, scope map[string]any, action
 	switch action {
 	case flow.ActionIgnore:
 		ev.Status = EventIgnored
+		r.handled(ev.Status, err)
 		r.record(ctx, ev)
 		return nil
 	case flow.ActionBreak:
 		ev.Status = EventBroken
+		r.handled(ev.Status, err)
 		r.record(ctx, ev)
-		r.shared.mu.Lock()
-		r.shared.broken = true
-		r.shared.mu.Unlock()
 		return nil
 	case flow.ActionResume:
 		ev.Status, ev.Output = EventResumed, recordable(st.OnError.Output)
+		r.handled(ev.Status, err)
 		r.record(ctx, ev)
 		return passOn(r.from(ctx, i+1, withStep(scope, st.ID, module.Bundle(st.OnError.Output))))
 	case flow.ActionRollback:
 		return fmt.Errorf("%w: %w", errRollback, err)
 	}
 	return err
+}
+
+// handled counts an error that on_error handled as status (ignored,
+// resumed, break); the first break is remembered with its bundle, so that
+// an incomplete run says what stopped it.
+func (r *runner) handled(status string, err error) {
+	r.shared.mu.Lock()
+	defer r.shared.mu.Unlock()
+	r.shared.handled[status]++
+	if status != EventBroken || r.shared.broken {
+		return
+	}
+	r.shared.broken = true
+	bundle := "the run's only bundle"
+	if p := r.pathString(); p != "" {
+		bundle = "bundle " + p
+	}
+	r.shared.firstBreak = fmt.Sprintf("on_error: break stopped %s: %v", bundle, err)
 }
 
 func (r *runner) withTimeout(ctx context.Context, st *flow.Step, run func(context.Context) error) error {

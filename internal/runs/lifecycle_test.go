@@ -67,7 +67,7 @@ func TestClaim(t *testing.T) {
 		if err := hist.StartRun(ctx, engine.RunInfo{ID: "r1", Flow: "f", Inputs: map[string]any{"n": 1}, Started: started}); err != nil {
 			t.Fatal(err)
 		}
-		if err := hist.FinishRun(ctx, "r1", engine.StatusSucceeded, "", started.Add(time.Second)); err != nil {
+		if err := hist.FinishRun(ctx, engine.RunEnd{ID: "r1", Status: engine.StatusSucceeded, Finished: started.Add(time.Second)}); err != nil {
 			t.Fatal(err)
 		}
 		if !claim("r2", "f", "w2", 1) {
@@ -123,7 +123,7 @@ func TestHeartbeatAndStale(t *testing.T) {
 				t.Fatalf("claim %s: %v, %v", id, ok, err)
 			}
 		}
-		if err := hist.FinishRun(ctx, "done", engine.StatusFailed, "x", time.Now()); err != nil {
+		if err := hist.FinishRun(ctx, engine.RunEnd{ID: "done", Status: engine.StatusFailed, Error: "x", Finished: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 		stale := func(cutoff time.Time) string {
@@ -219,7 +219,7 @@ func TestTimesComeBackAsTimes(t *testing.T) {
 		if err := hist.Event(ctx, engine.Event{RunID: "t", Seq: 1, StepID: "s", Status: "ok", Started: finished, Duration: 1500 * time.Microsecond}); err != nil {
 			t.Fatal(err)
 		}
-		if err := hist.FinishRun(ctx, "t", engine.StatusSucceeded, "", finished); err != nil {
+		if err := hist.FinishRun(ctx, engine.RunEnd{ID: "t", Status: engine.StatusSucceeded, Finished: finished}); err != nil {
 			t.Fatal(err)
 		}
 		r, err := hist.Get(ctx, "t")

@@ -28,6 +28,13 @@ type Store struct {
 	// Durable writes every event at once, so a run killed mid-way knows
 	// exactly what it did (the server's runs); otherwise events are batched.
 	Durable bool
+	// Worker, when set, is recorded as the process of the runs StartRun
+	// starts: ProcessWorker() for the CLI's runs.
+	Worker string
+	// LockDir, when set, holds the lock files of the runs processes of this
+	// machine run (see LockRun): reads show a running run whose process
+	// has gone as interrupted.
+	LockDir string
 
 	mu      sync.Mutex
 	pending []engine.Event
@@ -44,12 +51,20 @@ func (s *Store) StartRun(ctx context.Context, r engine.RunInfo) error {
 	// A run queued earlier, or resumed after an interruption, exists
 	// already: it is running (again) now, with the flow version it runs
 	// now (a retry after the flow file changed runs the new one).
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	// A run of this process (Worker set) says so: the worker that claimed
+	// a queued run is kept otherwise.
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at, worker)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = NULL, error = '',
-			flow_file = excluded.flow_file, flow_hash = excluded.flow_hash`, r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger),
-		engine.StatusRunning, FormatTime(r.Started))
-	return err
+			errors_ignored = 0, errors_resumed = 0, bundles_broken = 0,
+			flow_file = excluded.flow_file, flow_hash = excluded.flow_hash,
+			worker = CASE WHEN excluded.worker = '' THEN runs.worker ELSE excluded.worker END`,
+		r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger),
+		engine.StatusRunning, FormatTime(r.Started), s.Worker)
+	if err != nil {
+		return fmt.Errorf("record the start of run %s: %w", r.ID, err)
+	}
+	return nil
 }
 
 // Event queues a step event; it is written with the next batch.
@@ -94,12 +109,17 @@ func (s *Store) Flush(ctx context.Context) error {
 }
 
 // FinishRun writes the remaining events and the run's outcome.
-func (s *Store) FinishRun(ctx context.Context, id, status, errText string, at time.Time) error {
+func (s *Store) FinishRun(ctx context.Context, end engine.RunEnd) error {
 	if err := s.Flush(ctx); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ? WHERE id = ?`, status, errText, FormatTime(at), id)
-	return err
+	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ?,
+		errors_ignored = ?, errors_resumed = ?, bundles_broken = ? WHERE id = ?`,
+		end.Status, end.Error, FormatTime(end.Finished), end.Ignored, end.Resumed, end.Broken, end.ID)
+	if err != nil {
+		return fmt.Errorf("record the end of run %s: %w", end.ID, err)
+	}
+	return nil
 }
 
 // Run is a recorded run.
@@ -114,8 +134,15 @@ type Run struct {
 	Error    string         `json:"error,omitempty"`
 	Started  time.Time      `json:"startedAt"`
 	Finished *time.Time     `json:"finishedAt,omitempty"`
-	// Worker is the process that ran it (last), on a server with workers.
+	// Worker is the process that ran it (last): a server's worker id, or
+	// for a run of 's3flow run', its pid and host (see ProcessWorker).
 	Worker string `json:"worker,omitempty"`
+	// IgnoredErrors and ResumedErrors count the step errors on_error's
+	// ignore and resume passed over; BrokenBundles the bundles a break
+	// stopped (the first is named in Error).
+	IgnoredErrors int64 `json:"ignoredErrors"`
+	ResumedErrors int64 `json:"resumedErrors"`
+	BrokenBundles int64 `json:"brokenBundles"`
 }
 
 // Duration is how long the run took (so far).
@@ -136,6 +163,9 @@ type Filter struct {
 
 // List returns runs, newest first.
 func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
+	if err := s.checkProcesses(ctx); err != nil {
+		return nil, err
+	}
 	var where []string
 	var args []any
 	if f.Flow != "" {
@@ -147,7 +177,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
 	if !f.Since.IsZero() {
 		where, args = append(where, "started_at >= ?"), append(args, FormatTime(f.Since))
 	}
-	q := `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at, worker FROM runs`
+	q := `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at, worker, errors_ignored, errors_resumed, bundles_broken FROM runs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -173,7 +203,10 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
 
 // Get returns one run.
 func (s *Store) Get(ctx context.Context, id string) (Run, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at, worker FROM runs WHERE id = ?`, id)
+	if err := s.checkProcesses(ctx); err != nil {
+		return Run{}, err
+	}
+	row := s.db.QueryRowContext(ctx, `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at, worker, errors_ignored, errors_resumed, bundles_broken FROM runs WHERE id = ?`, id)
 	r, err := scanRun(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, fmt.Errorf("run %q: %w (see 's3flow runs list')", id, ErrNotFound)
@@ -254,7 +287,8 @@ func scanRun(row scanner) (Run, error) {
 	var r Run
 	var inputs, trigger, started string
 	var finished sql.NullString
-	if err := row.Scan(&r.ID, &r.Flow, &r.FlowFile, &r.FlowHash, &inputs, &trigger, &r.Status, &r.Error, &started, &finished, &r.Worker); err != nil {
+	if err := row.Scan(&r.ID, &r.Flow, &r.FlowFile, &r.FlowHash, &inputs, &trigger, &r.Status, &r.Error, &started, &finished, &r.Worker,
+		&r.IgnoredErrors, &r.ResumedErrors, &r.BrokenBundles); err != nil {
 		return Run{}, err
 	}
 	json.Unmarshal([]byte(inputs), &r.Inputs)
@@ -424,4 +458,66 @@ func (s *Store) Job(ctx context.Context, id string) (int64, error) {
 func (s *Store) Requeue(ctx context.Context, id string) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = NULL, error = '' WHERE id = ?`, StatusQueued, id)
 	return err
+}
+
+// FlushEvery writes queued events every d until stop is called, so that a
+// run whose process is killed keeps what it did up to the last d: its
+// retry reuses that much. (Durable costs a transaction per event.)
+func (s *Store) FlushEvery(ctx context.Context, d time.Duration, log func(error)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.Flush(ctx); err != nil && ctx.Err() == nil {
+					log(err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// EventFlowChanged is the run event of a retry that runs another version
+// of the flow than the run did before.
+const EventFlowChanged = "flow-changed"
+
+// RecordFlowChanged adds to a run's history, after the events it has, that
+// its retry runs another version of its flow (hashes ran and now), with
+// note saying so to people.
+func (s *Store) RecordFlowChanged(ctx context.Context, id, note, ran, now string) error {
+	_, seq, err := s.Completed(ctx, id)
+	if err != nil {
+		return fmt.Errorf("retry run %s: read its history: %w", id, err)
+	}
+	err = s.Event(ctx, engine.Event{RunID: id, Seq: seq + 1, Status: EventFlowChanged, Started: time.Now().UTC(),
+		Output: map[string]any{"note": note, "ranVersion": ran, "runsVersion": now}})
+	if err == nil {
+		err = s.Flush(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("retry run %s: record that its flow changed: %w", id, err)
+	}
+	return nil
+}
+
+// FlowChangedNote says that a retry of run id runs flow version now, not
+// the version ran that it ran before (versions are the flow file's hash).
+func FlowChangedNote(id, ran, now string) string {
+	return fmt.Sprintf("flow file changed since run %s: it ran version %s, this retry runs %s", id, shortHash(ran), shortHash(now))
+}
+
+// shortHash is a flow version as people compare them: its first 12 hex
+// digits.
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12] + "…"
+	}
+	return h
 }

@@ -285,7 +285,7 @@ steps:
 		if n != 500 {
 			t.Errorf("%d events written before the run finished, want one batch of 500", n)
 		}
-		if err := hist.FinishRun(ctx, "batch", engine.StatusSucceeded, "", time.Now()); err != nil {
+		if err := hist.FinishRun(ctx, engine.RunEnd{ID: "batch", Status: engine.StatusSucceeded, Finished: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 		db.QueryRowContext(ctx, `SELECT count(*) FROM run_events WHERE run_id = 'batch'`).Scan(&n)
@@ -311,7 +311,7 @@ func record(t *testing.T, hist *runs.Store, id, flowName, status string, started
 	if status == engine.StatusFailed {
 		errText = "it broke"
 	}
-	if err := hist.FinishRun(ctx, id, status, errText, started.Add(time.Second)); err != nil {
+	if err := hist.FinishRun(ctx, engine.RunEnd{ID: id, Status: status, Error: errText, Finished: started.Add(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 }

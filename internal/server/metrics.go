@@ -122,15 +122,15 @@ func (r *meteredRecorder) Event(ctx context.Context, ev engine.Event) error {
 	return err
 }
 
-func (r *meteredRecorder) FinishRun(ctx context.Context, id, status, errText string, at time.Time) error {
+func (r *meteredRecorder) FinishRun(ctx context.Context, end engine.RunEnd) error {
 	r.m.mu.Lock()
-	flow, ok := r.m.flows[id]
-	delete(r.m.flows, id)
+	flow, ok := r.m.flows[end.ID]
+	delete(r.m.flows, end.ID)
 	r.m.mu.Unlock()
 	if ok {
-		r.m.runs.WithLabelValues(flow, status).Inc()
+		r.m.runs.WithLabelValues(flow, end.Status).Inc()
 	}
-	return r.inner.FinishRun(ctx, id, status, errText, at)
+	return r.inner.FinishRun(ctx, end)
 }
 
 // Completed lets interrupted runs resume when the history can tell what

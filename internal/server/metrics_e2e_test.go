@@ -104,6 +104,10 @@ func TestMetrics(t *testing.T) {
 	if status != 200 || out["status"] != "succeeded" {
 		t.Fatalf("run: %d %v\n%s", status, out, e.srvLog)
 	}
+	// The run's JSON says what on_error passed over.
+	if out["ignoredErrors"] != float64(1) || out["resumedErrors"] != float64(0) {
+		t.Errorf("run: ignoredErrors %v, resumedErrors %v, want 1 and 0", out["ignoredErrors"], out["resumedErrors"])
+	}
 
 	after, text := e.metrics()
 	size := float64(len("hello metrics"))

@@ -32,8 +32,8 @@ func (h *fakeHistory) Event(_ context.Context, ev engine.Event) error {
 	h.events = append(h.events, ev)
 	return nil
 }
-func (h *fakeHistory) FinishRun(_ context.Context, id, status, _ string, _ time.Time) error {
-	h.finished = append(h.finished, id+"="+status)
+func (h *fakeHistory) FinishRun(_ context.Context, end engine.RunEnd) error {
+	h.finished = append(h.finished, end.ID+"="+end.Status)
 	return nil
 }
 func (h *fakeHistory) Completed(_ context.Context, id string) (map[string]map[string]any, int64, error) {
@@ -122,7 +122,7 @@ func TestMeteredRecorder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := rec.FinishRun(ctx, "r1", engine.StatusSucceeded, "", time.Now()); err != nil {
+	if err := rec.FinishRun(ctx, engine.RunEnd{ID: "r1", Status: engine.StatusSucceeded, Finished: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	got := gathered(t, m.registry)

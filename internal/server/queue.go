@@ -67,7 +67,7 @@ type runWorker struct {
 // notStarted records a queued run that cannot start as failed, with why,
 // and ends its job.
 func (w *runWorker) notStarted(ctx context.Context, runID string, why error) error {
-	if err := w.s.history.FinishRun(ctx, runID, engine.StatusFailed, why.Error(), time.Now()); err != nil {
+	if err := w.s.history.FinishRun(ctx, engine.RunEnd{ID: runID, Status: engine.StatusFailed, Error: why.Error(), Finished: time.Now()}); err != nil {
 		w.s.log.ErrorContext(ctx, "record a run that could not start", "run", runID, "error", err)
 	}
 	return river.JobCancel(why)

@@ -53,6 +53,10 @@ type Config struct {
 	// (file.* steps, Get a file's out); "" allows none, and a flow with
 	// such a step is not loaded.
 	FilesRoot string
+	// RunLocks is where the runs of 's3flow run' on this machine hold their
+	// locks (see runs.Store.LockDir): the API shows those whose process
+	// is gone as interrupted. "" leaves them as they are recorded.
+	RunLocks string
 	// Workers is how many runs this process works at once; 0 or less
 	// makes a process that only accepts runs, for workers elsewhere to do
 	// (PostgreSQL only).
@@ -153,6 +157,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		s.files = files
 	}
 	s.history.Durable = true
+	s.history.LockDir = cfg.RunLocks
 	s.metrics = newMetrics(s.history, cfg.Registry, cfg.Logger)
 	// A flow that cannot work here is left out and listed with its
 	// problems, like one that does not parse.

@@ -186,7 +186,7 @@ func (s *Server) cancelRun(ctx context.Context, id string) (runs.Run, error) {
 		cancel.(context.CancelCauseFunc)(errRunCancelled)
 	}
 	if r.Status == runs.StatusQueued {
-		if err := s.history.FinishRun(ctx, id, engine.StatusCancelled, "cancelled before it started", time.Now().UTC()); err != nil {
+		if err := s.history.FinishRun(ctx, engine.RunEnd{ID: id, Status: engine.StatusCancelled, Error: "cancelled before it started", Finished: time.Now().UTC()}); err != nil {
 			return r, err
 		}
 	}
@@ -227,7 +227,7 @@ func (s *Server) retryRun(ctx context.Context, id string) (run runs.Run, note st
 		return r, "", err
 	}
 	if r.FlowHash != "" && r.FlowHash != f.Hash {
-		note = fmt.Sprintf("flow file changed since run %s: it ran version %s, this retry runs %s", id, shortHash(r.FlowHash), shortHash(f.Hash))
+		note = runs.FlowChangedNote(id, r.FlowHash, f.Hash)
 		if err := s.recordFlowChanged(ctx, id, note, r.FlowHash, f.Hash); err != nil {
 			return r, "", err
 		}
@@ -242,36 +242,14 @@ func (s *Server) retryRun(ctx context.Context, id string) (run runs.Run, note st
 	return r, note, err
 }
 
-// eventFlowChanged is the run event of a retry that runs another version
-// of the flow than the run did before.
-const eventFlowChanged = "flow-changed"
-
 // recordFlowChanged adds to a run's history that its retry runs another
 // version of its flow, after the events it has.
 func (s *Server) recordFlowChanged(ctx context.Context, id, note, ran, now string) error {
-	_, seq, err := s.history.Completed(ctx, id)
-	if err != nil {
-		return fmt.Errorf("retry run %s: read its history: %w", id, err)
-	}
-	err = s.history.Event(ctx, engine.Event{RunID: id, Seq: seq + 1, Status: eventFlowChanged, Started: time.Now().UTC(),
-		Output: map[string]any{"note": note, "ranVersion": ran, "runsVersion": now}})
-	if err == nil {
-		err = s.history.Flush(ctx)
-	}
-	if err != nil {
-		return fmt.Errorf("retry run %s: record that its flow changed: %w", id, err)
+	if err := s.history.RecordFlowChanged(ctx, id, note, ran, now); err != nil {
+		return err
 	}
 	s.log.InfoContext(ctx, "retry runs a changed flow", "run", id, "ranVersion", ran, "runsVersion", now)
 	return nil
-}
-
-// shortHash is a flow version as people compare them: its first 12 hex
-// digits.
-func shortHash(h string) string {
-	if len(h) > 12 {
-		return h[:12] + "…"
-	}
-	return h
 }
 
 // retry answers POST /api/runs/{id}/retry with the run queued again, and

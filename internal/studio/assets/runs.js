@@ -3,8 +3,25 @@
 import { api } from './api.js';
 import { h, fill, message, formField, table, statusBadge, formatTime, formatDuration, errorBlock, errorParts, announce } from './ui.js';
 
-const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'incomplete', 'cancelled'];
+const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'incomplete', 'cancelled', 'interrupted'];
 const live = (s) => s === 'queued' || s === 'running';
+
+// passedOver says which step errors on_error passed over ("2 ignored,
+// 1 resumed"), '' if none: a run that succeeded may still have skipped work.
+function passedOver(r) {
+  const parts = [];
+  if (r.ignoredErrors) parts.push(`${r.ignoredErrors} ignored`);
+  if (r.resumedErrors) parts.push(`${r.resumedErrors} resumed`);
+  return parts.join(', ');
+}
+
+// errorTitle heads a run's error: an incomplete run's names the bundle a
+// break stopped, an interrupted run's the process that went away.
+function errorTitle(status) {
+  if (status === 'incomplete') return 'A break stopped some bundles';
+  if (status === 'interrupted') return 'The run was interrupted';
+  return 'The run failed';
+}
 
 function runDuration(r) {
   const start = Date.parse(r.startedAt);
@@ -50,10 +67,11 @@ export async function runsPage(main, { params }) {
       list.replaceChildren(message('error', err.message));
       return;
     }
-    list.replaceChildren(rs.length ? table('Runs', ['Run', 'Flow', 'Status', 'Started', 'Duration', 'Trigger'], rs.map((r) => [
+    list.replaceChildren(rs.length ? table('Runs', ['Run', 'Flow', 'Status', 'Errors passed over', 'Started', 'Duration', 'Trigger'], rs.map((r) => [
       h('a', { href: '#/runs/' + r.id }, r.id),
       h('a', { href: '#/flows/' + encodeURIComponent(r.flow) }, r.flow),
       statusBadge(r.status),
+      passedOver(r),
       formatTime(r.startedAt),
       formatDuration(runDuration(r)) + (live(r.status) ? ' so far' : ''),
       (r.trigger && r.trigger.type) || '',
@@ -101,10 +119,12 @@ export async function runPage(main, { args }) {
         h('dt', {}, 'Finished'), h('dd', {}, run.finishedAt ? formatTime(run.finishedAt) : '—'),
         h('dt', {}, 'Duration'), h('dd', {}, formatDuration(dur) + (live(run.status) ? ' so far' : '')),
         h('dt', {}, 'Trigger'), h('dd', {}, (run.trigger && run.trigger.type) || '—'),
+        passedOver(run) ? [h('dt', {}, 'Errors passed over'), h('dd', { id: 'run-passed-over' }, passedOver(run) + ' (on_error)')] : null,
+        run.brokenBundles ? [h('dt', {}, 'Bundles stopped'), h('dd', {}, String(run.brokenBundles) + ' (on_error: break)')] : null,
         run.worker ? [h('dt', {}, 'Worker'), h('dd', {}, run.worker)] : null),
       run.inputs && Object.keys(run.inputs).length
         ? h('details', {}, h('summary', {}, 'Inputs'), h('pre', { class: 'json' }, JSON.stringify(run.inputs, null, 2))) : null,
-      run.error ? errorBlock(run.error, 'The run failed') : null);
+      run.error ? errorBlock(run.error, errorTitle(run.status)) : null);
 
     // One section per step, in the order the steps first appear.
     const steps = new Map();
