@@ -181,9 +181,42 @@ func flagError(m *module.Module, err error) error {
 	return err
 }
 
+// moduleExample is the help's examples: the module's declared ones, or one
+// made of its required fields.
 func moduleExample(m *module.Module) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "  s3flow s3 %s --connection local", m.Verb)
+	examples := m.Examples
+	if len(examples) == 0 {
+		examples = []module.Example{requiredExample(m)}
+	}
+	lines := make([]string, len(examples))
+	for i, ex := range examples {
+		var b strings.Builder
+		fmt.Fprintf(&b, "  s3flow s3 %s", m.Verb)
+		if m.NeedsConnection {
+			b.WriteString(" --connection local")
+		}
+		for _, in := range ex.With {
+			f, ok := m.Field(in.Name)
+			if !ok {
+				panic(fmt.Sprintf("module %s: an example names %q, which is not a field", m.Name, in.Name))
+			}
+			if f.Type == module.Bool && in.Value == "true" {
+				fmt.Fprintf(&b, " --%s", f.FlagName())
+				continue
+			}
+			fmt.Fprintf(&b, " --%s %s", f.FlagName(), shellQuote(in.Value))
+		}
+		if ex.Says != "" {
+			b.WriteString("   # " + ex.Says)
+		}
+		lines[i] = b.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// requiredExample gives each required field its Example value.
+func requiredExample(m *module.Module) module.Example {
+	var ex module.Example
 	for _, f := range m.Fields {
 		if !f.Required {
 			continue
@@ -199,9 +232,9 @@ func moduleExample(m *module.Module) string {
 				v = "..."
 			}
 		}
-		fmt.Fprintf(&b, " --%s %s", f.FlagName(), shellQuote(v))
+		ex.With = append(ex.With, module.Pair{Name: f.Name, Value: v})
 	}
-	return b.String()
+	return ex
 }
 
 func shellQuote(s string) string {
