@@ -171,7 +171,7 @@ func runFlow(ctx context.Context, a *app, file string, o *runOptions) error {
 			fmt.Fprintf(a.io.Err, "warning: prune old runs: %v\n", err)
 		}
 	}
-	p, err := newPrinter(a.io.Out, a.outputFormat(), []module.Output{{Name: "run"}, {Name: "flow"}, {Name: "status"}, {Name: "bundles"}, {Name: "error"}})
+	p, err := newPrinter(a.io.Out, a.outputFormat(), []module.Output{{Name: "run"}, {Name: "flow"}, {Name: "status"}, {Name: "bundles"}, {Name: "error"}}, false)
 	if err != nil {
 		return err
 	}
@@ -271,7 +271,7 @@ func showRun(ctx context.Context, a *app, id string) error {
 		return err
 	}
 	if a.outputFormat() != formatTable {
-		p, _ := newPrinter(a.io.Out, formatJSONL, nil)
+		p, _ := newPrinter(a.io.Out, formatJSONL, nil, false)
 		p.Print(module.Bundle{"run": r})
 		err := hist.Events(ctx, id, func(ev runs.StepEvent) error { return p.Print(module.Bundle{"event": ev}) })
 		return errors.Join(err, p.Close())

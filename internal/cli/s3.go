@@ -61,11 +61,12 @@ func newModuleCmd(a *app, m *module.Module) *cobra.Command {
 		// The CLI is run by the machine's own user: the whole disk and the
 		// terminal are theirs.
 		env := module.Env{Stdout: a.io.Out, Logger: a.logger(), Files: module.AllLocalFiles()}
-		out := a.io.Out
+		out, tty := a.io.Out, a.io.OutTTY
 		if m.ReachOf(in)&module.ReachStdout != 0 {
-			out = a.io.Err // the data goes to standard output, the bundles beside it
+			// the data goes to standard output, the bundles beside it
+			out, tty = a.io.Err, a.io.ErrTTY
 		}
-		p, err := newPrinter(out, a.outputFormat(), m.Outputs)
+		p, err := newPrinter(out, a.outputFormat(), m.Outputs, tty && !m.Many)
 		if err != nil {
 			return err
 		}
@@ -85,6 +86,15 @@ func newModuleCmd(a *app, m *module.Module) *cobra.Command {
 			env.Progress = prog
 		}
 		runErr := m.Exec(cmd.Context(), env, in, p.Print)
+		if runErr == nil && p.rows == 0 && m.Many {
+			// Nothing on stdout but a table's header: say what was empty,
+			// beside the output, where programs reading it do not see it.
+			note := "no results"
+			if m.Empty != nil {
+				note = m.Empty(in)
+			}
+			fmt.Fprintln(a.io.Err, note)
+		}
 		return errors.Join(runErr, p.Close())
 	}
 	return cmd
