@@ -32,6 +32,9 @@ type printer struct {
 	format   string
 	fields   []string
 	vertical bool
+	// failed is set when the command failed: no rows then is no empty
+	// listing, and gets no header.
+	failed bool
 
 	rows int
 	tw   *tabwriter.Writer
@@ -137,7 +140,7 @@ func (p *printer) Close() error {
 		_, err := io.WriteString(p.w, end)
 		return err
 	case formatTable:
-		if p.rows == 0 && !p.vertical {
+		if p.rows == 0 && !p.vertical && !p.failed {
 			// No rows: the header still says what would have been listed.
 			_, err := fmt.Fprintln(p.w, strings.ToUpper(strings.Join(p.fields, "  ")))
 			return err

@@ -86,6 +86,7 @@ func newModuleCmd(a *app, m *module.Module) *cobra.Command {
 			env.Progress = prog
 		}
 		runErr := m.Exec(cmd.Context(), env, in, p.Print)
+		p.failed = runErr != nil
 		if runErr == nil && p.rows == 0 && m.Many {
 			// Nothing on stdout but a table's header: say what was empty,
 			// beside the output, where programs reading it do not see it.
