@@ -55,7 +55,7 @@ var SetTags = &module.Module{
 	Name:            "s3.set_tags",
 	Verb:            "set-tags",
 	Title:           "Set tags",
-	Help:            "Replaces all of a file's tags with the ones given (tags it had and are not given are removed); giving none removes every tag. Get tags shows them first.",
+	Help:            "Replaces all of a file's tags with the ones given: tags it had that are not given are removed, and giving none removes every tag (Get tags shows what it has).",
 	NeedsConnection: true,
 	Fields: []module.Field{
 		bucketField,
