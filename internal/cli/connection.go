@@ -374,7 +374,7 @@ func newConnectionDeleteCmd(a *app) *cobra.Command {
 
 // printBundles prints what produce emits in the chosen format.
 func printBundles(a *app, outputs []module.Output, produce func(emit func(module.Bundle) error) error) error {
-	p, err := newPrinter(a.io.Out, a.outputFormat(), outputs)
+	p, err := newPrinter(a.io.Out, a.outputFormat(), outputs, false)
 	if err != nil {
 		return err
 	}

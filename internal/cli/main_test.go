@@ -116,13 +116,17 @@ func TestExitCodes(t *testing.T) {
 // name S3's code and request id.
 func TestS3ErrorExitCode(t *testing.T) {
 	setup(t)
+	for _, output := range []string{"jsonl", "table"} {
+		// A failed listing is not an empty one: no table header.
+		code, stdout, stderr := runCLI(t, "", "s3", "list-files", "--connection", "local", "--bucket", "no-such-bucket", "-o", output)
+		if code != 1 {
+			t.Errorf("-o %s: exit code %d, want 1", output, code)
+		}
+		if stdout != "" || strings.Contains(stderr, "no files") {
+			t.Errorf("-o %s: stdout = %q, stderr %q", output, stdout, stderr)
+		}
+	}
 	code, stdout, stderr := runCLI(t, "", "s3", "list-files", "--connection", "local", "--bucket", "no-such-bucket")
-	if code != 1 {
-		t.Errorf("exit code %d, want 1", code)
-	}
-	if stdout != "" {
-		t.Errorf("stdout = %q", stdout)
-	}
 	for _, want := range []string{`s3flow: list files in "no-such-bucket"`, "NoSuchBucket", "(request id "} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr = %q, want %q in it", stderr, want)
@@ -130,7 +134,7 @@ func TestS3ErrorExitCode(t *testing.T) {
 	}
 
 	code, stdout, stderr = runCLI(t, "", "s3", "list-folders", "--connection", "local", "--bucket", "demo", "-o", "table")
-	if code != 0 || stdout != "PREFIX    NAME\nphotos/   photos\nreports/  reports\nwork/     work\n" {
+	if code != 0 || stdout != "PREFIX    NAME\nlogs/     logs\nphotos/   photos\nreports/  reports\nwork/     work\n" {
 		t.Errorf("list-folders on the demo bucket: exit %d, stdout %q, stderr %q", code, stdout, stderr)
 	}
 }

@@ -23,11 +23,18 @@ const (
 var formats = []string{formatTable, formatJSON, formatJSONL}
 
 // printer writes bundles as they arrive: a table for people, JSON for
-// programs. Fields are written in their declared order.
+// programs. Fields are written in their declared order. A table of no rows
+// is its header. A module's one result on a terminal is written one
+// "field: value" line each (vertical): a table row of a dozen fields is
+// wider than any terminal.
 type printer struct {
-	w      io.Writer
-	format string
-	fields []string
+	w        io.Writer
+	format   string
+	fields   []string
+	vertical bool
+	// failed is set when the command failed: no rows then is no empty
+	// listing, and gets no header.
+	failed bool
 
 	rows int
 	tw   *tabwriter.Writer
@@ -37,7 +44,9 @@ type printer struct {
 // its columns; a listing of any length streams in chunks of this size.
 const tableFlushRows = 1000
 
-func newPrinter(w io.Writer, format string, outputs []module.Output) (*printer, error) {
+// newPrinter prints the outputs in format; vertical asks for one result's
+// fields one per line in table format (see printer).
+func newPrinter(w io.Writer, format string, outputs []module.Output, vertical bool) (*printer, error) {
 	if !slices.Contains(formats, format) {
 		return nil, usagef("--output must be one of %s, got %q", strings.Join(formats, ", "), format)
 	}
@@ -47,7 +56,7 @@ func newPrinter(w io.Writer, format string, outputs []module.Output) (*printer, 
 			fields = append(fields, o.Name)
 		}
 	}
-	return &printer{w: w, format: format, fields: fields}, nil
+	return &printer{w: w, format: format, fields: fields, vertical: vertical && format == formatTable}, nil
 }
 
 // Print writes one bundle.
@@ -73,6 +82,9 @@ func (p *printer) Print(b module.Bundle) error {
 		_, err = fmt.Fprintf(p.w, "%s%s", sep, line)
 		return err
 	}
+	if p.vertical {
+		return p.printVertical(b)
+	}
 	if p.tw == nil || p.rows%tableFlushRows == 0 {
 		if err := p.flushTable(); err != nil {
 			return err
@@ -87,6 +99,26 @@ func (p *printer) Print(b module.Bundle) error {
 		cells[i] = cell(b[f])
 	}
 	_, err := fmt.Fprintln(p.tw, strings.Join(cells, "\t"))
+	return err
+}
+
+// printVertical writes one "field:  value" line per field, the values
+// aligned; results after the first are set apart by a blank line.
+func (p *printer) printVertical(b module.Bundle) error {
+	width := 0
+	for _, f := range p.fields {
+		width = max(width, len(f)+1)
+	}
+	var buf bytes.Buffer
+	if p.rows > 0 {
+		buf.WriteByte('\n')
+	}
+	for _, f := range p.fields {
+		line := fmt.Sprintf("%-*s  %s", width, f+":", cell(b[f]))
+		buf.WriteString(strings.TrimRight(line, " "))
+		buf.WriteByte('\n')
+	}
+	_, err := p.w.Write(buf.Bytes())
 	return err
 }
 
@@ -108,6 +140,11 @@ func (p *printer) Close() error {
 		_, err := io.WriteString(p.w, end)
 		return err
 	case formatTable:
+		if p.rows == 0 && !p.vertical && !p.failed {
+			// No rows: the header still says what would have been listed.
+			_, err := fmt.Fprintln(p.w, strings.ToUpper(strings.Join(p.fields, "  ")))
+			return err
+		}
 		return p.flushTable()
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -46,12 +47,13 @@ notes/<b>& c d.txt  0
 `},
 		{formatJSONL, nil, ""},
 		{formatJSON, nil, "[]\n"},
-		{formatTable, nil, ""},
+		// A table of nothing is its header: the columns are still named.
+		{formatTable, nil, "KEY  SIZE  LASTMODIFIED  METADATA\n"},
 	} {
 		t.Run(fmt.Sprintf("%s/%d", tt.format, len(tt.bundles)), func(t *testing.T) {
 			t.Parallel()
 			var buf bytes.Buffer
-			p, err := newPrinter(&buf, tt.format, testOutputs)
+			p, err := newPrinter(&buf, tt.format, testOutputs, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +87,7 @@ func trimLineEnds(s string) string {
 
 func TestPrinterRefusesUnknownFormat(t *testing.T) {
 	t.Parallel()
-	_, err := newPrinter(&bytes.Buffer{}, "yaml", testOutputs)
+	_, err := newPrinter(&bytes.Buffer{}, "yaml", testOutputs, false)
 	var usage *usageError
 	if !errors.As(err, &usage) {
 		t.Fatalf("newPrinter(yaml) = %v, want a usage error", err)
@@ -97,7 +99,7 @@ func TestPrinterRefusesUnknownFormat(t *testing.T) {
 func TestPrinterLongTable(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	p, err := newPrinter(&buf, formatTable, []module.Output{{Name: "n"}})
+	p, err := newPrinter(&buf, formatTable, []module.Output{{Name: "n"}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,5 +163,41 @@ func TestCell(t *testing.T) {
 		if got := cell(tt.v); got != tt.want {
 			t.Errorf("cell(%#v) = %q, want %q", tt.v, got, tt.want)
 		}
+	}
+}
+
+// TestTerminalOutputShape: on a terminal, a module's one result is written
+// one "field: value" line each, since a table row of a dozen fields is
+// wider than the terminal; a listing stays a table, whatever its length;
+// an explicit --output and a pipe are left alone.
+func TestTerminalOutputShape(t *testing.T) {
+	setup(t)
+	info := []string{"s3", "get-file-info", "-c", "local", "--bucket", "demo", "--path", "reports/q3.csv"}
+	one := []string{"s3", "list-files", "-c", "local", "--bucket", "demo", "--prefix", "work"}
+	for _, tt := range []struct {
+		name string
+		tty  bool
+		args []string
+		want *regexp.Regexp
+	}{
+		{"one result on a terminal", true, info,
+			regexp.MustCompile(`(?s)\Abucket: +demo\nkey: +reports/q3.csv\nsize: +\d+\n.*\nmetadata:\nstorageClass: +STANDARD\n.*\z`)},
+		{"one result with --output table, not a terminal", false, append(info, "-o", "table"),
+			regexp.MustCompile(`\ABUCKET  KEY  +SIZE  .*\ndemo    reports/q3.csv  `)},
+		{"one result with --output jsonl on a terminal", true, append(info, "-o", "jsonl"),
+			regexp.MustCompile(`\A\{"bucket":"demo","key":"reports/q3.csv",.*\}\n\z`)},
+		{"a listing of one on a terminal", true, one,
+			regexp.MustCompile(`\AKEY  +SIZE  +LASTMODIFIED  +ETAG  +STORAGECLASS\nwork/settings.json  `)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			io, out, errOut := TestIO("")
+			io.OutTTY = tt.tty
+			if code := run(t.Context(), io, tt.args); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			if !tt.want.MatchString(out.String()) {
+				t.Errorf("stdout:\n%s\nwant it to match %s", out, tt.want)
+			}
+		})
 	}
 }

@@ -258,7 +258,7 @@ func showRun(ctx context.Context, a *app, id string) error {
 		return err
 	}
 	if a.outputFormat() != formatTable {
-		p, _ := newPrinter(a.io.Out, formatJSONL, nil)
+		p, _ := newPrinter(a.io.Out, formatJSONL, nil, false)
 		p.Print(module.Bundle{"run": r})
 		err := hist.Events(ctx, id, func(ev runs.StepEvent) error { return p.Print(module.Bundle{"event": ev}) })
 		return errors.Join(err, p.Close())

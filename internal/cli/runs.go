@@ -65,7 +65,7 @@ func (a *app) execute(ctx context.Context, f *flow.Flow, inputs, trigger map[str
 		}
 	}
 	p, err := newPrinter(a.io.Out, a.outputFormat(), []module.Output{{Name: "run"}, {Name: "flow"}, {Name: "status"}, {Name: "bundles"},
-		{Name: "ignoredErrors"}, {Name: "resumedErrors"}, {Name: "error"}})
+		{Name: "ignoredErrors"}, {Name: "resumedErrors"}, {Name: "error"}}, false)
 	if err != nil {
 		return err
 	}

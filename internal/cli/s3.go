@@ -63,11 +63,12 @@ func newModuleCmd(a *app, m *module.Module) *cobra.Command {
 		// The CLI is run by the machine's own user: the whole disk and the
 		// terminal are theirs.
 		env := module.Env{Stdout: a.io.Out, Logger: a.logger(), Files: module.AllLocalFiles()}
-		out := a.io.Out
+		out, tty := a.io.Out, a.io.OutTTY
 		if m.ReachOf(in)&module.ReachStdout != 0 {
-			out = a.io.Err // the data goes to standard output, the bundles beside it
+			// the data goes to standard output, the bundles beside it
+			out, tty = a.io.Err, a.io.ErrTTY
 		}
-		p, err := newPrinter(out, a.outputFormat(), m.Outputs)
+		p, err := newPrinter(out, a.outputFormat(), m.Outputs, tty && !m.Many)
 		if err != nil {
 			return err
 		}
@@ -90,6 +91,16 @@ func newModuleCmd(a *app, m *module.Module) *cobra.Command {
 		if runErr == nil && env.Connection != nil && env.Connection.Kind == connection.KindLocal && m.GivesLinks() && a.conns.temporaryLocal() {
 			fmt.Fprintf(a.io.Err, "note: links to the local connection work only while \"s3flow local serve\" runs, and it does not: "+
 				"this link stopped working when this command ended. Start \"s3flow local serve\" in another terminal, then run this command again.\n")
+		}
+		p.failed = runErr != nil
+		if runErr == nil && p.rows == 0 && m.Many {
+			// Nothing on stdout but a table's header: say what was empty,
+			// beside the output, where programs reading it do not see it.
+			note := "no results"
+			if m.Empty != nil {
+				note = m.Empty(in)
+			}
+			fmt.Fprintln(a.io.Err, note)
 		}
 		return errors.Join(runErr, p.Close())
 	}
@@ -187,9 +198,42 @@ func flagError(m *module.Module, err error) error {
 	return err
 }
 
+// moduleExample is the help's examples: the module's declared ones, or one
+// made of its required fields.
 func moduleExample(m *module.Module) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "  s3flow s3 %s --connection local", m.Verb)
+	examples := m.Examples
+	if len(examples) == 0 {
+		examples = []module.Example{requiredExample(m)}
+	}
+	lines := make([]string, len(examples))
+	for i, ex := range examples {
+		var b strings.Builder
+		fmt.Fprintf(&b, "  s3flow s3 %s", m.Verb)
+		if m.NeedsConnection {
+			b.WriteString(" --connection local")
+		}
+		for _, in := range ex.With {
+			f, ok := m.Field(in.Name)
+			if !ok {
+				panic(fmt.Sprintf("module %s: an example names %q, which is not a field", m.Name, in.Name))
+			}
+			if f.Type == module.Bool && in.Value == "true" {
+				fmt.Fprintf(&b, " --%s", f.FlagName())
+				continue
+			}
+			fmt.Fprintf(&b, " --%s %s", f.FlagName(), shellQuote(in.Value))
+		}
+		if ex.Says != "" {
+			b.WriteString("   # " + ex.Says)
+		}
+		lines[i] = b.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// requiredExample gives each required field its Example value.
+func requiredExample(m *module.Module) module.Example {
+	var ex module.Example
 	for _, f := range m.Fields {
 		if !f.Required {
 			continue
@@ -205,9 +249,9 @@ func moduleExample(m *module.Module) string {
 				v = "..."
 			}
 		}
-		fmt.Fprintf(&b, " --%s %s", f.FlagName(), shellQuote(v))
+		ex.With = append(ex.With, module.Pair{Name: f.Name, Value: v})
 	}
-	return b.String()
+	return ex
 }
 
 func shellQuote(s string) string {

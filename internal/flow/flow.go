@@ -438,9 +438,9 @@ func (p *parser) with(s *Step, label string, withNode, stepNode *yaml.Node) {
 	// the module's own rules. Templated values are checked when they are
 	// known.
 	stand := map[string]any{}
-	for _, f := range s.Module.Fields {
+	for i, f := range s.Module.Fields {
 		if s.With[f.Name] != nil || f.Required {
-			stand[f.Name] = placeholder(f)
+			stand[f.Name] = placeholder(f, i)
 		}
 	}
 	reported := map[string]bool{}
@@ -471,9 +471,11 @@ func (p *parser) with(s *Step, label string, withNode, stepNode *yaml.Node) {
 	}
 }
 
-// placeholder is a valid stand-in for a required field, so one literal can
-// be checked on its own.
-func placeholder(f module.Field) any {
+// placeholder is a valid stand-in for the i-th field, so one literal can be
+// checked on its own. Text stand-ins differ from field to field: a rule
+// that relates two fields (a copy's source and target paths) must not fail
+// because both got the same stand-in.
+func placeholder(f module.Field, i int) any {
 	switch f.Type {
 	case module.Int:
 		return int64(0)
@@ -488,10 +490,11 @@ func placeholder(f module.Field) any {
 		return f.Choices[0]
 	}
 	// Valid as a bucket name, a key and a relative URL alike.
+	text := fmt.Sprintf("placeholder-%d", i)
 	if f.Name == "url" {
-		return "/placeholder"
+		return "/" + text
 	}
-	return "placeholder"
+	return text
 }
 
 func fieldNames(m *module.Module) string {

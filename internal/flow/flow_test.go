@@ -545,3 +545,34 @@ func TestConvertInput(t *testing.T) {
 		}
 	}
 }
+
+// TestParseLiteralsAgainstStandIns: a literal is checked with stand-ins for
+// the templated fields, and a stand-in must never make a rule that relates
+// two fields fail. Copying a templated path to a fixed path in the same
+// bucket was refused as "is the file itself" when both paths got the same
+// stand-in; a real copy onto itself is still refused.
+func TestParseLiteralsAgainstStandIns(t *testing.T) {
+	t.Parallel()
+	const head = "name: t\ninputs:\n  date: {type: string}\nsteps:\n  - id: c\n    module: s3.copy_file\n    connection: local\n"
+	for _, tt := range []struct {
+		name, with string
+		problem    string // "" when it parses
+	}{
+		{"templated path, fixed to_path", "    with: {bucket: demo, path: \"reports/{{ inputs.date }}/sales.csv\", to_path: processed/x.csv}\n", ""},
+		{"fixed path, templated to_path", "    with: {bucket: demo, path: reports/q3.csv, to_path: \"processed/{{ inputs.date }}.csv\"}\n", ""},
+		{"templated bucket, fixed paths", "    with: {bucket: \"{{ inputs.date }}\", path: a.csv, to_path: b.csv}\n", ""},
+		{"templated both paths", "    with: {bucket: demo, path: \"{{ inputs.date }}\", to_path: \"{{ inputs.date }}.csv\"}\n", ""},
+		{"onto itself", "    with: {bucket: demo, path: reports/q3.csv, to_path: /reports/q3.csv}\n", `with.to_path: is the file itself ("reports/q3.csv")`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse("f.yaml", []byte(head+tt.with), setup(t))
+			switch {
+			case tt.problem == "" && err != nil:
+				t.Fatalf("Parse: %v", err)
+			case tt.problem != "" && (err == nil || !strings.Contains(err.Error(), tt.problem)):
+				t.Fatalf("Parse error = %v, want %q", err, tt.problem)
+			}
+		})
+	}
+}

@@ -44,11 +44,27 @@ type Module struct {
 	Fields []Field
 	// Outputs are the fields of each bundle the module emits, in order.
 	Outputs []Output
+	// Examples are uses of the module that help shows. With none, help
+	// shows one made of the required fields and their Example values.
+	Examples []Example
+	// Empty says what a listing (Many) found nothing in, e.g. "no files
+	// under demo/reports/": the CLI tells a person that much, on stderr,
+	// instead of printing nothing. Nil: "no results".
+	Empty func(in Values) string
 	// Validate checks the inputs beyond what the field declarations say
 	// (bucket naming rules, say), before any I/O. It may be nil.
 	Validate func(in Values) error
 	// Run does the work and calls emit once per result bundle.
 	Run func(ctx context.Context, env Env, in Values, emit func(Bundle) error) error
+}
+
+// Example is one use of a module: its inputs in order, by field name, as
+// command-line text; a Pairs field may repeat. Says what it does, and is
+// always given for an example that deletes or replaces something, so that
+// a reader who copies it knows before they run it.
+type Example struct {
+	With []Pair
+	Says string
 }
 
 // Direction is which way a module moves bytes.

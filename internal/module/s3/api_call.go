@@ -28,7 +28,7 @@ var APICall = &module.Module{
 	NeedsConnection: true,
 	Fields: []module.Field{
 		{Name: "url", Label: "URL", Type: module.String, Required: true,
-			Help: "path relative to the region's S3 endpoint; write keys as they are, s3flow encodes them", Example: "/demo?tagging"},
+			Help: "path relative to the region's S3 endpoint; write keys as they are, s3flow encodes them", Example: "/demo/reports/q3.csv?tagging"},
 		{Name: "method", Label: "Method", Type: module.String, Default: "GET",
 			Choices: []string{"GET", "HEAD", "PUT", "POST", "DELETE"}, Help: "HTTP method"},
 		{Name: "headers", Flag: "header", Label: "Headers", Type: module.Pairs, Separator: ": ",

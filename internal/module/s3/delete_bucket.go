@@ -35,6 +35,10 @@ var DeleteBucket = &module.Module{
 		{Name: "deletedObjects", Help: "how many files, versions and delete markers force deleted"},
 		{Name: "deleted", Help: "false when there was no such bucket"},
 	},
+	Examples: []module.Example{{
+		With: []module.Pair{{Name: "name", Value: "my-reports-2026"}},
+		Says: "deletes the bucket my-reports-2026 if it is empty",
+	}},
 	Validate: checkBucketToDelete,
 	Run:      runDeleteBucket,
 }

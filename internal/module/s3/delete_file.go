@@ -31,6 +31,10 @@ var DeleteFile = &module.Module{
 		{Name: "versionId", Help: "the version deleted, or the delete marker's version"},
 		{Name: "deleteMarker", Help: "true when a versioned bucket made (or removed) a delete marker"},
 	},
+	Examples: []module.Example{{
+		With: []module.Pair{{Name: "bucket", Value: "demo"}, {Name: "path", Value: "/reports/old.csv"}},
+		Says: "deletes the file reports/old.csv",
+	}},
 	Validate: checkObjectRef,
 	Run:      runDeleteFile,
 }

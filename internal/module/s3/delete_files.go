@@ -36,7 +36,7 @@ var DeleteFiles = &module.Module{
 	Verb:  "delete-files",
 	Title: "Delete files",
 	Help: "Deletes many files, 1,000 per request: the paths of keys (a list, in flows) or keys_file (a local file, one path per line, on the command line), " +
-		"or every file under prefix (optionally only those older than older_than). One bundle per file says what happened; dry_run only lists them. " +
+		"or the files in the folder prefix (with recursive, in every folder below it too; optionally only those older than older_than). One bundle per file says what happened; dry_run only lists them. " +
 		"The run fails at the end if any file could not be deleted.",
 	NeedsConnection: true,
 	Many:            true,
@@ -47,9 +47,9 @@ var DeleteFiles = &module.Module{
 		{Name: "keys_file", Flag: "keys-file", Label: "Paths file", Type: module.FileRef,
 			Help: "a text file with the paths to delete, one per line (blank lines are skipped)", Example: "./to-delete.txt"},
 		{Name: "prefix", Label: "Folder", Type: module.String, Kind: module.Folder,
-			Help: "delete the files in this folder, e.g. logs/2025 (/ for the whole bucket); folder markers included", Example: "logs/2025"},
-		{Name: "recursive", Label: "Recursive", Type: module.Bool, Default: true,
-			Help: "with prefix: also the files in every folder below it"},
+			Help: "delete the files in this folder, e.g. logs/2025 (/ and recursive for the whole bucket); folder markers included", Example: "logs/2025"},
+		{Name: "recursive", Label: "Recursive", Type: module.Bool, Default: false,
+			Help: "with prefix: also the files in every folder below it (default: the folder's own files only, as List files)"},
 		{Name: "older_than", Flag: "older-than", Label: "Older than", Type: module.String,
 			Help: "with prefix: only files last modified before this time (2026-01-31, 2026-01-31T12:00:00Z) or this long ago (720h, 30d, 1d12h)"},
 		{Name: "dry_run", Flag: "dry-run", Label: "Dry run", Type: module.Bool, Default: false,
@@ -61,6 +61,19 @@ var DeleteFiles = &module.Module{
 		{Name: "status", Help: "deleted, would-delete (dry run) or error"},
 		{Name: "code", Help: "S3's error code, when status is error"},
 		{Name: "message", Help: "S3's error message, when status is error"},
+	},
+	Examples: []module.Example{{
+		With: []module.Pair{{Name: "bucket", Value: "demo"}, {Name: "prefix", Value: "logs/2025"}, {Name: "dry_run", Value: "true"}},
+		Says: "lists the files in logs/2025 that would be deleted; deletes nothing",
+	}, {
+		With: []module.Pair{{Name: "bucket", Value: "demo"}, {Name: "prefix", Value: "logs/2025"}},
+		Says: "deletes the files in logs/2025 (not in its subfolders: add --recursive)",
+	}},
+	Empty: func(in module.Values) string {
+		if in.String("prefix") == "" {
+			return "no files to delete"
+		}
+		return "nothing deleted: no files " + emptyWhere(in)
 	},
 	Validate: checkDeleteFiles,
 	Run:      runDeleteFiles,

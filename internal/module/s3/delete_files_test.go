@@ -284,6 +284,8 @@ func TestDeleteFilesPrefix(t *testing.T) {
 	}
 }
 
+// TestDeleteFilesNotRecursive: by default, as list-files, a prefix is one
+// folder: its own files and its marker, not its subfolders'.
 func TestDeleteFilesNotRecursive(t *testing.T) {
 	for _, tg := range s3test.Targets(t) {
 		t.Run(tg.Name, func(t *testing.T) {
@@ -292,7 +294,7 @@ func TestDeleteFilesNotRecursive(t *testing.T) {
 			seedObjects(t, tg, bucket, map[string]string{
 				"work/": "", "work/a.csv": "a", "work/b.csv": "b", "work/sub/c.csv": "c", "workshop.csv": "w",
 			})
-			got, err := run(t, tg, DeleteFiles, map[string]any{"bucket": bucket, "prefix": "work", "recursive": false})
+			got, err := run(t, tg, DeleteFiles, map[string]any{"bucket": bucket, "prefix": "work"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -325,11 +327,11 @@ func TestDeleteFilesOlderThan(t *testing.T) {
 			seedObjects(t, tg, bucket, map[string]string{"tmp/new1": "1", "tmp/deep/new2": "2"})
 
 			// Nothing is an hour old.
-			got, err := run(t, tg, DeleteFiles, map[string]any{"bucket": bucket, "prefix": "tmp", "older_than": "1h"})
+			got, err := run(t, tg, DeleteFiles, map[string]any{"bucket": bucket, "prefix": "tmp", "recursive": true, "older_than": "1h"})
 			if err != nil || len(got) != 0 {
 				t.Fatalf("older_than 1h: %v, %v; want nothing", got, err)
 			}
-			got, err = run(t, tg, DeleteFiles, map[string]any{"bucket": bucket, "prefix": "tmp", "older_than": cutoff})
+			got, err = run(t, tg, DeleteFiles, map[string]any{"bucket": bucket, "prefix": "tmp", "recursive": true, "older_than": cutoff})
 			if err != nil {
 				t.Fatal(err)
 			}

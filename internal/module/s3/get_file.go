@@ -31,7 +31,7 @@ var GetFile = &module.Module{
 	Fields: []module.Field{
 		bucketField,
 		{Name: "path", Label: "Path", Type: module.String, Kind: module.ObjectKey, Required: true,
-			Help: "the file's path in the bucket (a leading / is ignored)", Example: "/photos/2019/February/image023.jpg"},
+			Help: "the file's path in the bucket (a leading / is ignored)", Example: "/photos/2019/February/image023.png"},
 		{Name: "range", Label: "Byte range", Type: module.String,
 			Help: "only these bytes: first-last (0-99), from an offset (100-) or the last N (-500); bytes=... works too"},
 		{Name: "out", Label: "Save to", Type: module.String, Kind: module.LocalPathOrStdout,

@@ -28,7 +28,8 @@ var ListBuckets = &module.Module{
 		{Name: "createdAt", Help: "when it was created"},
 		{Name: "region", Help: "the region it lives in, when the server says (AWS does; most S3-compatible servers do not)"},
 	},
-	Run: runListBuckets,
+	Empty: func(module.Values) string { return "no buckets" },
+	Run:   runListBuckets,
 }
 
 func runListBuckets(ctx context.Context, env module.Env, in module.Values, emit func(module.Bundle) error) error {

@@ -25,7 +25,7 @@ var ListFiles = &module.Module{
 		prefixField,
 		limitField,
 		{Name: "recursive", Label: "Recursive", Type: module.Bool, Default: false,
-			Help: "also list the files in every folder below the prefix"},
+			Help: "also list the files in every folder below the prefix (default: the folder's own files only, as Delete files)"},
 		regionField,
 	},
 	Outputs: []module.Output{
@@ -34,6 +34,9 @@ var ListFiles = &module.Module{
 		{Name: "lastModified", Help: "when it was last written"},
 		{Name: "etag", Help: "the object's ETag"},
 		{Name: "storageClass", Help: "e.g. STANDARD"},
+	},
+	Empty: func(in module.Values) string {
+		return "no files " + emptyWhere(in)
 	},
 	Validate: checkBucketRef,
 	Run:      runListFiles,
@@ -100,4 +103,15 @@ func runListFiles(ctx context.Context, env module.Env, in module.Values, emit fu
 		return fmt.Errorf("list files in %q under %q: %w", bucket, prefix, s3client.Explain(err))
 	}
 	return nil
+}
+
+// emptyWhere says where a listing that found nothing looked: in a folder
+// only, or below it too (the recursive input), so that a person who
+// expected files in its subfolders sees why.
+func emptyWhere(in module.Values) string {
+	where := in.String("bucket") + "/" + folderPrefix(in.String("prefix"))
+	if in.Bool("recursive") {
+		return "under " + where
+	}
+	return "in " + where + " (its subfolders are not looked in without recursive)"
 }

@@ -26,6 +26,9 @@ var ListFolders = &module.Module{
 		{Name: "prefix", Help: "the folder's full path, ending in /"},
 		{Name: "name", Help: "the folder's own name"},
 	},
+	Empty: func(in module.Values) string {
+		return fmt.Sprintf("no folders in %s/%s", in.String("bucket"), folderPrefix(in.String("prefix")))
+	},
 	Validate: checkBucketRef,
 	Run:      runListFolders,
 }

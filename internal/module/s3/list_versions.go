@@ -43,6 +43,9 @@ var ListVersions = &module.Module{
 		{Name: "lastModified", Help: "when it was written"},
 		{Name: "etag", Help: "the version's ETag (\"\" for a delete marker)"},
 	},
+	Empty: func(in module.Values) string {
+		return "no file versions " + emptyWhere(in)
+	},
 	Validate: checkBucketRef,
 	Run:      runListVersions,
 }

@@ -55,7 +55,7 @@ var SetTags = &module.Module{
 	Name:            "s3.set_tags",
 	Verb:            "set-tags",
 	Title:           "Set tags",
-	Help:            "Replaces all of a file's tags with the ones given; giving none removes every tag.",
+	Help:            "Replaces all of a file's tags with the ones given: tags it had that are not given are removed, and giving none removes every tag (Get tags shows what it has).",
 	NeedsConnection: true,
 	Fields: []module.Field{
 		bucketField,
@@ -69,6 +69,11 @@ var SetTags = &module.Module{
 		{Name: "bucket"}, {Name: "key"},
 		{Name: "tags", Help: "the tags the file has now"},
 	},
+	Examples: []module.Example{{
+		With: []module.Pair{{Name: "bucket", Value: "demo"}, {Name: "path", Value: "/reports/q3.csv"},
+			{Name: "tags", Value: "team=finance"}, {Name: "tags", Value: "year=2026"}},
+		Says: "replaces every tag of reports/q3.csv with team=finance and year=2026",
+	}},
 	Validate: func(in module.Values) error {
 		if err := checkObjectRef(in); err != nil {
 			return err
