@@ -95,6 +95,7 @@ var notRunHere = []struct{ pattern, why string }{
 	{`\bs3flow (server|worker|local serve)\b`, "serves until it is stopped"},
 	{`AKIA\.\.\.`, "needs a real AWS account's keys"},
 	{`--endpoint http://127\.0\.0\.1:9000`, "needs a MinIO on 127.0.0.1:9000"},
+	{`\bs3flow runs retry\b`, "needs a run that failed or was killed; testdata/script/runs.txtar does that"},
 }
 
 func notRun(line string) (pattern, why string) {

@@ -129,7 +129,7 @@ func newRunCmd(a *app) *cobra.Command {
 steps before it. The run is recorded (see 's3flow runs'); Ctrl-C cancels
 cleanly and records the run as cancelled.`,
 		Example: `  s3flow run examples/archive-reports.yaml --input date=2026-11-24
-  s3flow run examples/on-new-report.yaml --trigger key=incoming/2026-11-24.csv`,
+  s3flow run examples/on-new-report.yaml --trigger key=reports/daily/2026-11-24/sales.csv`,
 		Args: exactArg("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runFlow(cmd.Context(), a, args[0], o)

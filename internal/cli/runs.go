@@ -112,7 +112,7 @@ flow file as it is now; when it changed since the run, it says so.
 A run whose inputs held secrets cannot be retried (the history does not
 keep them): start a new run. Runs of a server are retried there
 (POST /api/runs/ID/retry or the Studio).`,
-		Example: "  s3flow runs retry 20261124T080000-1a2b3c4d",
+		Example: "  s3flow runs retry RUN_ID",
 		Args:    exactArg("RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return retryRun(cmd.Context(), a, args[0], o)

@@ -78,7 +78,7 @@ func newTriggerCmd(a *app) *cobra.Command {
 		Use:   "sample FLOW_FILE",
 		Short: "Print an example of the trigger data a flow's runs get (to edit and give to 's3flow run --trigger @FILE')",
 		Example: `  s3flow trigger sample examples/on-new-report.yaml > trigger.json
-  s3flow run examples/on-new-report.yaml --trigger @trigger.json`,
+  s3flow run examples/on-new-report.yaml --trigger @trigger.json --trigger key=reports/daily/2026-11-24/sales.csv`,
 		Args: exactArg("FLOW_FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := a.loadFlow(cmd.Context(), args[0])
