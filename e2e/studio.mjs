@@ -327,6 +327,9 @@ try {
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.goto(base + '/#/connections');
   await page.getByRole('heading', { name: 'Connections', level: 1 }).waitFor();
+  // The page's own requests (connections, providers) finish first: a
+  // reload in their middle would abort them, which counts as an error.
+  await page.waitForLoadState('networkidle');
   await page.reload();
   await page.getByRole('heading', { name: 'Connections', level: 1 }).waitFor();
   await page.keyboard.press('Tab');
