@@ -60,6 +60,10 @@ const (
 	LocalPathOrStdout
 	// Region is an AWS region name, checked by CheckRegion.
 	Region
+	// Headers are HTTP header fields (a Pairs field): each name an HTTP
+	// token, each value free of control characters, checked by
+	// CheckHeader before any request is made.
+	Headers
 )
 
 func (k Kind) String() string {
@@ -72,6 +76,8 @@ func (k Kind) String() string {
 		return "localPathOrStdout"
 	case Region:
 		return "region"
+	case Headers:
+		return "headers"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }

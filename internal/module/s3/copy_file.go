@@ -51,7 +51,7 @@ var CopyFile = &module.Module{
 		{Name: "metadata_directive", Flag: "metadata-directive", Label: "Metadata", Type: module.String, Default: "COPY",
 			Choices: []string{"COPY", "REPLACE"},
 			Help:    "COPY keeps the source's metadata and headers; REPLACE takes them from headers instead (Content-Type stays the source's unless given)"},
-		{Name: "headers", Flag: "header", Label: "Headers", Type: module.Pairs, Separator: ": ",
+		{Name: "headers", Flag: "header", Label: "Headers", Type: module.Pairs, Kind: module.Headers, Separator: ": ",
 			Help: "headers of the new file, e.g. 'x-amz-meta-owner: ana' or 'Content-Type: text/csv' (with REPLACE), 'x-amz-storage-class: STANDARD_IA', 'x-amz-tagging: a=1&b=2'"},
 		regionField,
 	},
@@ -197,10 +197,12 @@ func planCopy(in module.Values) (copyPlan, error) {
 		return copyPlan{}, err
 	}
 	if p.directive == types.MetadataDirectiveCopy && p.props.replaceOnly != "" {
-		return copyPlan{}, &module.InputError{Field: "headers", Rule: fmt.Sprintf("%s is metadata, which S3 sets only with metadata_directive REPLACE (COPY keeps the source's)", p.props.replaceOnly)}
+		return copyPlan{}, &module.InputError{Field: "headers", Rule: fmt.Sprintf("%s is metadata, which S3 sets only with {metadata_directive} REPLACE (COPY keeps the source's)", p.props.replaceOnly),
+			Refs: []string{"metadata_directive"}}
 	}
 	if p.srcBucket == p.dstBucket && p.srcKey == p.dstKey && p.directive == types.MetadataDirectiveCopy && p.props.storageClass == "" {
-		return copyPlan{}, &module.InputError{Field: "to_path", Rule: fmt.Sprintf("is the file itself (%q); copying it onto itself changes nothing (S3 refuses it): give another path, or metadata_directive REPLACE to change its metadata", p.dstKey)}
+		return copyPlan{}, &module.InputError{Field: "to_path", Rule: fmt.Sprintf("is the file itself (%q); copying it onto itself changes nothing (S3 refuses it): give another path, or {metadata_directive} REPLACE to change its metadata", p.dstKey),
+			Refs: []string{"metadata_directive"}}
 	}
 	return p, nil
 }

@@ -34,7 +34,7 @@ var (
 		Help: "folder path to look in, e.g. work/reports (default: the bucket's top level)", Example: "work/reports",
 	}
 	limitField = module.Field{
-		Name: "limit", Label: "Limit", Type: module.Int, Default: int64(0),
+		Name: "limit", Label: "Limit", Type: module.Int, Default: int64(0), Min: module.AtLeast(0),
 		Help: "stop after this many results (0: all)",
 	}
 )
