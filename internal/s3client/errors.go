@@ -86,6 +86,13 @@ func Explain(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
+	var noCreds *NoCredentialsError
+	if errors.As(err, &noCreds) {
+		// The SDK's words around it ("operation error S3: ListBuckets, get
+		// identity: get credentials: failed to refresh cached
+		// credentials, ...") say nothing the user can act on.
+		return noCreds
+	}
 	e := &Error{Err: err}
 	var api smithy.APIError
 	var resp *smithyhttp.ResponseError
