@@ -15,8 +15,8 @@ import (
 
 func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "s3flow",
-		Short: "Automation flows for Amazon S3 and S3-compatible stores",
+		Use:           "s3flow",
+		Short:         "Automation flows for Amazon S3 and S3-compatible stores",
 		Version:       version(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
