@@ -244,6 +244,9 @@ func (l *LocalFiles) File(p string) (*LocalFile, error) {
 		if errors.Is(err, ErrNoLocalFiles) {
 			return nil, err
 		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("there is no file %q", p)
+		}
 		return nil, fmt.Errorf("cannot read %q: %w", p, err)
 	}
 	if !st.Mode().IsRegular() {
