@@ -42,7 +42,7 @@ type Field struct {
 	// checked).
 	Kind Kind
 	// Min, when set, is the smallest value an Int field accepts.
-	Min *int64 `json:",omitempty"`
+	Min *int64
 }
 
 // AtLeast is a Field.Min.
