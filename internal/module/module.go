@@ -233,8 +233,10 @@ func (f Field) check(v any) (any, error) {
 // CheckHeader is the rule for an HTTP header field that a user gives: Go's
 // HTTP client refuses anything else when it sends the request, which
 // would be too late (after retries) and say too little.
+// Spaces around a name are not part of it (modules trim them, as
+// ParsePairs does).
 func CheckHeader(p Pair) error {
-	if !httpguts.ValidHeaderFieldName(p.Name) {
+	if !httpguts.ValidHeaderFieldName(strings.TrimSpace(p.Name)) {
 		return fmt.Errorf("%q is not a header name: use letters, digits and - (no spaces, colons or other separators)", p.Name)
 	}
 	if !httpguts.ValidHeaderFieldValue(p.Value) {

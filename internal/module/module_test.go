@@ -34,6 +34,7 @@ func TestCheckFieldRules(t *testing.T) {
 		{name: "good headers", raw: map[string]any{"headers": map[string]any{"x-amz-meta-owner": "ana", "Content-Type": "text/csv"}}},
 		{name: "space in a header name", raw: map[string]any{"headers": []module.Pair{{Name: "x-amz-meta-bad name", Value: "v"}}},
 			field: "headers", rule: `"x-amz-meta-bad name" is not a header name: use letters, digits and - (no spaces, colons or other separators)`},
+		{name: "spaces around a header name", raw: map[string]any{"headers": map[string]any{" Content-Type ": "text/csv"}}},
 		{name: "colon in a header name", raw: map[string]any{"headers": map[string]any{"a:b": "v"}},
 			field: "headers", rule: `"a:b" is not a header name: use letters, digits and - (no spaces, colons or other separators)`},
 		{name: "line break in a header value", raw: map[string]any{"headers": map[string]any{"x-amz-meta-a": "1\r\nX-Evil: 2"}},
