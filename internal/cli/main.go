@@ -19,6 +19,9 @@ const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 2
+	// exitInterrupted is a run stopped by Ctrl-C (SIGINT) or SIGTERM: 128
+	// plus SIGINT's number, what shells report for a command they stopped.
+	exitInterrupted = 130
 )
 
 // Version is set at build time with -ldflags "-X ...cli.Version=...".
@@ -56,8 +59,20 @@ func run(ctx context.Context, io *IOStreams, args []string) int {
 	defer app.close()
 	root := newRootCmd(app)
 	root.SetArgs(args)
-	return report(io, root.ExecuteContext(ctx))
+	err := root.ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil {
+		// A signal stopped the command, whatever error that caused (a
+		// cancelled run's own message, say).
+		err = &interruptedError{err}
+	}
+	return report(io, err)
 }
+
+// interruptedError is the failure of a command a signal stopped.
+type interruptedError struct{ err error }
+
+func (e *interruptedError) Error() string { return e.err.Error() }
+func (e *interruptedError) Unwrap() error { return e.err }
 
 // report prints err as one line and returns its exit code.
 func report(io *IOStreams, err error) int {
@@ -66,13 +81,23 @@ func report(io *IOStreams, err error) int {
 	}
 	var usage *usageError
 	var input *module.InputError
+	var inModule *moduleError
+	var stopped *interruptedError
 	switch {
+	case errors.As(err, &stopped) && stopped.err != context.Canceled:
+		// The command's own words say what was left undone (the run id).
+		fmt.Fprintf(io.Err, "s3flow: interrupted: %v\n", err)
+		return exitInterrupted
+	case errors.As(err, &input) && errors.As(err, &inModule):
+		// On the command line, fields are flags.
+		fmt.Fprintf(io.Err, "s3flow: %s\n", withFlags(inModule.module, input))
+		return exitUsage
 	case errors.As(err, &usage), errors.As(err, &input):
 		fmt.Fprintf(io.Err, "s3flow: %v\n", err)
 		return exitUsage
-	case errors.Is(err, context.Canceled):
+	case stopped != nil, errors.Is(err, context.Canceled):
 		fmt.Fprintln(io.Err, "s3flow: interrupted")
-		return exitError
+		return exitInterrupted
 	}
 	fmt.Fprintf(io.Err, "s3flow: %v\n", err)
 	return exitError

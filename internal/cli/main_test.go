@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,6 +177,9 @@ func TestConnectionCommandsHideSecret(t *testing.T) {
 func TestReport(t *testing.T) {
 	t.Parallel()
 	input := &module.InputError{Field: "bucket", Rule: "is required"}
+	deleteLike := &module.Module{Name: "s3.x", Fields: []module.Field{{Name: "keys_file", Flag: "keys-file"}, {Name: "prefix"}}}
+	choose := &module.InputError{Field: "prefix", Rule: "give exactly one of {keys_file} and {prefix}, not {keys_file} and {prefix}",
+		Refs: []string{"keys_file", "prefix"}}
 	for _, tt := range []struct {
 		name   string
 		err    error
@@ -186,7 +191,12 @@ func TestReport(t *testing.T) {
 		{"input", input, 2, "s3flow: bucket: is required\n"},
 		{"wrapped input", fmt.Errorf("step 2: %w", input), 2, "s3flow: step 2: bucket: is required\n"},
 		{"failure", errors.New("list files: NoSuchBucket"), 1, "s3flow: list files: NoSuchBucket\n"},
-		{"interrupted", fmt.Errorf("upload: %w", context.Canceled), 1, "s3flow: interrupted\n"},
+		{"interrupted", fmt.Errorf("upload: %w", context.Canceled), 130, "s3flow: interrupted\n"},
+		{"stopped by a signal", &interruptedError{errors.New("run 1 of flow f cancelled")}, 130, "s3flow: interrupted: run 1 of flow f cancelled\n"},
+		{"input of a module command", &moduleError{deleteLike, fmt.Errorf("delete: %w", choose)}, 2,
+			"s3flow: --prefix: give exactly one of --keys-file and --prefix, not --keys-file and --prefix\n"},
+		{"input of a flow step", fmt.Errorf("step \"d\": %w", choose), 2,
+			"s3flow: step \"d\": prefix: give exactly one of keys_file and prefix, not keys_file and prefix\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -198,5 +208,35 @@ func TestReport(t *testing.T) {
 				t.Errorf("stderr = %q, want %q", errOut.String(), tt.stderr)
 			}
 		})
+	}
+}
+
+// TestRunInterrupted: a flow run stopped by Ctrl-C (its context cancelled,
+// as Main's signal handling does) exits 130 and says it was interrupted.
+// The S3 endpoint cancels the run when the first request arrives, so the
+// run is surely under way.
+func TestRunInterrupted(t *testing.T) {
+	home := setup(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cancel()
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	if code, _, stderr := runCLI(t, "secret\n", "connection", "create", "hang", "--access-key-id", "AKIAHANG",
+		"--secret-access-key-stdin", "--endpoint", srv.URL, "--path-style", "--no-verify"); code != 0 {
+		t.Fatalf("connection create: exit %d: %s", code, stderr)
+	}
+	flow := filepath.Join(filepath.Dir(home), "hang.yaml")
+	if err := os.WriteFile(flow, []byte("name: hang\nsteps:\n  - id: list\n    module: s3.list_files\n    connection: hang\n    with: {bucket: demo}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	io, _, errOut := TestIO("")
+	if code := run(ctx, io, []string{"run", flow}); code != 130 {
+		t.Errorf("exit code %d, want 130; stderr: %s", code, errOut)
+	}
+	if !strings.HasPrefix(errOut.String(), "s3flow: interrupted") {
+		t.Errorf("stderr = %q, want it to say the run was interrupted", errOut)
 	}
 }

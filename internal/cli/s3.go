@@ -58,7 +58,7 @@ func newModuleCmd(a *app, m *module.Module) *cobra.Command {
 		}
 		in, err := m.Check(raw)
 		if err != nil {
-			return flagError(m, err)
+			return &moduleError{m, err}
 		}
 		// The CLI is run by the machine's own user: the whole disk and the
 		// terminal are theirs.
@@ -102,7 +102,10 @@ func newModuleCmd(a *app, m *module.Module) *cobra.Command {
 			}
 			fmt.Fprintln(a.io.Err, note)
 		}
-		return errors.Join(runErr, p.Close())
+		if err := errors.Join(runErr, p.Close()); err != nil {
+			return &moduleError{m, err}
+		}
+		return nil
 	}
 	return cmd
 }
@@ -186,16 +189,26 @@ func flagValues(flags *pflag.FlagSet, m *module.Module) (map[string]any, error) 
 	return raw, nil
 }
 
-// flagError names the flag, not the field, in input errors.
-func flagError(m *module.Module, err error) error {
-	var input *module.InputError
-	if errors.As(err, &input) {
-		if f, ok := m.Field(input.Field); ok {
-			return usagef("--%s: %s", f.FlagName(), input.Rule)
+// moduleError is an error of a module's command: report names its
+// fields by their flags.
+type moduleError struct {
+	module *module.Module
+	err    error
+}
+
+func (e *moduleError) Error() string { return e.err.Error() }
+func (e *moduleError) Unwrap() error { return e.err }
+
+// withFlags renders an input error of m's command with flag names: the
+// field it blames and the fields its rule names.
+func withFlags(m *module.Module, input *module.InputError) string {
+	flag := func(name string) string {
+		if f, ok := m.Field(name); ok {
+			return "--" + f.FlagName()
 		}
-		return usagef("%s", input.Error())
+		return name
 	}
-	return err
+	return flag(input.Field) + ": " + input.RuleNaming(flag)
 }
 
 // moduleExample is the help's examples: the module's declared ones, or one

@@ -171,10 +171,10 @@ func (s *Store) insert(ctx context.Context, c Connection) error {
 		s.sealSecret(c.SecretAccessKey, c.Name, "secret"), s.sealSecret(c.SessionToken, c.Name, "session_token"),
 		c.Region, c.Endpoint, c.PathStyle, c.ChecksumMode, c.VerifyStatus,
 		c.CreatedAt.Format(time.RFC3339Nano), nullTime(c.VerifiedAt), c.MaxAttempts, c.PartSizeMiB, c.ParallelParts)
+	if store.IsUniqueViolation(err) {
+		return fmt.Errorf("create connection %q: %w", c.Name, ErrExists)
+	}
 	if err != nil {
-		if exists, _ := s.exists(ctx, c.Name); exists {
-			return fmt.Errorf("create connection %q: %w", c.Name, ErrExists)
-		}
 		return fmt.Errorf("create connection %q: %w", c.Name, err)
 	}
 	return nil

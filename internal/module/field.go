@@ -38,9 +38,15 @@ type Field struct {
 	// Choices, when set, are the only values a String field accepts.
 	Choices []string
 	// Kind is what the value means where that carries a rule: a local
-	// path (what the field touches), a region (how it is checked).
+	// path (what the field touches), a region or headers (how it is
+	// checked).
 	Kind Kind
+	// Min, when set, is the smallest value an Int field accepts.
+	Min *int64
 }
+
+// AtLeast is a Field.Min.
+func AtLeast(n int64) *int64 { return &n }
 
 // FlagName is the field's CLI flag name.
 func (f Field) FlagName() string {

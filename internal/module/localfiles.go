@@ -244,6 +244,9 @@ func (l *LocalFiles) File(p string) (*LocalFile, error) {
 		if errors.Is(err, ErrNoLocalFiles) {
 			return nil, err
 		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &missingFileError{path: p, err: err}
+		}
 		return nil, fmt.Errorf("cannot read %q: %w", p, err)
 	}
 	if !st.Mode().IsRegular() {
@@ -251,3 +254,13 @@ func (l *LocalFiles) File(p string) (*LocalFile, error) {
 	}
 	return &LocalFile{Path: p, size: st.Size(), files: l}, nil
 }
+
+// missingFileError says a file is not there, once: the *PathError it wraps
+// would repeat the path and the call ("stat x: no such file or directory").
+type missingFileError struct {
+	path string
+	err  error
+}
+
+func (e *missingFileError) Error() string { return fmt.Sprintf("there is no file %q", e.path) }
+func (e *missingFileError) Unwrap() error { return e.err }

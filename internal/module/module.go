@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/s3flow/s3flow/internal/connection"
 )
 
@@ -211,14 +213,9 @@ func (m *Module) Check(raw map[string]any) (Values, error) {
 		if f.Required && f.Type == String && typed.(string) == "" {
 			return nil, &InputError{Field: f.Name, Rule: "is required and may not be empty"}
 		}
-		if f.Kind == Region {
-			var re *connection.RegionError
-			if err := connection.CheckRegion(typed.(string)); errors.As(err, &re) {
-				return nil, &InputError{Field: f.Name, Rule: re.Rule()}
-			}
-		}
-		if len(f.Choices) > 0 && !slices.Contains(f.Choices, typed.(string)) {
-			return nil, &InputError{Field: f.Name, Rule: fmt.Sprintf("must be one of %s, got %q", strings.Join(f.Choices, ", "), typed)}
+		typed, err = f.check(typed)
+		if err != nil {
+			return nil, &InputError{Field: f.Name, Rule: err.Error()}
 		}
 		values[f.Name] = typed
 	}
@@ -228,6 +225,51 @@ func (m *Module) Check(raw map[string]any) (Values, error) {
 		}
 	}
 	return values, nil
+}
+
+// check applies the field's own rules to a converted value: its kind,
+// bound and choices. It returns the value to use: a choice is matched
+// without regard to case ("get" for GET) and given as declared.
+func (f Field) check(v any) (any, error) {
+	switch f.Kind {
+	case Region:
+		var re *connection.RegionError
+		if err := connection.CheckRegion(v.(string)); errors.As(err, &re) {
+			return nil, errors.New(re.Rule())
+		}
+	case Headers:
+		for _, p := range v.([]Pair) {
+			if err := CheckHeader(p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if f.Min != nil && f.Type == Int && v.(int64) < *f.Min {
+		return nil, fmt.Errorf("must be at least %d, got %d", *f.Min, v)
+	}
+	if len(f.Choices) > 0 {
+		i := slices.IndexFunc(f.Choices, func(c string) bool { return strings.EqualFold(c, v.(string)) })
+		if i < 0 {
+			return nil, fmt.Errorf("must be one of %s, got %q", strings.Join(f.Choices, ", "), v)
+		}
+		return f.Choices[i], nil
+	}
+	return v, nil
+}
+
+// CheckHeader is the rule for an HTTP header field that a user gives: Go's
+// HTTP client refuses anything else when it sends the request, which
+// would be too late (after retries) and say too little.
+// Spaces around a name are not part of it (modules trim them, as
+// ParsePairs does).
+func CheckHeader(p Pair) error {
+	if !httpguts.ValidHeaderFieldName(strings.TrimSpace(p.Name)) {
+		return fmt.Errorf("%q is not a header name: use letters, digits and - (no spaces, colons or other separators)", p.Name)
+	}
+	if !httpguts.ValidHeaderFieldValue(p.Value) {
+		return fmt.Errorf("the value of header %s has a control character (a line break, say); header values are one line of text", p.Name)
+	}
+	return nil
 }
 
 func (m *Module) fieldList() string {
@@ -242,10 +284,23 @@ func (m *Module) fieldList() string {
 type InputError struct {
 	Field string
 	Rule  string
+	// Refs are the other fields the rule names, each written {name} in
+	// Rule, so that each interface can name them its own way (flow fields
+	// as they are, CLI flags as --flags).
+	Refs []string
 }
 
 func (e *InputError) Error() string {
-	return fmt.Sprintf("%s: %s", e.Field, e.Rule)
+	return fmt.Sprintf("%s: %s", e.Field, e.RuleNaming(func(field string) string { return field }))
+}
+
+// RuleNaming is the rule with each field it refers to named by name.
+func (e *InputError) RuleNaming(name func(field string) string) string {
+	rule := e.Rule
+	for _, ref := range e.Refs {
+		rule = strings.ReplaceAll(rule, "{"+ref+"}", name(ref))
+	}
+	return rule
 }
 
 // Registry holds modules by name and by verb.

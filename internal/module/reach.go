@@ -70,6 +70,10 @@ const (
 	// after the run ends (a presigned URL): it works only while that
 	// endpoint runs.
 	Link
+	// Headers are HTTP header fields (a Pairs field): each name an HTTP
+	// token, each value free of control characters, checked by
+	// CheckHeader before any request is made.
+	Headers
 )
 
 func (k Kind) String() string {
@@ -90,6 +94,8 @@ func (k Kind) String() string {
 		return "objectKey"
 	case Link:
 		return "link"
+	case Headers:
+		return "headers"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }

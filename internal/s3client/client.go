@@ -88,6 +88,7 @@ func New(ctx context.Context, conn connection.Connection, region string, opts Op
 	// and instance roles live at the link-local address the guard refuses.
 	loadOpts := []func(*config.LoadOptions) error{
 		config.WithRegion(region),
+		config.WithLogger(sdkLogger(logger)),
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 			t.MaxIdleConnsPerHost = 64
 			// A server that takes the whole request and never answers
@@ -121,6 +122,9 @@ func New(ctx context.Context, conn connection.Connection, region string, opts Op
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration for connection %q: %w", conn.Name, err)
+	}
+	if conn.Kind == connection.KindEnv && cfg.Credentials != nil {
+		cfg.Credentials = aws.NewCredentialsCache(chainCredentials{chain: cfg.Credentials, connection: conn.Name, logger: logger})
 	}
 	if cfg.HTTPClient, err = guardedClient(cfg.HTTPClient, policy(conn)); err != nil {
 		return nil, fmt.Errorf("connection %q: %w", conn.Name, err)

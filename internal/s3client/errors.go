@@ -92,6 +92,13 @@ func Explain(err error) error {
 	if errors.As(err, &key) {
 		return key
 	}
+	var noCreds *NoCredentialsError
+	if errors.As(err, &noCreds) {
+		// The SDK's words around it ("operation error S3: ListBuckets, get
+		// identity: get credentials: failed to refresh cached
+		// credentials, ...") say nothing the user can act on.
+		return noCreds
+	}
 	e := &Error{Err: err}
 	var api smithy.APIError
 	var resp *smithyhttp.ResponseError

@@ -476,6 +476,8 @@ type fieldInfo struct {
 	// Kind carries the value's rule: localPath and localPathOrStdout
 	// fields are refused over the API (the Studio leaves them out).
 	Kind string `json:"kind,omitempty"`
+	// Min is an integer's lower bound, for the form's min attribute.
+	Min *int64 `json:"min,omitempty"`
 }
 
 func (s *Server) listModules(w http.ResponseWriter, r *http.Request) error {
@@ -485,7 +487,7 @@ func (s *Server) listModules(w http.ResponseWriter, r *http.Request) error {
 			Reaches: m.Reaches.Names(), Moves: m.Moves}
 		for _, f := range m.Fields {
 			mi.Fields = append(mi.Fields, fieldInfo{Name: f.Name, Label: f.Label, Help: f.Help, Type: f.Type.String(),
-				Required: f.Required, Default: f.Default, Example: f.Example, Choices: f.Choices, Kind: f.Kind.String()})
+				Required: f.Required, Default: f.Default, Example: f.Example, Choices: f.Choices, Kind: f.Kind.String(), Min: f.Min})
 		}
 		out = append(out, mi)
 	}

@@ -78,6 +78,12 @@ func TestServerRefusesPrivateEndpoints(t *testing.T) {
 	if status, out := e.do("POST", "/api/modules/s3.api_call", e.token, []byte(req), nil); status == 200 || !strings.Contains(fmt.Sprint(out["error"]), "region: must be") {
 		t.Errorf("api_call with an injected region: %d %v, want refused", status, out)
 	}
+	// A malformed header is the declaration's rule too: refused before any
+	// request, as on the command line and in flows.
+	req = `{"connection": "vg", "inputs": {"url": "/", "headers": {"x-amz-meta-bad name": "v"}}}`
+	if status, out := e.do("POST", "/api/modules/s3.api_call", e.token, []byte(req), nil); status != 400 || !strings.Contains(fmt.Sprint(out["error"]), `headers: "x-amz-meta-bad name" is not a header name`) {
+		t.Errorf("api_call with a malformed header: %d %v, want 400 and the rule", status, out)
+	}
 	if got := n.Load(); got != 0 {
 		t.Errorf("the endpoint on 127.0.0.1 got %d requests, want 0", got)
 	}

@@ -95,10 +95,20 @@ func (t *Tokens) Create(ctx context.Context, name string, scope Scope, expires t
 	}
 	_, err := t.db.ExecContext(ctx, `INSERT INTO api_tokens (id, name, hash, scope, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		hex.EncodeToString(id), name, hashToken(token), string(scope), exp, t.now().UTC().Format(time.RFC3339))
+	if store.IsUniqueViolation(err) {
+		return "", fmt.Errorf("create token: %w", &TokenExistsError{Name: name})
+	}
 	if err != nil {
-		return "", fmt.Errorf("create token %q (does it exist already?): %w", name, err)
+		return "", fmt.Errorf("create token %q: %w", name, err)
 	}
 	return token, nil
+}
+
+// TokenExistsError is a token name already taken.
+type TokenExistsError struct{ Name string }
+
+func (e *TokenExistsError) Error() string {
+	return fmt.Sprintf("a token named %q already exists; pick another name, or delete it first with 's3flow token delete %s'", e.Name, e.Name)
 }
 
 // TokenInfo describes a token; the token itself is never kept.

@@ -31,7 +31,7 @@ var APICall = &module.Module{
 			Help: "path relative to the region's S3 endpoint; write keys as they are, s3flow encodes them", Example: "/demo/reports/q3.csv?tagging"},
 		{Name: "method", Label: "Method", Type: module.String, Default: "GET",
 			Choices: []string{"GET", "HEAD", "PUT", "POST", "DELETE"}, Help: "HTTP method"},
-		{Name: "headers", Flag: "header", Label: "Headers", Type: module.Pairs, Separator: ": ",
+		{Name: "headers", Flag: "header", Label: "Headers", Type: module.Pairs, Kind: module.Headers, Separator: ": ",
 			Help: "request headers, e.g. 'Content-Type: application/xml'"},
 		{Name: "query", Label: "Query String", Type: module.Pairs, Separator: "=",
 			Help: "query string items, e.g. 'list-type=2'"},

@@ -51,7 +51,7 @@ var CopyFile = &module.Module{
 		{Name: "metadata_directive", Flag: "metadata-directive", Label: "Metadata", Type: module.String, Default: "COPY",
 			Choices: []string{"COPY", "REPLACE"},
 			Help:    "COPY keeps the source's metadata and headers; REPLACE takes them from headers instead (Content-Type stays the source's unless given)"},
-		{Name: "headers", Flag: "header", Label: "Headers", Type: module.Pairs, Separator: ": ",
+		{Name: "headers", Flag: "header", Label: "Headers", Type: module.Pairs, Kind: module.Headers, Separator: ": ",
 			Help: "headers of the new file, e.g. 'x-amz-meta-owner: ana' or 'Content-Type: text/csv' (with REPLACE), 'x-amz-storage-class: STANDARD_IA', 'x-amz-tagging: a=1&b=2'"},
 		regionField,
 	},

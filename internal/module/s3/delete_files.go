@@ -95,14 +95,16 @@ func checkDeleteFiles(in module.Values) error {
 	}
 	switch len(given) {
 	case 0:
-		return &module.InputError{Field: "prefix", Rule: "say what to delete: give exactly one of keys, keys_file and prefix (/ for the whole bucket)"}
+		return &module.InputError{Field: "prefix", Rule: "say what to delete: give exactly one of {keys}, {keys_file} and {prefix} (/ for the whole bucket)",
+			Refs: []string{"keys", "keys_file", "prefix"}}
 	case 1:
 	default:
-		return &module.InputError{Field: given[1], Rule: fmt.Sprintf("give exactly one of keys, keys_file and prefix, not %s", strings.Join(given, " and "))}
+		return &module.InputError{Field: given[1], Rule: fmt.Sprintf("give exactly one of {keys}, {keys_file} and {prefix}, not {%s}", strings.Join(given, "} and {")),
+			Refs: []string{"keys", "keys_file", "prefix"}}
 	}
 	if in.String("older_than") != "" {
 		if given[0] != "prefix" {
-			return &module.InputError{Field: "older_than", Rule: "works only with prefix (the dates come from the listing)"}
+			return &module.InputError{Field: "older_than", Rule: "works only with {prefix} (the dates come from the listing)", Refs: []string{"prefix"}}
 		}
 		if _, err := parseOlderThan(in.String("older_than"), time.Now()); err != nil {
 			return err

@@ -54,7 +54,7 @@ func checkPresign(in module.Values) error {
 		return err
 	}
 	if in.String("content_type") != "" && in.String("method") != http.MethodPut {
-		return &module.InputError{Field: "content_type", Rule: "works only with method PUT (a download's type is the stored file's)"}
+		return &module.InputError{Field: "content_type", Rule: "works only with {method} PUT (a download's type is the stored file's)", Refs: []string{"method"}}
 	}
 	_, err := parseExpiry(in.String("expires"))
 	return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/s3client"
 )
@@ -34,7 +35,7 @@ var (
 		Help: "folder path to look in, e.g. work/reports (default: the bucket's top level)", Example: "work/reports",
 	}
 	limitField = module.Field{
-		Name: "limit", Label: "Limit", Type: module.Int, Default: int64(0),
+		Name: "limit", Label: "Limit", Type: module.Int, Default: int64(0), Min: module.AtLeast(0),
 		Help: "stop after this many results (0: all)",
 	}
 )
@@ -43,6 +44,15 @@ var (
 func client(ctx context.Context, env module.Env, in module.Values) (*s3client.Client, error) {
 	if env.Connection == nil {
 		return nil, fmt.Errorf("a connection is required")
+	}
+	// The local endpoint answers in its one region only; any other fails
+	// every request's signature check, which S3 would blame on the
+	// bucket's region.
+	if conn := env.Connection; conn.Kind == connection.KindLocal {
+		if r := in.String("region"); r != "" && r != conn.Region {
+			return nil, &module.InputError{Field: "region", Rule: fmt.Sprintf(
+				"the local connection has one region, %s, where all its buckets live; leave the region out (got %q)", conn.Region, r)}
+		}
 	}
 	// The region input is checked by its field kind (module.Region);
 	// s3client.New checks it again, whatever the caller.

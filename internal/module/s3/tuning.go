@@ -29,11 +29,11 @@ const (
 
 var (
 	partSizeField = module.Field{
-		Name: "part_size", Flag: "part-size", Label: "Part size (MiB)", Type: module.Int, Default: int64(0),
+		Name: "part_size", Flag: "part-size", Label: "Part size (MiB)", Type: module.Int, Default: int64(0), Min: module.AtLeast(0),
 		Help: "size of each part of a large transfer, in MiB (0: the connection's setting, else 8)",
 	}
 	parallelPartsField = module.Field{
-		Name: "parallel_parts", Flag: "parallel-parts", Label: "Parts at once", Type: module.Int, Default: int64(0),
+		Name: "parallel_parts", Flag: "parallel-parts", Label: "Parts at once", Type: module.Int, Default: int64(0), Min: module.AtLeast(0),
 		Help: "how many parts of a large transfer move at once (0: the connection's setting, else 4 up, 8 down)",
 	}
 )

@@ -38,7 +38,7 @@ var UploadFile = &module.Module{
 			Help: "fail instead of replacing an object that exists (If-None-Match: *)"},
 		{Name: "if_match", Flag: "if-match", Label: "Only if unchanged", Type: module.String,
 			Help: "replace the object only if it still has this ETag (If-Match)"},
-		{Name: "headers", Flag: "header", Label: "Headers", Type: module.Pairs, Separator: ": ",
+		{Name: "headers", Flag: "header", Label: "Headers", Type: module.Pairs, Kind: module.Headers, Separator: ": ",
 			Help: "PUT Object request headers, e.g. 'Content-Type: text/csv' or 'x-amz-meta-owner: ana'"},
 		regionField,
 		partSizeField,
@@ -236,7 +236,7 @@ func applyConditions(input *transfermanager.UploadObjectInput, in module.Values)
 		input.IfMatch = aws.String(etag)
 	}
 	if input.IfMatch != nil && input.IfNoneMatch != nil {
-		return &module.InputError{Field: "if_match", Rule: "cannot be combined with no_overwrite (If-None-Match)"}
+		return &module.InputError{Field: "if_match", Rule: "cannot be combined with {no_overwrite} (If-None-Match)", Refs: []string{"no_overwrite"}}
 	}
 	return nil
 }

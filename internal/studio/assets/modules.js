@@ -230,7 +230,7 @@ function fieldControl(f, { connOf, buckets, entries, mod, controls }) {
     get = () => control.checked;
     return register(formField({ id, label: f.label, help, control, inline: true }));
   } else if (f.type === 'integer') {
-    control = h('input', { id, name: f.name, type: 'number', step: '1', required: f.required, value: f.default !== undefined && f.default !== 0 ? String(f.default) : '' });
+    control = h('input', { id, name: f.name, type: 'number', step: '1', min: f.min, required: f.required, value: f.default !== undefined && f.default !== 0 ? String(f.default) : '' });
     get = () => (control.value === '' ? undefined : Number(control.value));
   } else if (f.type === 'map') {
     control = h('textarea', { id, name: f.name, rows: 3, spellcheck: 'false', placeholder: 'One per line: Name: value' });
