@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -228,8 +229,10 @@ func cell(v any) string {
 	if s, ok := v.(fmt.Stringer); ok {
 		return s.String()
 	}
-	switch v.(type) {
-	case map[string]string, map[string]any, []any:
+	// Maps and lists of any element type (a run's bundle counts) as
+	// JSON, never Go's map[a:1] notation.
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array:
 		b, _ := encodeJSON(v)
 		return string(b)
 	}

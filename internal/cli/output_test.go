@@ -201,3 +201,22 @@ func TestTerminalOutputShape(t *testing.T) {
 		})
 	}
 }
+
+// TestCellMapsAsJSON: a table cell holding a map or list of any element
+// type (a run's bundle counts) reads as JSON, not as Go's map[a:1].
+func TestCellMapsAsJSON(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		v    any
+		want string
+	}{
+		{map[string]int64{"copies": 1, "list": 2}, `{"copies":1,"list":2}`},
+		{[]string{"a", "b"}, `["a","b"]`},
+		{map[string]any{"x": true}, `{"x":true}`},
+		{int64(7), "7"},
+	} {
+		if got := cell(tt.v); got != tt.want {
+			t.Errorf("cell(%#v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}
