@@ -298,6 +298,9 @@ func CheckInputs(f *flow.Flow, given map[string]any) (map[string]any, error) {
 				if in.Required {
 					return nil, &module.InputError{Field: "inputs." + in.Name, Rule: "is required"}
 				}
+				// An optional input not given is its type's zero value
+				// ("", 0, false), never nil: inputs.day != '' means given.
+				out[in.Name] = flow.ZeroInput(in)
 				continue
 			}
 			v = in.Default

@@ -735,10 +735,11 @@ steps:
 		{"missing required", map[string]any{"n": 1}, nil, "inputs.date: is required"},
 		{"wrong type", map[string]any{"date": "d", "n": "x"}, nil, `inputs.n: must be a whole number, got "x"`},
 		{"wrong boolean", map[string]any{"date": "d", "b": "maybe"}, nil, `inputs.b: must be true or false, got "maybe"`},
-		{"default applied", map[string]any{"date": "d"}, map[string]any{"date": "d", "n": int64(7)}, ""},
+		// An optional input not given is its type's zero value, never nil.
+		{"default applied", map[string]any{"date": "d"}, map[string]any{"date": "d", "n": int64(7), "x": 0.0, "b": false}, ""},
 		{"text converted", map[string]any{"date": 5, "n": "12", "x": "2.5", "b": "true"},
 			map[string]any{"date": "5", "n": int64(12), "x": 2.5, "b": true}, ""},
-		{"JSON numbers", map[string]any{"date": "d", "n": 3.0, "x": 1.0}, map[string]any{"date": "d", "n": int64(3), "x": 1.0}, ""},
+		{"JSON numbers", map[string]any{"date": "d", "n": 3.0, "x": 1.0}, map[string]any{"date": "d", "n": int64(3), "x": 1.0, "b": false}, ""},
 	}
 	for _, tt := range tests {
 		got, err := engine.CheckInputs(f, tt.given)

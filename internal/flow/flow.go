@@ -293,6 +293,20 @@ func ConvertInput(in Input, v any) (any, error) {
 	return nil, fmt.Errorf("unknown type %q", in.Type)
 }
 
+// ZeroInput is what an optional input without a default is when it is not
+// given: its type's zero value ("", 0, 0.0, false).
+func ZeroInput(in Input) any {
+	switch in.Type {
+	case "integer":
+		return int64(0)
+	case "number":
+		return float64(0)
+	case "boolean":
+		return false
+	}
+	return ""
+}
+
 func (p *parser) step(n *yaml.Node) {
 	s := &Step{Pos: posOf(n), With: map[string]*Template{}, OnError: OnError{Action: ActionStop}}
 	var withNode, connNode, concNode *yaml.Node
