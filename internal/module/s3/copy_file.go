@@ -197,10 +197,10 @@ func planCopy(in module.Values) (copyPlan, error) {
 		return copyPlan{}, err
 	}
 	if p.directive == types.MetadataDirectiveCopy && p.props.replaceOnly != "" {
-		return copyPlan{}, &module.InputError{Field: "headers", Rule: fmt.Sprintf("%s is metadata, which S3 sets only with metadata_directive REPLACE (COPY keeps the source's)", p.props.replaceOnly)}
+		return copyPlan{}, &module.InputError{Field: "headers", Rule: fmt.Sprintf("%s is metadata, which S3 sets only with {metadata_directive} REPLACE (COPY keeps the source's)", p.props.replaceOnly), Refs: []string{"metadata_directive"}}
 	}
 	if p.srcBucket == p.dstBucket && p.srcKey == p.dstKey && p.directive == types.MetadataDirectiveCopy && p.props.storageClass == "" {
-		return copyPlan{}, &module.InputError{Field: "to_path", Rule: fmt.Sprintf("is the file itself (%q); copying it onto itself changes nothing (S3 refuses it): give another path, or metadata_directive REPLACE to change its metadata", p.dstKey)}
+		return copyPlan{}, &module.InputError{Field: "to_path", Rule: fmt.Sprintf("is the file itself (%q); copying it onto itself changes nothing (S3 refuses it): give another path, or {metadata_directive} REPLACE to change its metadata", p.dstKey), Refs: []string{"metadata_directive"}}
 	}
 	return p, nil
 }
