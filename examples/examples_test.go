@@ -155,7 +155,11 @@ func (c *cli) seed(conn, bucket string, files map[string]string) {
 		if err := os.WriteFile(local, []byte(body), 0o644); err != nil {
 			c.t.Fatal(err)
 		}
-		c.run("", "s3", "upload-file", "-c", conn, "--bucket", bucket, "--folder", filepath.Dir(key), "--file", local)
+		args := []string{"s3", "upload-file", "-c", conn, "--bucket", bucket, "--file", local}
+		if dir := filepath.Dir(key); dir != "." { // a top-level key has no folder
+			args = append(args, "--folder", dir)
+		}
+		c.run("", args...)
 	}
 }
 
