@@ -240,13 +240,15 @@ func durationExample(minimum time.Duration) string {
 	return "30s"
 }
 
-// shortDuration writes 1m0s as 1m.
+// shortDuration writes a duration without its zero trailing units: 1m0s
+// as 1m, 1h0m0s as 1h, 1h30m0s as 1h30m (and 30s, 10m as they are).
 func shortDuration(d time.Duration) string {
 	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
-	if s == "" {
-		return "0s"
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
 }

@@ -84,3 +84,16 @@ func TestKindsDeclared(t *testing.T) {
 		}
 	}
 }
+
+// TestShortDuration: only zero trailing units go (every 10m read "every 1").
+func TestShortDuration(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		0: "0s", 30 * time.Second: "30s", 20 * time.Second: "20s", time.Minute: "1m", 10 * time.Minute: "10m",
+		90 * time.Second: "1m30s", time.Hour: "1h", 90 * time.Minute: "1h30m", 10 * time.Hour: "10h", 500 * time.Millisecond: "500ms",
+	} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
