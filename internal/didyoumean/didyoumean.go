@@ -20,14 +20,6 @@ func Closest(name string, options []string) string {
 	return best
 }
 
-// Hint is ` (did you mean "x"?)`, or "" without a suggestion.
-func Hint(name string, options []string) string {
-	if c := Closest(name, options); c != "" {
-		return ` (did you mean "` + c + `"?)`
-	}
-	return ""
-}
-
 // distance is the edit distance between a and b in bytes, a swap of two
 // neighbours counting as one edit (kye → key), as people mistype.
 func distance(a, b string) int {
