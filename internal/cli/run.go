@@ -62,18 +62,13 @@ func (a *app) loadFlow(ctx context.Context, file string) (*flow.Flow, error) {
 
 // checkConnections reports connections the flow names that do not exist.
 func (a *app) checkConnections(ctx context.Context, f *flow.Flow) error {
-	if len(f.ConnectionRefs()) == 0 {
-		return nil
-	}
-	st, err := a.connections(ctx)
-	if err != nil {
-		return err
-	}
-	names, err := st.Names(ctx)
-	if err != nil {
-		return err
-	}
-	return f.CheckConnections(names)
+	return f.CheckConnections(ctx, func(ctx context.Context) ([]string, error) {
+		st, err := a.connections(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return st.Names(ctx)
+	})
 }
 
 func newValidateCmd(a *app) *cobra.Command {

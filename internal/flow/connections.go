@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
@@ -40,15 +41,24 @@ func (f *Flow) ConnectionRefs() []ConnectionRef {
 }
 
 // CheckConnections reports every connection the flow names outright that
-// is not among known, at its line and column, with the closest name.
-func (f *Flow) CheckConnections(known []string) error {
+// is not among the known ones, at its line and column, with the closest
+// name. known is asked only when the flow names a connection.
+func (f *Flow) CheckConnections(ctx context.Context, known func(context.Context) ([]string, error)) error {
+	refs := f.ConnectionRefs()
+	if len(refs) == 0 {
+		return nil
+	}
+	names, err := known(ctx)
+	if err != nil {
+		return err
+	}
 	var errs Errors
-	for _, r := range f.ConnectionRefs() {
-		if slices.Contains(known, r.Name) {
+	for _, r := range refs {
+		if slices.Contains(names, r.Name) {
 			continue
 		}
 		errs = append(errs, &Problem{File: f.File, Pos: r.Pos,
-			Msg: fmt.Sprintf("%s: no connection named %q%s", r.Where, r.Name, trigger.Hint(r.Name, known))})
+			Msg: fmt.Sprintf("%s: no connection named %q%s", r.Where, r.Name, trigger.Hint(r.Name, names))})
 	}
 	if len(errs) == 0 {
 		return nil

@@ -324,14 +324,7 @@ func (s *Server) validateFlow(w http.ResponseWriter, r *http.Request) error {
 // checkConnections reports the connections a flow names outright that
 // this server does not have.
 func (s *Server) checkConnections(ctx context.Context, f *flow.Flow) error {
-	if len(f.ConnectionRefs()) == 0 {
-		return nil
-	}
-	names, err := s.cfg.Connections.Names(ctx)
-	if err != nil {
-		return err
-	}
-	return f.CheckConnections(names)
+	return f.CheckConnections(ctx, s.cfg.Connections.Names)
 }
 
 // joinProblems puts the problems of several checks in one flow.Errors.
