@@ -194,9 +194,17 @@ func (s *flowSet) Listing() ([]*flow.Flow, []flowFile) {
 
 // Enabled says whether a flow's triggers may start runs (default yes).
 func (s *flowSet) Enabled(ctx context.Context, name string) (bool, error) {
+	return flowEnabled(ctx, s.db, name)
+}
+
+// flowEnabled reads a flow's switch through q: the database, or a
+// transaction that queues a run with it.
+func flowEnabled(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, name string) (bool, error) {
 	var enabled bool
-	err := s.db.QueryRowContext(ctx, `SELECT enabled FROM flow_state WHERE name = ?`, name).Scan(&enabled)
-	if err == sql.ErrNoRows {
+	err := q.QueryRowContext(ctx, `SELECT enabled FROM flow_state WHERE name = ?`, name).Scan(&enabled)
+	if errors.Is(err, sql.ErrNoRows) {
 		return true, nil
 	}
 	return enabled, err

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -43,7 +41,7 @@ func (h triggerHost) Fire(ctx context.Context, tx *store.Tx, flowName string, pa
 		}
 		return s.Enqueue(ctx, flowName, nil, payload)
 	}
-	if enabled, err := flowEnabledTx(ctx, tx, flowName); err != nil || !enabled {
+	if enabled, err := flowEnabled(ctx, tx, flowName); err != nil || !enabled {
 		return "", err
 	}
 	f, ok := s.flows.Get(flowName)
@@ -64,15 +62,6 @@ func (h triggerHost) Fire(ctx context.Context, tx *store.Tx, flowName string, pa
 		return "", fmt.Errorf("record the queued run: %w", err)
 	}
 	return id, nil
-}
-
-func flowEnabledTx(ctx context.Context, tx *store.Tx, name string) (bool, error) {
-	var enabled bool
-	err := tx.QueryRowContext(ctx, `SELECT enabled FROM flow_state WHERE name = ?`, name).Scan(&enabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		return true, nil
-	}
-	return enabled, err
 }
 
 // runTriggers starts every flow's background triggers (schedules, watched
