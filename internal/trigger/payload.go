@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/s3flow/s3flow/internal/module"
 )
 
 // PayloadField is one key of what a trigger puts in trigger.* of the runs
@@ -102,22 +103,7 @@ func (f PayloadField) convert(v any) (any, error) {
 	s, isText := v.(string)
 	switch f.Type {
 	case PayloadInteger:
-		switch n := v.(type) {
-		case int64:
-			return n, nil
-		case int:
-			return int64(n), nil
-		case float64:
-			if n == float64(int64(n)) {
-				return int64(n), nil
-			}
-		}
-		if isText {
-			if n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil {
-				return n, nil
-			}
-		}
-		return nil, fmt.Errorf("must be a whole number, got %s", shown(v))
+		return module.Int.Convert(v) // the one conversion of module fields and flow inputs
 	case PayloadTime:
 		if isText {
 			if _, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s)); err == nil {
@@ -126,15 +112,7 @@ func (f PayloadField) convert(v any) (any, error) {
 		}
 		return nil, fmt.Errorf("must be a time such as 2026-12-01T06:00:00Z, got %s", shown(v))
 	case PayloadBool:
-		if b, ok := v.(bool); ok {
-			return b, nil
-		}
-		if isText {
-			if b, err := strconv.ParseBool(strings.TrimSpace(s)); err == nil {
-				return b, nil
-			}
-		}
-		return nil, fmt.Errorf("must be true or false, got %s", shown(v))
+		return module.Bool.Convert(v)
 	case PayloadObject:
 		return v, nil
 	default:
