@@ -802,3 +802,24 @@ steps:
 	}
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N*steps), "ns/step-bundle")
 }
+
+// TestTriggerTimesAreTimes: trigger data arrives as JSON (a time as RFC
+// 3339 text); a run reads each key as its trigger declares it, so a
+// trigger's time is a time, as a step's is.
+func TestTriggerTimesAreTimes(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	f := h.parse(t, `name: t
+trigger:
+  schedule: {cron: "0 6 * * *"}
+steps:
+  - {id: echo, module: test.echo, with: {value: "{{ format(trigger.scheduledAt, 'YYYY/MM/DD HH:mm', 'Europe/Berlin') }}"}}
+`)
+	e := engine.New(engine.Options{Registry: h.reg, Recorder: h.rec, SpoolDir: t.TempDir()})
+	res, err := e.Run(t.Context(), f, nil, map[string]any{"type": "schedule", "scheduledAt": "2026-12-01T06:00:00Z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, res, engine.StatusSucceeded)
+	wantStrings(t, "echo calls", h.calls["test.echo"], []string{"2026/12/01 07:00"})
+}
