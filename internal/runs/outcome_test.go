@@ -92,6 +92,12 @@ func TestInterruptedRun(t *testing.T) {
 		}
 		defer held.Release()
 		start(cli, "held")
+		// A run whose process has its lock but has not recorded it yet.
+		fresh, err := runs.LockRun(locks, "fresh")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fresh.Release()
 		// The lock of a killed process: its file stays, its lock is gone
 		// with the process. The worker is this (live) process on purpose:
 		// the lock decides, not a pid that may have been reused.
@@ -139,9 +145,9 @@ func TestInterruptedRun(t *testing.T) {
 			t.Errorf("interrupted runs: %s, want killed", ids(list))
 		}
 		// Once the killed run reads as interrupted, its file has done its
-		// work and is gone, as is that of the ended run; the lock a live
-		// process holds and the file of a run still running stay.
-		for id, want := range map[string]bool{"killed": false, "ended": false, "held": true, "elsewhere": true} {
+		// work and is gone, as is that of the ended run; the locks live
+		// processes hold and the file of a run still running stay.
+		for id, want := range map[string]bool{"killed": false, "ended": false, "held": true, "fresh": true, "elsewhere": true} {
 			_, err := os.Stat(filepath.Join(locks, "run-"+id+".lock"))
 			if have := err == nil; have != want {
 				t.Errorf("lock file of run %s: present %v, want %v (%v)", id, have, want, err)
