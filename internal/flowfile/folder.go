@@ -108,6 +108,10 @@ func (f Folder) Read(base string) ([]byte, error) {
 	defer r.Close()
 	file, err := r.Open(base)
 	if err != nil {
+		// A link out of the folder is not a missing file.
+		if st, lerr := r.Lstat(base); lerr == nil && !errors.Is(err, fs.ErrNotExist) && !st.Mode().IsRegular() {
+			return nil, &NotRegularError{File: base}
+		}
 		return nil, fmt.Errorf("read flow file %s: %w", base, err)
 	}
 	defer file.Close()

@@ -106,6 +106,9 @@ func TestConfined(t *testing.T) {
 		t.Errorf("Read(inside.yaml): %q %v", data, err)
 	}
 	var nr *NotRegularError
+	if _, err := f.Read("out.yaml"); !errors.As(err, &nr) {
+		t.Errorf("Read(out.yaml), a link out of the folder: %v, want NotRegularError", err)
+	}
 	if err := f.Write("inside.yaml", []byte("name: x\n")); !errors.As(err, &nr) {
 		t.Errorf("Write(inside.yaml): %v, want NotRegularError", err)
 	}
