@@ -177,11 +177,45 @@ func indentOf(line string) int { return len(line) - len(strings.TrimLeft(line, "
 
 func join(lines []string) string { return strings.Join(lines, "") }
 
-// bytes writes the edited file.
+// bytes writes the edited file: spliced when the source allows it and
+// the spliced text means what the edited tree means (a guard against
+// sources whose layout the splicing does not foresee), else whole.
 func (e *editor) bytes() ([]byte, error) {
-	if !e.spliced {
-		return e.whole()
+	e.build()
+	if e.spliced {
+		var want any
+		if err := e.top.Decode(&want); err != nil {
+			return nil, fmt.Errorf("read the edited flow: %w", err)
+		}
+		out, err := e.splice()
+		if err == nil && means(out, want) {
+			return out, nil
+		}
 	}
+	return e.whole()
+}
+
+// build puts the edited keys and steps into the tree.
+func (e *editor) build() {
+	e.top.Content = nil
+	for _, kv := range e.pairs {
+		if kv[0] == e.stepsKey {
+			kv[1].Content = e.items
+		}
+		e.top.Content = append(e.top.Content, kv[0], kv[1])
+	}
+}
+
+// means reports whether text is YAML whose first document is want.
+func means(text []byte, want any) bool {
+	var got any
+	if err := yaml.Unmarshal(text, &got); err != nil {
+		return false
+	}
+	return reflect.DeepEqual(got, want)
+}
+
+func (e *editor) splice() ([]byte, error) {
 	var b strings.Builder
 	b.WriteString(e.preamble)
 	for _, kv := range e.pairs {
@@ -197,9 +231,6 @@ func (e *editor) bytes() ([]byte, error) {
 		case orig && e.origValue[k] == v && (k != e.stepsKey || sameNodes(e.items, e.origItems)):
 			b.WriteString(p.head + p.body + p.gap)
 		default:
-			if k == e.stepsKey {
-				v.Content = e.items
-			}
 			key := *k // its comments around it stay in the text as they were
 			key.HeadComment, key.FootComment = "", ""
 			text, err := render(&yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{&key, v}}, "")
@@ -259,13 +290,7 @@ func (e *editor) writeSteps(b *strings.Builder) error {
 
 // whole renders the edited tree entirely (the source was in flow style).
 func (e *editor) whole() ([]byte, error) {
-	e.top.Content = nil
-	for _, kv := range e.pairs {
-		if kv[0].Value == "steps" && kv[1].Kind == yaml.SequenceNode {
-			kv[1].Content = e.items
-		}
-		e.top.Content = append(e.top.Content, kv[0], kv[1])
-	}
+	e.build()
 	text, err := render(e.root, "")
 	return []byte(text), err
 }
