@@ -70,6 +70,9 @@ func TestKindsDeclared(t *testing.T) {
 			if f.Type == Duration && f.Min <= 0 {
 				t.Errorf("%s.%s is a duration without a minimum", k.Name, f.Name)
 			}
+			if (f.Type == Words) != (len(f.Choices) > 0) {
+				t.Errorf("%s.%s: choices go with a list of words, and only with it", k.Name, f.Name)
+			}
 		}
 		for _, p := range k.Payload {
 			if p.Help == "" || p.Example == nil {
