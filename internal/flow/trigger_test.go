@@ -97,6 +97,7 @@ func TestParseTriggers(t *testing.T) {
 		{"s3_event secret variable", "  s3_event: {connection: prod, bucket: b, secret_env: \"A-B\"}\n", Pos{3, 55}, "trigger.s3_event.secret_env: must be the name of an environment variable"},
 		{"s3_event prefix a number", "  s3_event: {connection: prod, bucket: b, prefix: 7}\n", Pos{3, 51}, "trigger.s3_event.prefix: must be text, got 7"},
 		{"s3_event bucket a list", "  s3_event: {connection: prod, bucket: [a, b]}\n", Pos{3, 40}, "trigger.s3_event.bucket: must be text"},
+		{"s3_event key_encoding", "  s3_event: {connection: prod, bucket: b, key_encoding: raw}\n", Pos{3, 57}, `trigger.s3_event.key_encoding: must be one of url, none, got "raw"`},
 		{"kind not a mapping", "  webhook: true\n", Pos{3, 12}, "trigger.webhook: must be a mapping of secret_env"},
 		{"trigger not a mapping", "  - webhook\n", Pos{3, 3}, "trigger must be a mapping"},
 	}
@@ -143,7 +144,7 @@ func TestParseTriggersTyped(t *testing.T) {
 	if _, ok := f.Trigger("schedule"); ok {
 		t.Error("a schedule trigger out of nowhere")
 	}
-	src = "name: t\ntrigger:\n  s3_event: {connection: prod, bucket: reports, prefix: in/, events: [removed, created], secret_env: EV}\n" +
+	src = "name: t\ntrigger:\n  s3_event: {connection: prod, bucket: reports, prefix: in/, events: [removed, created], secret_env: EV, key_encoding: none}\n" +
 		"steps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n"
 	if f, err = Parse("t.yaml", []byte(src), setup(t)); err != nil {
 		t.Fatal(err)
@@ -153,7 +154,7 @@ func TestParseTriggersTyped(t *testing.T) {
 		t.Fatal("no s3_event trigger")
 	}
 	if e := ev.Config.(*trigger.S3Event); e.Bucket != "reports" || e.Prefix != "in/" || e.Suffix != "" || e.SecretEnv != "EV" ||
-		strings.Join(e.Events, ",") != "removed,created" || e.Connection != "prod" {
+		strings.Join(e.Events, ",") != "removed,created" || e.Connection != "prod" || e.KeysEncoded {
 		t.Errorf("s3_event = %+v", e)
 	}
 	src = "name: t\ntrigger:\n  s3_event: {connection: prod, bucket: reports}\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n"
@@ -161,7 +162,7 @@ func TestParseTriggersTyped(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev, _ = f.Trigger("s3_event")
-	if e := ev.Config.(*trigger.S3Event); strings.Join(e.Events, ",") != "created" || e.SecretEnv != "" {
+	if e := ev.Config.(*trigger.S3Event); strings.Join(e.Events, ",") != "created" || e.SecretEnv != "" || !e.KeysEncoded {
 		t.Errorf("s3_event defaults = %+v", e)
 	}
 }

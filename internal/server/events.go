@@ -149,7 +149,7 @@ func (s *Server) s3Events(w http.ResponseWriter, r *http.Request) error {
 		}
 		return badRequestf("read the body: %v", err)
 	}
-	n, err := trigger.ParseS3Notification(body)
+	n, err := ev.Parse(body)
 	if err != nil {
 		return badRequestf("s3_event: %v", err)
 	}

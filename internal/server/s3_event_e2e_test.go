@@ -124,7 +124,9 @@ func (e *eventServer) post(path string, body []byte, header map[string]string) (
 	return resp.StatusCode, out
 }
 
-func bearer(secret string) map[string]string { return map[string]string{"Authorization": "Bearer " + secret} }
+func bearer(secret string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + secret}
+}
 
 // makeToken asks the admin API for flow's URL token.
 func (e *eventServer) makeToken(flow string, rotate bool) (int, map[string]any) {

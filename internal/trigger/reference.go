@@ -28,6 +28,8 @@ func Reference() string {
 				typ += ", at least " + shortDuration(f.Min)
 			case Words:
 				typ += " of " + strings.Join(f.Choices, ", ")
+			case Choice:
+				typ += " of " + strings.Join(f.Choices, ", ")
 			}
 			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Name, typ, req, defaultText(f.Default), strings.ReplaceAll(help, "|", `\|`))
 		}

@@ -30,7 +30,7 @@ var s3EventKind = &Kind{
 		{Name: "versionId", Type: PayloadText, Help: "its version id (empty in a bucket without versioning)", Example: "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"},
 		{Name: "sequencer", Type: PayloadText, Help: "the store's order of events on this key (empty when none)", Example: "0055AED6DCD90281E5"},
 		{Name: "eventTime", Type: PayloadTime, Help: "when the store says it happened", Example: "2026-12-01T06:00:00Z"},
-		{Name: "record", Type: PayloadObject, Help: "the whole record as sent (key still URL-encoded)", Example: map[string]any{"eventName": "ObjectCreated:Put"}},
+		{Name: "record", Type: PayloadObject, Help: "the whole record as sent (its key as the store wrote it)", Example: map[string]any{"eventName": "ObjectCreated:Put"}},
 	},
 	Fields: []Field{
 		{Name: "connection", Type: Connection, Required: true, Help: "the connection to the store that sends the events", Example: "prod"},
@@ -38,11 +38,13 @@ var s3EventKind = &Kind{
 		{Name: "prefix", Type: Text, Default: "", Help: "only keys that start with this", Example: "incoming/"},
 		{Name: "suffix", Type: Text, Default: "", Help: "only keys that end with this", Example: ".csv"},
 		{Name: "events", Type: Words, Choices: s3EventWords(), Default: []string{"created"}, Help: "which events start runs", Example: "[created, removed]"},
+		{Name: "key_encoding", Type: Choice, Choices: []string{"url", "none"}, Default: "url", Help: "how the store writes keys in its events: " +
+			"url-encoded as AWS, MinIO and Ceph do (+ for a space), or as they are (none: versitygw 1.8)", Example: "none"},
 		{Name: "secret_env", Type: EnvName, Help: "the environment variable holding the bearer secret senders may give (Authorization: Bearer); without it, only the URL token is taken", Example: "REPORTS_EVENTS_SECRET"},
 	},
 	Decode: func(v Values) (Config, error) {
 		return &S3Event{Connection: v.String("connection"), Bucket: v.String("bucket"), Prefix: v.String("prefix"),
-			Suffix: v.String("suffix"), Events: v.Strings("events"), SecretEnv: v.String("secret_env")}, nil
+			Suffix: v.String("suffix"), Events: v.Strings("events"), KeysEncoded: v.String("key_encoding") != "none", SecretEnv: v.String("secret_env")}, nil
 	},
 }
 
@@ -74,6 +76,8 @@ type S3Event struct {
 	Connection, Bucket, Prefix, Suffix string
 	// Events are words of s3EventCategories.
 	Events []string
+	// KeysEncoded says the store URL-encodes keys (key_encoding: url).
+	KeysEncoded bool
 	// SecretEnv names the variable with the bearer secret ("" for none).
 	SecretEnv string
 }
@@ -158,15 +162,16 @@ type recordJSON struct {
 	} `json:"s3"`
 }
 
-// ParseS3Notification reads a notification body: S3's JSON (Records[]),
-// the same as the Message of an SNS Notification, S3's s3:TestEvent, or
-// an SNS subscription message. A problem is a *NotificationError that
-// names the record and the field.
-func ParseS3Notification(body []byte) (*S3Notification, error) {
-	return parseNotification(body, true)
+// Parse reads a notification body sent for the trigger: S3's JSON
+// (Records[]), the same as the Message of an SNS Notification, S3's
+// s3:TestEvent, or an SNS subscription message. Keys are decoded as
+// key_encoding says. A problem is a *NotificationError that names the
+// record and the field.
+func (e *S3Event) Parse(body []byte) (*S3Notification, error) {
+	return parseNotification(body, e.KeysEncoded, true)
 }
 
-func parseNotification(body []byte, envelope bool) (*S3Notification, error) {
+func parseNotification(body []byte, keysEncoded, envelope bool) (*S3Notification, error) {
 	var n notificationJSON
 	if err := json.Unmarshal(body, &n); err != nil {
 		return nil, notificationErrorf("the body must be a JSON object: an S3 event notification (Records) or an SNS message: %v", err)
@@ -174,7 +179,7 @@ func parseNotification(body []byte, envelope bool) (*S3Notification, error) {
 	switch {
 	case n.Type == "Notification" && n.Message != nil && envelope:
 		// The S3 notification is the SNS message's text.
-		inner, err := parseNotification([]byte(*n.Message), false)
+		inner, err := parseNotification([]byte(*n.Message), keysEncoded, false)
 		if err != nil {
 			return nil, notificationErrorf("the SNS Message: %v", err)
 		}
@@ -188,7 +193,7 @@ func parseNotification(body []byte, envelope bool) (*S3Notification, error) {
 	}
 	out := &S3Notification{Records: make([]S3Record, 0, len(n.Records))}
 	for i, raw := range n.Records {
-		rec, err := parseRecord(raw)
+		rec, err := parseRecord(raw, keysEncoded)
 		if err != nil {
 			return nil, notificationErrorf("Records[%d].%v", i, err)
 		}
@@ -198,7 +203,7 @@ func parseNotification(body []byte, envelope bool) (*S3Notification, error) {
 }
 
 // parseRecord checks one record; its errors start with the field's path.
-func parseRecord(raw json.RawMessage) (S3Record, error) {
+func parseRecord(raw json.RawMessage, keyEncoded bool) (S3Record, error) {
 	var r recordJSON
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return S3Record{}, fmt.Errorf("s3: not a record of an S3 event notification: %v", err)
@@ -220,9 +225,12 @@ func parseRecord(raw json.RawMessage) (S3Record, error) {
 		}
 	}
 	// S3 encodes keys as a form does: + for a space, %XX for the rest.
-	key, err := url.QueryUnescape(o.Key)
-	if err != nil {
-		return S3Record{}, fmt.Errorf("s3.object.key: not URL-encoded: %v", err)
+	key := o.Key
+	if keyEncoded {
+		var err error
+		if key, err = url.QueryUnescape(o.Key); err != nil {
+			return S3Record{}, fmt.Errorf("s3.object.key: not URL-encoded (if the store sends keys as they are, set key_encoding: none): %v", err)
+		}
 	}
 	if len(key) > maxS3Key {
 		return S3Record{}, fmt.Errorf("s3.object.key: longer than %d bytes", maxS3Key)

@@ -28,7 +28,8 @@ func notification(records ...map[string]any) []byte {
 // record and field named.
 func TestS3EventParse(t *testing.T) {
 	t.Parallel()
-	n, err := ParseS3Notification(notification(s3Record("ObjectCreated:Put", "reports", "in/Q4+sales%2B%C3%A9t%C3%A9.csv", "0A1")))
+	aws := &S3Event{KeysEncoded: true}
+	n, err := aws.Parse(notification(s3Record("ObjectCreated:Put", "reports", "in/Q4+sales%2B%C3%A9t%C3%A9.csv", "0A1")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,32 +39,37 @@ func TestS3EventParse(t *testing.T) {
 		t.Errorf("record = %+v", r)
 	}
 
-	// MinIO and versitygw: s3: before the name, versionId null.
-	vg := s3Record("s3:ObjectCreated:Put", "reports", "a.csv", "1")
+	// versitygw 1.8: s3: before the name, versionId null, the key as it
+	// is (key_encoding: none).
+	vg := s3Record("s3:ObjectCreated:Put", "reports", "in/a b+c é%.csv", "1")
 	vg["s3"].(map[string]any)["object"].(map[string]any)["versionId"] = nil
-	if n, err = ParseS3Notification(notification(vg)); err != nil || n.Records[0].EventName != "ObjectCreated:Put" || n.Records[0].VersionID != "" {
+	n, err = (&S3Event{}).Parse(notification(vg))
+	if err != nil || n.Records[0].EventName != "ObjectCreated:Put" || n.Records[0].VersionID != "" || n.Records[0].Key != "in/a b+c é%.csv" {
 		t.Errorf("versitygw's record = %+v, %v", n, err)
+	}
+	if _, err := aws.Parse(notification(vg)); err == nil || !strings.Contains(err.Error(), "set key_encoding: none") {
+		t.Errorf("a key not encoded, read as encoded: err = %v", err)
 	}
 
 	// The same inside an SNS Notification.
 	inner := string(notification(s3Record("ObjectRemoved:Delete", "reports", "b.csv", "2")))
 	env, _ := json.Marshal(map[string]any{"Type": "Notification", "MessageId": "m1", "TopicArn": "arn:aws:sns:us-east-1:1:t", "Message": inner})
-	if n, err = ParseS3Notification(env); err != nil || len(n.Records) != 1 || n.Records[0].Key != "b.csv" {
+	if n, err = aws.Parse(env); err != nil || len(n.Records) != 1 || n.Records[0].Key != "b.csv" {
 		t.Errorf("SNS notification = %+v, %v", n, err)
 	}
 	confirm := []byte(`{"Type":"SubscriptionConfirmation","SubscribeURL":"https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=x"}`)
-	if n, err = ParseS3Notification(confirm); err != nil || n.SNSType != "SubscriptionConfirmation" || !strings.HasPrefix(n.SubscribeURL, "https://sns.") {
+	if n, err = aws.Parse(confirm); err != nil || n.SNSType != "SubscriptionConfirmation" || !strings.HasPrefix(n.SubscribeURL, "https://sns.") {
 		t.Errorf("SNS confirmation = %+v, %v", n, err)
 	}
 	for _, test := range []string{
 		`{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-12-01T06:00:00.000Z","Bucket":"reports"}`,
 		`{"Service":"S3","Event":"s3:TestEvent","Time":"2026-12-01T06:00:00Z","Bucket":"Test-Bucket"}`, // versitygw's
 	} {
-		if n, err = ParseS3Notification([]byte(test)); err != nil || !n.Test || len(n.Records) != 0 {
+		if n, err = aws.Parse([]byte(test)); err != nil || !n.Test || len(n.Records) != 0 {
 			t.Errorf("test event %s = %+v, %v", test, n, err)
 		}
 	}
-	if n, err = ParseS3Notification([]byte(`{"Records":[]}`)); err != nil || len(n.Records) != 0 {
+	if n, err = aws.Parse([]byte(`{"Records":[]}`)); err != nil || len(n.Records) != 0 {
 		t.Errorf("no records = %+v, %v", n, err)
 	}
 
@@ -98,7 +104,7 @@ func TestS3EventParse(t *testing.T) {
 		{"SNS message not JSON", []byte(`{"Type":"Notification","Message":"hello"}`), "the SNS Message: the body must be a JSON object"},
 		{"SNS in SNS", []byte(`{"Type":"Notification","Message":"{\"Type\":\"Notification\",\"Message\":\"{}\"}"}`), "the SNS Message: the body has no Records"},
 	} {
-		_, err := ParseS3Notification(tc.body)
+		_, err := aws.Parse(tc.body)
 		var ne *NotificationError
 		if !errors.As(err, &ne) || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%s: err = %v, want a NotificationError saying %q", tc.name, err, tc.msg)
@@ -138,10 +144,10 @@ func TestS3EventMatches(t *testing.T) {
 func TestS3EventReceive(t *testing.T) {
 	t.Parallel()
 	h := newFakeHost(t)
-	e := &S3Event{Bucket: "reports", Prefix: "in/", Events: []string{"created", "removed"}}
+	e := &S3Event{Bucket: "reports", Prefix: "in/", Events: []string{"created", "removed"}, KeysEncoded: true}
 	receive := func(body []byte) (S3Receipt, error) {
 		t.Helper()
-		n, err := ParseS3Notification(body)
+		n, err := e.Parse(body)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,7 +49,7 @@ type Field struct {
 	Default any
 	// Min is the shortest Duration.
 	Min time.Duration
-	// Choices are the words a Words field may list.
+	// Choices are the words a Words field may list, or a Choice field be.
 	Choices []string
 	Help    string
 	Example string
@@ -67,10 +67,11 @@ const (
 	EnvName                // the name of an environment variable
 	Connection             // the name of a connection
 	Words                  // a list of one or more of Field.Choices, each once; the value is a []string
+	Choice                 // one of Field.Choices
 )
 
 func (t Type) String() string {
-	return [...]string{"text", "boolean", "duration", "cron", "time zone", "variable name", "connection", "list"}[t]
+	return [...]string{"text", "boolean", "duration", "cron", "time zone", "variable name", "connection", "list", "one"}[t]
 }
 
 // Config is a checked trigger of one kind.
@@ -217,6 +218,11 @@ func (f Field) Check(v any) (any, error) {
 		return s, nil
 	case Words:
 		return f.checkWords(v)
+	case Choice:
+		if !isText || !slices.Contains(f.Choices, s) {
+			return nil, fmt.Errorf("must be one of %s, got %s%s", strings.Join(f.Choices, ", "), shown(v), suggest(fmt.Sprint(v), f.Choices))
+		}
+		return s, nil
 	case Cron:
 		if !isText || strings.TrimSpace(s) == "" {
 			return nil, fmt.Errorf("must be a cron expression such as \"0 6 * * *\", got %s", shown(v))
@@ -241,11 +247,7 @@ func (f Field) checkWords(v any) (any, error) {
 	for _, item := range items {
 		w, ok := item.(string)
 		if !ok || !slices.Contains(f.Choices, w) {
-			hint := ""
-			if c := didyoumean.Closest(fmt.Sprint(item), f.Choices); c != "" {
-				hint = fmt.Sprintf("; did you mean %q?", c)
-			}
-			return nil, fmt.Errorf("%s is not one of %s%s", shown(item), strings.Join(f.Choices, ", "), hint)
+			return nil, fmt.Errorf("%s is not one of %s%s", shown(item), strings.Join(f.Choices, ", "), suggest(fmt.Sprint(item), f.Choices))
 		}
 		if slices.Contains(words, w) {
 			return nil, fmt.Errorf("lists %q twice", w)
@@ -253,6 +255,14 @@ func (f Field) checkWords(v any) (any, error) {
 		words = append(words, w)
 	}
 	return words, nil
+}
+
+// suggest is `; did you mean "x"?` when a choice is close to name.
+func suggest(name string, choices []string) string {
+	if c := didyoumean.Closest(name, choices); c != "" {
+		return fmt.Sprintf("; did you mean %q?", c)
+	}
+	return ""
 }
 
 func shown(v any) string {
