@@ -71,7 +71,7 @@ const (
 )
 
 func (t Type) String() string {
-	return [...]string{"text", "boolean", "duration", "cron", "time zone", "variable name", "connection", "list", "one"}[t]
+	return [...]string{"text", "boolean", "duration", "cron", "time zone", "variable name", "connection", "list", "choice"}[t]
 }
 
 // Config is a checked trigger of one kind.
