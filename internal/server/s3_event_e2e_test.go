@@ -384,6 +384,10 @@ func TestS3EventNotifications(t *testing.T) {
 				{`{"files": ["a.csv"]}`, "s3_event: the body has no Records"},
 				{`{"Records": [{"eventName": "ObjectCreated:Put", "eventTime": "2026-12-01T06:00:00Z", "s3": {"bucket": {"name": "reports"}, "object": {"key": "in/%zz.csv"}}}]}`,
 					"Records[0].s3.object.key: not URL-encoded"},
+				{`{"Records": [{"eventName": "ObjectCreated:Put", "eventTime": "2026-12-01T06:00:00Z", "s3": {"bucket": {"name": "reports"}, "object": {"key": "in/%00.csv"}}}]}`,
+					"Records[0].s3.object.key: not a key"},
+				{`{"Records": [{"eventName": "ObjectCreated:Put", "eventTime": "2026-12-01T06:00:00Z", "userIdentity": "\u0000", "s3": {"bucket": {"name": "reports"}, "object": {"key": "in/n.csv"}}}]}`,
+					"Records[0].s3: holds a NUL character"},
 			} {
 				if status, answer := post([]byte(tc.body)); status != 400 || !strings.Contains(answer["error"].(string), tc.msg) {
 					t.Errorf("%s: %d %v, want 400 saying %q", tc.body, status, answer, tc.msg)

@@ -1,6 +1,7 @@
 package trigger
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 var s3EventKind = &Kind{
@@ -234,6 +236,14 @@ func parseRecord(raw json.RawMessage, keyEncoded bool) (S3Record, error) {
 	}
 	if len(key) > maxS3Key {
 		return S3Record{}, fmt.Errorf("s3.object.key: longer than %d bytes", maxS3Key)
+	}
+	// S3 keys are UTF-8. A NUL, or an invalid byte, would be refused by
+	// PostgreSQL (text and jsonb) further on, as a server error.
+	if !utf8.ValidString(key) || strings.ContainsRune(key, 0) {
+		return S3Record{}, fmt.Errorf("s3.object.key: not a key (not UTF-8, or holds a NUL character)")
+	}
+	if bytes.Contains(raw, []byte(`\u0000`)) {
+		return S3Record{}, fmt.Errorf("s3: holds a NUL character (\\u0000), which no S3 event record has")
 	}
 	t, err := time.Parse(time.RFC3339Nano, r.EventTime)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // s3Record is an AWS-shaped record (eventName without s3:, key encoded as
@@ -99,6 +100,9 @@ func TestS3EventParse(t *testing.T) {
 		{"bad escape", bad(func(r map[string]any) { object(r)["key"] = "a%zz" }), "Records[1].s3.object.key: not URL-encoded"},
 		{"long key", bad(func(r map[string]any) { object(r)["key"] = long }), "Records[1].s3.object.key: longer than 1024 bytes"},
 		{"long version", bad(func(r map[string]any) { object(r)["versionId"] = long }), "Records[1].s3.object.versionId: longer than 1024 bytes"},
+		{"NUL in the key", bad(func(r map[string]any) { object(r)["key"] = "a%00b" }), "Records[1].s3.object.key: not a key"},
+		{"not UTF-8", bad(func(r map[string]any) { object(r)["key"] = "a%FFb" }), "Records[1].s3.object.key: not a key"},
+		{"NUL elsewhere", bad(func(r map[string]any) { r["userIdentity"] = "a\x00b" }), "Records[1].s3: holds a NUL character"},
 		{"size text", bad(func(r map[string]any) { object(r)["size"] = "big" }), "Records[1].s3: not a record"},
 		{"size negative", bad(func(r map[string]any) { object(r)["size"] = -1 }), "Records[1].s3.object.size: negative"},
 		{"SNS message not JSON", []byte(`{"Type":"Notification","Message":"hello"}`), "the SNS Message: the body must be a JSON object"},
@@ -193,4 +197,35 @@ func TestS3EventReceive(t *testing.T) {
 	if fired := h.takeFired(); !slices.Equal(fired, []string{"in/while-off.csv"}) {
 		t.Errorf("fired %v", fired)
 	}
+}
+
+// FuzzS3EventParse: whatever a sender posts, it is refused with a
+// NotificationError or read into records whose fields keep their bounds
+// and whose payload can be recorded as JSON — never a panic.
+func FuzzS3EventParse(f *testing.F) {
+	for _, seed := range []string{``, `{}`, `[]`, `null`, `{"Records":[]}`, `{"Records":null}`, `{"Event":"s3:TestEvent"}`,
+		`{"Type":"Notification","Message":"{\"Records\":[]}"}`, `{"Type":"SubscriptionConfirmation","SubscribeURL":"https://sns.us-east-1.amazonaws.com/"}`,
+		string(notification(s3Record("ObjectCreated:Put", "reports", "in/a+b%2B%C3%A9.csv", "01"))),
+		`{"Records":[{"eventName":"x","eventTime":"2026-12-01T06:00:00Z","s3":{"bucket":{"name":"b"},"object":{"key":"%","size":1e300}}}]}`,
+	} {
+		f.Add([]byte(seed), true)
+	}
+	f.Fuzz(func(t *testing.T, body []byte, encoded bool) {
+		n, err := (&S3Event{KeysEncoded: encoded}).Parse(body)
+		if err != nil {
+			var ne *NotificationError
+			if !errors.As(err, &ne) {
+				t.Fatalf("%q: refused with %T %v, want a NotificationError", body, err, err)
+			}
+			return
+		}
+		for _, r := range n.Records {
+			if r.Key == "" || len(r.Key) > maxS3Key || !utf8.ValidString(r.Key) || strings.ContainsRune(r.Key, 0) || r.Bucket == "" || r.EventName == "" || r.Size < 0 || len(r.identity) != 64 {
+				t.Fatalf("%q: record out of bounds: %+v", body, r)
+			}
+			if _, err := json.Marshal(r.payload()); err != nil {
+				t.Fatalf("%q: the payload cannot be recorded: %v", body, err)
+			}
+		}
+	})
 }
