@@ -146,6 +146,9 @@ func retryRun(ctx context.Context, a *app, id string, o *runOptions) error {
 	if runs.HasMasked(r.Inputs) || runs.HasMasked(r.Trigger) {
 		return fmt.Errorf("run %s had secret values, which the history does not keep: start a new run with them (s3flow run %s --input ...)", id, r.FlowFile)
 	}
+	if r.InputsCut {
+		return fmt.Errorf("run %s had inputs or trigger data longer than the history keeps (text over 4 KiB, lists over 100 items, files): start a new run with them (s3flow run %s --input ...)", id, r.FlowFile)
+	}
 	if r.FlowFile == "" {
 		return fmt.Errorf("run %s does not say which flow file it ran: start a new run", id)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/flow"
 	"github.com/s3flow/s3flow/internal/module"
+	flowtrigger "github.com/s3flow/s3flow/internal/trigger"
 )
 
 // Run statuses.
@@ -87,7 +88,10 @@ type RunInfo struct {
 	FlowHash string
 	Inputs   map[string]any
 	Trigger  map[string]any
-	Started  time.Time
+	// InputsCut says Inputs or Trigger, as recorded, are not all that was
+	// given (long text, a file): a retry cannot run with them.
+	InputsCut bool
+	Started   time.Time
 }
 
 // Event is one step's work on one bundle.
@@ -96,17 +100,20 @@ type Event struct {
 	Seq   int64
 	// Path names the bundle: the listing steps and bundle numbers that led
 	// to it ("list#3/files#0"); "" outside any listing.
-	Path     string
-	StepID   string
-	Step     int
-	Module   string
-	Attempt  int
-	Status   string
-	Input    map[string]any
-	Output   map[string]any
-	Error    string
-	Started  time.Time
-	Duration time.Duration
+	Path    string
+	StepID  string
+	Step    int
+	Module  string
+	Attempt int
+	Status  string
+	Input   map[string]any
+	Output  map[string]any
+	// OutputCut says Output, as recorded, is not all the step gave (long
+	// text, a file's data): a resumed run runs the step again.
+	OutputCut bool
+	Error     string
+	Started   time.Time
+	Duration  time.Duration
 	// Err is the error behind Error when a module's attempt failed, for
 	// recorders that tell errors apart (metrics by S3 error code). It is
 	// not stored.
@@ -217,7 +224,7 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 	}
 	defer os.RemoveAll(spool)
 	r := &runner{
-		e: e, f: f, plan: p, id: id, spool: spool, inputs: checked, trigger: trigger, aggs: map[int]*[]any{},
+		e: e, f: f, plan: p, id: id, spool: spool, inputs: checked, trigger: flowtrigger.Typed(trigger), aggs: map[int]*[]any{},
 		shared: &runShared{conns: map[string]connection.Connection{}, outputs: map[string]int64{}, handled: map[string]int64{}},
 	}
 	if o.Resume {
@@ -232,8 +239,10 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 	start := time.Now().UTC()
 	// Inputs and trigger data are recorded like bundles: truncated (the
 	// Recorder masks secret-looking values).
+	recInputs, inputsWhole := recordWhole(checked)
+	recTrigger, triggerWhole := recordWhole(trigger)
 	if err := e.opts.Recorder.StartRun(ctx, RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
-		Inputs: recordable(checked), Trigger: recordable(trigger), Started: start}); err != nil {
+		Inputs: recInputs, Trigger: recTrigger, InputsCut: !inputsWhole || !triggerWhole, Started: start}); err != nil {
 		return nil, fmt.Errorf("record the run: %w", err)
 	}
 	if o.Resume && r.shared.seq > 0 {

@@ -52,7 +52,7 @@ func setup(t *testing.T) *harness {
 				{Name: "fail_after", Type: module.Int, Default: int64(0)},
 				{Name: "fail_runs", Type: module.Int, Default: int64(0)},
 			},
-			Outputs: []module.Output{{Name: "n"}},
+			Outputs: []module.Output{{Name: "n", Type: module.Int}},
 			Run: func(ctx context.Context, _ module.Env, in module.Values, emit func(module.Bundle) error) error {
 				runs := h.call("test.list", fmt.Sprint(in.Int("n")))
 				if int64(runs) <= in.Int("fail_runs") {
@@ -92,7 +92,7 @@ func setup(t *testing.T) *harness {
 				{Name: "fail", Type: module.Bool, Default: false},
 				{Name: "times", Type: module.Int, Default: int64(0)},
 			},
-			Outputs: []module.Output{{Name: "value"}, {Name: "calls"}},
+			Outputs: []module.Output{{Name: "value"}, {Name: "calls", Type: module.Int}},
 			Run: func(_ context.Context, _ module.Env, in module.Values, emit func(module.Bundle) error) error {
 				calls := h.call("test.fail", in.String("value"))
 				if in.Bool("fail") || int64(calls) <= in.Int("times") {
@@ -123,7 +123,7 @@ var noop = &module.Module{
 		{Name: "a", Type: module.String},
 		{Name: "b", Type: module.Int},
 	},
-	Outputs: []module.Output{{Name: "ok"}},
+	Outputs: []module.Output{{Name: "ok", Type: module.Bool}},
 	Run: func(_ context.Context, _ module.Env, _ module.Values, emit func(module.Bundle) error) error {
 		return emit(module.Bundle{"ok": true})
 	},
@@ -399,11 +399,13 @@ func TestFilterConditionNotBoolean(t *testing.T) {
 	h := setup(t)
 	res := h.run(t, t.Context(), `name: t
 steps:
-  - {id: list, module: test.list, with: {n: 2}}
-  - {id: check, module: flow.filter, with: {condition: "{{ steps.list.n }}"}}
+  - {id: list, module: flow.iterate, with: {items: "{{ [1, 2] }}"}}
+  - {id: check, module: flow.filter, with: {condition: "{{ steps.list.value }}"}}
 `, nil)
+	// An item's type is known only when the run has it (validate checks
+	// what is typed: a declared output that is no boolean is refused).
 	wantStatus(t, res, engine.StatusFailed)
-	if !strings.Contains(res.Err.Error(), `step "check": condition: the condition gave int64, not true or false`) {
+	if !strings.Contains(res.Err.Error(), `step "check": condition: the condition gave int, not true or false`) {
 		t.Errorf("error %q", res.Err)
 	}
 }
@@ -517,7 +519,8 @@ func TestOnError(t *testing.T) {
     on_error: {retry: {attempts: 3, then: ignore}}
 `, status: engine.StatusSucceeded, echoes: []string{"1"}, listRuns: 1, handled: [3]int64{1, 0, 0}},
 		{name: "bad inputs stop the run", src: `
-  - {id: echo, module: test.echo, with: {num: "{{ 'abc' }}"}}
+  - {id: it, module: flow.iterate, with: {items: "{{ ['abc'] }}"}}
+  - {id: echo, module: test.echo, with: {num: "{{ steps.it.value }}"}}
 `, status: engine.StatusFailed, err: `step "echo": with.num: must be a whole number, got "abc"`},
 	}
 	for _, tt := range tests {
@@ -765,7 +768,7 @@ func BenchmarkEngineOverhead(b *testing.B) {
 	reg.Register(noop, &module.Module{
 		Name: "test.count", Many: true,
 		Fields:  []module.Field{{Name: "n", Type: module.Int, Required: true}},
-		Outputs: []module.Output{{Name: "n"}, {Name: "key"}},
+		Outputs: []module.Output{{Name: "n", Type: module.Int}, {Name: "key"}},
 		Run: func(ctx context.Context, _ module.Env, in module.Values, emit func(module.Bundle) error) error {
 			for i := range in.Int("n") {
 				if err := emit(module.Bundle{"n": i, "key": "reports/daily/file.csv"}); err != nil {
@@ -798,4 +801,25 @@ steps:
 		b.Fatalf("run: %v, outputs %v", err, res.Outputs)
 	}
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N*steps), "ns/step-bundle")
+}
+
+// TestTriggerTimesAreTimes: trigger data arrives as JSON (a time as RFC
+// 3339 text); a run reads each key as its trigger declares it, so a
+// trigger's time is a time, as a step's is.
+func TestTriggerTimesAreTimes(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	f := h.parse(t, `name: t
+trigger:
+  schedule: {cron: "0 6 * * *"}
+steps:
+  - {id: echo, module: test.echo, with: {value: "{{ format(trigger.scheduledAt, 'YYYY/MM/DD HH:mm', 'Europe/Berlin') }}"}}
+`)
+	e := engine.New(engine.Options{Registry: h.reg, Recorder: h.rec, SpoolDir: t.TempDir()})
+	res, err := e.Run(t.Context(), f, nil, map[string]any{"type": "schedule", "scheduledAt": "2026-12-01T06:00:00Z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, res, engine.StatusSucceeded)
+	wantStrings(t, "echo calls", h.calls["test.echo"], []string{"2026/12/01 07:00"})
 }

@@ -44,12 +44,12 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 		return r.handle(ctx, i, scope, action, &StepError{st.ID, err}, false)
 	}
 	recorded := recordable(map[string]any(in))
-	if out, ok := r.done[r.doneKey(st.ID)]; ok && !st.Module.Many {
+	if b, ok := r.reusable(st); ok {
 		// Done before an interruption: use the recorded result.
 		r.count(st.ID)
 		r.record(ctx, Event{StepID: st.ID, Step: i, Module: st.Module.Name, Status: EventReused,
-			Input: recorded, Output: out, Started: time.Now()})
-		return passOn(r.from(ctx, i+1, withStep(scope, st.ID, module.Bundle(out))))
+			Input: recorded, Output: recordable(b), Started: time.Now()}) // whole: it was read back
+		return passOn(r.from(ctx, i+1, withStep(scope, st.ID, b)))
 	}
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
@@ -68,8 +68,9 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 			emitted++
 			r.count(st.ID)
 			now := time.Now()
+			out, whole := recordWhole(b)
 			r.record(ctx, Event{StepID: st.ID, Step: i, Module: st.Module.Name, Attempt: attempt, Status: EventOK,
-				Input: recorded, Output: recordable(map[string]any(b)), Started: last, Duration: now.Sub(last)})
+				Input: recorded, Output: out, OutputCut: !whole, Started: last, Duration: now.Sub(last)})
 			last = now
 			return nil
 		}
@@ -296,21 +297,51 @@ const maxRecorded = 4096
 // becomes its description, long text is truncated, headers become a map.
 // Secrets are masked by the history itself (runs.Mask), which also sees
 // runs that were queued without passing through here.
+// reusable is the result a resumed run recorded for st at this bundle, in
+// its declared types, when there is one the history kept whole (not a
+// file's data, not cut short).
+func (r *runner) reusable(st *flow.Step) (module.Bundle, bool) {
+	out, ok := r.done[r.doneKey(st.ID)]
+	if !ok || st.Module.Many {
+		return nil, false
+	}
+	b, err := st.Module.Restore(out)
+	return b, err == nil
+}
+
+// recordable is v as the run history keeps it: long text and long lists
+// cut short, a file as its name and size.
 func recordable(v map[string]any) map[string]any {
+	out, _ := recordWhole(v)
+	return out
+}
+
+// recordWhole is recordable, and whether what it gives is all of v: a
+// resumed run may use a recorded value only when it is.
+func recordWhole(v map[string]any) (map[string]any, bool) {
+	var t trimmer
+	return t.mapping(v), !t.cut
+}
+
+// trimmer cuts values down for the history and remembers that it did.
+type trimmer struct{ cut bool }
+
+func (t *trimmer) mapping(v map[string]any) map[string]any {
 	if v == nil {
 		return nil
 	}
 	out := make(map[string]any, len(v))
 	for k, x := range v {
-		out[k] = recordValue(x)
+		out[k] = t.value(x)
 	}
 	return out
 }
 
-func recordValue(v any) any {
+func (t *trimmer) value(v any) any {
 	switch x := v.(type) {
 	case string:
 		if len(x) > maxRecorded {
+			t.cut = true
 			// Cut at a character boundary, so the text stays valid UTF-8.
 			cut := maxRecorded
 			for cut > 0 && !utf8.RuneStart(x[cut]) {
@@ -320,17 +351,18 @@ func recordValue(v any) any {
 		}
 		return x
 	case module.File:
+		t.cut = true // the data is not kept
 		return map[string]any{"file": x.Name(), "size": x.Size()}
 	case module.Bundle:
-		return recordable(x)
+		return t.mapping(x)
 	case map[string]any:
-		return recordable(x)
+		return t.mapping(x)
 	case module.Values:
-		return recordable(x)
+		return t.mapping(x)
 	case []module.Pair:
 		m := make(map[string]any, len(x))
 		for _, p := range x {
-			m[p.Name] = recordValue(p.Value)
+			m[p.Name] = t.value(p.Value)
 		}
 		return m
 	case []any:
@@ -338,9 +370,10 @@ func recordValue(v any) any {
 		n := min(len(x), maxItems)
 		out := make([]any, n, n+1)
 		for i := range n {
-			out[i] = recordValue(x[i])
+			out[i] = t.value(x[i])
 		}
 		if len(x) > maxItems {
+			t.cut = true
 			out = append(out, fmt.Sprintf("…[truncated, %d items in all]", len(x)))
 		}
 		return out

@@ -234,7 +234,17 @@ func (p *parser) str(n *yaml.Node, what string) string {
 
 // inputTypes are the types a flow input may have, named as the module
 // field types are: "string", "integer", "number", "boolean".
-var inputTypes = []module.Type{module.String, module.Int, module.Number, module.Bool}
+var inputTypes = []module.Type{module.String, module.Int, module.Number, module.Bool, module.FileRef}
+
+// inputType is the module type of a declared input.
+func inputType(in Input) module.Type {
+	for _, t := range inputTypes {
+		if t.String() == in.Type {
+			return t
+		}
+	}
+	return module.Any
+}
 
 func inputTypeNames() []string {
 	names := make([]string, len(inputTypes))
@@ -372,7 +382,7 @@ func (p *parser) step(n *yaml.Node) {
 		case connNode.Kind != yaml.ScalarNode || connNode.Value == "":
 			p.errorf(connNode, "%s: connection must be a connection's name, e.g. local", label)
 		default:
-			t, errs := compileScalar(connNode, p.src, exprEnv(), p.refChecker(nil))
+			t, errs := compileScalar(connNode, p.src, p.typedEnv(), p.refChecker(nil))
 			p.exprErrors(label+": connection", errs)
 			s.Connection = t
 		}
@@ -413,6 +423,7 @@ func (p *parser) with(s *Step, label string, withNode, stepNode *yaml.Node) {
 	// the module; nodes says where each is written.
 	literals := map[string]any{}
 	nodes := map[string]*yaml.Node{}
+	env := p.typedEnv()
 	if withNode != nil {
 		for _, kv := range p.pairs(withNode, label+": with") {
 			k, v := kv[0], kv[1]
@@ -425,8 +436,13 @@ func (p *parser) with(s *Step, label string, withNode, stepNode *yaml.Node) {
 				p.errorf(v, "%s: with.%s: %v", label, k.Value, strings.TrimPrefix(err.Error(), "yaml: "))
 				continue
 			}
-			t, errs := compileNode(v, p.src, exprEnv(), p.refChecker(s))
+			t, errs := compileNode(v, p.src, env, p.refChecker(s))
 			p.exprErrors(fmt.Sprintf("%s: with.%s", label, k.Value), errs)
+			if f, _ := s.Module.Field(k.Value); len(errs) == 0 {
+				if why := t.mismatch(f.Type); why != "" {
+					p.errorf(v, "%s: with.%s: %s %s", label, k.Value, strings.TrimSpace(v.Value), why)
+				}
+			}
 			s.With[k.Value] = t
 			if len(errs) == 0 && t.IsLiteral() {
 				if lit, err := t.Eval(context.Background(), nil); err == nil {
@@ -539,6 +555,11 @@ func (p *parser) refChecker(step *Step) func([]string) error {
 			if !slices.ContainsFunc(p.flow.Inputs, func(in Input) bool { return in.Name == ref[1] }) {
 				return fmt.Errorf("inputs.%s is not declared under inputs:", ref[1])
 			}
+		case "trigger":
+			if step == nil {
+				return fmt.Errorf("a connection may use inputs only, not what a trigger's caller sends")
+			}
+			return p.checkTriggerRef(ref[1])
 		case "steps":
 			if step == nil {
 				return fmt.Errorf("a connection may use inputs only, not steps")

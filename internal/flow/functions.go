@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/s3flow/s3flow/internal/module"
 )
@@ -38,7 +41,98 @@ func Env(inputs, trigger map[string]any, steps map[string]any) map[string]any {
 		"file":    fileFuncs,
 		"csv":     toCSV,
 		"json":    toJSON,
+		"format":  formatTime,
 	}
+}
+
+// formatTime is format(t, layout[, zone]): t written with the date tokens
+// automation platforms use (YYYY-MM-DD HH:mm:ss, see timeTokens), in UTC
+// or in the IANA time zone given. Text in [brackets] is written as it is.
+func formatTime(t time.Time, layout string, zone ...string) (string, error) {
+	if len(zone) > 1 {
+		return "", fmt.Errorf("format takes a time, a layout and at most one time zone")
+	}
+	loc := time.UTC
+	if len(zone) == 1 {
+		var err error
+		if loc, err = time.LoadLocation(zone[0]); err != nil {
+			return "", fmt.Errorf("format: %q is not a time zone (give an IANA name such as Europe/Berlin)", zone[0])
+		}
+	}
+	t = t.In(loc)
+	var b strings.Builder
+	for rest := layout; rest != ""; {
+		if rest[0] == '[' {
+			end := strings.IndexByte(rest, ']')
+			if end < 0 {
+				return "", fmt.Errorf("format: %q has a [ with no ]", layout)
+			}
+			b.WriteString(rest[1:end])
+			rest = rest[end+1:]
+			continue
+		}
+		tok := tokenAt(rest)
+		if tok == nil {
+			r, size := utf8.DecodeRuneInString(rest)
+			b.WriteRune(r)
+			rest = rest[size:]
+			continue
+		}
+		b.WriteString(tok.write(t))
+		rest = rest[len(tok.name):]
+	}
+	return b.String(), nil
+}
+
+type timeToken struct {
+	name  string
+	write func(time.Time) string
+}
+
+// timeTokens are format's tokens, longest first so that MMMM is not read
+// as MM twice. They are moment.js's, which Make and n8n users know.
+var timeTokens = []timeToken{
+	{"YYYY", func(t time.Time) string { return fmt.Sprintf("%04d", t.Year()) }},
+	{"MMMM", func(t time.Time) string { return t.Month().String() }},
+	{"dddd", func(t time.Time) string { return t.Weekday().String() }},
+	{"MMM", func(t time.Time) string { return t.Month().String()[:3] }},
+	{"ddd", func(t time.Time) string { return t.Weekday().String()[:3] }},
+	{"SSS", func(t time.Time) string { return fmt.Sprintf("%03d", t.Nanosecond()/1e6) }},
+	{"YY", func(t time.Time) string { return fmt.Sprintf("%02d", t.Year()%100) }},
+	{"MM", func(t time.Time) string { return fmt.Sprintf("%02d", int(t.Month())) }},
+	{"DD", func(t time.Time) string { return fmt.Sprintf("%02d", t.Day()) }},
+	{"HH", func(t time.Time) string { return fmt.Sprintf("%02d", t.Hour()) }},
+	{"hh", func(t time.Time) string { return fmt.Sprintf("%02d", hour12(t)) }},
+	{"mm", func(t time.Time) string { return fmt.Sprintf("%02d", t.Minute()) }},
+	{"ss", func(t time.Time) string { return fmt.Sprintf("%02d", t.Second()) }},
+	{"ZZ", func(t time.Time) string { return t.Format("-0700") }},
+	{"M", func(t time.Time) string { return strconv.Itoa(int(t.Month())) }},
+	{"D", func(t time.Time) string { return strconv.Itoa(t.Day()) }},
+	{"H", func(t time.Time) string { return strconv.Itoa(t.Hour()) }},
+	{"h", func(t time.Time) string { return strconv.Itoa(hour12(t)) }},
+	{"m", func(t time.Time) string { return strconv.Itoa(t.Minute()) }},
+	{"s", func(t time.Time) string { return strconv.Itoa(t.Second()) }},
+	{"A", func(t time.Time) string { return t.Format("PM") }},
+	{"a", func(t time.Time) string { return t.Format("pm") }},
+	{"Z", func(t time.Time) string { return t.Format("-07:00") }},
+	{"X", func(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }},
+	{"x", func(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }},
+}
+
+func tokenAt(s string) *timeToken {
+	for i := range timeTokens {
+		if strings.HasPrefix(s, timeTokens[i].name) {
+			return &timeTokens[i]
+		}
+	}
+	return nil
+}
+
+func hour12(t time.Time) int {
+	if h := t.Hour() % 12; h != 0 {
+		return h
+	}
+	return 12
 }
 
 var fileFuncs = map[string]any{"text": fileText}
@@ -121,7 +215,7 @@ func csvCell(v any) string {
 	case nil:
 		return ""
 	case time.Time:
-		return x.UTC().Format(time.RFC3339)
+		return module.FormatTime(x)
 	case string:
 		return x
 	case map[string]string, map[string]any, []any:

@@ -7,13 +7,17 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
+	exprparser "github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/s3flow/s3flow/internal/module"
 )
 
 // Template is a value from a flow file with its {{ expressions }} compiled.
@@ -23,8 +27,10 @@ type Template struct {
 	// literal is used when there are no expressions.
 	literal any
 	parts   []templatePart
-	// whole is set when the value is a single expression.
+	// whole is set when the value is a single expression, which gives a
+	// value of type gives.
 	whole *vm.Program
+	gives module.Type
 	// nested values of a map or list.
 	fields map[string]*Template
 	order  []string
@@ -35,6 +41,8 @@ type Template struct {
 type templatePart struct {
 	text    string
 	program *vm.Program
+	// gives is the type of the expression's value, as checked.
+	gives module.Type
 }
 
 // Pos is a line and column in the flow file.
@@ -221,16 +229,16 @@ func compileString(s string, pos Pos, env map[string]any, checkRef func([]string
 			t.parts = append(t.parts, templatePart{text: rest[:start]})
 		}
 		src := rest[start+2 : start+end]
-		prog, err := compileExpr(src, env, checkRef)
+		prog, gives, err := compileExpr(src, env, checkRef)
 		if err != nil {
 			errs = append(errs, locate(err, s, pos, offset+start+2, src))
 		}
-		t.parts = append(t.parts, templatePart{program: prog})
+		t.parts = append(t.parts, templatePart{program: prog, gives: gives})
 		consumed := start + end + 2
 		rest, offset = rest[consumed:], offset+consumed
 	}
 	if len(t.parts) == 1 && t.parts[0].program != nil {
-		t.whole, t.parts = t.parts[0].program, nil
+		t.whole, t.gives, t.parts = t.parts[0].program, t.parts[0].gives, nil
 	}
 	return t, errs
 }
@@ -282,23 +290,32 @@ type refError struct {
 
 func (e *refError) Error() string { return e.msg }
 
-// compileExpr compiles src twice: as written, for the problems and
-// references the author should see, then with the guard patched in (whose
-// names would only confuse an error message).
-func compileExpr(src string, env map[string]any, checkRef func([]string) error) (*vm.Program, error) {
-	prog, err := expr.Compile(src, expr.Env(env))
+// compileExpr parses src and checks its references (the names an author
+// wrote, before the checker rewrites anything), then compiles it against
+// env's types: as written, for the problems the author should see, then
+// with the guard patched in (whose names would only confuse a message).
+func compileExpr(src string, env map[string]any, checkRef func([]string) error) (*vm.Program, module.Type, error) {
+	tree, err := exprparser.Parse(src)
 	if err != nil {
-		return nil, err
+		return nil, module.Any, err
 	}
 	if checkRef != nil {
 		v := &refVisitor{check: checkRef}
-		node := prog.Node()
-		ast.Walk(&node, v)
+		ast.Walk(&tree.Node, v)
 		if v.err != nil {
-			return nil, v.err
+			return nil, module.Any, v.err
 		}
 	}
-	return expr.Compile(src, expr.Env(env), expr.Patch(guardPatch{}))
+	checked, err := expr.Compile(src, expr.Env(env))
+	if err != nil {
+		return nil, module.Any, err
+	}
+	if err := checkTypes(checked); err != nil {
+		return nil, module.Any, err
+	}
+	gives := valueKind(checked.Node().Type())
+	prog, err := expr.Compile(src, expr.Env(env), expr.Patch(guardPatch{}))
+	return prog, gives, err
 }
 
 // refVisitor checks the inputs.X and steps.ID.FIELD chains of an expression.
@@ -316,13 +333,11 @@ func (v *refVisitor) Visit(node *ast.Node) {
 		return
 	}
 	chain := memberChain(m)
-	if len(chain) < 2 || (chain[0] != "inputs" && chain[0] != "steps") {
+	if len(chain) < 2 || (chain[0] != "inputs" && chain[0] != "steps" && chain[0] != "trigger") {
 		return
 	}
-	// The walk visits inner chains first, so the first bad name is caught.
-	// It is reported where the reference starts: the root identifier keeps
-	// its place where the optimizer rewrites member nodes (true && x
-	// becomes x, located at the && operator).
+	// The walk visits inner chains first, so the first bad name is caught,
+	// and reported where the reference starts.
 	if err := v.check(chain); err != nil {
 		v.err = &refError{offset: chainRoot(m).Location().From, msg: err.Error()}
 	}
@@ -425,6 +440,8 @@ func text(v any) string {
 		return ""
 	case string:
 		return x
+	case time.Time:
+		return module.FormatTime(x)
 	case fmt.Stringer:
 		return x.String()
 	}

@@ -52,7 +52,7 @@ func (r *Registry) Reference() string {
 		if len(m.Outputs) > 0 {
 			names := make([]string, len(m.Outputs))
 			for i, o := range m.Outputs {
-				names[i] = "`" + o.Name + "`"
+				names[i] = fmt.Sprintf("`%s` (%s)", o.Name, o.Type)
 			}
 			fmt.Fprintf(&b, "Outputs: %s.\n\n", strings.Join(names, ", "))
 		}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Field describes one input of a module.
@@ -69,6 +70,9 @@ const (
 	List                // []any, in flows
 	Body                // string, or File for data from a file
 	Number              // float64; flow inputs, no module field yet
+	Time                // time.Time; outputs and trigger payloads
+	Map                 // map[string]string or map[string]any; outputs
+	Any                 // any value: what a flow gives (an item, a JSON body)
 )
 
 func (t Type) String() string {
@@ -89,8 +93,61 @@ func (t Type) String() string {
 		return "text or file"
 	case Number:
 		return "number"
+	case Time:
+		return "time"
+	case Map:
+		return "map"
+	case Any:
+		return "any"
 	}
 	return fmt.Sprintf("Type(%d)", int(t))
+}
+
+// MarshalText names the type in JSON (the API's module declarations).
+func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// Holds reports whether v is a checked value of the type: the Go type
+// given beside each Type's declaration.
+func (t Type) Holds(v any) bool {
+	switch t {
+	case String:
+		_, ok := v.(string)
+		return ok
+	case Int:
+		_, ok := v.(int64)
+		return ok
+	case Number:
+		_, ok := v.(float64)
+		return ok
+	case Bool:
+		_, ok := v.(bool)
+		return ok
+	case Time:
+		_, ok := v.(time.Time)
+		return ok
+	case FileRef:
+		_, ok := v.(File)
+		return ok
+	case List:
+		_, ok := v.([]any)
+		return ok
+	case Map:
+		switch v.(type) {
+		case map[string]string, map[string]any:
+			return true
+		}
+		return false
+	case Pairs:
+		_, ok := v.([]Pair)
+		return ok
+	case Body:
+		switch v.(type) {
+		case string, File:
+			return true
+		}
+		return false
+	}
+	return t == Any
 }
 
 // Pair is one name/value item of a Pairs field (a header, a query string).
@@ -156,6 +213,8 @@ func (t Type) Convert(v any) (any, error) {
 			return x, nil
 		case int, int64, float64, bool:
 			return fmt.Sprint(x), nil
+		case time.Time:
+			return FormatTime(x), nil
 		}
 	case Int:
 		switch x := v.(type) {
@@ -253,10 +312,35 @@ func (t Type) Convert(v any) (any, error) {
 			return x, nil
 		case int, int64, float64, bool:
 			return fmt.Sprint(x), nil
+		case time.Time:
+			return FormatTime(x), nil
 		}
+	case Time:
+		switch x := v.(type) {
+		case time.Time:
+			return x, nil
+		case string:
+			tm, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(x))
+			if err != nil {
+				return nil, fmt.Errorf("must be a time such as 2026-12-01T06:00:00Z, got %q", x)
+			}
+			return tm, nil
+		}
+	case Map:
+		switch x := v.(type) {
+		case map[string]any, map[string]string:
+			return x, nil
+		}
+	case Any:
+		return v, nil
 	}
 	return nil, fmt.Errorf("must be a %s, got %T", t, v)
 }
+
+// FormatTime is how a time reads as text everywhere in s3flow (a
+// template, a text field, JSON, CSV, run history): RFC 3339 in UTC, with
+// fractions of a second only when it has them.
+func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // wholeNumber is f as an integer when f is one exactly: whole, and within
 // the ±2^53 a float64 counts without gaps.

@@ -82,6 +82,10 @@ const (
 type Output struct {
 	Name string
 	Help string
+	// Type is the Go type of the value (String: string, Int: int64, Time:
+	// time.Time, FileRef: File, ...): expressions are checked against it,
+	// and what the run history recorded is restored to it on resume.
+	Type Type
 	// FlowOnly outputs (a file reference) are for later steps of a flow,
 	// not for printing.
 	FlowOnly bool
@@ -114,6 +118,61 @@ func (m *Module) Spools() bool {
 
 // Bundle is one result of a module: output field name to value.
 type Bundle map[string]any
+
+// Output returns the declared output called name, or false.
+func (m *Module) Output(name string) (Output, bool) {
+	for _, o := range m.Outputs {
+		if o.Name == name {
+			return o, true
+		}
+	}
+	return Output{}, false
+}
+
+// CheckBundle reports a bundle that breaks the module's declaration: a
+// field it does not declare, or a value not of the declared type (nil
+// stands for "none" and is always allowed). A module without declared
+// outputs may emit anything. Every run goes through it, so the
+// declarations that expressions are checked against are the truth.
+func (m *Module) CheckBundle(b Bundle) error {
+	if len(m.Outputs) == 0 {
+		return nil
+	}
+	for name, v := range b {
+		o, ok := m.Output(name)
+		switch {
+		case !ok:
+			return fmt.Errorf("%s emitted %q, which it does not declare (a bug in s3flow)", m.Name, name)
+		case v != nil && !o.Type.Holds(v):
+			return fmt.Errorf("%s emitted %s as %T, declared %s (a bug in s3flow)", m.Name, name, v, o.Type)
+		}
+	}
+	return nil
+}
+
+// Restore turns the outputs of a bundle as the run history recorded them
+// (JSON: numbers as float64, times as text) back into the declared types,
+// so that a resumed run's expressions see what the first attempt saw. It
+// fails for what the history cannot give back (a file's data).
+func (m *Module) Restore(recorded map[string]any) (Bundle, error) {
+	b := make(Bundle, len(recorded))
+	for name, v := range recorded {
+		o, ok := m.Output(name)
+		if !ok || v == nil {
+			b[name] = v
+			continue
+		}
+		if o.Type == FileRef {
+			return nil, fmt.Errorf("output %s is a file, which the run history does not keep", name)
+		}
+		typed, err := o.Type.Convert(v)
+		if err != nil {
+			return nil, fmt.Errorf("output %s: %w", name, err)
+		}
+		b[name] = typed
+	}
+	return b, nil
+}
 
 // Env is what a running module gets from whoever runs it.
 type Env struct {
@@ -282,6 +341,8 @@ func (m *Module) fieldList() string {
 
 // InputError is bad input: it names the field and the rule it breaks.
 type InputError struct {
+	// Field is empty when no one field is to blame (a key the module
+	// makes of several fields, say): then the rule says it all.
 	Field string
 	Rule  string
 	// Refs are the other fields the rule names, each written {name} in
@@ -291,6 +352,9 @@ type InputError struct {
 }
 
 func (e *InputError) Error() string {
+	if e.Field == "" {
+		return e.RuleNaming(func(field string) string { return field })
+	}
 	return fmt.Sprintf("%s: %s", e.Field, e.RuleNaming(func(field string) string { return field }))
 }
 

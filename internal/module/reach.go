@@ -235,5 +235,10 @@ func (m *Module) Exec(ctx context.Context, env Env, in Values, emit func(Bundle)
 		}
 		in[f.Name] = bound
 	}
-	return m.Run(ctx, env, in, emit)
+	return m.Run(ctx, env, in, func(b Bundle) error {
+		if err := m.CheckBundle(b); err != nil {
+			return err
+		}
+		return emit(b)
+	})
 }

@@ -53,13 +53,13 @@ func (s *Store) StartRun(ctx context.Context, r engine.RunInfo) error {
 	// now (a retry after the flow file changed runs the new one).
 	// A run of this process (Worker set) says so: the worker that claimed
 	// a queued run is kept otherwise.
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at, worker)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, inputs_cut, status, started_at, worker)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = NULL, error = '',
 			errors_ignored = 0, errors_resumed = 0, bundles_broken = 0,
 			flow_file = excluded.flow_file, flow_hash = excluded.flow_hash,
 			worker = CASE WHEN excluded.worker = '' THEN runs.worker ELSE excluded.worker END`,
-		r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger),
+		r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger), r.InputsCut,
 		engine.StatusRunning, FormatTime(r.Started), s.Worker)
 	if err != nil {
 		return fmt.Errorf("record the start of run %s: %w", r.ID, err)
@@ -94,14 +94,14 @@ func (s *Store) Flush(ctx context.Context) error {
 	}
 	defer tx.Rollback()
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO run_events (run_id, seq, path, step_id, step_index, module, attempt, status,
-		input, output, error, started_at, duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		input, output, output_cut, error, started_at, duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
 	defer stmt.Close()
 	for _, ev := range batch {
 		if _, err := stmt.ExecContext(ctx, ev.RunID, ev.Seq, ev.Path, ev.StepID, ev.Step, ev.Module, ev.Attempt, ev.Status,
-			nullJSON(ev.Input), nullJSON(ev.Output), ev.Error, FormatTime(ev.Started), ev.Duration.Microseconds()); err != nil {
+			nullJSON(ev.Input), nullJSON(ev.Output), ev.OutputCut, ev.Error, FormatTime(ev.Started), ev.Duration.Microseconds()); err != nil {
 			return fmt.Errorf("record event %d of run %s: %w", ev.Seq, ev.RunID, err)
 		}
 	}
@@ -130,10 +130,13 @@ type Run struct {
 	FlowHash string         `json:"flowHash"`
 	Inputs   map[string]any `json:"inputs"`
 	Trigger  map[string]any `json:"trigger,omitempty"`
-	Status   string         `json:"status"`
-	Error    string         `json:"error,omitempty"`
-	Started  time.Time      `json:"startedAt"`
-	Finished *time.Time     `json:"finishedAt,omitempty"`
+	// InputsCut says Inputs and Trigger are not all the run was given
+	// (long text, a file): a retry cannot run with them.
+	InputsCut bool       `json:"inputsCut,omitempty"`
+	Status    string     `json:"status"`
+	Error     string     `json:"error,omitempty"`
+	Started   time.Time  `json:"startedAt"`
+	Finished  *time.Time `json:"finishedAt,omitempty"`
 	// Worker is the process that ran it (last): a server's worker id, or
 	// for a run of 's3flow run', its pid and host (see ProcessWorker).
 	Worker string `json:"worker,omitempty"`
@@ -177,7 +180,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
 	if !f.Since.IsZero() {
 		where, args = append(where, "started_at >= ?"), append(args, FormatTime(f.Since))
 	}
-	q := `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at, worker, errors_ignored, errors_resumed, bundles_broken FROM runs`
+	q := `SELECT id, flow, flow_file, flow_hash, inputs, trigger, inputs_cut, status, error, started_at, finished_at, worker, errors_ignored, errors_resumed, bundles_broken FROM runs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -206,7 +209,7 @@ func (s *Store) Get(ctx context.Context, id string) (Run, error) {
 	if err := s.checkProcesses(ctx); err != nil {
 		return Run{}, err
 	}
-	row := s.db.QueryRowContext(ctx, `SELECT id, flow, flow_file, flow_hash, inputs, trigger, status, error, started_at, finished_at, worker, errors_ignored, errors_resumed, bundles_broken FROM runs WHERE id = ?`, id)
+	row := s.db.QueryRowContext(ctx, `SELECT id, flow, flow_file, flow_hash, inputs, trigger, inputs_cut, status, error, started_at, finished_at, worker, errors_ignored, errors_resumed, bundles_broken FROM runs WHERE id = ?`, id)
 	r, err := scanRun(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, fmt.Errorf("run %q: %w (see 's3flow runs list')", id, ErrNotFound)
@@ -287,7 +290,7 @@ func scanRun(row scanner) (Run, error) {
 	var r Run
 	var inputs, trigger, started string
 	var finished sql.NullString
-	if err := row.Scan(&r.ID, &r.Flow, &r.FlowFile, &r.FlowHash, &inputs, &trigger, &r.Status, &r.Error, &started, &finished, &r.Worker,
+	if err := row.Scan(&r.ID, &r.Flow, &r.FlowFile, &r.FlowHash, &inputs, &trigger, &r.InputsCut, &r.Status, &r.Error, &started, &finished, &r.Worker,
 		&r.IgnoredErrors, &r.ResumedErrors, &r.BrokenBundles); err != nil {
 		return Run{}, err
 	}
@@ -343,7 +346,8 @@ const StatusQueued = "queued"
 
 // Completed returns what a run did before an interruption: the outputs of
 // single-result steps that succeeded, by path and step, and the last seq.
-// Steps that yielded a file are left out: the file is gone with the spool.
+// Outputs the history cut short are left out (a file's data is gone with
+// the spool; long text was not kept): those steps run again.
 func (s *Store) Completed(ctx context.Context, id string) (map[string]map[string]any, int64, error) {
 	if err := s.Flush(ctx); err != nil {
 		return nil, 0, err
@@ -353,7 +357,7 @@ func (s *Store) Completed(ctx context.Context, id string) (map[string]map[string
 		return nil, 0, err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT e.path, e.step_id, e.output FROM run_events e
-		WHERE e.run_id = ? AND e.status IN ('ok', 'reused') AND e.output IS NOT NULL`, id)
+		WHERE e.run_id = ? AND e.status IN ('ok', 'reused') AND e.output IS NOT NULL AND NOT e.output_cut`, id)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -366,9 +370,6 @@ func (s *Store) Completed(ctx context.Context, id string) (map[string]map[string
 		}
 		var out map[string]any
 		if json.Unmarshal([]byte(output), &out) != nil {
-			continue
-		}
-		if _, hasFile := out["file"]; hasFile {
 			continue
 		}
 		done[path+"|"+step] = out

@@ -68,7 +68,7 @@ func setup(t *testing.T, db *store.DB) (*runs.Store, *module.Registry) {
 		&module.Module{
 			Name: "test.list", Many: true,
 			Fields:  []module.Field{{Name: "n", Type: module.Int, Default: int64(3)}},
-			Outputs: []module.Output{{Name: "n"}},
+			Outputs: []module.Output{{Name: "n", Type: module.Int}},
 			Run: func(_ context.Context, _ module.Env, in module.Values, emit func(module.Bundle) error) error {
 				for i := range in.Int("n") {
 					if err := emit(module.Bundle{"n": i}); err != nil {

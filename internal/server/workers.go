@@ -290,6 +290,9 @@ func (s *Server) retryArgs(ctx context.Context, r runs.Run) (RunArgs, error) {
 	if runs.HasMasked(r.Inputs) || runs.HasMasked(r.Trigger) {
 		return RunArgs{}, &httpError{http.StatusConflict, fmt.Errorf("run %s had secret values, which the history does not keep, and its queue job is gone: start a new run with them", r.ID)}
 	}
+	if r.InputsCut {
+		return RunArgs{}, &httpError{http.StatusConflict, fmt.Errorf("run %s had inputs or trigger data longer than the history keeps, and its queue job is gone: start a new run with them", r.ID)}
+	}
 	return RunArgs{RunID: r.ID, Flow: r.Flow, Inputs: r.Inputs, Trigger: r.Trigger}, nil
 }
 

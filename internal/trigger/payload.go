@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
-	"time"
 
 	"github.com/s3flow/s3flow/internal/module"
 )
@@ -15,25 +13,20 @@ import (
 // it starts.
 type PayloadField struct {
 	Name    string
-	Type    PayloadType
+	Type    module.Type
 	Help    string
 	Example any
 }
 
-// PayloadType is the type of a payload key.
-type PayloadType int
-
+// The types of payload keys, as trigger declarations name them: module
+// types, so that expressions see a trigger's time as they see a step's.
 const (
-	PayloadText    PayloadType = iota // a string
-	PayloadInteger                    // a whole number (int64)
-	PayloadTime                       // RFC 3339 text
-	PayloadBool                       // true or false
-	PayloadObject                     // any JSON value (a webhook's body)
+	PayloadText    = module.String // a string
+	PayloadInteger = module.Int    // a whole number (int64)
+	PayloadTime    = module.Time   // a time.Time; RFC 3339 text in JSON
+	PayloadBool    = module.Bool   // true or false
+	PayloadObject  = module.Any    // any JSON value (a webhook's body)
 )
-
-func (t PayloadType) String() string {
-	return [...]string{"text", "integer", "time (RFC 3339)", "boolean", "JSON"}[t]
-}
 
 // payloadField returns the kind's payload key of that name.
 func (k *Kind) payloadField(name string) (PayloadField, bool) {
@@ -45,7 +38,8 @@ func (k *Kind) payloadField(name string) (PayloadField, bool) {
 	return PayloadField{}, false
 }
 
-func (k *Kind) payloadNames() []string {
+// PayloadNames are the keys of trigger.* in the runs the kind starts.
+func (k *Kind) PayloadNames() []string {
 	names := []string{"type"}
 	for _, f := range k.Payload {
 		names = append(names, f.Name)
@@ -83,7 +77,7 @@ func (k *Kind) CheckPayload(given map[string]any) (map[string]any, error) {
 		}
 		f, ok := k.payloadField(name)
 		if !ok {
-			errs = append(errs, fmt.Errorf("trigger.%s: a %s trigger gives no such key%s", name, k.Name, Hint(name, k.payloadNames())))
+			errs = append(errs, fmt.Errorf("trigger.%s: a %s trigger gives no such key%s", name, k.Name, Hint(name, k.PayloadNames())))
 			continue
 		}
 		cv, err := f.convert(v)
@@ -100,25 +94,33 @@ func (k *Kind) CheckPayload(given map[string]any) (map[string]any, error) {
 }
 
 func (f PayloadField) convert(v any) (any, error) {
-	s, isText := v.(string)
-	switch f.Type {
-	case PayloadInteger:
-		return module.Int.Convert(v) // the one conversion of module fields and flow inputs
-	case PayloadTime:
-		if isText {
-			if _, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s)); err == nil {
-				return strings.TrimSpace(s), nil
-			}
-		}
-		return nil, fmt.Errorf("must be a time such as 2026-12-01T06:00:00Z, got %s", shown(v))
-	case PayloadBool:
-		return module.Bool.Convert(v)
-	case PayloadObject:
-		return v, nil
-	default:
-		if !isText {
+	if f.Type == PayloadText {
+		if _, isText := v.(string); !isText {
 			return nil, fmt.Errorf("must be text, got %s", shown(v))
 		}
-		return s, nil
 	}
+	return f.Type.Convert(v) // the one conversion of module fields and flow inputs
+}
+
+// Typed is a payload as runs read it: each declared key converted to its
+// type (a time from its RFC 3339 text), as the payload was stored as
+// JSON. The kind is the one payload["type"] names; a payload of no known
+// kind, or a key that does not convert, is left as it is: the flow's
+// expressions were checked against the declaration, and a stored payload
+// is not refused at run time.
+func Typed(payload map[string]any) map[string]any {
+	name, _ := payload["type"].(string)
+	k, ok := Lookup(name)
+	if !ok {
+		return payload
+	}
+	out := maps.Clone(payload)
+	for _, f := range k.Payload {
+		if v, ok := payload[f.Name]; ok && v != nil {
+			if cv, err := f.convert(v); err == nil {
+				out[f.Name] = cv
+			}
+		}
+	}
+	return out
 }

@@ -39,8 +39,8 @@ var Aggregate = &module.Module{
 			Help: "the id of the step whose bundles are collected"},
 	},
 	Outputs: []module.Output{
-		{Name: "items", Help: "the collected bundles, in order"},
-		{Name: "count", Help: "how many"},
+		{Name: "items", Type: module.List, Help: "the collected bundles, in order"},
+		{Name: "count", Type: module.Int, Help: "how many"},
 	},
 }
 
@@ -56,8 +56,8 @@ var Iterate = &module.Module{
 			Help: "an expression giving a list, e.g. {{ steps.all.items }} or {{ split(inputs.keys, ',') }}"},
 	},
 	Outputs: []module.Output{
-		{Name: "value", Help: "the item"},
-		{Name: "index", Help: "its position, from 0"},
+		{Name: "value", Type: module.Any, Help: "the item"},
+		{Name: "index", Type: module.Int, Help: "its position, from 0"},
 	},
 	Run: func(ctx context.Context, _ module.Env, in module.Values, emit func(module.Bundle) error) error {
 		for i, v := range in.List("items") {

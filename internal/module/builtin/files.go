@@ -24,10 +24,10 @@ var FileList = &module.Module{
 		{Name: "recursive", Label: "Recursive", Type: module.Bool, Default: false, Help: "also list files in sub-folders"},
 	},
 	Outputs: []module.Output{
-		{Name: "path", Help: "the file's path", Kind: module.LocalPath},
-		{Name: "relativePath", Help: "its path below the folder, with / separators"},
-		{Name: "name"}, {Name: "size"}, {Name: "modified"},
-		{Name: "file", Help: "the file, for Upload a file", FlowOnly: true},
+		{Name: "path", Type: module.String, Help: "the file's path", Kind: module.LocalPath},
+		{Name: "relativePath", Type: module.String, Help: "its path below the folder, with / separators"},
+		{Name: "name", Type: module.String}, {Name: "size", Type: module.Int}, {Name: "modified", Type: module.Time},
+		{Name: "file", Type: module.FileRef, Help: "the file, for Upload a file", FlowOnly: true},
 	},
 	Validate: func(in module.Values) error {
 		if p := in.String("pattern"); p != "" {
@@ -96,8 +96,8 @@ var FileRead = &module.Module{
 		{Name: "path", Label: "File", Type: module.String, Kind: module.LocalPath, Required: true, Help: "the local file"},
 	},
 	Outputs: []module.Output{
-		{Name: "path", Kind: module.LocalPath}, {Name: "name"}, {Name: "size"}, {Name: "text", Help: "the content, for files up to 1 MiB"},
-		{Name: "file", FlowOnly: true},
+		{Name: "path", Type: module.String, Kind: module.LocalPath}, {Name: "name", Type: module.String}, {Name: "size", Type: module.Int}, {Name: "text", Type: module.String, Help: "the content, for files up to 1 MiB"},
+		{Name: "file", Type: module.FileRef, FlowOnly: true},
 	},
 	Run: func(_ context.Context, env module.Env, in module.Values, emit func(module.Bundle) error) error {
 		f, err := env.Files.File(in.String("path"))
@@ -137,7 +137,7 @@ var FileWrite = &module.Module{
 		{Name: "file", Label: "File", Type: module.FileRef, Required: true, Help: "the data to write"},
 		{Name: "path", Label: "Path", Type: module.String, Kind: module.LocalPath, Required: true, Help: "where to write it; an existing folder gets the file's name inside it"},
 	},
-	Outputs: []module.Output{{Name: "path", Kind: module.LocalPath}, {Name: "size"}},
+	Outputs: []module.Output{{Name: "path", Type: module.String, Kind: module.LocalPath}, {Name: "size", Type: module.Int}},
 	Run:     runFileWrite,
 }
 

@@ -40,7 +40,7 @@ var APICall = &module.Module{
 		regionField,
 	},
 	Outputs: []module.Output{
-		{Name: "statusCode"}, {Name: "headers"}, {Name: "body"},
+		{Name: "statusCode", Type: module.Int}, {Name: "headers", Type: module.Map}, {Name: "body", Type: module.String},
 	},
 	Validate: func(in module.Values) error {
 		_, err := parseRelativeURL(in.String("url"))
@@ -141,7 +141,7 @@ func runAPICall(ctx context.Context, env module.Env, in module.Values, emit func
 	for _, name := range names {
 		headers[name] = strings.Join(resp.Header.Values(name), ", ")
 	}
-	if err := emit(module.Bundle{"statusCode": resp.StatusCode, "headers": headers, "body": string(body)}); err != nil {
+	if err := emit(module.Bundle{"statusCode": int64(resp.StatusCode), "headers": headers, "body": string(body)}); err != nil {
 		return err
 	}
 	if resp.StatusCode/100 != 2 {

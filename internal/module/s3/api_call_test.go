@@ -105,7 +105,7 @@ func TestAPICallPutThenGet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if put["statusCode"] != 200 {
+			if put["statusCode"] != int64(200) {
 				t.Errorf("PUT status %v, want 200", put["statusCode"])
 			}
 			etag := put["headers"].(map[string]string)["Etag"]
@@ -116,7 +116,7 @@ func TestAPICallPutThenGet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if get["statusCode"] != 200 || get["body"] != "hello, world\n" {
+			if get["statusCode"] != int64(200) || get["body"] != "hello, world\n" {
 				t.Errorf("GET = %v %q, want 200 %q", get["statusCode"], get["body"], "hello, world\n")
 			}
 			if h := get["headers"].(map[string]string); h["Etag"] != etag || h["Content-Type"] != "text/plain" {
@@ -140,7 +140,7 @@ func TestAPICallAwkwardKeys(t *testing.T) {
 				if err != nil {
 					t.Fatalf("PUT %q: %v", key, err)
 				}
-				if b["statusCode"] != 200 {
+				if b["statusCode"] != int64(200) {
 					t.Fatalf("PUT %q: status %v", key, b["statusCode"])
 				}
 			}
@@ -176,7 +176,7 @@ func TestAPICallAwkwardKeys(t *testing.T) {
 					t.Errorf("GET %q: %v", key, err)
 					continue
 				}
-				if b["statusCode"] != 200 || b["body"] != body {
+				if b["statusCode"] != int64(200) || b["body"] != body {
 					t.Errorf("GET %q = %v %q, want 200 %q", key, b["statusCode"], b["body"], body)
 				}
 			}
@@ -267,7 +267,7 @@ func TestAPICallErrorAnswer(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, part)
 				}
 			}
-			if b == nil || b["statusCode"] != 404 || !strings.Contains(b["body"].(string), "NoSuchBucket") {
+			if b == nil || b["statusCode"] != int64(404) || !strings.Contains(b["body"].(string), "NoSuchBucket") {
 				t.Errorf("bundle %v, want statusCode 404 and the error document", b)
 			}
 		})
@@ -284,7 +284,7 @@ func TestAPICallIgnoresAuthorization(t *testing.T) {
 			for _, name := range []string{"Authorization", "authorization"} {
 				b, err := apiCall(t, tg, map[string]any{"url": "/" + bucket, "query": map[string]any{"list-type": "2"},
 					"headers": map[string]any{name: "AWS4-HMAC-SHA256 Credential=NOTME/20200101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"}})
-				if err != nil || b["statusCode"] != 200 {
+				if err != nil || b["statusCode"] != int64(200) {
 					t.Errorf("with an %s header: %v, status %v; want 200", name, err, b["statusCode"])
 				}
 			}

@@ -56,11 +56,11 @@ var CopyFile = &module.Module{
 		regionField,
 	},
 	Outputs: []module.Output{
-		{Name: "bucket", Help: "the bucket the copy is in"},
-		{Name: "key", Help: "the copy's path"},
-		{Name: "etag", Help: "the copy's ETag"},
-		{Name: "versionId", Help: "the copy's version id, in versioned buckets"},
-		{Name: "size", Help: "size in bytes"},
+		{Name: "bucket", Type: module.String, Help: "the bucket the copy is in"},
+		{Name: "key", Type: module.String, Help: "the copy's path"},
+		{Name: "etag", Type: module.String, Help: "the copy's ETag"},
+		{Name: "versionId", Type: module.String, Help: "the copy's version id, in versioned buckets"},
+		{Name: "size", Type: module.Int, Help: "size in bytes"},
 	},
 	Validate: func(in module.Values) error {
 		_, err := planCopy(in)

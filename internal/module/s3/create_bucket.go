@@ -25,9 +25,9 @@ var CreateBucket = &module.Module{
 		regionField,
 	},
 	Outputs: []module.Output{
-		{Name: "name", Help: "the bucket's name"},
-		{Name: "region", Help: "the region it lives in"},
-		{Name: "created", Help: "false when you owned it already"},
+		{Name: "name", Type: module.String, Help: "the bucket's name"},
+		{Name: "region", Type: module.String, Help: "the region it lives in"},
+		{Name: "created", Type: module.Bool, Help: "false when you owned it already"},
 	},
 	Validate: func(in module.Values) error { return ValidateBucketName(in.String("name")) },
 	Run:      runCreateBucket,

@@ -27,8 +27,8 @@ var CreateFolder = &module.Module{
 		regionField,
 	},
 	Outputs: []module.Output{
-		{Name: "bucket"},
-		{Name: "key", Help: "the marker's key, ending in /"},
+		{Name: "bucket", Type: module.String},
+		{Name: "key", Type: module.String, Help: "the marker's key, ending in /"},
 	},
 	Validate: func(in module.Values) error {
 		if err := checkBucketRef(in); err != nil {

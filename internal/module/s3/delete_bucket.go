@@ -31,9 +31,9 @@ var DeleteBucket = &module.Module{
 		regionField,
 	},
 	Outputs: []module.Output{
-		{Name: "name", Help: "the bucket's name"},
-		{Name: "deletedObjects", Help: "how many files, versions and delete markers force deleted"},
-		{Name: "deleted", Help: "false when there was no such bucket"},
+		{Name: "name", Type: module.String, Help: "the bucket's name"},
+		{Name: "deletedObjects", Type: module.Int, Help: "how many files, versions and delete markers force deleted"},
+		{Name: "deleted", Type: module.Bool, Help: "false when there was no such bucket"},
 	},
 	Examples: []module.Example{{
 		With: []module.Pair{{Name: "name", Value: "my-reports-2026"}},

@@ -27,9 +27,9 @@ var DeleteFile = &module.Module{
 		regionField,
 	},
 	Outputs: []module.Output{
-		{Name: "bucket"}, {Name: "key"},
-		{Name: "versionId", Help: "the version deleted, or the delete marker's version"},
-		{Name: "deleteMarker", Help: "true when a versioned bucket made (or removed) a delete marker"},
+		{Name: "bucket", Type: module.String}, {Name: "key", Type: module.String},
+		{Name: "versionId", Type: module.String, Help: "the version deleted, or the delete marker's version"},
+		{Name: "deleteMarker", Type: module.Bool, Help: "true when a versioned bucket made (or removed) a delete marker"},
 	},
 	Examples: []module.Example{{
 		With: []module.Pair{{Name: "bucket", Value: "demo"}, {Name: "path", Value: "/reports/old.csv"}},

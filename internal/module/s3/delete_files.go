@@ -57,10 +57,10 @@ var DeleteFiles = &module.Module{
 		regionField,
 	},
 	Outputs: []module.Output{
-		{Name: "key", Help: "the file's path"},
-		{Name: "status", Help: "deleted, would-delete (dry run) or error"},
-		{Name: "code", Help: "S3's error code, when status is error"},
-		{Name: "message", Help: "S3's error message, when status is error"},
+		{Name: "key", Type: module.String, Help: "the file's path"},
+		{Name: "status", Type: module.String, Help: "deleted, would-delete (dry run) or error"},
+		{Name: "code", Type: module.String, Help: "S3's error code, when status is error"},
+		{Name: "message", Type: module.String, Help: "S3's error message, when status is error"},
 	},
 	Examples: []module.Example{{
 		With: []module.Pair{{Name: "bucket", Value: "demo"}, {Name: "prefix", Value: "logs/2025"}, {Name: "dry_run", Value: "true"}},

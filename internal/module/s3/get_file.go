@@ -41,9 +41,9 @@ var GetFile = &module.Module{
 		parallelPartsField,
 	},
 	Outputs: []module.Output{
-		{Name: "bucket"}, {Name: "key"}, {Name: "fileName"}, {Name: "size"}, {Name: "contentType"},
-		{Name: "etag"}, {Name: "lastModified"}, {Name: "metadata"}, {Name: "savedTo", Kind: module.LocalPath},
-		{Name: "file", FlowOnly: true, Help: "in flows: a reference to the downloaded data, for Upload a file"},
+		{Name: "bucket", Type: module.String}, {Name: "key", Type: module.String}, {Name: "fileName", Type: module.String}, {Name: "size", Type: module.Int}, {Name: "contentType", Type: module.String},
+		{Name: "etag", Type: module.String}, {Name: "lastModified", Type: module.Time}, {Name: "metadata", Type: module.Map}, {Name: "savedTo", Type: module.String, Kind: module.LocalPath},
+		{Name: "file", Type: module.FileRef, FlowOnly: true, Help: "in flows: a reference to the downloaded data, for Upload a file"},
 	},
 	Validate: func(in module.Values) error {
 		if err := checkBucketRef(in); err != nil {

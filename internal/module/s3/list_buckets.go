@@ -24,9 +24,9 @@ var ListBuckets = &module.Module{
 	Many:            true,
 	Fields:          []module.Field{regionField},
 	Outputs: []module.Output{
-		{Name: "name", Help: "the bucket's name"},
-		{Name: "createdAt", Help: "when it was created"},
-		{Name: "region", Help: "the region it lives in, when the server says (AWS does; most S3-compatible servers do not)"},
+		{Name: "name", Type: module.String, Help: "the bucket's name"},
+		{Name: "createdAt", Type: module.Time, Help: "when it was created"},
+		{Name: "region", Type: module.String, Help: "the region it lives in, when the server says (AWS does; most S3-compatible servers do not)"},
 	},
 	Empty: func(module.Values) string { return "no buckets" },
 	Run:   runListBuckets,

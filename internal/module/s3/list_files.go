@@ -29,11 +29,11 @@ var ListFiles = &module.Module{
 		regionField,
 	},
 	Outputs: []module.Output{
-		{Name: "key", Help: "the object's full path in the bucket"},
-		{Name: "size", Help: "size in bytes"},
-		{Name: "lastModified", Help: "when it was last written"},
-		{Name: "etag", Help: "the object's ETag"},
-		{Name: "storageClass", Help: "e.g. STANDARD"},
+		{Name: "key", Type: module.String, Help: "the object's full path in the bucket"},
+		{Name: "size", Type: module.Int, Help: "size in bytes"},
+		{Name: "lastModified", Type: module.Time, Help: "when it was last written"},
+		{Name: "etag", Type: module.String, Help: "the object's ETag"},
+		{Name: "storageClass", Type: module.String, Help: "e.g. STANDARD"},
 	},
 	Empty: func(in module.Values) string {
 		return "no files " + emptyWhere(in)

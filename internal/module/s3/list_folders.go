@@ -23,8 +23,8 @@ var ListFolders = &module.Module{
 	Many:            true,
 	Fields:          []module.Field{bucketField, prefixField, limitField, regionField},
 	Outputs: []module.Output{
-		{Name: "prefix", Help: "the folder's full path, ending in /"},
-		{Name: "name", Help: "the folder's own name"},
+		{Name: "prefix", Type: module.String, Help: "the folder's full path, ending in /"},
+		{Name: "name", Type: module.String, Help: "the folder's own name"},
 	},
 	Empty: func(in module.Values) string {
 		return fmt.Sprintf("no folders in %s/%s", in.String("bucket"), folderPrefix(in.String("prefix")))

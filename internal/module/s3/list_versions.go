@@ -35,13 +35,13 @@ var ListVersions = &module.Module{
 		regionField,
 	},
 	Outputs: []module.Output{
-		{Name: "key", Help: "the file's full path in the bucket"},
-		{Name: "versionId", Help: "the version's id (\"null\" for a version written while versioning was off)"},
-		{Name: "isLatest", Help: "true for the file's current version (or delete marker)"},
-		{Name: "deleteMarker", Help: "true when this entry is a delete marker, not data"},
-		{Name: "size", Help: "size in bytes (0 for a delete marker)"},
-		{Name: "lastModified", Help: "when it was written"},
-		{Name: "etag", Help: "the version's ETag (\"\" for a delete marker)"},
+		{Name: "key", Type: module.String, Help: "the file's full path in the bucket"},
+		{Name: "versionId", Type: module.String, Help: "the version's id (\"null\" for a version written while versioning was off)"},
+		{Name: "isLatest", Type: module.Bool, Help: "true for the file's current version (or delete marker)"},
+		{Name: "deleteMarker", Type: module.Bool, Help: "true when this entry is a delete marker, not data"},
+		{Name: "size", Type: module.Int, Help: "size in bytes (0 for a delete marker)"},
+		{Name: "lastModified", Type: module.Time, Help: "when it was written"},
+		{Name: "etag", Type: module.String, Help: "the version's ETag (\"\" for a delete marker)"},
 	},
 	Empty: func(in module.Values) string {
 		return "no file versions " + emptyWhere(in)

@@ -42,9 +42,9 @@ var GetTags = &module.Module{
 	NeedsConnection: true,
 	Fields:          []module.Field{bucketField, tagPathField, tagVersionField, regionField},
 	Outputs: []module.Output{
-		{Name: "bucket"}, {Name: "key"},
-		{Name: "tags", Help: "the tags, key to value (empty when it has none)"},
-		{Name: "versionId", Help: "the version the tags belong to"},
+		{Name: "bucket", Type: module.String}, {Name: "key", Type: module.String},
+		{Name: "tags", Type: module.Map, Help: "the tags, key to value (empty when it has none)"},
+		{Name: "versionId", Type: module.String, Help: "the version the tags belong to"},
 	},
 	Validate: checkObjectRef,
 	Run:      runGetTags,
@@ -66,8 +66,8 @@ var SetTags = &module.Module{
 		regionField,
 	},
 	Outputs: []module.Output{
-		{Name: "bucket"}, {Name: "key"},
-		{Name: "tags", Help: "the tags the file has now"},
+		{Name: "bucket", Type: module.String}, {Name: "key", Type: module.String},
+		{Name: "tags", Type: module.Map, Help: "the tags the file has now"},
 	},
 	Examples: []module.Example{{
 		With: []module.Pair{{Name: "bucket", Value: "demo"}, {Name: "path", Value: "/reports/q3.csv"},

@@ -45,7 +45,7 @@ var UploadFile = &module.Module{
 		parallelPartsField,
 	},
 	Outputs: []module.Output{
-		{Name: "bucket"}, {Name: "key"}, {Name: "etag"}, {Name: "versionId"}, {Name: "size"},
+		{Name: "bucket", Type: module.String}, {Name: "key", Type: module.String}, {Name: "etag", Type: module.String}, {Name: "versionId", Type: module.String}, {Name: "size", Type: module.Int},
 	},
 	Validate: func(in module.Values) error {
 		if err := checkBucketRef(in); err != nil {
