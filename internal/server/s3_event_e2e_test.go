@@ -33,8 +33,9 @@ const eventTestSecret = "event-test-secret"
 // eventFlows: reports takes the bearer secret and its URL token; urlonly
 // has no secret_env; hook has no s3_event trigger.
 var eventFlows = map[string]string{
+	// reports reads its typed trigger data: a time, an integer, the record.
 	"reports": "name: reports\ntrigger:\n  s3_event: {connection: local, bucket: reports, prefix: in/, suffix: .csv, events: [created], secret_env: S3EVTEST_SECRET}\n" +
-		"steps:\n  - {id: items, module: flow.iterate, with: {items: [1]}}\n",
+		"steps:\n  - {id: items, module: flow.iterate, with: {items: \"{{ [trigger.key, format(trigger.eventTime, 'YYYY-MM-DD'), trigger.size + 1, trigger.record.eventSource] }}\"}}\n",
 	"urlonly": "name: urlonly\ntrigger:\n  s3_event: {connection: local, bucket: reports}\nsteps:\n  - {id: items, module: flow.iterate, with: {items: [1]}}\n",
 	"hook":    "name: hook\ntrigger:\n  webhook: {secret_env: S3EVTEST_SECRET}\nsteps:\n  - {id: items, module: flow.iterate, with: {items: [1]}}\n",
 }
@@ -132,6 +133,23 @@ func bearer(secret string) map[string]string {
 func (e *eventServer) makeToken(flow string, rotate bool) (int, map[string]any) {
 	body, _ := json.Marshal(map[string]any{"rotate": rotate})
 	return e.post("/api/flows/"+flow+"/event-token", body, bearer(e.token))
+}
+
+// run gets a run.
+func (e *eventServer) run(id string) map[string]any {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+e.addr+"/api/runs/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		e.t.Fatal(err)
+	}
+	return r
 }
 
 // runs lists the runs of every flow.
@@ -296,6 +314,17 @@ func TestS3EventNotifications(t *testing.T) {
 			rs := e.runs()
 			if len(rs) != 1 {
 				t.Fatalf("%d runs, want 1", len(rs))
+			}
+			// The run reads its trigger data as declared (a time, an
+			// integer) and succeeds.
+			id := rs[0]["id"].(string)
+			var run map[string]any
+			waitFor(t, func() bool {
+				run = e.run(id)["run"].(map[string]any)
+				return run["status"] != "queued" && run["status"] != "running"
+			})
+			if run["status"] != "succeeded" {
+				t.Errorf("the run: %v", run)
 			}
 			trig := rs[0]["trigger"].(map[string]any)
 			if trig["type"] != "s3_event" || trig["key"] != "in/Q4 sales+été.csv" || trig["bucket"] != "reports" || trig["eventName"] != "ObjectCreated:Put" ||
