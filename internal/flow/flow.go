@@ -155,6 +155,9 @@ type parser struct {
 	reg  *module.Registry
 	flow *Flow
 	errs Errors
+	// triggerBroken says a trigger was written with problems: references
+	// to trigger.* are not checked against what it would give.
+	triggerBroken bool
 }
 
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
@@ -195,7 +198,9 @@ func (p *parser) top(n *yaml.Node) {
 		case "inputs":
 			p.inputs(v)
 		case "trigger":
+			before := len(p.errs)
 			p.triggers(v)
+			p.triggerBroken = len(p.errs) > before
 		case "max_concurrent_runs":
 			n, err := strconv.Atoi(v.Value)
 			if v.Kind != yaml.ScalarNode || err != nil || n < 1 {

@@ -141,6 +141,9 @@ func (p *parser) typedEnv() map[string]any {
 // there.
 func (p *parser) triggerType() types.Type {
 	t := types.Map{}
+	if p.triggerBroken {
+		return anyMap // its problems are reported where it is written
+	}
 	if len(p.flow.Triggers) == 0 {
 		return t
 	}
@@ -251,6 +254,9 @@ func article(t module.Type) string {
 // checkTriggerRef checks trigger.NAME against the payload the flow's
 // triggers declare.
 func (p *parser) checkTriggerRef(name string) error {
+	if p.triggerBroken {
+		return nil
+	}
 	if len(p.flow.Triggers) == 0 {
 		return fmt.Errorf("trigger.%s: the flow has no trigger, so trigger.* holds nothing (declare a trigger:, or take the value as an input)", name)
 	}

@@ -197,3 +197,14 @@ func TestTimesReadAsText(t *testing.T) {
 		t.Errorf("csv cell %q", c)
 	}
 }
+
+// TestBrokenTriggerNoCascade: a trigger written with a problem is reported
+// once, where it is written; the steps that read trigger.* are not blamed
+// for it.
+func TestBrokenTriggerNoCascade(t *testing.T) {
+	t.Parallel()
+	ps := problems(t, typedFlow("trigger:\n  shedule: {cron: \"0 6 * * *\"}\n", `folder: "{{ trigger.scheduledAt }}"`))
+	if len(ps) != 1 || !strings.Contains(ps[0].Msg, `unknown trigger "shedule"`) {
+		t.Fatalf("got %v, want only the unknown trigger", asErrors(ps))
+	}
+}

@@ -24,6 +24,8 @@ func FuzzWebhookBody(f *testing.F) {
 	reg := &module.Registry{}
 	reg.Register(builtin.Modules()...)
 	fl, err := flow.Parse("hook.yaml", []byte(`name: hook
+trigger:
+  webhook: {secret_env: HOOK_SECRET}
 steps:
   - {id: items, module: flow.iterate, with: {items: "{{ [trigger.body, toJSON(trigger.body), trigger.body?.files ?? []] }}"}}
 `), reg)
