@@ -45,13 +45,7 @@ func triggerPayload(f *flow.Flow, items []string) (map[string]any, error) {
 		}
 		setDotted(given, strings.Split(name, "."), value)
 	}
-	t := f.Triggers[0]
-	if kind, ok := given["type"].(string); ok {
-		if t, ok = f.Trigger(kind); !ok {
-			return nil, usagef("--trigger type=%s: flow %s has no %s trigger", kind, f.Name, kind)
-		}
-	}
-	payload, err := t.Kind.CheckPayload(given)
+	payload, err := f.TriggerPayload(given)
 	if err != nil {
 		return nil, &usageError{fmt.Errorf("--trigger: %w", err)}
 	}

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"fmt"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -29,6 +30,39 @@ func (f *Flow) Trigger(kind string) (*Trigger, bool) {
 		}
 	}
 	return nil, false
+}
+
+// TriggerPayload checks trigger data given by hand (s3flow run --trigger,
+// a run once from the API) against the flow's trigger: "type" picks which
+// of its triggers (default the first), and the data is checked as that
+// kind declares it (Kind.CheckPayload).
+func (f *Flow) TriggerPayload(given map[string]any) (map[string]any, error) {
+	if len(f.Triggers) == 0 {
+		return nil, fmt.Errorf("flow %s has no trigger; give its data as inputs", f.Name)
+	}
+	t := f.Triggers[0]
+	if kind, ok := given["type"].(string); ok {
+		if t, ok = f.Trigger(kind); !ok {
+			return nil, fmt.Errorf("type=%s: flow %s has no %s trigger", kind, f.Name, kind)
+		}
+	}
+	return t.Kind.CheckPayload(given)
+}
+
+// TriggerSample is an example of the data the flow's trigger of kind
+// ("": the first) gives a run (Kind.Sample).
+func (f *Flow) TriggerSample(kind string) (map[string]any, error) {
+	if len(f.Triggers) == 0 {
+		return nil, fmt.Errorf("flow %s has no trigger", f.Name)
+	}
+	t := f.Triggers[0]
+	if kind != "" {
+		var ok bool
+		if t, ok = f.Trigger(kind); !ok {
+			return nil, fmt.Errorf("flow %s has no %s trigger", f.Name, kind)
+		}
+	}
+	return t.Kind.Sample(t.Config), nil
 }
 
 // triggers checks a flow's trigger: mapping against the trigger kinds'

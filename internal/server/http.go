@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strconv"
 	"time"
@@ -45,6 +46,10 @@ func (s *Server) Handler() http.Handler {
 	withScope(ScopeRead, "GET /api/flows", s.listFlows)
 	withScope(ScopeRead, "GET /api/flows/{name}", s.showFlow)
 	withScope(ScopeRead, "POST /api/validate", s.validateFlow)
+	withScope(ScopeRead, "GET /api/flows/{name}/source", s.getSource)
+	withScope(ScopeRead, "GET /api/flows/{name}/versions", s.listVersions)
+	withScope(ScopeRead, "GET /api/flows/{name}/versions/{hash}", s.showVersion)
+	withScope(ScopeRead, "GET /api/flows/{name}/diff", s.diffVersions)
 	withScope(ScopeRead, "GET /api/runs", s.listRuns)
 	withScope(ScopeRead, "GET /api/runs/{id}", s.showRun)
 	withScope(ScopeRead, "GET /api/connections", s.listConnections)
@@ -66,6 +71,12 @@ func (s *Server) Handler() http.Handler {
 	withScope(ScopeAdmin, "POST /api/flows/{name}/enable", s.enableFlow(true))
 	withScope(ScopeAdmin, "POST /api/flows/{name}/disable", s.enableFlow(false))
 	withScope(ScopeAdmin, "POST /api/flows/reload", s.reloadFlows)
+	// Editing flow files is the server's set-up too: a flow may use every
+	// connection the server has and start runs by itself (flowsave.go).
+	withScope(ScopeAdmin, "PUT /api/flows/{name}", s.putFlow)
+	withScope(ScopeAdmin, "PATCH /api/flows/{name}", s.patchFlow)
+	withScope(ScopeAdmin, "DELETE /api/flows/{name}", s.deleteFlow)
+	withScope(ScopeAdmin, "POST /api/flows/{name}/versions/{hash}/restore", s.restoreFlow)
 	// A ticket (single use, bound to the run token that asked for it) or
 	// a run token.
 	open("GET /api/files/download", s.downloadFile) // a ticket or the token
@@ -96,6 +107,13 @@ func (s *Server) serve(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := h(w, r)
 		if err == nil {
+			return
+		}
+		// Errors that carry more than a message answer for themselves.
+		var ae interface{ answer() (int, any) }
+		if errors.As(err, &ae) {
+			status, body := ae.answer()
+			writeJSON(w, status, body)
 			return
 		}
 		status := http.StatusInternalServerError
@@ -180,14 +198,42 @@ func (s *Server) answerRun(w http.ResponseWriter, r *http.Request, id string) er
 	return writeJSON(w, http.StatusOK, run)
 }
 
+// runFlow answers POST /api/flows/{name}/run: a run with inputs, started
+// by hand, or (run once, from the editor) as the flow's trigger would
+// start it: with trigger data given, or with its sample (sampleTrigger:
+// true), given keys replacing the sample's. The run is recorded as any.
 func (s *Server) runFlow(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Inputs map[string]any `json:"inputs"`
+		Inputs        map[string]any `json:"inputs"`
+		Trigger       map[string]any `json:"trigger"`
+		SampleTrigger bool           `json:"sampleTrigger"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	return s.startRun(w, r, r.PathValue("name"), req.Inputs, map[string]any{"type": "manual"})
+	name := r.PathValue("name")
+	payload := map[string]any{"type": "manual"}
+	if req.Trigger != nil || req.SampleTrigger {
+		f, ok := s.flows.Get(name)
+		if !ok {
+			return notFoundf("no flow named %q", name)
+		}
+		given := map[string]any{}
+		if req.SampleTrigger {
+			kind, _ := req.Trigger["type"].(string)
+			sample, err := f.TriggerSample(kind)
+			if err != nil {
+				return badRequestf("sampleTrigger: %v", err)
+			}
+			maps.Copy(given, sample)
+		}
+		maps.Copy(given, req.Trigger)
+		var err error
+		if payload, err = f.TriggerPayload(given); err != nil {
+			return badRequestf("trigger: %v", err)
+		}
+	}
+	return s.startRun(w, r, name, req.Inputs, payload)
 }
 
 func decodeBody(r *http.Request, v any) error {
@@ -302,12 +348,9 @@ func (s *Server) validateFlow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequestf("read the body: %v", err)
 	}
-	f, err := flow.Parse("flow.yaml", data, s.cfg.Registry)
-	if err == nil {
-		// What this server would refuse at load is a problem here too,
-		// and so is a connection it does not have.
-		err = joinProblems(s.checkFlow(f), s.checkConnections(r.Context(), f))
-	}
+	// What this server would refuse at load is a problem here too, and
+	// so is a connection it does not have: the checks of a save.
+	f, err := s.checkSource(r.Context(), "flow.yaml", data)
 	if err != nil {
 		var problems []string
 		var fe flow.Errors
@@ -316,7 +359,8 @@ func (s *Server) validateFlow(w http.ResponseWriter, r *http.Request) error {
 				problems = append(problems, p.Error())
 			}
 		}
-		return writeJSON(w, http.StatusBadRequest, map[string]any{"valid": false, "problems": problems})
+		// details are the same problems with their line and column apart.
+		return writeJSON(w, http.StatusBadRequest, map[string]any{"valid": false, "problems": problems, "details": problemsOf("flow.yaml", err)})
 	}
 	return writeJSON(w, 200, map[string]any{"valid": true, "name": f.Name, "steps": len(f.Steps)})
 }

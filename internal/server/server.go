@@ -21,6 +21,7 @@ import (
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/engine"
 	"github.com/s3flow/s3flow/internal/flow"
+	"github.com/s3flow/s3flow/internal/flowfile"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/runs"
 )
@@ -104,6 +105,11 @@ type Server struct {
 	running sync.Map
 	// reloadMu makes reloads of the flows one at a time.
 	reloadMu sync.Mutex
+	// folder is the flows folder as the API writes it, versions the
+	// history of what it wrote; saveMu makes saves one at a time.
+	folder   flowfile.Folder
+	versions *flowfile.Versions
+	saveMu   sync.Mutex
 	// trigMu guards the context the triggers run under: trigParent is
 	// the one that lets this process run them (nil: it does not now),
 	// trigCancel stops those running (see triggersOn).
@@ -148,7 +154,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, history: runs.New(cfg.DB), tokens: NewTokens(cfg.DB), id: cfg.ID,
-		deliveries: &deliveries{db: cfg.DB}}
+		deliveries: &deliveries{db: cfg.DB}, folder: flowfile.Folder{Dir: cfg.FlowsDir}, versions: flowfile.NewVersions(cfg.DB)}
 	if cfg.FilesRoot != "" {
 		files, err := module.LocalFilesIn(cfg.FilesRoot)
 		if err != nil {

@@ -33,7 +33,7 @@ const tokenPrefix = "s3f_"
 // Scope is what a token may do. Each scope includes the ones before it:
 // read sees flows, runs, connections and modules; run also starts,
 // cancels and retries runs, runs modules and moves files; admin also
-// manages connections and flows' enabled state.
+// manages connections, flows' enabled state and flow files.
 type Scope string
 
 const (

@@ -57,6 +57,10 @@ func TestTokenScopes(t *testing.T) {
 		{"read", "GET", "/api/connections", "", 200},
 		{"read", "GET", "/api/connections/vg", "", 200},
 		{"read", "GET", "/api/modules", "", 200},
+		{"read", "GET", "/api/flows/noop/source", "", 200},
+		{"read", "GET", "/api/flows/noop/versions", "", 200},
+		{"read", "GET", "/api/flows/noop/versions/" + strings.Repeat("0", 64), "", 404},
+		{"read", "GET", "/api/flows/noop/diff?from=" + strings.Repeat("0", 64) + "&to=" + strings.Repeat("0", 64), "", 404},
 		{"run", "POST", "/api/flows/noop/run", `{}`, 202},
 		{"run", "POST", "/api/runs/" + runID + "/cancel", "", 409},
 		{"run", "POST", "/api/runs/" + runID + "/retry", "", 409},
@@ -68,6 +72,12 @@ func TestTokenScopes(t *testing.T) {
 		{"admin", "POST", "/api/flows/reload", "", 200},
 		{"admin", "POST", "/api/connections", newConn, 201},
 		{"admin", "DELETE", "/api/connections/vg3", "", 204},
+		// Refused for want of a base version once the scope is enough:
+		// nothing changes.
+		{"admin", "PUT", "/api/flows/noop", noopFlow, 409},
+		{"admin", "PATCH", "/api/flows/noop", `{"ops": []}`, 400},
+		{"admin", "DELETE", "/api/flows/noop", "", 400},
+		{"admin", "POST", "/api/flows/noop/versions/" + strings.Repeat("0", 64) + "/restore", "", 404},
 	}
 	for _, scope := range []string{"read", "run", "admin"} {
 		for _, rt := range routes {

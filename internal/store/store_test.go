@@ -82,7 +82,7 @@ func TestMigrate(t *testing.T) {
 			if versions != len(files) {
 				t.Errorf("%d migrations recorded, want %d", versions, len(files))
 			}
-			for _, table := range []string{"connections", "meta", "runs", "run_events", "api_tokens", "flow_state", "trigger_state", "watch_state", "webhook_deliveries"} {
+			for _, table := range []string{"connections", "meta", "runs", "run_events", "api_tokens", "flow_state", "trigger_state", "watch_state", "webhook_deliveries", "flow_versions"} {
 				if ok, err := db.TableExists(t.Context(), table); err != nil || !ok {
 					t.Errorf("table %s: exists %v, %v", table, ok, err)
 				}
