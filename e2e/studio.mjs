@@ -308,6 +308,162 @@ try {
   await shot('runs');
   log('Runs: the history, filtered by status and by flow');
 
+  // --- The flow editor: a flow built by clicks and typing -------------
+  // List the day's reports, keep the .csv ones, get each and upload it
+  // into the other bucket: the archive-reports shape, from an empty editor.
+  const api = (method, path, body) => page.evaluate(async ([t, m, p, b]) => {
+    const res = await fetch(p, { method: m, headers: { Authorization: 'Bearer ' + t, 'Content-Type': 'application/json' }, body: b });
+    return { status: res.status, body: await res.json().catch(() => null) };
+  }, [token, method, path, body === undefined ? undefined : JSON.stringify(body)]);
+  await nav('Flows').click();
+  await page.getByRole('link', { name: 'New flow' }).click();
+  await page.getByRole('heading', { name: 'New flow', level: 1 }).waitFor();
+  await page.getByLabel('Flow name').fill('copy-csv');
+  await page.getByLabel('Description').fill('Copy the CSV reports of a day into studio-other.');
+  await page.getByRole('button', { name: 'Add input' }).click();
+  const input1 = page.getByRole('group', { name: 'Input 1' });
+  await input1.getByLabel('Name').fill('date');
+  await input1.getByLabel('Required').check();
+  await input1.getByLabel('Description').fill('the day, e.g. 2026-11-24');
+  const card = (id) => page.locator(`[data-step-id="${id}"]`);
+  const addStep = async (search, title) => {
+    await page.getByRole('button', { name: 'Add a step', exact: true }).click();
+    await page.getByLabel('Find a module').fill(search);
+    await page.getByRole('group', { name: 'Module palette' }).getByRole('button', { name: new RegExp('^' + title) }).click();
+  };
+  const mapInto = async (c, label, expr) => {
+    await c.getByRole('button', { name: 'Map a value into ' + label, exact: true }).click();
+    await c.getByRole('group', { name: 'Values to map into ' + label }).getByRole('button', { name: new RegExp('^' + expr.replace(/\./g, '\\.') + ' ') }).click();
+  };
+  // The palette is grouped as the registry is, and searchable.
+  await page.getByRole('button', { name: 'Add a step', exact: true }).click();
+  for (const g of ['S3 objects', 'S3 buckets', 'Flow control']) await page.getByRole('region', { name: g }).or(page.locator(`section[aria-label="${g}"]`)).first().waitFor();
+  await page.getByLabel('Find a module').fill('list files');
+  assert.equal(await page.locator('.palette-item').count(), 1);
+  await page.getByRole('button', { name: /^List files/ }).click();
+  const list = card('list_files');
+  assert.equal(await list.getByRole('combobox', { name: 'Connection' }).inputValue(), 'studio');
+  await list.getByRole('combobox', { name: 'Bucket' }).click();
+  await page.getByRole('option', { name: bucket, exact: true }).click();
+  await list.getByRole('combobox', { name: 'Prefix' }).fill('reports/');
+  await mapInto(list, 'Prefix', 'inputs.date');
+  assert.equal(await list.getByRole('combobox', { name: 'Prefix' }).inputValue(), 'reports/{{ inputs.date }}');
+
+  await addStep('filter', 'Filter');
+  const filter = card('filter');
+  await mapInto(filter, 'Condition', 'steps.list_files.key');
+  // The picker lists the earlier step's outputs with their types.
+  const condition = filter.getByLabel('Condition', { exact: true });
+  await condition.press('End');
+  for (let i = 0; i < 3; i++) await condition.press('ArrowLeft');
+  await condition.pressSequentially(" endsWith '.csv'");
+  assert.equal(await condition.inputValue(), "{{ steps.list_files.key endsWith '.csv' }}");
+
+  await addStep('get a file', 'Get a file');
+  const get = card('get_file');
+  await get.getByRole('combobox', { name: 'Bucket' }).fill(bucket);
+  // A required field left empty is shown on the field, with its line.
+  await get.locator('[data-field="path"] .field-problem').filter({ hasText: /line \d+.*required/ }).waitFor();
+  await page.locator('.problems-panel li').filter({ hasText: 'with.path is required' }).waitFor();
+  await mapInto(get, 'Path', 'steps.list_files.key');
+
+  await addStep('upload', 'Upload a file');
+  const up = card('upload_file');
+  await up.getByRole('combobox', { name: 'Bucket' }).click();
+  await page.getByRole('option', { name: 'studio-other', exact: true }).click();
+  await up.getByRole('combobox', { name: 'Folder' }).fill('archive/');
+  await mapInto(up, 'Folder', 'inputs.date');
+  await up.getByRole('button', { name: 'Map a value into Source file', exact: true }).click();
+  const fileChoice = up.getByRole('button', { name: /^steps\.get_file\.file file/ });
+  await fileChoice.waitFor();
+  await fileChoice.click();
+  // Reorder by keyboard, then by drag, and back.
+  const order = () => page.locator('[data-step-id]').evaluateAll((els) => els.map((e) => e.dataset.stepId));
+  await up.getByRole('button', { name: 'Move upload_file up' }).focus();
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await order(), ['list_files', 'filter', 'upload_file', 'get_file']);
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Move upload_file up');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter'); // Move down
+  assert.deepEqual(await order(), ['list_files', 'filter', 'get_file', 'upload_file']);
+  await card('upload_file').locator('.drag-handle').dragTo(card('list_files'));
+  assert.deepEqual(await order(), ['upload_file', 'list_files', 'filter', 'get_file']);
+  await card('upload_file').locator('.drag-handle').dragTo(card('get_file'));
+  assert.deepEqual(await order(), ['list_files', 'filter', 'get_file', 'upload_file']);
+  await page.getByText('The server reads this flow without problems.').waitFor();
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  const yamlText = await page.getByLabel('Flow file (YAML)').inputValue();
+  assert.match(yamlText, /file: "\{\{ steps\.get_file\.file \}\}"/);
+  await shot('editor-yaml');
+  await page.getByRole('tab', { name: 'Form' }).click();
+  await shot('editor-new');
+  log('editor: a four-step flow built from an empty editor by clicks and typing, three fields mapped with the picker, a filter; reordered by keyboard and by drag');
+
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.waitForURL(/#\/flows\/copy-csv\/edit$/);
+  await page.locator('#save-result').getByText(/Saved .*copy-csv\.yaml/).waitFor();
+  const shownFlow = await api('GET', '/api/flows/copy-csv');
+  assert.equal(shownFlow.status, 200);
+  assert.deepEqual(shownFlow.body.steps.map((s) => s.module), ['s3.list_files', 'flow.filter', 's3.get_file', 's3.upload_file']);
+  const onDisk = readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8');
+  assert.match(onDisk, /condition: "\{\{ steps\.list_files\.key endsWith '\.csv' \}\}"/);
+  assert.match(onDisk, /prefix: "reports\/\{\{ inputs\.date \}\}"/);
+  log('editor: saved as copy-csv.yaml; the server loaded it (GET /api/flows/copy-csv) with its four steps');
+
+  await page.getByLabel('date', { exact: true }).fill('2026-11-24');
+  await page.getByRole('button', { name: 'Run once' }).click();
+  await page.locator('#runonce-result').getByText('succeeded').waitFor({ timeout: 60000 });
+  await card('get_file').locator('.bubble').getByText('2 bundles').waitFor();
+  await card('upload_file').locator('.bubble').getByText('2 bundles').waitFor();
+  const copied = aws('s3', 'ls', 's3://studio-other/archive/2026-11-24/').toString();
+  assert.match(copied, /sales\.csv/);
+  assert.match(copied, /stock\.csv/);
+  assert.doesNotMatch(copied, /readme/);
+  // The last run's values are the picker's samples.
+  await card('upload_file').getByRole('button', { name: 'Map a value into Folder', exact: true }).click();
+  await card('upload_file').locator('.picker .sample').filter({ hasText: /^= 2026-11-24$/ }).waitFor();
+  await shot('editor-run-once');
+  await card('upload_file').getByRole('group', { name: 'Values to map into Folder' }).press('Escape');
+  log('editor: Run once shows each step\'s bundles on its card; the aws CLI sees sales.csv and stock.csv copied, not readme.txt');
+
+  // One step edited with the keyboard only: retry on error.
+  const onError = card('upload_file').locator('summary');
+  await onError.focus();
+  await page.keyboard.press('Enter');
+  const when = card('upload_file').getByLabel('When this step fails');
+  await when.focus();
+  await when.selectOption('retry');
+  await card('upload_file').getByLabel('Attempts').focus();
+  await page.keyboard.type('3');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('2s');
+  await page.getByText('The server reads this flow without problems.').waitFor();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.locator('#save-result').getByText('only the edited steps and keys were rewritten').waitFor();
+  assert.match(readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8'), /retry:\s+attempts: 3\s+backoff: 2s/);
+  const versionRows = page.locator('section[aria-labelledby=versions-title] tbody tr');
+  await page.waitForFunction(() => document.querySelectorAll('section[aria-labelledby=versions-title] tbody tr').length === 2);
+  await page.getByRole('button', { name: 'Show the diff' }).click();
+  await page.locator('pre.diff .add').filter({ hasText: 'attempts: 3' }).waitFor();
+  assert.equal(await versionRows.count(), 2);
+  await shot('editor-versions');
+  log('editor: a step edited by keyboard, saved as a PATCH; two versions listed and their diff shown');
+
+  // Changed on disk meanwhile: the save is refused with both versions.
+  writeFileSync(join(work, 'flows', 'copy-csv.yaml'), '# edited by hand\n' + readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8'));
+  await page.getByLabel('Description').fill('Copy the CSV reports of a day.');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  const conflict = page.locator('.conflict');
+  await conflict.getByRole('heading', { name: 'The file changed on disk since you opened it' }).waitFor();
+  assert.match(await conflict.getByLabel('The file on disk').innerText(), /# edited by hand/);
+  assert.match(await conflict.getByLabel('Your version').innerText(), /Copy the CSV reports of a day\.\n/);
+  await shot('editor-conflict');
+  await conflict.getByRole('button', { name: 'Load the version on disk' }).click();
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  assert.match(await page.getByLabel('Flow file (YAML)').inputValue(), /^# edited by hand/);
+  await page.getByRole('tab', { name: 'Form' }).click();
+  log('editor: a save over a file changed on disk is refused and both versions are shown; the disk version reloads');
+
   // --- Phone width ------------------------------------------------------
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + '/#/modules/s3.list_files');
@@ -321,6 +477,12 @@ try {
   await page.goto(base + '/#/flows/archive-reports');
   await page.getByRole('heading', { name: 'archive-reports', level: 1 }).waitFor();
   await shot('phone-flow');
+  await page.goto(base + '/#/flows/copy-csv/edit');
+  await page.getByRole('heading', { name: 'Edit copy-csv', level: 1 }).waitFor();
+  await page.getByText('The server reads this flow without problems.').waitFor();
+  const editorOverflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(editorOverflow <= 1, `the editor scrolls sideways by ${editorOverflow}px at phone width`);
+  await shot('phone-editor');
   log('phone width (390 px): no sideways scrolling; screenshots taken');
 
   // --- Keyboard: the skip link and the navigation ----------------------
