@@ -363,6 +363,12 @@ func TestFlowSaveInvalid(t *testing.T) {
 				t.Errorf("%s: problem %v, want line %d column %d saying %q", tc.name, p, tc.line, tc.col, tc.msg)
 			}
 		}
+		// /api/validate gives the same problems with their positions.
+		code, out := es.call("POST", "/api/validate", es.read, "name: greet\nsteps:\n  - id: a\n    module: flow.nope\n", nil)
+		details, _ := out["details"].([]any)
+		if code != 400 || len(details) != 1 || details[0].(map[string]any)["line"] != 4.0 || details[0].(map[string]any)["column"] != 13.0 {
+			t.Errorf("validate: %d %v, want one detail at 4:13", code, out)
+		}
 		// An edit that breaks the flow is refused the same way.
 		patch := jsonBody(map[string]any{"base_version": base, "ops": []map[string]any{{"op": "remove_step", "id": "names"}}})
 		if code, out := es.call("PATCH", "/api/flows/greet", es.admin, patch, asJSON); code != 422 {
