@@ -353,7 +353,7 @@ try {
   const filter = card('filter');
   await mapInto(filter, 'Condition', 'steps.list_files.key');
   // The picker lists the earlier step's outputs with their types.
-  const condition = filter.getByLabel('Condition', { exact: true });
+  const condition = filter.getByRole('textbox', { name: 'Condition' });
   await condition.press('End');
   for (let i = 0; i < 3; i++) await condition.press('ArrowLeft');
   await condition.pressSequentially(" endsWith '.csv'");
@@ -386,9 +386,19 @@ try {
   await page.keyboard.press('Tab');
   await page.keyboard.press('Enter'); // Move down
   assert.deepEqual(await order(), ['list_files', 'filter', 'get_file', 'upload_file']);
-  await card('upload_file').locator('.drag-handle').dragTo(card('list_files'));
-  assert.deepEqual(await order(), ['upload_file', 'list_files', 'filter', 'get_file']);
-  await card('upload_file').locator('.drag-handle').dragTo(card('get_file'));
+  // Drag by the handle onto the card before (both on the screen).
+  const drag = async (from, to) => {
+    await card(to).evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    const src = await card(from).locator('.drag-handle').boundingBox();
+    const dst = await card(to).locator('.step-head').boundingBox();
+    await page.mouse.move(src.x + src.width / 2, src.y + src.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(dst.x + dst.width / 2, dst.y + dst.height / 2, { steps: 8 });
+    await page.mouse.up();
+  };
+  await drag('get_file', 'filter');
+  assert.deepEqual(await order(), ['list_files', 'get_file', 'filter', 'upload_file']);
+  await drag('filter', 'get_file');
   assert.deepEqual(await order(), ['list_files', 'filter', 'get_file', 'upload_file']);
   await page.getByText('The server reads this flow without problems.').waitFor();
   await page.getByRole('tab', { name: 'YAML' }).click();
@@ -410,7 +420,7 @@ try {
   assert.match(onDisk, /prefix: "reports\/\{\{ inputs\.date \}\}"/);
   log('editor: saved as copy-csv.yaml; the server loaded it (GET /api/flows/copy-csv) with its four steps');
 
-  await page.getByLabel('date', { exact: true }).fill('2026-11-24');
+  await page.getByRole('region', { name: 'Run once' }).getByRole('textbox', { name: 'date', exact: true }).fill('2026-11-24');
   await page.getByRole('button', { name: 'Run once' }).click();
   await page.locator('#runonce-result').getByText('succeeded').waitFor({ timeout: 60000 });
   await card('get_file').locator('.bubble').getByText('2 bundles').waitFor();
@@ -451,7 +461,7 @@ try {
 
   // Changed on disk meanwhile: the save is refused with both versions.
   writeFileSync(join(work, 'flows', 'copy-csv.yaml'), '# edited by hand\n' + readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8'));
-  await page.getByLabel('Description').fill('Copy the CSV reports of a day.');
+  await page.getByRole('region', { name: 'Flow', exact: true }).getByLabel('Description').fill('Copy the CSV reports of a day.');
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   const conflict = page.locator('.conflict');
   await conflict.getByRole('heading', { name: 'The file changed on disk since you opened it' }).waitFor();

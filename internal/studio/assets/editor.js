@@ -229,7 +229,7 @@ export async function editorPage(main, { args }) {
           yamlBox.setSelectionRange(at, at);
         }
       };
-      return h('li', {}, h('button', { type: 'button', class: 'link', onclick: goto }, where), p.message);
+      return h('li', {}, where ? h('button', { type: 'button', class: 'link', onclick: goto }, where.replace(/: $/, '')) : null, where ? ': ' : '', p.message);
     });
     fill(problemsEl,
       h('h2', { id: 'problems-title' }, st.problems.length ? `Problems (${st.problems.length})` : 'Problems'),
@@ -412,7 +412,10 @@ export async function editorPage(main, { args }) {
     const s = { id, module: m.name };
     if (m.needsConnection) {
       const prev = [...d.steps.slice(0, at)].reverse().find((x) => x.connection);
-      const conn = prev ? prev.connection : (conns[0] || {}).name;
+      // As the Modules page: the connection last used there, else the
+      // first with keys.
+      const used = sessionStorage.getItem('s3flow.connection');
+      const conn = prev ? prev.connection : conns.some((c) => c.name === used) ? used : (conns.find((c) => c.kind === 'keys') || conns[0] || {}).name;
       if (conn) s.connection = conn;
     }
     s.with = {};
