@@ -474,6 +474,36 @@ try {
   await page.getByRole('tab', { name: 'Form' }).click();
   log('editor: a save over a file changed on disk is refused and both versions are shown; the disk version reloads');
 
+  // The YAML tab: the same checks as the form, and both views in step.
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  const yamlBox = page.getByLabel('Flow file (YAML)');
+  const text = await yamlBox.inputValue();
+  await yamlBox.fill(text.replace('module: s3.get_file', 'module: s3.get_fil'));
+  await page.locator('.problems-panel li').filter({ hasText: /line \d+, column \d+.*unknown module "s3\.get_fil"/ }).waitFor();
+  await yamlBox.fill(text.replace(/^description: .*$/m, 'description: From the YAML tab # a comment'));
+  await page.getByText('The server reads this flow without problems.').waitFor();
+  await page.getByRole('tab', { name: 'Form' }).click();
+  assert.equal(await page.locator('#flow-description').inputValue(), 'From the YAML tab');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.locator('#save-result').getByText('the whole file was written').waitFor();
+  const savedText = readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8');
+  assert.match(savedText, /^# edited by hand\n/);
+  assert.match(savedText, /description: From the YAML tab # a comment\n/);
+  log('editor: the YAML tab is checked as the form is (an unknown module shown with its line), its edits show in the form and save as written, comments kept');
+
+  // A flow with a trigger: its kind and settings as a form, its data in the picker.
+  await page.goto(base + '/#/flows/archive-reports/edit');
+  await page.getByRole('heading', { name: 'Edit archive-reports', level: 1 }).waitFor();
+  assert.equal(await page.getByLabel('What starts this flow').inputValue(), 'webhook');
+  assert.equal(await page.getByRole('textbox', { name: 'secret_env' }).inputValue(), 'STUDIO_E2E_HOOK_SECRET');
+  await card('get').getByRole('button', { name: 'Map a value into Path', exact: true }).click();
+  const picked = card('get').getByRole('group', { name: 'Values to map into Path' });
+  await picked.getByRole('heading', { name: /^Trigger/ }).waitFor();
+  await picked.getByRole('button', { name: /^steps\.list\.key string/ }).waitFor();
+  assert.equal(await picked.getByRole('button', { name: /^steps\.put\./ }).count(), 0, 'a later step is offered');
+  await picked.press('Escape');
+  log('editor: a webhook trigger read into its form; the picker offers the trigger\'s data and earlier steps only');
+
   // --- Phone width ------------------------------------------------------
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + '/#/modules/s3.list_files');
