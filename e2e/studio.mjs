@@ -3,7 +3,7 @@
 // starts versitygw and "s3flow server" and sets the environment below.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -467,7 +467,7 @@ try {
   await conflict.getByRole('heading', { name: 'The file changed on disk since you opened it' }).waitFor();
   assert.match(await conflict.getByLabel('The file on disk').innerText(), /# edited by hand/);
   assert.match(await conflict.getByLabel('Your version').innerText(), /Copy the CSV reports of a day\.\n/);
-  await shot('editor-conflict');
+  await conflict.screenshot({ path: join(shots, 'editor-conflict.png') });
   await conflict.getByRole('button', { name: 'Load the version on disk' }).click();
   await page.getByRole('tab', { name: 'YAML' }).click();
   assert.match(await page.getByLabel('Flow file (YAML)').inputValue(), /^# edited by hand/);
@@ -491,6 +491,17 @@ try {
   assert.match(savedText, /description: From the YAML tab # a comment\n/);
   log('editor: the YAML tab is checked as the form is (an unknown module shown with its line), its edits show in the form and save as written, comments kept');
 
+  // Restore the first version: the file is as it was first saved.
+  const firstRow = page.locator('section[aria-labelledby=versions-title] tbody tr').last();
+  assert.match(await firstRow.innerText(), /saved/);
+  await firstRow.getByRole('button', { name: /^Restore version/ }).click();
+  await page.locator('#save-result').getByText(/Version .* restored/).waitFor();
+  const restored = readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8');
+  assert.doesNotMatch(restored, /retry|edited by hand/);
+  assert.match(restored, /condition: "\{\{ steps\.list_files\.key endsWith '\.csv' \}\}"/);
+  await page.locator('section[aria-labelledby=versions-title] tbody tr').filter({ hasText: 'restored' }).first().waitFor();
+  log('editor: the first version restored from the version list');
+
   // A flow with a trigger: its kind and settings as a form, its data in the picker.
   await page.goto(base + '/#/flows/archive-reports/edit');
   await page.getByRole('heading', { name: 'Edit archive-reports', level: 1 }).waitFor();
@@ -502,7 +513,17 @@ try {
   await picked.getByRole('button', { name: /^steps\.list\.key string/ }).waitFor();
   assert.equal(await picked.getByRole('button', { name: /^steps\.put\./ }).count(), 0, 'a later step is offered');
   await picked.press('Escape');
-  log('editor: a webhook trigger read into its form; the picker offers the trigger\'s data and earlier steps only');
+  // Run once with the trigger's sample data: a normal recorded run.
+  const once = page.getByRole('region', { name: 'Run once' });
+  await once.getByRole('textbox', { name: 'date', exact: true }).fill('2026-11-24');
+  await once.getByLabel('Use the trigger\'s sample data').check();
+  await once.getByRole('button', { name: 'Run once' }).click();
+  await page.locator('#runonce-result').getByText('succeeded').waitFor({ timeout: 60000 });
+  await card('manifest').locator('.bubble').getByText('1 bundle').waitFor();
+  const onceId = decodeURIComponent((await page.locator('#runonce-result a').first().getAttribute('href')).split('#/runs/')[1]);
+  const onceRun = await api('GET', '/api/runs/' + encodeURIComponent(onceId));
+  assert.equal(onceRun.body.run.trigger?.type, 'webhook', JSON.stringify(onceRun.body.run.trigger));
+  log('editor: a webhook trigger read into its form; the picker offers the trigger\'s data and earlier steps only; Run once with its sample data');
 
   // --- Phone width ------------------------------------------------------
   await page.setViewportSize({ width: 390, height: 844 });
@@ -524,6 +545,17 @@ try {
   assert.ok(editorOverflow <= 1, `the editor scrolls sideways by ${editorOverflow}px at phone width`);
   await shot('phone-editor');
   log('phone width (390 px): no sideways scrolling; screenshots taken');
+
+  // --- The editor: delete a flow ---------------------------------------
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto(base + '/#/flows/copy-csv/edit');
+  await page.getByRole('heading', { name: 'Edit copy-csv', level: 1 }).waitFor();
+  await page.getByRole('button', { name: 'Delete this flow' }).click();
+  await page.getByRole('button', { name: 'Yes, delete copy-csv' }).click();
+  await page.waitForURL(/#\/flows$/);
+  assert.equal((await api('GET', '/api/flows/copy-csv')).status, 404);
+  assert.ok(!existsSync(join(work, 'flows', 'copy-csv.yaml')), 'the file is still there');
+  log('editor: a flow deleted after a second question; its file is gone');
 
   // --- Keyboard: the skip link and the navigation ----------------------
   await page.setViewportSize({ width: 1280, height: 800 });
