@@ -400,6 +400,17 @@ try {
   assert.deepEqual(await order(), ['list_files', 'get_file', 'filter', 'upload_file']);
   await drag('filter', 'get_file');
   assert.deepEqual(await order(), ['list_files', 'filter', 'get_file', 'upload_file']);
+  // "+" between two cards opens the palette there; a step inserted there
+  // sits between them; Escape closes the palette, back on its button.
+  await page.getByRole('button', { name: 'Insert a step after filter' }).click();
+  await page.getByLabel('Find a module').fill('file info');
+  await page.getByRole('group', { name: 'Module palette' }).getByRole('button', { name: /^Get file info/ }).click();
+  assert.deepEqual(await order(), ['list_files', 'filter', 'get_file_info', 'get_file', 'upload_file']);
+  await card('get_file_info').getByRole('button', { name: 'Remove step get_file_info' }).click();
+  assert.deepEqual(await order(), ['list_files', 'filter', 'get_file', 'upload_file']);
+  await page.getByRole('button', { name: 'Insert a step after filter' }).click();
+  await page.getByLabel('Find a module').press('Escape');
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Insert a step after filter');
   await page.getByText('The server reads this flow without problems.').waitFor();
   await page.getByRole('tab', { name: 'YAML' }).click();
   const yamlText = await page.getByLabel('Flow file (YAML)').inputValue();
