@@ -30,6 +30,9 @@ trap cleanup EXIT INT TERM
 
 start_versitygw "$work"
 export S3FLOW_TEST_ENDPOINT S3FLOW_TEST_ACCESS_KEY S3FLOW_TEST_SECRET_KEY
+# Tests that need a versitygw of their own (one sending event
+# notifications) start this binary.
+export S3FLOW_TEST_VERSITYGW="$VERSITYGW"
 echo "versitygw ${VERSITYGW_VERSION} on ${S3FLOW_TEST_ENDPOINT}"
 start_weed "$work"
 export S3FLOW_TEST_SEAWEED_ENDPOINT S3FLOW_TEST_SEAWEED_ACCESS_KEY S3FLOW_TEST_SEAWEED_SECRET_KEY

@@ -170,16 +170,17 @@ type hangKey struct{}
 // hangServer accepts connections on 127.0.0.1 and never answers them: a
 // request to it blocks until its client gives up or is killed.
 type hangServer struct {
-	ln      net.Listener
+	ln net.Listener
+	// arrived has a value for each connection made and not yet waited for.
 	arrived chan struct{}
-	once    sync.Once
 	mu      sync.Mutex
 	conns   []net.Conn
 }
 
 // cmdHang is "hang start" (a server that never answers; its URL in
-// $HANG_URL), "hang wait" (until a request has reached it: whoever sent it
-// is blocked there now) and "hang stop"; the server stops with the script.
+// $HANG_URL), "hang wait" (until one more request has reached it than the
+// earlier waits waited for: whoever sent it is blocked there now) and
+// "hang stop"; the server stops with the script.
 func cmdHang(ts *testscript.TestScript, neg bool, args []string) {
 	h := ts.Value(hangKey{}).(*hangServer)
 	if neg || len(args) != 1 {
@@ -189,7 +190,7 @@ func cmdHang(ts *testscript.TestScript, neg bool, args []string) {
 	case "start":
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		ts.Check(err)
-		h.ln, h.arrived = ln, make(chan struct{})
+		h.ln, h.arrived = ln, make(chan struct{}, 64)
 		ts.Setenv("HANG_URL", "http://"+ln.Addr().String())
 		ts.Defer(h.stop)
 		go func() {
@@ -201,7 +202,10 @@ func cmdHang(ts *testscript.TestScript, neg bool, args []string) {
 				h.mu.Lock()
 				h.conns = append(h.conns, c)
 				h.mu.Unlock()
-				h.once.Do(func() { close(h.arrived) })
+				select {
+				case h.arrived <- struct{}{}:
+				default:
+				}
 			}
 		}()
 	case "wait":

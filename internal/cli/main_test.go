@@ -14,6 +14,7 @@ import (
 	"github.com/s3flow/s3flow/internal/locals3"
 	"github.com/s3flow/s3flow/internal/locals3/gateway"
 	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/s3client"
 )
 
 // TestMain lets the test binary stand in for s3flow-local, which the local
@@ -197,6 +198,12 @@ func TestReport(t *testing.T) {
 			"s3flow: --prefix: give exactly one of --keys-file and --prefix, not --keys-file and --prefix\n"},
 		{"input of a flow step", fmt.Errorf("step \"d\": %w", choose), 2,
 			"s3flow: step \"d\": prefix: give exactly one of keys_file and prefix, not keys_file and prefix\n"},
+		// A key the local endpoint cannot store is bad input that no one
+		// field is to blame for: the rule says it all.
+		{"key of a module command", &moduleError{deleteLike, fmt.Errorf("delete: %w", &s3client.KeyError{Key: "a/../b", Reason: "why"})}, 2,
+			"s3flow: the local endpoint cannot store the key \"a/../b\" as given: why (its objects are files; S3 and other stores keep such a key as it is)\n"},
+		{"key of a flow step", fmt.Errorf("step \"d\": %w", &s3client.KeyError{Key: "./x", Reason: "why"}), 2,
+			"s3flow: step \"d\": the local endpoint cannot store the key \"./x\" as given: why (its objects are files; S3 and other stores keep such a key as it is)\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -208,6 +208,9 @@ func withFlags(m *module.Module, input *module.InputError) string {
 		}
 		return name
 	}
+	if input.Field == "" {
+		return input.RuleNaming(flag)
+	}
 	return flag(input.Field) + ": " + input.RuleNaming(flag)
 }
 

@@ -2,13 +2,16 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/s3flow/s3flow/internal/flow"
+	"github.com/s3flow/s3flow/internal/server"
 )
 
 // triggerPayload makes the trigger.* of a run started by hand from
@@ -66,7 +69,7 @@ func setDotted(m map[string]any, path []string, v any) {
 }
 
 func newTriggerCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "trigger", Short: "What starts a flow besides a person: samples of trigger data"}
+	cmd := &cobra.Command{Use: "trigger", Short: "What starts a flow besides a person: samples of trigger data, URL tokens of s3_event triggers"}
 	var kind string
 	sample := &cobra.Command{
 		Use:   "sample FLOW_FILE",
@@ -95,6 +98,50 @@ func newTriggerCmd(a *app) *cobra.Command {
 		},
 	}
 	sample.Flags().StringVar(&kind, "kind", "", "which of the flow's triggers (default: the first)")
-	cmd.AddCommand(sample)
+	cmd.AddCommand(sample, newTriggerTokenCmd(a))
+	return cmd
+}
+
+func newTriggerTokenCmd(a *app) *cobra.Command {
+	var rotate bool
+	cmd := &cobra.Command{
+		Use:   "token FLOW_FILE",
+		Short: "Make the URL token of a flow's s3_event trigger, for stores that can be given only a URL; it is printed once",
+		Long: `Makes the URL token of the flow's s3_event trigger and prints it once; only
+its hash is stored, in the database the server uses. Stores that can be
+given only a URL (versitygw's --event-webhook-url, an SNS HTTPS
+subscription) post to /events/FLOW/TOKEN on the server.
+
+A flow has one token. --rotate makes a new one, and the old one stops
+working at once.`,
+		Example: `  s3flow trigger token examples/on-s3-event.yaml
+  s3flow trigger token examples/on-s3-event.yaml --rotate`,
+		Args: exactArg("FLOW_FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := a.loadFlow(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if _, ok := f.Trigger("s3_event"); !ok {
+				return usagef("flow %s has no s3_event trigger", f.Name)
+			}
+			st, err := a.connections(cmd.Context())
+			if err != nil {
+				return err
+			}
+			token, err := server.NewEventTokens(st.DB()).Make(cmd.Context(), f.Name, rotate)
+			if _, ok := errors.AsType[*server.EventTokenExistsError](err); ok {
+				return fmt.Errorf("%w: s3flow trigger token %s --rotate", err, args[0])
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.io.Out, token)
+			fmt.Fprintf(a.io.Err, "event URL token of flow %q made; senders post to /events/%s/TOKEN on the server; keep it now, it cannot be shown again\n",
+				f.Name, url.PathEscape(f.Name))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&rotate, "rotate", false, "replace the flow's token (the old one stops working)")
 	return cmd
 }

@@ -75,7 +75,7 @@ func TestParseTriggers(t *testing.T) {
 		msg     string
 	}{
 		{"misspelt kind", "  shedule: {cron: \"0 6 * * *\"}\n", Pos{3, 3}, `trigger: unknown trigger "shedule"; did you mean "schedule"?`},
-		{"unknown kind", "  email: {}\n", Pos{3, 3}, `unknown trigger "email" (webhook, schedule, watch_files)`},
+		{"unknown kind", "  email: {}\n", Pos{3, 3}, `unknown trigger "email" (webhook, schedule, watch_files, s3_event)`},
 		{"misspelt key", "  schedule: {every: 1h, timezon: UTC}\n", Pos{3, 25}, `trigger.schedule.timezon: unknown key; did you mean "timezone"?`},
 		{"webhook secret", "  webhook: {secret: X}\n", Pos{3, 13}, `trigger.webhook.secret: unknown key; did you mean "secret_env"?`},
 		{"webhook needs its variable", "  webhook: {}\n", Pos{3, 12}, "trigger.webhook: secret_env is required"},
@@ -85,6 +85,19 @@ func TestParseTriggers(t *testing.T) {
 		{"watch every", "  watch_files: {connection: prod, bucket: b, every: 500ms}\n", Pos{3, 53}, "trigger.watch_files.every: must be a duration of at least 1s"},
 		{"watch connection name", "  watch_files: {connection: \"../x\", bucket: b}\n", Pos{3, 29}, "trigger.watch_files.connection:"},
 		{"watch fire_existing", "  watch_files: {connection: prod, bucket: b, fire_existing: yes please}\n", Pos{3, 61}, "trigger.watch_files.fire_existing: must be true or false"},
+		{"s3_event misspelt", "  s3_events: {connection: prod, bucket: b}\n", Pos{3, 3}, `unknown trigger "s3_events"; did you mean "s3_event"?`},
+		{"s3_event needs a bucket", "  s3_event: {connection: prod}\n", Pos{3, 13}, "trigger.s3_event: bucket is required"},
+		{"s3_event needs a connection", "  s3_event: {bucket: b}\n", Pos{3, 13}, "trigger.s3_event: connection is required"},
+		{"s3_event misspelt key", "  s3_event: {connection: prod, bucket: b, sufix: .csv}\n", Pos{3, 43}, `trigger.s3_event.sufix: unknown key; did you mean "suffix"?`},
+		{"s3_event events a word", "  s3_event: {connection: prod, bucket: b, events: created}\n", Pos{3, 51}, `trigger.s3_event.events: must be a list of one or more of created, removed,`},
+		{"s3_event events empty", "  s3_event: {connection: prod, bucket: b, events: []}\n", Pos{3, 51}, "trigger.s3_event.events: must be a list of one or more of"},
+		{"s3_event event misspelt", "  s3_event: {connection: prod, bucket: b, events: [created, remved]}\n", Pos{3, 51}, `trigger.s3_event.events: "remved" is not one of created, removed, restored, tagged, acl, expired, transitioned, replicated; did you mean "removed"?`},
+		{"s3_event event twice", "  s3_event: {connection: prod, bucket: b, events: [created, created]}\n", Pos{3, 51}, `trigger.s3_event.events: lists "created" twice`},
+		{"s3_event event a number", "  s3_event: {connection: prod, bucket: b, events: [1]}\n", Pos{3, 51}, `trigger.s3_event.events: 1 is not one of created`},
+		{"s3_event secret variable", "  s3_event: {connection: prod, bucket: b, secret_env: \"A-B\"}\n", Pos{3, 55}, "trigger.s3_event.secret_env: must be the name of an environment variable"},
+		{"s3_event prefix a number", "  s3_event: {connection: prod, bucket: b, prefix: 7}\n", Pos{3, 51}, "trigger.s3_event.prefix: must be text, got 7"},
+		{"s3_event bucket a list", "  s3_event: {connection: prod, bucket: [a, b]}\n", Pos{3, 40}, "trigger.s3_event.bucket: must be text"},
+		{"s3_event key_encoding", "  s3_event: {connection: prod, bucket: b, key_encoding: raw}\n", Pos{3, 57}, `trigger.s3_event.key_encoding: must be one of url, none, got "raw"`},
 		{"kind not a mapping", "  webhook: true\n", Pos{3, 12}, "trigger.webhook: must be a mapping of secret_env"},
 		{"trigger not a mapping", "  - webhook\n", Pos{3, 3}, "trigger must be a mapping"},
 	}
@@ -130,5 +143,26 @@ func TestParseTriggersTyped(t *testing.T) {
 	}
 	if _, ok := f.Trigger("schedule"); ok {
 		t.Error("a schedule trigger out of nowhere")
+	}
+	src = "name: t\ntrigger:\n  s3_event: {connection: prod, bucket: reports, prefix: in/, events: [removed, created], secret_env: EV, key_encoding: none}\n" +
+		"steps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n"
+	if f, err = Parse("t.yaml", []byte(src), setup(t)); err != nil {
+		t.Fatal(err)
+	}
+	ev, ok := f.Trigger("s3_event")
+	if !ok {
+		t.Fatal("no s3_event trigger")
+	}
+	if e := ev.Config.(*trigger.S3Event); e.Bucket != "reports" || e.Prefix != "in/" || e.Suffix != "" || e.SecretEnv != "EV" ||
+		strings.Join(e.Events, ",") != "removed,created" || e.Connection != "prod" || e.KeysEncoded {
+		t.Errorf("s3_event = %+v", e)
+	}
+	src = "name: t\ntrigger:\n  s3_event: {connection: prod, bucket: reports}\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n"
+	if f, err = Parse("t.yaml", []byte(src), setup(t)); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ = f.Trigger("s3_event")
+	if e := ev.Config.(*trigger.S3Event); strings.Join(e.Events, ",") != "created" || e.SecretEnv != "" || !e.KeysEncoded {
+		t.Errorf("s3_event defaults = %+v", e)
 	}
 }

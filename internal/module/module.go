@@ -341,6 +341,8 @@ func (m *Module) fieldList() string {
 
 // InputError is bad input: it names the field and the rule it breaks.
 type InputError struct {
+	// Field is empty when no one field is to blame (a key the module
+	// makes of several fields, say): then the rule says it all.
 	Field string
 	Rule  string
 	// Refs are the other fields the rule names, each written {name} in
@@ -350,6 +352,9 @@ type InputError struct {
 }
 
 func (e *InputError) Error() string {
+	if e.Field == "" {
+		return e.RuleNaming(func(field string) string { return field })
+	}
 	return fmt.Sprintf("%s: %s", e.Field, e.RuleNaming(func(field string) string { return field }))
 }
 

@@ -92,6 +92,12 @@ func TestInterruptedRun(t *testing.T) {
 		}
 		defer held.Release()
 		start(cli, "held")
+		// A run whose process has its lock but has not recorded it yet.
+		fresh, err := runs.LockRun(locks, "fresh")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fresh.Release()
 		// The lock of a killed process: its file stays, its lock is gone
 		// with the process. The worker is this (live) process on purpose:
 		// the lock decides, not a pid that may have been reused.
@@ -113,6 +119,13 @@ func TestInterruptedRun(t *testing.T) {
 		other := runs.New(db)
 		other.Worker = "cli pid 1 on another-machine"
 		start(other, "elsewhere")
+		// Files no process holds: of a run still shown running (of another
+		// machine, so no one can tell), and of a run that is no longer.
+		for _, id := range []string{"elsewhere", "ended"} {
+			if err := os.WriteFile(filepath.Join(locks, "run-"+id+".lock"), []byte("1\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
 
 		got, err := cli.Get(ctx, "killed")
 		if err != nil {
@@ -130,6 +143,18 @@ func TestInterruptedRun(t *testing.T) {
 		}
 		if list, _ := cli.List(ctx, runs.Filter{Status: runs.StatusInterrupted}); ids(list) != "killed" {
 			t.Errorf("interrupted runs: %s, want killed", ids(list))
+		}
+		// Once the killed run reads as interrupted, its file has done its
+		// work and is gone, as is that of the ended run; the locks live
+		// processes hold and the file of a run still running stay.
+		for id, want := range map[string]bool{"killed": false, "ended": false, "held": true, "fresh": true, "elsewhere": true} {
+			_, err := os.Stat(filepath.Join(locks, "run-"+id+".lock"))
+			if have := err == nil; have != want {
+				t.Errorf("lock file of run %s: present %v, want %v (%v)", id, have, want, err)
+			}
+		}
+		if _, err := runs.LockRun(locks, "held"); err == nil || !strings.Contains(err.Error(), "running in another process already") {
+			t.Errorf("lock a held run again: %v, want it running already", err)
 		}
 	})
 }

@@ -21,6 +21,16 @@ const StatusInterrupted = "interrupted"
 // file on it for as long as it runs it. The kernel drops the lock with the
 // process, however it ends, so a reader knows a run whose lock is free is
 // not running any more; a pid alone could have been reused since.
+//
+// The file of a killed process stays behind; readers remove it once they
+// have recorded the run as interrupted (sweepLocks). Taking a run's lock
+// and removing a run's file would race (a reader removes the file a new
+// owner has just opened but not yet locked, and the owner then holds a
+// lock no one else can see), so both happen under the folder's own lock,
+// dirLock, held for the moment they take: an owner opens and locks its
+// file under it exclusively, a remover locks and unlinks under it
+// exclusively, and a reader tests a run's lock under it shared, so that
+// no test is mistaken by an owner for another owner.
 
 // workerPrefix marks the runs of such processes in the worker column.
 const workerPrefix = "cli "
@@ -32,8 +42,37 @@ func ProcessWorker() string {
 	return fmt.Sprintf("%spid %d on %s", workerPrefix, os.Getpid(), host)
 }
 
+// dirLockName is the folder's lock; it never matches lockFile's pattern,
+// so no sweep removes it.
+const dirLockName = "locks.lock"
+
+// dirLock takes the lock of the lock folder dir, exclusive or shared
+// (syscall.LOCK_EX or LOCK_SH), waiting for it: no one holds it longer
+// than a few system calls. The returned function drops it.
+func dirLock(dir string, how int) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, dirLockName), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), how)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	// Closing the file drops its lock.
+	return func() { f.Close() }, nil
+}
+
 // RunLock is the lock a process holds on a run while it runs it.
-type RunLock struct{ f *os.File }
+type RunLock struct {
+	dir string
+	f   *os.File
+}
 
 // LockRun takes the lock on run id in dir (made if needed), before the
 // run starts: a reader that sees the run running and its lock free knows
@@ -45,6 +84,11 @@ func LockRun(dir, id string) (*RunLock, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock run %s: %w", id, err)
 	}
+	unlock, err := dirLock(dir, syscall.LOCK_EX)
+	if err != nil {
+		return nil, fmt.Errorf("lock run %s: %w", id, err)
+	}
+	defer unlock()
 	f, err := os.OpenFile(lockFile(dir, id), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock run %s: %w", id, err)
@@ -61,16 +105,25 @@ func LockRun(dir, id string) (*RunLock, error) {
 	if err := f.Truncate(0); err == nil {
 		fmt.Fprintf(f, "%d\n", os.Getpid())
 	}
-	return &RunLock{f}, nil
+	return &RunLock{dir: dir, f: f}, nil
 }
 
-// Release drops the lock, once the run's end is recorded.
+// Release drops the lock, once the run's end is recorded, and removes its
+// file while still holding it.
 func (l *RunLock) Release() {
+	if unlock, err := dirLock(l.dir, syscall.LOCK_EX); err == nil {
+		defer unlock()
+	}
 	os.Remove(l.f.Name())
 	l.f.Close()
 }
 
-func lockFile(dir, id string) string { return filepath.Join(dir, "run-"+id+".lock") }
+const (
+	lockPrefix = "run-"
+	lockSuffix = ".lock"
+)
+
+func lockFile(dir, id string) string { return filepath.Join(dir, lockPrefix+id+lockSuffix) }
 
 // processGone reports whether the process that runs run id, as worker
 // names it, has stopped. It can tell only for a process of this machine;
@@ -84,11 +137,21 @@ func processGone(dir, id, worker string) bool {
 	if me, _ := os.Hostname(); host != me {
 		return false
 	}
+	// No lock file (not even its folder): the process never took it where
+	// this reader looks (another S3FLOW_HOME on a shared database); ask for
+	// the pid.
+	pidGone := func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }
+	unlock, err := dirLock(dir, syscall.LOCK_SH)
+	if errors.Is(err, os.ErrNotExist) {
+		return pidGone()
+	}
+	if err != nil {
+		return false
+	}
+	defer unlock()
 	f, err := os.Open(lockFile(dir, id))
 	if errors.Is(err, os.ErrNotExist) {
-		// No lock file: the process never took it where this reader looks
-		// (another S3FLOW_HOME on a shared database); ask for the pid.
-		return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+		return pidGone()
 	}
 	if err != nil {
 		return false
@@ -99,6 +162,44 @@ func processGone(dir, id, worker string) bool {
 	}
 	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return true
+}
+
+// sweepLocks removes the lock files in dir that no process holds, but for
+// the runs in running: the history still shows those running, and their
+// file is what tells a later reader that their process is gone. A file no
+// one holds under the folder's exclusive lock has no owner: an owner opens
+// and locks its file in one go under that lock. Removing is tidying, so
+// failures are left for the next sweep.
+func sweepLocks(dir string, running map[string]bool) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	var stale []string
+	for _, e := range entries {
+		id, ok := strings.CutPrefix(e.Name(), lockPrefix)
+		if id, ok = strings.CutSuffix(id, lockSuffix); ok && e.Type().IsRegular() && !running[id] {
+			stale = append(stale, e.Name())
+		}
+	}
+	if len(stale) == 0 {
+		return
+	}
+	unlock, err := dirLock(dir, syscall.LOCK_EX)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	for _, name := range stale {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			continue
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			os.Remove(f.Name())
+		}
+		f.Close()
+	}
 }
 
 // checkProcesses records as interrupted the running runs of processes of
@@ -114,6 +215,7 @@ func (s *Store) checkProcesses(ctx context.Context) error {
 	}
 	type running struct{ id, worker, started string }
 	var gone []running
+	stillRunning := map[string]bool{}
 	for rows.Next() {
 		var r running
 		if err := rows.Scan(&r.id, &r.worker, &r.started); err != nil {
@@ -122,6 +224,8 @@ func (s *Store) checkProcesses(ctx context.Context) error {
 		}
 		if processGone(s.LockDir, r.id, r.worker) {
 			gone = append(gone, r)
+		} else {
+			stillRunning[r.id] = true
 		}
 	}
 	rows.Close()
@@ -133,6 +237,9 @@ func (s *Store) checkProcesses(ctx context.Context) error {
 			return err
 		}
 	}
+	// Now that the history says so, the files of the gone processes (and
+	// any an earlier sweep missed) have done their work.
+	sweepLocks(s.LockDir, stillRunning)
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/s3flow/s3flow/internal/module"
 )
 
 // KeyError says the local endpoint cannot use a key as given.
@@ -19,6 +21,18 @@ type KeyError struct {
 
 func (e *KeyError) Error() string {
 	return fmt.Sprintf("the local endpoint cannot store the key %q as given: %s (its objects are files; S3 and other stores keep such a key as it is)", e.Key, e.Reason)
+}
+
+// As lets errors.As find a KeyError as a *module.InputError: the key is
+// bad input, refused before any request, so every interface treats it as
+// it treats other refused input (the CLI exits 2, the API answers 400).
+// No one field is to blame: the key is made of the module's fields.
+func (e *KeyError) As(target any) bool {
+	t, ok := target.(**module.InputError)
+	if ok {
+		*t = &module.InputError{Rule: e.Error()}
+	}
+	return ok
 }
 
 // CheckLocalKey says why the local endpoint would store key under another

@@ -39,6 +39,8 @@ func (s *Server) Handler() http.Handler {
 	})
 	open("GET /readyz", s.ready)
 	open("POST /hooks/{flow}", s.webhook)
+	open("POST /events/{flow}", s.s3Events)
+	mux.Handle("POST /events/{flow}/{token}", redactEventToken(s.serve(s.s3Events)))
 	// Scrapers usually have no token; the metrics hold no secrets.
 	mux.Handle("GET /metrics", s.metrics.handler())
 
@@ -77,6 +79,7 @@ func (s *Server) Handler() http.Handler {
 	withScope(ScopeAdmin, "PATCH /api/flows/{name}", s.patchFlow)
 	withScope(ScopeAdmin, "DELETE /api/flows/{name}", s.deleteFlow)
 	withScope(ScopeAdmin, "POST /api/flows/{name}/versions/{hash}/restore", s.restoreFlow)
+	withScope(ScopeAdmin, "POST /api/flows/{name}/event-token", s.makeEventToken)
 	// A ticket (single use, bound to the run token that asked for it) or
 	// a run token.
 	open("GET /api/files/download", s.downloadFile) // a ticket or the token

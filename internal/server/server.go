@@ -91,7 +91,9 @@ type Server struct {
 	history *runs.Store
 	metrics *metrics
 	tokens  *Tokens
-	tickets usedTickets
+	// eventTokens are the URL tokens of s3_event triggers.
+	eventTokens *EventTokens
+	tickets     usedTickets
 	// deliveries refuses replayed webhooks.
 	deliveries *deliveries
 	engine     *engine.Engine
@@ -153,7 +155,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, history: runs.New(cfg.DB), tokens: NewTokens(cfg.DB), id: cfg.ID,
+	s := &Server{cfg: cfg, log: cfg.Logger, history: runs.New(cfg.DB), tokens: NewTokens(cfg.DB), eventTokens: NewEventTokens(cfg.DB), id: cfg.ID,
 		deliveries: &deliveries{db: cfg.DB}, folder: flowfile.Folder{Dir: cfg.FlowsDir}, versions: flowfile.NewVersions(cfg.DB)}
 	if cfg.FilesRoot != "" {
 		files, err := module.LocalFilesIn(cfg.FilesRoot)

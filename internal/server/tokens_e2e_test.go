@@ -70,6 +70,7 @@ func TestTokenScopes(t *testing.T) {
 		{"admin", "POST", "/api/flows/noop/disable", "", 200},
 		{"admin", "POST", "/api/flows/noop/enable", "", 200},
 		{"admin", "POST", "/api/flows/reload", "", 200},
+		{"admin", "POST", "/api/flows/noop/event-token", `{}`, 400}, // noop has no s3_event trigger
 		{"admin", "POST", "/api/connections", newConn, 201},
 		{"admin", "DELETE", "/api/connections/vg3", "", 204},
 		// Refused for want of a base version once the scope is enough:

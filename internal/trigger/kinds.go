@@ -8,6 +8,7 @@ var kinds = []*Kind{
 	webhookKind,
 	scheduleKind,
 	watchFilesKind,
+	s3EventKind,
 }
 
 // Kinds returns every trigger kind.

@@ -23,8 +23,13 @@ func Reference() string {
 				help += fmt.Sprintf(" — e.g. `%s`", f.Example)
 			}
 			typ := f.Type.String()
-			if f.Type == Duration {
+			switch f.Type {
+			case Duration:
 				typ += ", at least " + shortDuration(f.Min)
+			case Words:
+				typ += " of " + strings.Join(f.Choices, ", ")
+			case Choice:
+				typ += " of " + strings.Join(f.Choices, ", ")
 			}
 			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Name, typ, req, defaultText(f.Default), strings.ReplaceAll(help, "|", `\|`))
 		}
@@ -49,6 +54,8 @@ func defaultText(v any) string {
 		if d == "" {
 			return ""
 		}
+	case []string:
+		return "`[" + strings.Join(d, ", ") + "]`"
 	}
 	return fmt.Sprintf("`%v`", v)
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,7 +48,9 @@ type Field struct {
 	// value: bool, string, time.Duration).
 	Default any
 	// Min is the shortest Duration.
-	Min     time.Duration
+	Min time.Duration
+	// Choices are the words a Words field may list, or a Choice field be.
+	Choices []string
 	Help    string
 	Example string
 }
@@ -63,10 +66,12 @@ const (
 	TimeZone               // an IANA time zone name; the value is a *time.Location
 	EnvName                // the name of an environment variable
 	Connection             // the name of a connection
+	Words                  // a list of one or more of Field.Choices, each once; the value is a []string
+	Choice                 // one of Field.Choices
 )
 
 func (t Type) String() string {
-	return [...]string{"text", "boolean", "duration", "cron", "time zone", "variable name", "connection"}[t]
+	return [...]string{"text", "boolean", "duration", "cron", "time zone", "variable name", "connection", "list", "choice"}[t]
 }
 
 // Config is a checked trigger of one kind.
@@ -105,6 +110,7 @@ func (v Values) Bool(name string) bool               { b, _ := v[name].(bool); r
 func (v Values) Duration(name string) time.Duration  { d, _ := v[name].(time.Duration); return d }
 func (v Values) Location(name string) *time.Location { l, _ := v[name].(*time.Location); return l }
 func (v Values) Has(name string) bool                { _, ok := v[name]; return ok }
+func (v Values) Strings(name string) []string        { l, _ := v[name].([]string); return l }
 
 // FieldError is a problem with one field of a trigger ("" for the trigger
 // as a whole).
@@ -210,6 +216,13 @@ func (f Field) Check(v any) (any, error) {
 			return nil, err
 		}
 		return s, nil
+	case Words:
+		return f.checkWords(v)
+	case Choice:
+		if !isText || !slices.Contains(f.Choices, s) {
+			return nil, fmt.Errorf("must be one of %s, got %s%s", strings.Join(f.Choices, ", "), shown(v), suggest(fmt.Sprint(v), f.Choices))
+		}
+		return s, nil
 	case Cron:
 		if !isText || strings.TrimSpace(s) == "" {
 			return nil, fmt.Errorf("must be a cron expression such as \"0 6 * * *\", got %s", shown(v))
@@ -221,6 +234,35 @@ func (f Field) Check(v any) (any, error) {
 		}
 		return s, nil
 	}
+}
+
+// checkWords takes a YAML list of the field's choices, each at most once.
+func (f Field) checkWords(v any) (any, error) {
+	rule := "must be a list of one or more of " + strings.Join(f.Choices, ", ")
+	items, ok := v.([]any)
+	if !ok || len(items) == 0 {
+		return nil, fmt.Errorf("%s, such as [%s], got %s", rule, f.Choices[0], shown(v))
+	}
+	words := make([]string, 0, len(items))
+	for _, item := range items {
+		w, ok := item.(string)
+		if !ok || !slices.Contains(f.Choices, w) {
+			return nil, fmt.Errorf("%s is not one of %s%s", shown(item), strings.Join(f.Choices, ", "), suggest(fmt.Sprint(item), f.Choices))
+		}
+		if slices.Contains(words, w) {
+			return nil, fmt.Errorf("lists %q twice", w)
+		}
+		words = append(words, w)
+	}
+	return words, nil
+}
+
+// suggest is `; did you mean "x"?` when a choice is close to name.
+func suggest(name string, choices []string) string {
+	if c := didyoumean.Closest(name, choices); c != "" {
+		return fmt.Sprintf("; did you mean %q?", c)
+	}
+	return ""
 }
 
 func shown(v any) string {

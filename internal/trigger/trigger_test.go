@@ -33,6 +33,9 @@ func TestFieldCheck(t *testing.T) {
 		{Field{Type: Connection}, "prod", "prod", ""},
 		{Field{Type: Connection}, "../prod", nil, "connection name"},
 		{Field{Type: Cron}, " ", nil, "must be a cron expression"},
+		{Field{Type: Choice, Choices: []string{"url", "none"}}, "none", "none", ""},
+		{Field{Type: Choice, Choices: []string{"url", "none"}}, "uri", nil, `must be one of url, none, got "uri"; did you mean "url"?`},
+		{Field{Type: Choice, Choices: []string{"url", "none"}}, true, nil, "must be one of url, none, got true"},
 	} {
 		got, err := tt.field.Check(tt.in)
 		switch {
@@ -69,6 +72,9 @@ func TestKindsDeclared(t *testing.T) {
 			}
 			if f.Type == Duration && f.Min <= 0 {
 				t.Errorf("%s.%s is a duration without a minimum", k.Name, f.Name)
+			}
+			if (f.Type == Words || f.Type == Choice) != (len(f.Choices) > 0) {
+				t.Errorf("%s.%s: choices go with a list of words, and only with it", k.Name, f.Name)
 			}
 		}
 		for _, p := range k.Payload {
