@@ -3,7 +3,7 @@
 // starts versitygw and "s3flow server" and sets the environment below.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -308,6 +308,234 @@ try {
   await shot('runs');
   log('Runs: the history, filtered by status and by flow');
 
+  // --- The flow editor: a flow built by clicks and typing -------------
+  // List the day's reports, keep the .csv ones, get each and upload it
+  // into the other bucket: the archive-reports shape, from an empty editor.
+  const api = (method, path, body) => page.evaluate(async ([t, m, p, b]) => {
+    const res = await fetch(p, { method: m, headers: { Authorization: 'Bearer ' + t, 'Content-Type': 'application/json' }, body: b });
+    return { status: res.status, body: await res.json().catch(() => null) };
+  }, [token, method, path, body === undefined ? undefined : JSON.stringify(body)]);
+  await nav('Flows').click();
+  await page.getByRole('link', { name: 'New flow' }).click();
+  await page.getByRole('heading', { name: 'New flow', level: 1 }).waitFor();
+  await page.getByLabel('Flow name').fill('copy-csv');
+  await page.getByLabel('Description').fill('Copy the CSV reports of a day into studio-other.');
+  await page.getByRole('button', { name: 'Add input' }).click();
+  const input1 = page.getByRole('group', { name: 'Input 1' });
+  await input1.getByLabel('Name').fill('date');
+  await input1.getByLabel('Required').check();
+  await input1.getByLabel('Description').fill('the day, e.g. 2026-11-24');
+  const card = (id) => page.locator(`[data-step-id="${id}"]`);
+  const addStep = async (search, title) => {
+    await page.getByRole('button', { name: 'Add a step', exact: true }).click();
+    await page.getByLabel('Find a module').fill(search);
+    await page.getByRole('group', { name: 'Module palette' }).getByRole('button', { name: new RegExp('^' + title) }).click();
+  };
+  const mapInto = async (c, label, expr) => {
+    await c.getByRole('button', { name: 'Map a value into ' + label, exact: true }).click();
+    await c.getByRole('group', { name: 'Values to map into ' + label }).getByRole('button', { name: new RegExp('^' + expr.replace(/\./g, '\\.') + ' ') }).click();
+  };
+  // The palette is grouped as the registry is, and searchable.
+  await page.getByRole('button', { name: 'Add a step', exact: true }).click();
+  for (const g of ['S3 objects', 'S3 buckets', 'Flow control']) await page.getByRole('region', { name: g }).or(page.locator(`section[aria-label="${g}"]`)).first().waitFor();
+  await page.getByLabel('Find a module').fill('list files');
+  assert.equal(await page.locator('.palette-item').count(), 1);
+  await page.getByRole('button', { name: /^List files/ }).click();
+  const list = card('list_files');
+  assert.equal(await list.getByRole('combobox', { name: 'Connection' }).inputValue(), 'studio');
+  await list.getByRole('combobox', { name: 'Bucket' }).click();
+  await page.getByRole('option', { name: bucket, exact: true }).click();
+  await list.getByRole('combobox', { name: 'Prefix' }).fill('reports/');
+  await mapInto(list, 'Prefix', 'inputs.date');
+  assert.equal(await list.getByRole('combobox', { name: 'Prefix' }).inputValue(), 'reports/{{ inputs.date }}');
+
+  await addStep('filter', 'Filter');
+  const filter = card('filter');
+  await mapInto(filter, 'Condition', 'steps.list_files.key');
+  // The picker lists the earlier step's outputs with their types.
+  const condition = filter.getByRole('textbox', { name: 'Condition' });
+  await condition.press('End');
+  for (let i = 0; i < 3; i++) await condition.press('ArrowLeft');
+  await condition.pressSequentially(" endsWith '.csv'");
+  assert.equal(await condition.inputValue(), "{{ steps.list_files.key endsWith '.csv' }}");
+
+  await addStep('get a file', 'Get a file');
+  const get = card('get_file');
+  await get.getByRole('combobox', { name: 'Bucket' }).fill(bucket);
+  // A required field left empty is shown on the field, with its line.
+  await get.locator('[data-field="path"] .field-problem').filter({ hasText: /line \d+.*required/ }).waitFor();
+  await page.locator('.problems-panel li').filter({ hasText: 'with.path is required' }).waitFor();
+  await mapInto(get, 'Path', 'steps.list_files.key');
+
+  await addStep('upload', 'Upload a file');
+  const up = card('upload_file');
+  await up.getByRole('combobox', { name: 'Bucket' }).click();
+  await page.getByRole('option', { name: 'studio-other', exact: true }).click();
+  await up.getByRole('combobox', { name: 'Folder' }).fill('archive/');
+  await mapInto(up, 'Folder', 'inputs.date');
+  await up.getByRole('button', { name: 'Map a value into Source file', exact: true }).click();
+  const fileChoice = up.getByRole('button', { name: /^steps\.get_file\.file file/ });
+  await fileChoice.waitFor();
+  await fileChoice.click();
+  // Reorder by keyboard, then by drag, and back.
+  const order = () => page.locator('[data-step-id]').evaluateAll((els) => els.map((e) => e.dataset.stepId));
+  await up.getByRole('button', { name: 'Move upload_file up' }).focus();
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await order(), ['list_files', 'filter', 'upload_file', 'get_file']);
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Move upload_file up');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter'); // Move down
+  assert.deepEqual(await order(), ['list_files', 'filter', 'get_file', 'upload_file']);
+  // Drag by the handle onto the card before (both on the screen).
+  const drag = async (from, to) => {
+    await card(to).evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    const src = await card(from).locator('.drag-handle').boundingBox();
+    const dst = await card(to).locator('.step-head').boundingBox();
+    await page.mouse.move(src.x + src.width / 2, src.y + src.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(dst.x + dst.width / 2, dst.y + dst.height / 2, { steps: 8 });
+    await page.mouse.up();
+  };
+  await drag('get_file', 'filter');
+  assert.deepEqual(await order(), ['list_files', 'get_file', 'filter', 'upload_file']);
+  await drag('filter', 'get_file');
+  assert.deepEqual(await order(), ['list_files', 'filter', 'get_file', 'upload_file']);
+  // "+" between two cards opens the palette there; a step inserted there
+  // sits between them; Escape closes the palette, back on its button.
+  await page.getByRole('button', { name: 'Insert a step after filter' }).click();
+  await page.getByLabel('Find a module').fill('file info');
+  await page.getByRole('group', { name: 'Module palette' }).getByRole('button', { name: /^Get file info/ }).click();
+  assert.deepEqual(await order(), ['list_files', 'filter', 'get_file_info', 'get_file', 'upload_file']);
+  await card('get_file_info').getByRole('button', { name: 'Remove step get_file_info' }).click();
+  assert.deepEqual(await order(), ['list_files', 'filter', 'get_file', 'upload_file']);
+  await page.getByRole('button', { name: 'Insert a step after filter' }).click();
+  await page.getByLabel('Find a module').press('Escape');
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Insert a step after filter');
+  await page.getByText('The server reads this flow without problems.').waitFor();
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  const yamlText = await page.getByLabel('Flow file (YAML)').inputValue();
+  assert.match(yamlText, /file: "\{\{ steps\.get_file\.file \}\}"/);
+  await shot('editor-yaml');
+  await page.getByRole('tab', { name: 'Form' }).click();
+  await shot('editor-new');
+  log('editor: a four-step flow built from an empty editor by clicks and typing, three fields mapped with the picker, a filter; reordered by keyboard and by drag');
+
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.waitForURL(/#\/flows\/copy-csv\/edit$/);
+  await page.locator('#save-result').getByText(/Saved .*copy-csv\.yaml/).waitFor();
+  const shownFlow = await api('GET', '/api/flows/copy-csv');
+  assert.equal(shownFlow.status, 200);
+  assert.deepEqual(shownFlow.body.steps.map((s) => s.module), ['s3.list_files', 'flow.filter', 's3.get_file', 's3.upload_file']);
+  const onDisk = readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8');
+  assert.match(onDisk, /condition: "\{\{ steps\.list_files\.key endsWith '\.csv' \}\}"/);
+  assert.match(onDisk, /prefix: "reports\/\{\{ inputs\.date \}\}"/);
+  log('editor: saved as copy-csv.yaml; the server loaded it (GET /api/flows/copy-csv) with its four steps');
+
+  await page.getByRole('region', { name: 'Run once' }).getByRole('textbox', { name: 'date', exact: true }).fill('2026-11-24');
+  await page.getByRole('button', { name: 'Run once' }).click();
+  await page.locator('#runonce-result').getByText('succeeded').waitFor({ timeout: 60000 });
+  await card('get_file').locator('.bubble').getByText('2 bundles').waitFor();
+  await card('upload_file').locator('.bubble').getByText('2 bundles').waitFor();
+  const copied = aws('s3', 'ls', 's3://studio-other/archive/2026-11-24/').toString();
+  assert.match(copied, /sales\.csv/);
+  assert.match(copied, /stock\.csv/);
+  assert.doesNotMatch(copied, /readme/);
+  // The last run's values are the picker's samples.
+  await card('upload_file').getByRole('button', { name: 'Map a value into Folder', exact: true }).click();
+  await card('upload_file').locator('.picker .sample').filter({ hasText: /^= 2026-11-24$/ }).waitFor();
+  await shot('editor-run-once');
+  await card('upload_file').getByRole('group', { name: 'Values to map into Folder' }).press('Escape');
+  log('editor: Run once shows each step\'s bundles on its card; the aws CLI sees sales.csv and stock.csv copied, not readme.txt');
+
+  // One step edited with the keyboard only: retry on error.
+  const onError = card('upload_file').locator('summary');
+  await onError.focus();
+  await page.keyboard.press('Enter');
+  const when = card('upload_file').getByLabel('When this step fails');
+  await when.focus();
+  await when.selectOption('retry');
+  await card('upload_file').getByLabel('Attempts').focus();
+  await page.keyboard.type('3');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('2s');
+  await page.getByText('The server reads this flow without problems.').waitFor();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.locator('#save-result').getByText('only the edited steps and keys were rewritten').waitFor();
+  assert.match(readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8'), /retry:\s+attempts: 3\s+backoff: 2s/);
+  const versionRows = page.locator('section[aria-labelledby=versions-title] tbody tr');
+  await page.waitForFunction(() => document.querySelectorAll('section[aria-labelledby=versions-title] tbody tr').length === 2);
+  await page.getByRole('button', { name: 'Show the diff' }).click();
+  await page.locator('pre.diff .add').filter({ hasText: 'attempts: 3' }).waitFor();
+  assert.equal(await versionRows.count(), 2);
+  await shot('editor-versions');
+  log('editor: a step edited by keyboard, saved as a PATCH; two versions listed and their diff shown');
+
+  // Changed on disk meanwhile: the save is refused with both versions.
+  writeFileSync(join(work, 'flows', 'copy-csv.yaml'), '# edited by hand\n' + readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8'));
+  await page.getByRole('region', { name: 'Flow', exact: true }).getByLabel('Description').fill('Copy the CSV reports of a day.');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  const conflict = page.locator('.conflict');
+  await conflict.getByRole('heading', { name: 'The file changed on disk since you opened it' }).waitFor();
+  assert.match(await conflict.getByLabel('The file on disk').innerText(), /# edited by hand/);
+  assert.match(await conflict.getByLabel('Your version').innerText(), /Copy the CSV reports of a day\.\n/);
+  await conflict.screenshot({ path: join(shots, 'editor-conflict.png') });
+  await conflict.getByRole('button', { name: 'Load the version on disk' }).click();
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  assert.match(await page.getByLabel('Flow file (YAML)').inputValue(), /^# edited by hand/);
+  await page.getByRole('tab', { name: 'Form' }).click();
+  log('editor: a save over a file changed on disk is refused and both versions are shown; the disk version reloads');
+
+  // The YAML tab: the same checks as the form, and both views in step.
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  const yamlBox = page.getByLabel('Flow file (YAML)');
+  const text = await yamlBox.inputValue();
+  await yamlBox.fill(text.replace('module: s3.get_file', 'module: s3.get_fil'));
+  await page.locator('.problems-panel li').filter({ hasText: /line \d+, column \d+.*unknown module "s3\.get_fil"/ }).waitFor();
+  await yamlBox.fill(text.replace(/^description: .*$/m, 'description: From the YAML tab # a comment'));
+  await page.getByText('The server reads this flow without problems.').waitFor();
+  await page.getByRole('tab', { name: 'Form' }).click();
+  assert.equal(await page.locator('#flow-description').inputValue(), 'From the YAML tab');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.locator('#save-result').getByText('the whole file was written').waitFor();
+  const savedText = readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8');
+  assert.match(savedText, /^# edited by hand\n/);
+  assert.match(savedText, /description: From the YAML tab # a comment\n/);
+  log('editor: the YAML tab is checked as the form is (an unknown module shown with its line), its edits show in the form and save as written, comments kept');
+
+  // Restore the first version: the file is as it was first saved.
+  const firstRow = page.locator('section[aria-labelledby=versions-title] tbody tr').last();
+  assert.match(await firstRow.innerText(), /saved/);
+  await firstRow.getByRole('button', { name: /^Restore version/ }).click();
+  await page.locator('#save-result').getByText(/Version .* restored/).waitFor();
+  const restored = readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8');
+  assert.doesNotMatch(restored, /retry|edited by hand/);
+  assert.match(restored, /condition: "\{\{ steps\.list_files\.key endsWith '\.csv' \}\}"/);
+  await page.locator('section[aria-labelledby=versions-title] tbody tr').filter({ hasText: 'restored' }).first().waitFor();
+  log('editor: the first version restored from the version list');
+
+  // A flow with a trigger: its kind and settings as a form, its data in the picker.
+  await page.goto(base + '/#/flows/archive-reports/edit');
+  await page.getByRole('heading', { name: 'Edit archive-reports', level: 1 }).waitFor();
+  assert.equal(await page.getByLabel('What starts this flow').inputValue(), 'webhook');
+  assert.equal(await page.getByRole('textbox', { name: 'secret_env' }).inputValue(), 'STUDIO_E2E_HOOK_SECRET');
+  await card('get').getByRole('button', { name: 'Map a value into Path', exact: true }).click();
+  const picked = card('get').getByRole('group', { name: 'Values to map into Path' });
+  await picked.getByRole('heading', { name: /^Trigger/ }).waitFor();
+  await picked.getByRole('button', { name: /^steps\.list\.key string/ }).waitFor();
+  assert.equal(await picked.getByRole('button', { name: /^steps\.put\./ }).count(), 0, 'a later step is offered');
+  await picked.press('Escape');
+  // Run once with the trigger's sample data: a normal recorded run.
+  const once = page.getByRole('region', { name: 'Run once' });
+  await once.getByRole('textbox', { name: 'date', exact: true }).fill('2026-11-24');
+  await once.getByLabel('Use the trigger\'s sample data').check();
+  await once.getByRole('button', { name: 'Run once' }).click();
+  await page.locator('#runonce-result').getByText('succeeded').waitFor({ timeout: 60000 });
+  await card('manifest').locator('.bubble').getByText('1 bundle').waitFor();
+  const onceId = decodeURIComponent((await page.locator('#runonce-result a').first().getAttribute('href')).split('#/runs/')[1]);
+  const onceRun = await api('GET', '/api/runs/' + encodeURIComponent(onceId));
+  assert.equal(onceRun.body.run.trigger?.type, 'webhook', JSON.stringify(onceRun.body.run.trigger));
+  log('editor: a webhook trigger read into its form; the picker offers the trigger\'s data and earlier steps only; Run once with its sample data');
+
   // --- Phone width ------------------------------------------------------
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(base + '/#/modules/s3.list_files');
@@ -321,7 +549,24 @@ try {
   await page.goto(base + '/#/flows/archive-reports');
   await page.getByRole('heading', { name: 'archive-reports', level: 1 }).waitFor();
   await shot('phone-flow');
+  await page.goto(base + '/#/flows/copy-csv/edit');
+  await page.getByRole('heading', { name: 'Edit copy-csv', level: 1 }).waitFor();
+  await page.getByText('The server reads this flow without problems.').waitFor();
+  const editorOverflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(editorOverflow <= 1, `the editor scrolls sideways by ${editorOverflow}px at phone width`);
+  await shot('phone-editor');
   log('phone width (390 px): no sideways scrolling; screenshots taken');
+
+  // --- The editor: delete a flow ---------------------------------------
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto(base + '/#/flows/copy-csv/edit');
+  await page.getByRole('heading', { name: 'Edit copy-csv', level: 1 }).waitFor();
+  await page.getByRole('button', { name: 'Delete this flow' }).click();
+  await page.getByRole('button', { name: 'Yes, delete copy-csv' }).click();
+  await page.waitForURL(/#\/flows$/);
+  assert.equal((await api('GET', '/api/flows/copy-csv')).status, 404);
+  assert.ok(!existsSync(join(work, 'flows', 'copy-csv.yaml')), 'the file is still there');
+  log('editor: a flow deleted after a second question; its file is gone');
 
   // --- Keyboard: the skip link and the navigation ----------------------
   await page.setViewportSize({ width: 1280, height: 800 });

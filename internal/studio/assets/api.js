@@ -14,9 +14,12 @@ export function setToken(t) {
 }
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, data) {
     super(message);
     this.status = status;
+    // data is the whole error answer: a 409 carries both versions of a
+    // flow file, a 422 its problems.
+    this.data = data;
   }
 }
 
@@ -26,6 +29,10 @@ export async function api(method, path, body, opts = {}) {
   const headers = { Authorization: 'Bearer ' + (opts.token ?? token()) };
   let payload;
   if (body instanceof FormData) {
+    payload = body;
+  } else if (typeof body === 'string') {
+    // A flow file, sent as it is (POST /api/validate).
+    headers['Content-Type'] = 'application/yaml';
     payload = body;
   } else if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -51,7 +58,7 @@ export async function api(method, path, body, opts = {}) {
       setToken('');
       window.dispatchEvent(new CustomEvent('s3flow:signed-out'));
     }
-    throw new ApiError(res.status, (data && data.error) || res.statusText);
+    throw new ApiError(res.status, (data && data.error) || res.statusText, data);
   }
   return data;
 }

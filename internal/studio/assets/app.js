@@ -6,6 +6,7 @@ import { connectionsPage } from './connections.js';
 import { modulesPage } from './modules.js';
 import { flowsPage, flowPage } from './flows.js';
 import { runsPage, runPage } from './runs.js';
+import { editorPage } from './editor.js';
 
 const main = document.getElementById('main');
 let cleanup = null;
@@ -15,6 +16,8 @@ const routes = [
   [/^\/connections$/, connectionsPage, 'Connections'],
   [/^\/modules(?:\/([^/]+))?$/, modulesPage, 'Modules'],
   [/^\/flows$/, flowsPage, 'Flows'],
+  [/^\/flows\/new$/, editorPage, 'New flow'],
+  [/^\/flows\/([^/]+)\/edit$/, editorPage, 'Edit flow'],
   [/^\/flows\/([^/]+)$/, flowPage, 'Flow'],
   [/^\/runs$/, runsPage, 'Runs'],
   [/^\/runs\/([^/]+)$/, runPage, 'Run'],

@@ -57,8 +57,8 @@ export async function flowsPage(main) {
     }
   });
   main.append(h('h1', {}, 'Flows'),
-    h('p', { class: 'lead' }, 'Flows are the YAML files in the server\'s flows folder; edit them there, and the server reloads them when a file changes. Switching a flow off stops its triggers; "Run now" still works.'),
-    h('div', { class: 'actions' }, reload), status, area);
+    h('p', { class: 'lead' }, 'Flows are the YAML files in the server\'s flows folder; edit them here (New flow, Edit) or in the folder, and the server reloads them when a file changes. Switching a flow off stops its triggers; "Run now" still works.'),
+    h('div', { class: 'actions' }, h('a', { href: '#/flows/new', class: 'button primary' }, 'New flow'), reload), status, area);
   await show();
 }
 
@@ -100,6 +100,7 @@ export async function flowPage(main, { args }) {
   main.append(
     h('p', { class: 'crumbs' }, h('a', { href: '#/flows' }, 'Flows'), ' / ', f.name),
     h('h1', {}, f.name),
+    h('div', { class: 'actions' }, h('a', { href: `#/flows/${encodeURIComponent(f.name)}/edit`, class: 'button' }, 'Edit')),
     f.description ? h('p', { class: 'lead' }, f.description) : null,
     h('dl', { class: 'facts' },
       h('dt', {}, 'File'), h('dd', {}, h('code', {}, f.file)),

@@ -42,40 +42,11 @@ function moduleForm(mod, conns) {
   const regionOf = () => (controls.region ? controls.region.get() : undefined);
   const bucketOf = () => (controls.bucket ? controls.bucket.get() : '');
 
-  // Buckets come from Get buckets on the chosen connection and region.
-  async function buckets(text) {
-    const key = connSel.value + '|' + (regionOf() || '');
-    if (!cache.has(key)) {
-      const inputs = regionOf() ? { region: regionOf() } : {};
-      cache.set(key, runModule('s3.list_buckets', connSel.value, inputs).then((bs) => bs.map((b) => b.name)));
-    }
-    let names;
-    try {
-      names = await cache.get(key);
-    } catch (err) {
-      cache.delete(key);
-      throw err;
-    }
-    return names.includes(text) ? names : names.filter((n) => n.toLowerCase().includes(text.toLowerCase()));
-  }
-
-  // Folders (and, for a path, files) under what is typed so far.
-  async function entries(text, withFiles) {
-    const bucket = bucketOf();
-    if (!bucket) throw new Error('choose a bucket first');
-    const typed = text.replace(/^\/+/, '');
-    const base = typed.slice(0, typed.lastIndexOf('/') + 1);
-    const inputs = { bucket, prefix: base, limit: 200 };
-    if (regionOf()) inputs.region = regionOf();
-    const calls = [runModule('s3.list_folders', connSel.value, inputs).then((bs) => bs.map((b) => b.prefix))];
-    if (withFiles) calls.push(runModule('s3.list_files', connSel.value, inputs).then((bs) => bs.map((b) => b.key)));
-    const all = (await Promise.all(calls)).flat();
-    return all.filter((p) => p.startsWith(typed));
-  }
+  const { buckets, entries } = suggestions({ connection: () => connSel.value, regionOf, bucketOf, cache });
 
   // A file field is sent from the browser only by Upload a file.
   const fields = mod.fields.filter((f) => !serverPath(f) && !(f.type === 'file' && mod.name !== 's3.upload_file'));
-  const fieldEls = fields.map((f) => fieldControl(f, { connOf, buckets, entries, bucketOf, mod, controls }));
+  const fieldEls = fields.map((f) => fieldControl(f, { buckets, entries, mod, controls }));
   connSel.addEventListener('change', () => {
     sessionStorage.setItem(CONN_KEY, connSel.value);
     if (controls.region) controls.region.setDefault(connOf().region);
@@ -194,69 +165,124 @@ function showResult(result, mod, { bundles, error, ms, note }) {
   title.focus();
 }
 
+// suggestions makes the loaders of the bucket and folder suggestions for a
+// connection (a name, read when asked): buckets from Get buckets, folders
+// (and, for a path, files) under what is typed so far. The flow editor
+// uses them too.
+export function suggestions({ connection, regionOf = () => undefined, bucketOf, cache = new Map() }) {
+  async function buckets(text) {
+    const conn = connection();
+    if (!conn) throw new Error('no connection to ask');
+    const key = conn + '|' + (regionOf() || '');
+    if (!cache.has(key)) {
+      const inputs = regionOf() ? { region: regionOf() } : {};
+      cache.set(key, runModule('s3.list_buckets', conn, inputs).then((bs) => bs.map((b) => b.name)));
+    }
+    let names;
+    try {
+      names = await cache.get(key);
+    } catch (err) {
+      cache.delete(key);
+      throw err;
+    }
+    return names.includes(text) ? names : names.filter((n) => n.toLowerCase().includes(text.toLowerCase()));
+  }
+
+  async function entries(text, withFiles) {
+    const bucket = bucketOf();
+    if (!bucket) throw new Error('choose a bucket first');
+    if (bucket.includes('{{')) throw new Error('the bucket is mapped; type a value');
+    const typed = text.replace(/^\/+/, '');
+    const base = typed.slice(0, typed.lastIndexOf('/') + 1);
+    const inputs = { bucket, prefix: base, limit: 200 };
+    if (regionOf()) inputs.region = regionOf();
+    const calls = [runModule('s3.list_folders', connection(), inputs).then((bs) => bs.map((b) => b.prefix))];
+    if (withFiles) calls.push(runModule('s3.list_files', connection(), inputs).then((bs) => bs.map((b) => b.key)));
+    const all = (await Promise.all(calls)).flat();
+    return all.filter((p) => p.startsWith(typed));
+  }
+  return { buckets, entries };
+}
+
 // fieldControl makes the control for one declared field and registers how
-// to read its value.
-function fieldControl(f, { connOf, buckets, entries, mod, controls }) {
-  const id = 'in-' + f.name;
+// to read its value. The flow editor passes idPrefix, value (the text in
+// the flow file) and textual: every field but a switch or a choice is then
+// a text box, since a flow's value may be an expression ({{ ... }}).
+export function fieldControl(f, { buckets, entries, mod, controls, idPrefix = 'in-', value, textual }) {
+  const id = idPrefix + f.name;
   const help = [f.help, f.example && !(f.help || '').includes(f.example) ? `e.g. ${f.example}` : ''].filter(Boolean).join(' — ');
   const hasBucket = mod.fields.some((x) => x.kind === 'bucket');
   const text = (el) => () => (el.value === '' ? undefined : el.value);
+  const given = value !== undefined && value !== null;
+  const shown = given ? (typeof value === 'object' ? pairsText(value) : String(value)) : '';
   let control;
   let get;
   let extra = {};
-  if (f.kind === 'region') {
+  if (f.kind === 'region' && !textual) {
     control = regionSelect({ id, name: f.name, value: '', first: ['', "The connection's region"] });
     get = text(control);
     extra.setDefault = (r) => { control.options[0].textContent = `The connection's region${r ? ' (' + r + ')' : ''}`; };
-  } else if (f.choices && f.choices.length) {
-    control = h('select', { id, name: f.name, required: f.required },
-      f.required ? null : h('option', { value: '' }, '(default)'),
+  } else if (f.choices && f.choices.length && (!given || f.choices.includes(String(value)))) {
+    control = h('select', { id, name: f.name, required: f.required && !textual },
+      f.required && !textual ? null : h('option', { value: '' }, '(default)'),
       f.choices.map((c) => h('option', { value: c }, c)));
-    if (f.default !== undefined) control.value = String(f.default);
+    if (given) control.value = String(value);
+    else if (f.default !== undefined && !textual) control.value = String(f.default);
     get = text(control);
   } else if (f.kind === 'bucket') {
-    const cb = combobox({ id, name: f.name, required: f.required, label: f.label, load: buckets, placeholder: 'Choose or type a bucket' });
+    const cb = combobox({ id, name: f.name, value: shown, required: f.required && !textual, label: f.label, load: buckets, placeholder: 'Choose or type a bucket' });
     control = cb.input;
     get = () => (cb.input.value.trim() === '' ? undefined : cb.input.value.trim());
     return register(formField({ id, label: f.label, help, required: f.required, control: cb.el }));
   } else if ((f.kind === 'folder' || f.kind === 'objectKey') && hasBucket) {
-    const cb = combobox({ id, name: f.name, required: f.required, label: f.label, load: (t) => entries(t, f.kind === 'objectKey'),
+    const cb = combobox({ id, name: f.name, value: shown, required: f.required && !textual, label: f.label, load: (t) => entries(t, f.kind === 'objectKey'),
       placeholder: f.kind === 'objectKey' ? 'Type to see files and folders' : 'Type to see folders' });
     control = cb.input;
     get = text(cb.input);
     return register(formField({ id, label: f.label, help, required: f.required, control: cb.el }));
-  } else if (f.type === 'boolean') {
-    control = h('input', { id, name: f.name, type: 'checkbox', checked: f.default === true });
+  } else if (f.type === 'boolean' && (!given || typeof value === 'boolean') && !(textual && f.required)) {
+    // A required yes/no in a flow (a filter's condition) is an expression.
+    control = h('input', { id, name: f.name, type: 'checkbox', checked: given ? value === true : f.default === true });
     get = () => control.checked;
     return register(formField({ id, label: f.label, help, control, inline: true }));
-  } else if (f.type === 'integer') {
+  } else if (f.type === 'integer' && !textual) {
     control = h('input', { id, name: f.name, type: 'number', step: '1', min: f.min, required: f.required, value: f.default !== undefined && f.default !== 0 ? String(f.default) : '' });
     get = () => (control.value === '' ? undefined : Number(control.value));
-  } else if (f.type === 'map') {
-    control = h('textarea', { id, name: f.name, rows: 3, spellcheck: 'false', placeholder: 'One per line: Name: value' });
+  } else if (f.type === 'integer') {
+    control = h('input', { id, name: f.name, type: 'text', inputmode: 'numeric', spellcheck: 'false', value: shown,
+      placeholder: f.default !== undefined && f.default !== 0 ? `default ${f.default}` : '' });
+    get = () => (control.value.trim() === '' ? undefined : /^-?[0-9]+$/.test(control.value.trim()) ? Number(control.value.trim()) : control.value.trim());
+  } else if (f.type === 'map' && (!given || typeof value === 'object')) {
+    control = h('textarea', { id, name: f.name, rows: 3, spellcheck: 'false', placeholder: 'One per line: Name: value' }, shown);
     get = () => parsePairs(control.value, f.label);
-  } else if (f.type === 'list') {
-    control = h('textarea', { id, name: f.name, rows: 3, spellcheck: 'false', placeholder: 'One item per line' });
+  } else if (f.type === 'list' && (!given || Array.isArray(value))) {
+    control = h('textarea', { id, name: f.name, rows: 3, spellcheck: 'false', placeholder: 'One item per line' }, given ? value.join('\n') : '');
     get = () => { const l = control.value.split('\n').map((x) => x.trim()).filter(Boolean); return l.length ? l : undefined; };
-  } else if (f.type === 'file') {
+  } else if (f.type === 'file' && !textual) {
     control = h('input', { id, name: f.name, type: 'file', required: f.required });
     get = () => control.files[0];
   } else {
-    control = h('input', { id, name: f.name, type: 'text', required: f.required, spellcheck: 'false',
-      value: f.default !== undefined ? String(f.default) : '', placeholder: f.example || '' });
+    control = h('input', { id, name: f.name, type: 'text', required: f.required && !textual, spellcheck: 'false',
+      value: given ? shown : textual ? '' : f.default !== undefined ? String(f.default) : '',
+      placeholder: textual && f.default !== undefined && f.default !== '' ? `default ${f.default}` : f.example || '' });
     get = text(control);
   }
   return register(formField({ id, label: f.label, help, required: f.required, control }));
 
   function register(el) {
-    controls[f.name] = { field: f, get, ...extra };
+    controls[f.name] = { field: f, get, control, ...extra };
     return el;
   }
 }
 
+// pairsText writes a map as parsePairs reads it.
+function pairsText(m) {
+  return Array.isArray(m) ? m.join('\n') : Object.entries(m).map(([k, v]) => `${k}: ${v}`).join('\n');
+}
+
 // parsePairs reads "Name: value" or "name=value" lines into an object: each
 // line splits at its first : or =.
-function parsePairs(text, label) {
+export function parsePairs(text, label) {
   const out = {};
   for (const raw of text.split('\n')) {
     const line = raw.trim();
