@@ -41,7 +41,9 @@ func sqsEndpoint(t *testing.T) string {
 // takes any keys).
 func sqsTestClient(endpoint string) *sqs.Client {
 	return sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint), HTTPClient: awshttp.NewBuildableClient(),
-		Credentials: credentials.NewStaticCredentialsProvider("goaws", "goaws", ""), Protocol: awsquery.New(schemas.AmazonSQS)})
+		Credentials: credentials.NewStaticCredentialsProvider("goaws", "goaws", "")},
+		// Set by an option: New sets its default protocol over Options'.
+		func(o *sqs.Options) { o.Protocol = awsquery.New(schemas.AmazonSQS) })
 }
 
 // snsEnvelope wraps a notification as SNS delivers it to an SQS queue
