@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -187,5 +188,31 @@ func TestS3EventSQS(t *testing.T) {
 				client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: made.QueueUrl, ReceiptHandle: out.Messages[0].ReceiptHandle})
 			}
 		})
+	}
+}
+
+// TestS3EventSQSBackoff: a queue that cannot be reached is tried again
+// after 1 s, 2 s, 4 s… (the log says when), and the server keeps serving.
+func TestS3EventSQSBackoff(t *testing.T) {
+	tg := s3test.Versitygw(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close() // nothing listens there now
+	e := newEnv(t, tg, tg.Conn.Endpoint)
+	e.writeFlow("queued", fmt.Sprintf("name: queued\ntrigger:\n  s3_event: {connection: vg, bucket: reports, "+
+		"queue_url: \"http://%s/100010001000/nowhere\", queue_protocol: query}\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n", closed))
+	e.start()
+	waitFor(t, func() bool { return strings.Contains(e.srvLog.String(), "retry_in=4s") })
+	log := e.srvLog.String()
+	for _, want := range []string{"retry_in=1s", "retry_in=2s", "s3_event: receive from the queue"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log does not say %q:\n%s", want, log)
+		}
+	}
+	if code, _ := e.do("GET", "/api/flows", e.token, nil, nil); code != 200 {
+		t.Errorf("GET /api/flows: %d while the queue is away", code)
 	}
 }
