@@ -104,6 +104,7 @@ func TestParseTriggers(t *testing.T) {
 		{"s3_event queue_url password", "  s3_event: {connection: prod, bucket: b, queue_url: \"https://u:p@h/q\"}\n", Pos{3, 54}, "trigger.s3_event.queue_url: must not hold a user name or password"},
 		{"s3_event queue_url and secret", "  s3_event: {connection: prod, bucket: b, queue_url: \"https://h/q\", secret_env: EV}\n", Pos{3, 81}, "trigger.s3_event.secret_env: not used with queue_url"},
 		{"s3_event queue needs a connection", "  s3_event: {bucket: b, queue_url: \"https://h/q\"}\n", Pos{3, 13}, "trigger.s3_event: connection is required"},
+		{"s3_event queue with local", "  s3_event: {connection: local, bucket: b, queue_url: \"https://h/q\"}\n", Pos{3, 26}, "trigger.s3_event.connection: the local endpoint has no SQS queues"},
 		{"s3_event queue_protocol", "  s3_event: {connection: prod, bucket: b, queue_url: \"https://h/q\", queue_protocol: xml}\n", Pos{3, 85}, `trigger.s3_event.queue_protocol: must be one of json, query, got "xml"`},
 		{"kind not a mapping", "  webhook: true\n", Pos{3, 12}, "trigger.webhook: must be a mapping of secret_env"},
 		{"trigger not a mapping", "  - webhook\n", Pos{3, 3}, "trigger must be a mapping"},

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/s3client"
 )
 
@@ -61,6 +62,9 @@ var s3EventKind = &Kind{
 		// authenticates, so a secret would be a promise not kept.
 		if ev.SecretEnv != "" {
 			return nil, fieldErrorf("secret_env", "not used with queue_url: the queue is read with the connection's credentials, and the events URL is closed")
+		}
+		if ev.Connection == connection.LocalName {
+			return nil, fieldErrorf("connection", "the local endpoint has no SQS queues: name a connection with the queue's credentials")
 		}
 		return &S3EventQueue{S3Event: ev, QueueURL: v.String("queue_url"), Protocol: s3client.QueueProtocol(v.String("queue_protocol"))}, nil
 	},
