@@ -139,6 +139,13 @@ func TestS3EventSQS(t *testing.T) {
 			e.writeFlow("queued", fmt.Sprintf("name: queued\ntrigger:\n  s3_event: {connection: vg, bucket: reports, prefix: in/, suffix: .csv, "+
 				"queue_url: %q, queue_protocol: query}\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [\"{{ trigger.key }}\"]}}\n", queueURL))
 			e.start()
+			// On PostgreSQL a second server shares the database and the flow:
+			// only the one holding the trigger lock reads the queue.
+			var twin *env
+			if db == "postgres" {
+				twin = e.twin()
+				twin.start()
+			}
 			// Only the garbage message is left: every other was deleted, each
 			// after its runs' transaction committed.
 			waitFor(t, func() bool { return inQueue() == 1 })
@@ -166,9 +173,36 @@ func TestS3EventSQS(t *testing.T) {
 			waitFor(t, func() bool { return inQueue() == 2 })
 			checkRuns()
 			waitFor(t, func() bool { return countStatus(e.runs(), "succeeded") == len(keys) })
+
+			// The flow has no events URL, and no URL token.
+			if code, body := e.do("POST", "/api/flows/queued/event-token", e.token, []byte(`{}`), nil); code != 400 ||
+				!strings.Contains(fmt.Sprint(body["error"]), "reads its S3 events from an SQS queue") {
+				t.Errorf("event token of a queue flow: %d %v, want 400", code, body)
+			}
+			if code, body := e.do("POST", "/events/queued", "", bodies[0], nil); code != 401 {
+				t.Errorf("POST /events/queued: %d %v, want 401 as for a flow without the trigger", code, body)
+			}
+			// Counted while both run: once one stops, the other takes over.
+			if twin != nil {
+				readers := 0
+				for _, srv := range []*env{e, twin} {
+					if strings.Contains(srv.srvLog.String(), "s3_event: reading the queue") {
+						readers++
+					}
+				}
+				if readers != 1 {
+					t.Errorf("%d servers read the queue, want 1", readers)
+				}
+			}
 			e.stop(syscall.SIGTERM)
+			if twin != nil {
+				twin.stop(syscall.SIGTERM)
+			}
 
 			log := e.srvLog.String()
+			if twin != nil {
+				log += twin.srvLog.String()
+			}
 			if !strings.Contains(log, "is not an S3 event notification") {
 				t.Errorf("the garbage message was not logged:\n%s", log)
 			}
