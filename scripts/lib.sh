@@ -4,6 +4,8 @@
 VERSITYGW_VERSION=v1.8.0
 # SeaweedFS has no tagged Go module versions; this pseudo-version pins a commit.
 WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6
+# goaws, an SQS stand-in for the s3_event trigger's queue source.
+GOAWS_VERSION=v0.4.5
 CACHE_DIR=${S3FLOW_CACHE_DIR:-$HOME/.cache/s3flow-dev}
 AWS=/usr/bin/aws
 
@@ -56,6 +58,76 @@ ensure_weed() {
 		fi
 		mv "$build/weed.bin" "$WEED"
 	) 9>"$(dirname "$WEED").lock" # beside the folder: "rm -rf build.*" must not take the lock with it
+}
+
+# ensure_goaws builds goaws (an SQS stand-in) at a pinned version into the
+# cache. Its main listens on 0.0.0.0 with no option to change it, and tests
+# talk only to 127.0.0.1: the module source is copied out of the module
+# cache and its listen address changed to 127.0.0.1 before building.
+ensure_goaws() {
+	GOAWS="$CACHE_DIR/goaws-$GOAWS_VERSION/goaws"
+	if [ -x "$GOAWS" ]; then return; fi
+	mkdir -p "$(dirname "$GOAWS")"
+	(
+		flock 9
+		if [ -x "$GOAWS" ]; then exit 0; fi
+		rm -rf "$(dirname "$GOAWS")"/build.*
+		echo "building goaws $GOAWS_VERSION (go build, once; cached afterwards)"
+		src=$(cd "${TMPDIR:-/tmp}" && GOFLAGS=-mod=mod go mod download -json "github.com/Admiral-Piett/goaws@$GOAWS_VERSION" |
+			python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') || exit 1
+		build=$(mktemp -d "$(dirname "$GOAWS")/build.XXXXXX")
+		trap 'rm -rf "$build"' EXIT
+		cp -R "$src/." "$build/"
+		chmod -R u+w "$build"
+		sed -i 's/"0\.0\.0\.0:"/"127.0.0.1:"/g' "$build/app/cmd/goaws.go"
+		grep -q '"127.0.0.1:"' "$build/app/cmd/goaws.go" || { echo "goaws: listen address not found to change"; exit 1; }
+		if ! (cd "$build" && GOFLAGS=-mod=mod go build -trimpath -buildvcs=false -o "$build/goaws.bin" ./app/cmd) >"$build/build.log" 2>&1; then
+			echo "building goaws failed:"; tail -n 50 "$build/build.log"; exit 1
+		fi
+		mv "$build/goaws.bin" "$GOAWS"
+	) 9>"$(dirname "$GOAWS").lock"
+}
+
+# start_goaws DIR starts goaws on a free 127.0.0.1 port, with no queues
+# (tests make their own), and waits for its /health. It exports
+# S3FLOW_TEST_SQS_ENDPOINT. goaws takes any credentials.
+start_goaws() {
+	local dir=$1/goaws port
+	mkdir -p "$dir"
+	port=$(free_port)
+	# Region is left out: goaws would put it before the host in queue URLs.
+	cat >"$dir/goaws.yaml" <<YAML
+Local:
+  Host: 127.0.0.1
+  Port: "$port"
+  AccountId: "100010001000"
+  LogToFile: false
+  QueueAttributeDefaults:
+    VisibilityTimeout: 30
+    ReceiveMessageWaitTimeSeconds: 0
+YAML
+	"$GOAWS" -config "$dir/goaws.yaml" Local >"$dir/goaws.log" 2>&1 &
+	GOAWS_PID=$!
+	S3FLOW_TEST_SQS_ENDPOINT="http://127.0.0.1:$port"
+	for _ in $(seq 1 100); do
+		if curl -fsS -m 2 -o /dev/null "$S3FLOW_TEST_SQS_ENDPOINT/health" 2>/dev/null; then
+			export S3FLOW_TEST_SQS_ENDPOINT
+			return 0
+		fi
+		if ! kill -0 "$GOAWS_PID" 2>/dev/null; then
+			echo "goaws exited:"; tail -n 50 "$dir/goaws.log"; GOAWS_PID=; return 1
+		fi
+		sleep 0.1
+	done
+	echo "goaws did not become healthy on $S3FLOW_TEST_SQS_ENDPOINT"; tail -n 50 "$dir/goaws.log"; return 1
+}
+
+stop_goaws() {
+	if [ -n "${GOAWS_PID:-}" ]; then
+		kill "$GOAWS_PID" 2>/dev/null || true
+		wait "$GOAWS_PID" 2>/dev/null || true
+		GOAWS_PID=
+	fi
 }
 
 free_port() {

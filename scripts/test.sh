@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs what is missing (the aws CLI v2, versitygw,
-# SeaweedFS's weed, PostgreSQL), starts a standalone versitygw, a SeaweedFS
-# "weed mini" and a throwaway PostgreSQL cluster on 127.0.0.1, runs every test
+# SeaweedFS's weed, PostgreSQL, goaws), starts a standalone versitygw, a SeaweedFS
+# "weed mini", a throwaway PostgreSQL cluster and goaws (SQS) on 127.0.0.1, runs every test
 # against them and the local endpoint, and stops the servers whatever
 # happens.
 #
@@ -18,12 +18,14 @@ ensure_aws_cli
 ensure_versitygw
 ensure_weed
 ensure_postgres
+ensure_goaws
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/s3flow-test.XXXXXX")
 cleanup() {
 	stop_versitygw
 	stop_weed
 	stop_postgres
+	stop_goaws
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -39,6 +41,8 @@ export S3FLOW_TEST_SEAWEED_ENDPOINT S3FLOW_TEST_SEAWEED_ACCESS_KEY S3FLOW_TEST_S
 echo "seaweedfs weed ${WEED_VERSION} on ${S3FLOW_TEST_SEAWEED_ENDPOINT}"
 start_postgres "$work"
 echo "postgresql ($PG_BIN) on ${S3FLOW_TEST_POSTGRES%%\?*}"
+start_goaws "$work"
+echo "goaws ${GOAWS_VERSION} (SQS) on ${S3FLOW_TEST_SQS_ENDPOINT}"
 
 echo "== gofmt, go vet"
 unformatted=$(gofmt -l cmd internal)

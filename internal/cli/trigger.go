@@ -12,6 +12,7 @@ import (
 
 	"github.com/s3flow/s3flow/internal/flow"
 	"github.com/s3flow/s3flow/internal/server"
+	"github.com/s3flow/s3flow/internal/trigger"
 )
 
 // triggerPayload makes the trigger.* of a run started by hand from
@@ -122,8 +123,12 @@ working at once.`,
 			if err != nil {
 				return err
 			}
-			if _, ok := f.Trigger("s3_event"); !ok {
+			t, ok := f.Trigger("s3_event")
+			if !ok {
 				return usagef("flow %s has no s3_event trigger", f.Name)
+			}
+			if _, queue := t.Config.(*trigger.S3EventQueue); queue {
+				return usagef("flow %s reads its S3 events from an SQS queue (queue_url): it has no events URL, and no token", f.Name)
 			}
 			st, err := a.connections(cmd.Context())
 			if err != nil {

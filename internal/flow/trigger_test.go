@@ -98,6 +98,14 @@ func TestParseTriggers(t *testing.T) {
 		{"s3_event prefix a number", "  s3_event: {connection: prod, bucket: b, prefix: 7}\n", Pos{3, 51}, "trigger.s3_event.prefix: must be text, got 7"},
 		{"s3_event bucket a list", "  s3_event: {connection: prod, bucket: [a, b]}\n", Pos{3, 40}, "trigger.s3_event.bucket: must be text"},
 		{"s3_event key_encoding", "  s3_event: {connection: prod, bucket: b, key_encoding: raw}\n", Pos{3, 57}, `trigger.s3_event.key_encoding: must be one of url, none, got "raw"`},
+		{"s3_event queue_url ftp", "  s3_event: {connection: prod, bucket: b, queue_url: \"ftp://h/q\"}\n", Pos{3, 54}, "trigger.s3_event.queue_url: must be an http or https URL"},
+		{"s3_event queue_url no host", "  s3_event: {connection: prod, bucket: b, queue_url: \"https:///q\"}\n", Pos{3, 54}, "trigger.s3_event.queue_url: must be an http or https URL"},
+		{"s3_event queue_url a number", "  s3_event: {connection: prod, bucket: b, queue_url: 5}\n", Pos{3, 54}, "trigger.s3_event.queue_url: must be an http or https URL, got 5"},
+		{"s3_event queue_url password", "  s3_event: {connection: prod, bucket: b, queue_url: \"https://u:p@h/q\"}\n", Pos{3, 54}, "trigger.s3_event.queue_url: must not hold a user name or password"},
+		{"s3_event queue_url and secret", "  s3_event: {connection: prod, bucket: b, queue_url: \"https://h/q\", secret_env: EV}\n", Pos{3, 81}, "trigger.s3_event.secret_env: not used with queue_url"},
+		{"s3_event queue needs a connection", "  s3_event: {bucket: b, queue_url: \"https://h/q\"}\n", Pos{3, 13}, "trigger.s3_event: connection is required"},
+		{"s3_event queue with local", "  s3_event: {connection: local, bucket: b, queue_url: \"https://h/q\"}\n", Pos{3, 26}, "trigger.s3_event.connection: the local endpoint has no SQS queues"},
+		{"s3_event queue_protocol", "  s3_event: {connection: prod, bucket: b, queue_url: \"https://h/q\", queue_protocol: xml}\n", Pos{3, 85}, `trigger.s3_event.queue_protocol: must be one of json, query, got "xml"`},
 		{"kind not a mapping", "  webhook: true\n", Pos{3, 12}, "trigger.webhook: must be a mapping of secret_env"},
 		{"trigger not a mapping", "  - webhook\n", Pos{3, 3}, "trigger must be a mapping"},
 	}
@@ -164,5 +172,18 @@ func TestParseTriggersTyped(t *testing.T) {
 	ev, _ = f.Trigger("s3_event")
 	if e := ev.Config.(*trigger.S3Event); strings.Join(e.Events, ",") != "created" || e.SecretEnv != "" || !e.KeysEncoded {
 		t.Errorf("s3_event defaults = %+v", e)
+	}
+	src = "name: t\ntrigger:\n  s3_event: {connection: prod, bucket: reports, queue_url: \"https://sqs.eu-west-1.amazonaws.com/123456789012/ev\"}\n" +
+		"steps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n"
+	if f, err = Parse("t.yaml", []byte(src), setup(t)); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ = f.Trigger("s3_event")
+	q, ok := ev.Config.(*trigger.S3EventQueue)
+	if !ok || q.QueueURL != "https://sqs.eu-west-1.amazonaws.com/123456789012/ev" || q.Protocol != "json" || q.Bucket != "reports" || q.Connection != "prod" {
+		t.Errorf("s3_event with queue_url = %#v", ev.Config)
+	}
+	if _, ok := ev.Config.(trigger.Runner); !ok {
+		t.Error("s3_event with queue_url does not run in the background")
 	}
 }

@@ -210,6 +210,11 @@ func (s *Server) makeEventToken(w http.ResponseWriter, r *http.Request) error {
 		return notFoundf("no flow named %q", name)
 	}
 	if _, ok := s3EventTrigger(f); !ok {
+		if t, ok := f.Trigger("s3_event"); ok {
+			if _, queue := t.Config.(*trigger.S3EventQueue); queue {
+				return badRequestf("flow %q reads its S3 events from an SQS queue (queue_url): it has no events URL", name)
+			}
+		}
 		return badRequestf("flow %q has no s3_event trigger", name)
 	}
 	token, err := s.eventTokens.Make(r.Context(), name, req.Rotate)
@@ -228,7 +233,9 @@ func EventPath(flowName, token string) string {
 	return "/events/" + url.PathEscape(flowName) + "/" + token
 }
 
-// s3EventTrigger is a flow's s3_event trigger, if it has one.
+// s3EventTrigger is a flow's s3_event trigger, if it has one that takes
+// notifications at /events/{flow}: one with queue_url reads them from
+// its queue, and its events URL answers as a flow without the trigger's.
 func s3EventTrigger(f *flow.Flow) (*trigger.S3Event, bool) {
 	if f == nil {
 		return nil, false

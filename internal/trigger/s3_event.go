@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/s3flow/s3flow/internal/connection"
+	"github.com/s3flow/s3flow/internal/s3client"
 )
 
 var s3EventKind = &Kind{
@@ -22,7 +25,9 @@ var s3EventKind = &Kind{
 		"with Authorization: Bearer and the secret in secret_env, or by the flow's URL token (POST /events/{flow}/{token}; " +
 		"`s3flow trigger token FLOW_FILE` makes it). Records of other buckets, keys or events are ignored. Each record is " +
 		"remembered in the database with its run, by bucket, key, event, version (else sequencer, else ETag) and time, so a " +
-		"notification sent again starts nothing twice. See docs/server.md.",
+		"notification sent again starts nothing twice. With queue_url, the runs come from an SQS queue instead (S3 → SQS, or " +
+		"S3 → SNS → SQS): one server long-polls it with the connection's credentials, and deletes a message once its runs are " +
+		"queued; the events URL is then closed. See docs/server.md.",
 	Payload: []PayloadField{
 		{Name: "key", Type: PayloadText, Help: "the object's key, decoded", Example: "incoming/example.csv"},
 		{Name: "bucket", Type: PayloadText, Help: "its bucket", Example: "reports"},
@@ -42,11 +47,26 @@ var s3EventKind = &Kind{
 		{Name: "events", Type: Words, Choices: s3EventWords(), Default: []string{"created"}, Help: "which events start runs", Example: "[created, removed]"},
 		{Name: "key_encoding", Type: Choice, Choices: []string{"url", "none"}, Default: "url", Help: "how the store writes keys in its events: " +
 			"url-encoded as AWS, MinIO and Ceph do (+ for a space), or as they are (none: versitygw 1.8)", Example: "none"},
-		{Name: "secret_env", Type: EnvName, Help: "the environment variable holding the bearer secret senders may give (Authorization: Bearer); without it, only the URL token is taken", Example: "REPORTS_EVENTS_SECRET"},
+		{Name: "secret_env", Type: EnvName, Help: "the environment variable holding the bearer secret senders may give (Authorization: Bearer); without it, only the URL token is taken (not with queue_url)", Example: "REPORTS_EVENTS_SECRET"},
+		{Name: "queue_url", Type: URL, Help: "read the notifications from this SQS queue (S3 → SQS or S3 → SNS → SQS) with the connection's credentials, instead of taking them at /events/{flow}", Example: "https://sqs.us-east-1.amazonaws.com/123456789012/reports-events"},
+		{Name: "queue_protocol", Type: Choice, Choices: []string{string(s3client.QueueJSON), string(s3client.QueueQuery)}, Default: string(s3client.QueueJSON),
+			Help: "how to speak to the queue: AWS JSON as SQS does today, or the older query protocol for stand-ins that speak only that (goaws 0.4)", Example: "query"},
 	},
 	Decode: func(v Values) (Config, error) {
-		return &S3Event{Connection: v.String("connection"), Bucket: v.String("bucket"), Prefix: v.String("prefix"),
-			Suffix: v.String("suffix"), Events: v.Strings("events"), KeysEncoded: v.String("key_encoding") != "none", SecretEnv: v.String("secret_env")}, nil
+		ev := &S3Event{Connection: v.String("connection"), Bucket: v.String("bucket"), Prefix: v.String("prefix"),
+			Suffix: v.String("suffix"), Events: v.Strings("events"), KeysEncoded: v.String("key_encoding") != "none", SecretEnv: v.String("secret_env")}
+		if !v.Has("queue_url") {
+			return ev, nil
+		}
+		// The queue is read with the connection's credentials: no sender
+		// authenticates, so a secret would be a promise not kept.
+		if ev.SecretEnv != "" {
+			return nil, fieldErrorf("secret_env", "not used with queue_url: the queue is read with the connection's credentials, and the events URL is closed")
+		}
+		if ev.Connection == connection.LocalName {
+			return nil, fieldErrorf("connection", "the local endpoint has no SQS queues: name a connection with the queue's credentials")
+		}
+		return &S3EventQueue{S3Event: ev, QueueURL: v.String("queue_url"), Protocol: s3client.QueueProtocol(v.String("queue_protocol"))}, nil
 	},
 }
 

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -68,10 +69,11 @@ const (
 	Connection             // the name of a connection
 	Words                  // a list of one or more of Field.Choices, each once; the value is a []string
 	Choice                 // one of Field.Choices
+	URL                    // an http or https URL
 )
 
 func (t Type) String() string {
-	return [...]string{"text", "boolean", "duration", "cron", "time zone", "variable name", "connection", "list", "choice"}[t]
+	return [...]string{"text", "boolean", "duration", "cron", "time zone", "variable name", "connection", "list", "choice", "URL"}[t]
 }
 
 // Config is a checked trigger of one kind.
@@ -223,6 +225,8 @@ func (f Field) Check(v any) (any, error) {
 			return nil, fmt.Errorf("must be one of %s, got %s%s", strings.Join(f.Choices, ", "), shown(v), suggest(fmt.Sprint(v), f.Choices))
 		}
 		return s, nil
+	case URL:
+		return checkURL(v)
 	case Cron:
 		if !isText || strings.TrimSpace(s) == "" {
 			return nil, fmt.Errorf("must be a cron expression such as \"0 6 * * *\", got %s", shown(v))
@@ -234,6 +238,28 @@ func (f Field) Check(v any) (any, error) {
 		}
 		return s, nil
 	}
+}
+
+// maxURL bounds a URL field, as browsers and AWS bound theirs.
+const maxURL = 2048
+
+// checkURL takes an http or https URL with a host, without user
+// information (credentials belong in connections, never in flow files).
+func checkURL(v any) (any, error) {
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return nil, fmt.Errorf("must be an http or https URL, got %s", shown(v))
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
+		return nil, fmt.Errorf("must be an http or https URL such as https://sqs.us-east-1.amazonaws.com/123456789012/events, got %s", shown(v))
+	case u.User != nil:
+		return nil, fmt.Errorf("must not hold a user name or password (credentials belong in the connection)")
+	case len(s) > maxURL:
+		return nil, fmt.Errorf("must be at most %d bytes long", maxURL)
+	}
+	return s, nil
 }
 
 // checkWords takes a YAML list of the field's choices, each at most once.
