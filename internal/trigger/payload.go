@@ -12,21 +12,14 @@ import (
 // PayloadField is one key of what a trigger puts in trigger.* of the runs
 // it starts.
 type PayloadField struct {
-	Name    string
+	Name string
+	// Type is what trigger.NAME holds in a run (module.String, Int,
+	// Time, Bool; Any for a JSON value such as a webhook's body), as a
+	// step's output is typed.
 	Type    module.Type
 	Help    string
 	Example any
 }
-
-// The types of payload keys, as trigger declarations name them: module
-// types, so that expressions see a trigger's time as they see a step's.
-const (
-	PayloadText    = module.String // a string
-	PayloadInteger = module.Int    // a whole number (int64)
-	PayloadTime    = module.Time   // a time.Time; RFC 3339 text in JSON
-	PayloadBool    = module.Bool   // true or false
-	PayloadObject  = module.Any    // any JSON value (a webhook's body)
-)
 
 // payloadField returns the kind's payload key of that name.
 func (k *Kind) payloadField(name string) (PayloadField, bool) {
@@ -94,7 +87,7 @@ func (k *Kind) CheckPayload(given map[string]any) (map[string]any, error) {
 }
 
 func (f PayloadField) convert(v any) (any, error) {
-	if f.Type == PayloadText {
+	if f.Type == module.String {
 		if _, isText := v.(string); !isText {
 			return nil, fmt.Errorf("must be text, got %s", shown(v))
 		}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/s3client"
+
+	"github.com/s3flow/s3flow/internal/module"
 )
 
 var s3EventKind = &Kind{
@@ -29,15 +31,15 @@ var s3EventKind = &Kind{
 		"S3 → SNS → SQS): one server long-polls it with the connection's credentials, and deletes a message once its runs are " +
 		"queued; the events URL is then closed. See docs/server.md.",
 	Payload: []PayloadField{
-		{Name: "key", Type: PayloadText, Help: "the object's key, decoded", Example: "incoming/example.csv"},
-		{Name: "bucket", Type: PayloadText, Help: "its bucket", Example: "reports"},
-		{Name: "eventName", Type: PayloadText, Help: "what happened, without the s3: prefix some stores add", Example: "ObjectCreated:Put"},
-		{Name: "size", Type: PayloadInteger, Help: "its size in bytes (0 when the event gives none, as for removals)", Example: int64(1024)},
-		{Name: "etag", Type: PayloadText, Help: "its ETag as the store sent it (empty when none)", Example: "9a0364b9e99bb480dd25e1f0284c8555"},
-		{Name: "versionId", Type: PayloadText, Help: "its version id (empty in a bucket without versioning)", Example: "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"},
-		{Name: "sequencer", Type: PayloadText, Help: "the store's order of events on this key (empty when none)", Example: "0055AED6DCD90281E5"},
-		{Name: "eventTime", Type: PayloadTime, Help: "when the store says it happened", Example: "2026-12-01T06:00:00Z"},
-		{Name: "record", Type: PayloadObject, Help: "the whole record as sent (its key as the store wrote it)", Example: map[string]any{"eventName": "ObjectCreated:Put"}},
+		{Name: "key", Type: module.String, Help: "the object's key, decoded", Example: "incoming/example.csv"},
+		{Name: "bucket", Type: module.String, Help: "its bucket", Example: "reports"},
+		{Name: "eventName", Type: module.String, Help: "what happened, without the s3: prefix some stores add", Example: "ObjectCreated:Put"},
+		{Name: "size", Type: module.Int, Help: "its size in bytes (0 when the event gives none, as for removals)", Example: int64(1024)},
+		{Name: "etag", Type: module.String, Help: "its ETag as the store sent it (empty when none)", Example: "9a0364b9e99bb480dd25e1f0284c8555"},
+		{Name: "versionId", Type: module.String, Help: "its version id (empty in a bucket without versioning)", Example: "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY"},
+		{Name: "sequencer", Type: module.String, Help: "the store's order of events on this key (empty when none)", Example: "0055AED6DCD90281E5"},
+		{Name: "eventTime", Type: module.Time, Help: "when the store says it happened", Example: "2026-12-01T06:00:00Z"},
+		{Name: "record", Type: module.Any, Help: "the whole record as sent (its key as the store wrote it)", Example: map[string]any{"eventName": "ObjectCreated:Put"}},
 	},
 	Fields: []Field{
 		{Name: "connection", Type: Connection, Required: true, Help: "the connection to the store that sends the events", Example: "prod"},

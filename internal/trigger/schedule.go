@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3flow/s3flow/internal/module"
 	"strings"
 	"time"
 
@@ -16,8 +17,8 @@ var scheduleKind = &Kind{
 	Help: "Starts a run at the times of a cron expression (in a time zone) or at a fixed interval. " +
 		"A tick missed while the server was down runs once when it starts, unless catch_up is false.",
 	Payload: []PayloadField{
-		{Name: "scheduledAt", Type: PayloadTime, Help: "the tick's time", Example: "2026-12-01T06:00:00Z"},
-		{Name: "catchUp", Type: PayloadBool, Help: "true on a tick missed while the server was down and run late (absent otherwise)", Example: false},
+		{Name: "scheduledAt", Type: module.Time, Help: "the tick's time", Example: "2026-12-01T06:00:00Z"},
+		{Name: "catchUp", Type: module.Bool, Help: "true on a tick missed while the server was down and run late (absent otherwise)", Example: false},
 	},
 	Fields: []Field{
 		{Name: "cron", Type: Cron, Help: "when to run: five fields (minute hour day month weekday) or @hourly, @daily, @weekly, @monthly; at most once a minute", Example: "0 6 * * 1-5"},

@@ -17,10 +17,10 @@ var watchFilesKind = &Kind{
 		"last-modified time). What was seen is kept in the database with the queued run, so a restart neither " +
 		"fires twice nor misses a file. The first listing records what exists without firing, unless fire_existing is true.",
 	Payload: []PayloadField{
-		{Name: "key", Type: PayloadText, Help: "the new or changed object's key", Example: "incoming/example.csv"},
-		{Name: "size", Type: PayloadInteger, Help: "its size in bytes", Example: int64(1024)},
-		{Name: "etag", Type: PayloadText, Help: "its ETag", Example: `"9a0364b9e99bb480dd25e1f0284c8555"`},
-		{Name: "lastModified", Type: PayloadTime, Help: "when it was last written", Example: "2026-12-01T06:00:00Z"},
+		{Name: "key", Type: module.String, Help: "the new or changed object's key", Example: "incoming/example.csv"},
+		{Name: "size", Type: module.Int, Help: "its size in bytes", Example: int64(1024)},
+		{Name: "etag", Type: module.String, Help: "its ETag", Example: `"9a0364b9e99bb480dd25e1f0284c8555"`},
+		{Name: "lastModified", Type: module.Time, Help: "when it was last written", Example: "2026-12-01T06:00:00Z"},
 	},
 	Fields: []Field{
 		{Name: "connection", Type: Connection, Required: true, Help: "the connection to list with", Example: "prod"},

@@ -1,5 +1,7 @@
 package trigger
 
+import "github.com/s3flow/s3flow/internal/module"
+
 var webhookKind = &Kind{
 	Name:  "webhook",
 	Title: "Webhook",
@@ -7,8 +9,8 @@ var webhookKind = &Kind{
 		"(X-S3flow-Signature: t=…,v1=… with X-S3flow-Delivery; see docs/server.md). The secret is in the server’s environment variable secret_env; " +
 		"while it is unset or empty, every call is refused.",
 	Payload: []PayloadField{
-		{Name: "body", Type: PayloadObject, Help: "the JSON body sent ({} when empty)", Example: map[string]any{"files": []any{"reports/2026-12-01.csv"}}},
-		{Name: "receivedAt", Type: PayloadTime, Help: "when the server took the call", Example: "2026-12-01T06:00:00Z"},
+		{Name: "body", Type: module.Any, Help: "the JSON body sent ({} when empty)", Example: map[string]any{"files": []any{"reports/2026-12-01.csv"}}},
+		{Name: "receivedAt", Type: module.Time, Help: "when the server took the call", Example: "2026-12-01T06:00:00Z"},
 	},
 	Fields: []Field{
 		{Name: "secret_env", Type: EnvName, Required: true, Help: "the environment variable that holds the signing secret", Example: "REPORTS_HOOK_SECRET"},
