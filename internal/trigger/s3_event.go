@@ -14,9 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/s3flow/s3flow/internal/connection"
-	"github.com/s3flow/s3flow/internal/s3client"
-
 	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/s3client"
 )
 
 var s3EventKind = &Kind{
