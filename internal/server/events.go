@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -138,16 +137,9 @@ func (s *Server) s3Events(w http.ResponseWriter, r *http.Request) error {
 			return refuseUnread(w, errUnauthorizedEvent)
 		}
 	}
-	limit := s.cfg.MaxWebhookBody
-	if r.ContentLength > limit {
-		return refuseUnread(w, errHookTooLarge(limit))
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := s.readPushedBody(w, r)
 	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return errHookTooLarge(limit)
-		}
-		return badRequestf("read the body: %v", err)
+		return err
 	}
 	n, err := ev.Parse(body)
 	if err != nil {

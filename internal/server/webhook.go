@@ -73,18 +73,9 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) error {
 	if auth.token != "" && !(tokenMatches(auth.token, secret) && known) {
 		return refuseUnread(w, errUnauthorizedHook)
 	}
-	// The limit is checked before the body is read when the client says
-	// its length, and while reading when it does not.
-	limit := s.cfg.MaxWebhookBody
-	if r.ContentLength > limit {
-		return refuseUnread(w, errHookTooLarge(limit))
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := s.readPushedBody(w, r)
 	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return errHookTooLarge(limit)
-		}
-		return badRequestf("read the body: %v", err)
+		return err
 	}
 	if auth.token == "" && !(auth.verify(secret, name, body) && known) {
 		return errUnauthorizedHook
@@ -115,6 +106,25 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) error {
 
 func errHookTooLarge(limit int64) error {
 	return &httpError{http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over the webhook limit of %d bytes (--max-webhook-body)", limit)}
+}
+
+// readPushedBody reads the body of a webhook or an event notification,
+// at most --max-webhook-body of it: the limit is checked before the body
+// is read when the client says its length, and while reading when it does
+// not.
+func (s *Server) readPushedBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := s.cfg.MaxWebhookBody
+	if r.ContentLength > limit {
+		return nil, refuseUnread(w, errHookTooLarge(limit))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, errHookTooLarge(limit)
+		}
+		return nil, badRequestf("read the body: %v", err)
+	}
+	return body, nil
 }
 
 // refuseUnread answers err without reading the body, and closes the
