@@ -300,12 +300,11 @@ func (p *parser) inputs(n *yaml.Node) {
 // command line's text) to the input's type, by the same rules as a module
 // field of that type (module.Type.Convert): one conversion for both.
 func ConvertInput(in Input, v any) (any, error) {
-	for _, t := range inputTypes {
-		if t.String() == in.Type {
-			return t.Convert(v)
-		}
+	t := inputType(in)
+	if t == module.Any {
+		return nil, fmt.Errorf("unknown type %q", in.Type)
 	}
-	return nil, fmt.Errorf("unknown type %q", in.Type)
+	return t.Convert(v)
 }
 
 // ZeroInput is what an optional input without a default is when it is not
@@ -380,6 +379,8 @@ func (p *parser) step(n *yaml.Node) {
 		p.flow.Steps = append(p.flow.Steps, s)
 		return
 	}
+	// The step's expressions see the steps before it, parsed so far.
+	env := p.typedEnv()
 	if connNode != nil {
 		switch {
 		case !s.Module.NeedsConnection:
@@ -387,7 +388,7 @@ func (p *parser) step(n *yaml.Node) {
 		case connNode.Kind != yaml.ScalarNode || connNode.Value == "":
 			p.errorf(connNode, "%s: connection must be a connection's name, e.g. local", label)
 		default:
-			t, errs := compileScalar(connNode, p.src, p.typedEnv(), p.refChecker(nil))
+			t, errs := compileScalar(connNode, p.src, env, p.refChecker(nil))
 			p.exprErrors(label+": connection", errs)
 			s.Connection = t
 		}
@@ -400,7 +401,7 @@ func (p *parser) step(n *yaml.Node) {
 	if s.Timeout > 0 && s.Module.Many {
 		p.errorf(n, "%s: timeout applies to modules that return one result; %s streams its results (the SDK bounds each request)", label, s.Module.Name)
 	}
-	p.with(s, label, withNode, n)
+	p.with(s, label, withNode, n, env)
 	p.flow.Steps = append(p.flow.Steps, s)
 }
 
@@ -423,12 +424,11 @@ func (p *parser) moduleNames() string {
 }
 
 // with compiles the step's inputs and checks them against the declaration.
-func (p *parser) with(s *Step, label string, withNode, stepNode *yaml.Node) {
+func (p *parser) with(s *Step, label string, withNode, stepNode *yaml.Node, env map[string]any) {
 	// literals holds the values without expressions, as they will reach
 	// the module; nodes says where each is written.
 	literals := map[string]any{}
 	nodes := map[string]*yaml.Node{}
-	env := p.typedEnv()
 	if withNode != nil {
 		for _, kv := range p.pairs(withNode, label+": with") {
 			k, v := kv[0], kv[1]
