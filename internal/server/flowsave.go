@@ -145,6 +145,64 @@ func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, map[string]any{"name": name, "file": base, "version": version, "yaml": string(data)})
 }
 
+// draftFlow answers POST /api/flows/draft: what a save would write, the
+// flow as the Studio's form reads it (JSON) and what the checks find,
+// writing nothing. The body is one of
+//
+//	{"yaml": "..."}                    the file's text (the YAML tab)
+//	{"base": "...", "ops": [...]}      a PATCH's edits made to a text
+//	{"doc": {...}}                     a whole flow as JSON (a new flow)
+//
+// so that the browser never reads or writes YAML itself: the text it
+// shows after a form edit is the text a save writes, comments and all.
+func (s *Server) draftFlow(w http.ResponseWriter, r *http.Request) error {
+	data, err := readLimited(w, r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		YAML *string         `json:"yaml"`
+		Base *string         `json:"base"`
+		Ops  []flowedit.Op   `json:"ops"`
+		Doc  json.RawMessage `json:"doc"`
+	}
+	if err := decodeStrict(data, &body); err != nil {
+		return err
+	}
+	var text []byte
+	switch {
+	case body.YAML != nil && body.Base == nil && body.Doc == nil && body.Ops == nil:
+		text = []byte(*body.YAML)
+	case body.Base != nil && body.YAML == nil && body.Doc == nil:
+		if text, err = flowedit.Apply([]byte(*body.Base), body.Ops); err != nil {
+			return badRequestf("%v", err)
+		}
+	case body.Doc != nil && body.YAML == nil && body.Base == nil && body.Ops == nil:
+		if text, err = flowedit.Render(body.Doc); err != nil {
+			return badRequestf("doc: %v", err)
+		}
+	default:
+		return badRequestf("give one of yaml, base with ops, or doc")
+	}
+	out := struct {
+		YAML     string          `json:"yaml"`
+		Doc      json.RawMessage `json:"doc"`
+		DocError string          `json:"doc_error,omitempty"`
+		checked
+	}{YAML: string(text)}
+	if len(text) > flowfile.MaxSize {
+		out.Problems = []string{fmt.Sprintf("the flow file is %d bytes; the most is %d", len(text), flowfile.MaxSize)}
+		return writeJSON(w, http.StatusOK, out)
+	}
+	doc, err := flowedit.Doc(text)
+	if err != nil {
+		out.DocError = err.Error()
+	}
+	out.Doc = doc
+	out.checked = s.checkDraft(r.Context(), text)
+	return writeJSON(w, http.StatusOK, out)
+}
+
 // save is one change of a flow's file.
 type save struct {
 	name string

@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -508,4 +510,87 @@ func apiCallWith(t *testing.T, addr, method, path, token, body string, header ma
 		t.Fatalf("%s %s: %d, answer not JSON: %v\n%s", method, path, resp.StatusCode, err, data)
 	}
 	return resp.StatusCode
+}
+
+// TestFlowDraft: the Studio's form reads and writes YAML only through
+// POST /api/flows/draft; what it shows after an edit is byte for byte
+// what the PATCH of the same edit writes, and a draft writes nothing.
+func TestFlowDraft(t *testing.T) {
+	forEachDB(t, func(t *testing.T, es *editServer) {
+		draft := func(body any) (int, map[string]any) {
+			t.Helper()
+			return es.call("POST", "/api/flows/draft", es.read, jsonBody(body), asJSON)
+		}
+		// The file as the form reads it: JSON in the file's key order.
+		code, out := draft(map[string]any{"yaml": handWritten})
+		if code != 200 || out["valid"] != true || out["yaml"] != handWritten {
+			t.Fatalf("draft of the file: %d %v", code, out)
+		}
+		var raw struct{ Doc json.RawMessage }
+		apiCallWith(t, es.addr, "POST", "/api/flows/draft", es.read, jsonBody(map[string]any{"yaml": handWritten}), asJSON, &raw)
+		var doc bytes.Buffer
+		if err := json.Compact(&doc, raw.Doc); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(doc.String(), `{"name":"greet","description":"Greets","steps":[{"id":"names","module":"flow.iterate","with":{"items":["ann","bob"]}}`) {
+			t.Errorf("doc not in the file's order: %s", doc.String())
+		}
+
+		// An edit as operations: the text shown is what the PATCH writes.
+		ops := []map[string]any{{"op": "set_step", "id": "say", "value": map[string]any{
+			"id": "say", "module": "flow.iterate", "with": map[string]any{"items": "{{ [steps.names.value, 'cy'] }}"}}}}
+		code, out = draft(map[string]any{"base": handWritten, "ops": ops})
+		shown, _ := out["yaml"].(string)
+		if code != 200 || out["valid"] != true || !strings.Contains(shown, "# The names come from here.") || !strings.Contains(shown, "'cy'") {
+			t.Fatalf("draft of an edit: %d %v", code, out)
+		}
+		if es.disk("greet") != handWritten {
+			t.Fatalf("a draft wrote the file:\n%s", es.disk("greet"))
+		}
+		var hist struct{ Versions []any }
+		if apiCall(t, es.addr, "GET", "/api/flows/greet/versions", es.read, "", &hist); len(hist.Versions) != 0 {
+			t.Errorf("a draft recorded versions: %v", hist.Versions)
+		}
+		patch := jsonBody(map[string]any{"base_version": version(handWritten), "ops": ops})
+		if code, out := es.call("PATCH", "/api/flows/greet", es.admin, patch, asJSON); code != 200 {
+			t.Fatalf("PATCH: %d %v", code, out)
+		}
+		if got := es.disk("greet"); got != shown {
+			t.Errorf("the PATCH wrote\n%s\nthe draft showed\n%s", got, shown)
+		}
+
+		// A new flow from the form: rendered whole, top keys in order.
+		code, out = draft(map[string]any{"doc": map[string]any{
+			"steps": []any{map[string]any{"id": "a", "module": "flow.iterate", "with": map[string]any{"items": []any{1, 2}}}},
+			"name":  "fresh", "description": "made in the form"}})
+		if code != 200 || out["valid"] != true || !strings.HasPrefix(out["yaml"].(string), "name: fresh\ndescription: made in the form\nsteps:\n") {
+			t.Errorf("draft of a new flow: %d %v", code, out)
+		}
+
+		// Problems come with their line; a file the form cannot show says why.
+		code, out = draft(map[string]any{"yaml": "name: greet\nsteps:\n  - id: a\n    module: flow.nope\n"})
+		details, _ := out["details"].([]any)
+		if code != 200 || out["valid"] != false || len(details) != 1 || details[0].(map[string]any)["line"] != 4.0 {
+			t.Errorf("draft with an unknown module: %d %v", code, out)
+		}
+		code, out = draft(map[string]any{"yaml": "x: &b {a: 1}\nname: greet\ninputs:\n  <<: *b\nsteps: []\n"})
+		if code != 200 || out["doc"] != nil || !strings.Contains(fmt.Sprint(out["doc_error"]), "merge keys") {
+			t.Errorf("draft with a merge key: %d %v", code, out)
+		}
+
+		// Refused: two sources at once, unknown fields, bad ops, no token.
+		for _, bad := range []string{
+			jsonBody(map[string]any{"yaml": "a", "doc": map[string]any{}}),
+			jsonBody(map[string]any{"yml": "a"}),
+			jsonBody(map[string]any{"base": handWritten, "ops": []map[string]any{{"op": "remove_step", "id": "nope"}}}),
+			`{"doc": [1]}`,
+		} {
+			if code, out := es.call("POST", "/api/flows/draft", es.read, bad, asJSON); code != 400 {
+				t.Errorf("draft %s: %d %v, want 400", bad, code, out)
+			}
+		}
+		if code, _ := es.call("POST", "/api/flows/draft", "", jsonBody(map[string]any{"yaml": handWritten}), asJSON); code != 401 {
+			t.Errorf("draft without a token: %d, want 401", code)
+		}
+	})
 }

@@ -48,6 +48,7 @@ func (s *Server) Handler() http.Handler {
 	withScope(ScopeRead, "GET /api/flows", s.listFlows)
 	withScope(ScopeRead, "GET /api/flows/{name}", s.showFlow)
 	withScope(ScopeRead, "POST /api/validate", s.validateFlow)
+	withScope(ScopeRead, "POST /api/flows/draft", s.draftFlow)
 	withScope(ScopeRead, "GET /api/flows/{name}/source", s.getSource)
 	withScope(ScopeRead, "GET /api/flows/{name}/versions", s.listVersions)
 	withScope(ScopeRead, "GET /api/flows/{name}/versions/{hash}", s.showVersion)
@@ -351,21 +352,40 @@ func (s *Server) validateFlow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequestf("read the body: %v", err)
 	}
-	// What this server would refuse at load is a problem here too, and
-	// so is a connection it does not have: the checks of a save.
-	f, err := s.checkSource(r.Context(), "flow.yaml", data)
-	if err != nil {
-		var problems []string
-		var fe flow.Errors
-		if errors.As(err, &fe) {
-			for _, p := range fe {
-				problems = append(problems, p.Error())
-			}
-		}
-		// details are the same problems with their line and column apart.
-		return writeJSON(w, http.StatusBadRequest, map[string]any{"valid": false, "problems": problems, "details": problemsOf("flow.yaml", err)})
+	c := s.checkDraft(r.Context(), data)
+	if !c.Valid {
+		return writeJSON(w, http.StatusBadRequest, c)
 	}
-	return writeJSON(w, 200, map[string]any{"valid": true, "name": f.Name, "steps": len(f.Steps)})
+	return writeJSON(w, 200, map[string]any{"valid": true, "name": c.name, "steps": c.steps})
+}
+
+// checked is a flow file's text as /api/validate checks it.
+type checked struct {
+	Valid    bool     `json:"valid"`
+	Problems []string `json:"problems,omitempty"`
+	// Details are the same problems with their line and column apart.
+	Details []FlowProblem `json:"details,omitempty"`
+
+	name  string
+	steps int
+}
+
+// checkDraft checks a flow file's text: what this server would refuse at
+// load is a problem, and so is a connection it does not have (the checks
+// of a save).
+func (s *Server) checkDraft(ctx context.Context, data []byte) checked {
+	f, err := s.checkSource(ctx, "flow.yaml", data)
+	if err == nil {
+		return checked{Valid: true, name: f.Name, steps: len(f.Steps)}
+	}
+	c := checked{Details: problemsOf("flow.yaml", err)}
+	var fe flow.Errors
+	if errors.As(err, &fe) {
+		for _, p := range fe {
+			c.Problems = append(c.Problems, p.Error())
+		}
+	}
+	return c
 }
 
 // checkConnections reports the connections a flow names outright that
