@@ -414,13 +414,26 @@ try {
   assert.deepEqual(await order(), ['list_files', 'filter', 'get_file_info', 'get_file', 'upload_file']);
   await card('get_file_info').getByRole('button', { name: 'Remove step get_file_info' }).click();
   assert.deepEqual(await order(), ['list_files', 'filter', 'get_file', 'upload_file']);
+  // Loops as the engine plans them, from the declarations: the listing
+  // emits many bundles, the steps after it run once for each; an
+  // aggregate collects them (its source chosen from the earlier steps).
+  assert.match(await card('list_files').locator('.card-shape').innerText(), /Emits many bundles: the steps after it run once for each/);
+  for (const id of ['filter', 'get_file', 'upload_file']) assert.equal(await card(id).getAttribute('data-loop'), 'list_files');
+  await addStep('aggregate', 'Aggregate');
+  const agg = card('aggregate');
+  assert.equal(await agg.getByLabel('Source step').inputValue(), 'list_files');
+  assert.deepEqual(await agg.getByLabel('Source step').locator('option').allInnerTexts(), ['(choose a step)', 'list_files', 'filter', 'get_file', 'upload_file']);
+  assert.match(await agg.locator('.card-shape').innerText(), /Collects each bundle of list_files into one: items, count/);
+  assert.equal(await agg.getAttribute('data-loop'), '');
+  await agg.getByRole('button', { name: 'Remove step aggregate' }).click();
+  assert.deepEqual(await order(), ['list_files', 'filter', 'get_file', 'upload_file']);
   await page.getByRole('button', { name: 'Insert a step after filter' }).click();
   await page.getByLabel('Find a module').press('Escape');
   assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Insert a step after filter');
   await page.getByText('The server reads this flow without problems.').waitFor();
   await page.getByRole('tab', { name: 'YAML' }).click();
   const yamlText = await page.getByLabel('Flow file (YAML)').inputValue();
-  assert.match(yamlText, /file: "\{\{ steps\.get_file\.file \}\}"/);
+  assert.match(yamlText, /file: (["'])\{\{ steps\.get_file\.file \}\}\1/);
   await shot('editor-yaml');
   await page.getByRole('tab', { name: 'Form' }).click();
   await shot('editor-new');
@@ -432,10 +445,25 @@ try {
   const shownFlow = await api('GET', '/api/flows/copy-csv');
   assert.equal(shownFlow.status, 200);
   assert.deepEqual(shownFlow.body.steps.map((s) => s.module), ['s3.list_files', 'flow.filter', 's3.get_file', 's3.upload_file']);
-  const onDisk = readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8');
-  assert.match(onDisk, /condition: "\{\{ steps\.list_files\.key endsWith '\.csv' \}\}"/);
-  assert.match(onDisk, /prefix: "reports\/\{\{ inputs\.date \}\}"/);
-  log('editor: saved as copy-csv.yaml; the server loaded it (GET /api/flows/copy-csv) with its four steps');
+  // The file on disk means the flow that was built (read by yaml.v3
+  // through the draft endpoint: quoting and layout are the writer's).
+  const meaning = async (text) => {
+    const r = await api('POST', '/api/flows/draft', { yaml: text });
+    assert.equal(r.status, 200);
+    return r.body.doc;
+  };
+  const built = {
+    name: 'copy-csv', description: 'Copy the CSV reports of a day into studio-other.',
+    inputs: { date: { type: 'string', required: true, description: 'the day, e.g. 2026-11-24' } },
+    steps: [
+      { id: 'list_files', module: 's3.list_files', connection: 'studio', with: { bucket, prefix: 'reports/{{ inputs.date }}' } },
+      { id: 'filter', module: 'flow.filter', with: { condition: "{{ steps.list_files.key endsWith '.csv' }}" } },
+      { id: 'get_file', module: 's3.get_file', connection: 'studio', with: { bucket, path: '{{ steps.list_files.key }}' } },
+      { id: 'upload_file', module: 's3.upload_file', connection: 'studio', with: { bucket: 'studio-other', folder: 'archive/{{ inputs.date }}', file: '{{ steps.get_file.file }}' } },
+    ],
+  };
+  assert.deepEqual(await meaning(readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8')), built);
+  log('editor: saved as copy-csv.yaml; the server loaded it (GET /api/flows/copy-csv) with its four steps; the file means the flow built');
 
   await page.getByRole('region', { name: 'Run once' }).getByRole('textbox', { name: 'date', exact: true }).fill('2026-11-24');
   await page.getByRole('button', { name: 'Run once' }).click();
@@ -489,7 +517,14 @@ try {
   await page.getByRole('tab', { name: 'YAML' }).click();
   assert.match(await page.getByLabel('Flow file (YAML)').inputValue(), /^# edited by hand/);
   await page.getByRole('tab', { name: 'Form' }).click();
-  log('editor: a save over a file changed on disk is refused and both versions are shown; the disk version reloads');
+  // A form edit shows in the YAML tab as the save will write it (the
+  // server's PATCH of the saved text): the hand-written comment stays.
+  await page.getByRole('region', { name: 'Flow', exact: true }).getByLabel('Description').fill('Copy the CSV reports of one day.');
+  await page.getByRole('tab', { name: 'YAML' }).click();
+  await page.waitForFunction(() => /\ndescription: Copy the CSV reports of one day\.\n/.test(document.getElementById('flow-yaml').value));
+  assert.match(await page.getByLabel('Flow file (YAML)').inputValue(), /^# edited by hand\n/);
+  await page.getByRole('tab', { name: 'Form' }).click();
+  log('editor: a save over a file changed on disk is refused and both versions are shown; the disk version reloads; a form edit shows in the YAML tab with the file\'s comments');
 
   // The YAML tab: the same checks as the form, and both views in step.
   await page.getByRole('tab', { name: 'YAML' }).click();
@@ -515,7 +550,7 @@ try {
   await page.locator('#save-result').getByText(/Version .* restored/).waitFor();
   const restored = readFileSync(join(work, 'flows', 'copy-csv.yaml'), 'utf8');
   assert.doesNotMatch(restored, /retry|edited by hand/);
-  assert.match(restored, /condition: "\{\{ steps\.list_files\.key endsWith '\.csv' \}\}"/);
+  assert.deepEqual(await meaning(restored), built);
   await page.locator('section[aria-labelledby=versions-title] tbody tr').filter({ hasText: 'restored' }).first().waitFor();
   log('editor: the first version restored from the version list');
 

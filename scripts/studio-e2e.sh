@@ -23,8 +23,6 @@ if [ ! -x /usr/bin/chromium ]; then
 		{ as_root apt-get update -q >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
 fi
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-# The flow editor's YAML reader and writer, without a browser.
-node e2e/yaml.mjs
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/s3flow-studio-e2e.XXXXXX")
 SERVER_PID=

@@ -23,7 +23,7 @@ func newS3Cmd(a *app) *cobra.Command {
 		Long:  "Run one S3 module on its own. Every module prints one result (bundle) per line.",
 	}
 	for _, m := range a.registry.All() {
-		if strings.HasPrefix(m.Name, "s3.") {
+		if m.Group.S3() {
 			cmd.AddCommand(newModuleCmd(a, m))
 		}
 	}

@@ -426,10 +426,10 @@ func (r *runner) from(ctx context.Context, i int, scope map[string]any) error {
 // step runs step i for one bundle.
 func (r *runner) step(ctx context.Context, i int, scope map[string]any) error {
 	st := r.f.Steps[i]
-	switch st.Module.Name {
-	case "flow.filter":
+	switch st.Module.Control {
+	case module.Filters:
 		return r.filter(ctx, i, scope)
-	case "flow.aggregate":
+	case module.Collects:
 		// A bundle of the loop reaches the aggregate: collect, and end this
 		// branch; the aggregate continues once the loop is done.
 		items := r.aggs[i]

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/s3flow/s3flow/internal/flow"
+	"github.com/s3flow/s3flow/internal/module"
 )
 
 // plan is what the engine works out from a flow before it runs: which step
@@ -26,7 +27,7 @@ func newPlan(f *flow.Flow) (*plan, error) {
 	p := &plan{aggFrom: map[int]string{}, closes: map[int]int{}, steps: f.Steps}
 	sourceOf := map[int]int{} // aggregate to its loop's step
 	for a, st := range f.Steps {
-		if st.Module.Name != "flow.aggregate" {
+		if st.Module.Control != module.Collects {
 			continue
 		}
 		t := st.With["from"]

@@ -86,13 +86,13 @@ func (p *parser) stepType(i int) types.Type {
 	if s.Module == nil {
 		return anyMap
 	}
-	switch s.Module.Name {
-	case "flow.filter":
+	switch s.Module.Control {
+	case module.Filters:
 		if i == 0 {
 			return anyMap
 		}
 		return p.stepType(i - 1)
-	case "flow.aggregate":
+	case module.Collects:
 		item := types.Type(anyMap)
 		if from := s.With["from"]; from != nil && from.IsLiteral() {
 			if id, ok := from.literal.(string); ok {

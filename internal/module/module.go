@@ -42,6 +42,11 @@ type Module struct {
 	// Many is true when one run emits many bundles (a listing), so that an
 	// aggregate after it collects them.
 	Many bool
+	// Control, when set, says the engine handles the module's bundles
+	// itself (it has no Run).
+	Control Control
+	// Group is where lists of modules put it.
+	Group Group
 	// Fields are the inputs, in the order forms and help show them.
 	Fields []Field
 	// Outputs are the fields of each bundle the module emits, in order.
@@ -77,6 +82,40 @@ const (
 	Upload   Direction = "upload"
 	Download Direction = "download"
 )
+
+// Control is what the engine does with a module besides running it.
+type Control string
+
+// The controls of Module.Control.
+const (
+	// Filters: the engine evaluates the module's condition for each
+	// bundle; the bundle goes on to the next steps only when it holds.
+	// Later steps read the bundle of the step before it.
+	Filters Control = "filter"
+	// Collects: the engine gathers the bundles of the loop that its
+	// "from" step runs in into one bundle (items, count), run once the
+	// loop is done.
+	Collects Control = "aggregate"
+)
+
+// Group is where a list of modules (help, the Studio's palette) puts a
+// module.
+type Group string
+
+// The groups, in the order lists show them.
+const (
+	GroupObjects Group = "S3 objects"
+	GroupBuckets Group = "S3 buckets"
+	GroupControl Group = "Flow control"
+	GroupFiles   Group = "Local files"
+)
+
+// S3 reports whether the group's modules work on S3 (the CLI's "s3"
+// commands).
+func (g Group) S3() bool { return g == GroupObjects || g == GroupBuckets }
+
+// Groups are the groups in the order lists show them.
+var Groups = []Group{GroupObjects, GroupBuckets, GroupControl, GroupFiles}
 
 // Output describes one field of the bundles a module emits.
 type Output struct {

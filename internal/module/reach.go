@@ -74,6 +74,9 @@ const (
 	// token, each value free of control characters, checked by
 	// CheckHeader before any request is made.
 	Headers
+	// StepID is the id of an earlier step of the flow (what an aggregate
+	// collects): a literal, never an expression.
+	StepID
 )
 
 func (k Kind) String() string {
@@ -96,6 +99,8 @@ func (k Kind) String() string {
 		return "link"
 	case Headers:
 		return "headers"
+	case StepID:
+		return "stepId"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }

@@ -514,6 +514,10 @@ type moduleInfo struct {
 	Help            string `json:"help"`
 	NeedsConnection bool   `json:"needsConnection"`
 	Many            bool   `json:"many"`
+	// Control is "filter" or "aggregate" for a module the engine runs
+	// itself; Group is where the palette puts it.
+	Control module.Control `json:"control,omitempty"`
+	Group   module.Group   `json:"group"`
 	// Reaches is what the module touches whatever its inputs; a module
 	// that touches anything does not run over the API.
 	Reaches []string `json:"reaches"`
@@ -544,6 +548,7 @@ func (s *Server) listModules(w http.ResponseWriter, r *http.Request) error {
 	out := []moduleInfo{}
 	for _, m := range s.cfg.Registry.All() {
 		mi := moduleInfo{Name: m.Name, Title: m.Title, Help: m.Help, NeedsConnection: m.NeedsConnection, Many: m.Many, Outputs: m.Outputs,
+			Control: m.Control, Group: m.Group,
 			Reaches: m.Reaches.Names(), Moves: m.Moves}
 		for _, f := range m.Fields {
 			mi.Fields = append(mi.Fields, fieldInfo{Name: f.Name, Label: f.Label, Help: f.Help, Type: f.Type.String(),

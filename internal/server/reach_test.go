@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -130,6 +131,20 @@ func TestModulesTouchDiskOnlyThroughDeclarations(t *testing.T) {
 		}
 		if strings.Contains(src, "env.Files") && m.MayReach()&module.ReachLocalFiles == 0 {
 			t.Errorf("%s uses Env.Files but its declaration touches no local path", m.Name)
+		}
+	}
+}
+
+// TestEveryModuleDeclaresItsGroup: lists (the Studio's palette, the
+// CLI's s3 commands) place a module by its declared group, so each one
+// has one of the known groups, and only control modules lack a Run.
+func TestEveryModuleDeclaresItsGroup(t *testing.T) {
+	for _, m := range allModules() {
+		if !slices.Contains(module.Groups, m.Group) {
+			t.Errorf("%s: group %q is not one of %v", m.Name, m.Group, module.Groups)
+		}
+		if (m.Run == nil) != (m.Control != "") {
+			t.Errorf("%s: Run set %v, control %q: the engine runs a module itself exactly when it declares a control", m.Name, m.Run != nil, m.Control)
 		}
 	}
 }

@@ -16,10 +16,12 @@ func Modules() []*module.Module {
 // Filter lets only the bundles that meet its condition go on. The engine
 // evaluates it; it has no Run of its own.
 var Filter = &module.Module{
-	Name:  "flow.filter",
-	Verb:  "filter",
-	Title: "Filter",
-	Help:  "Lets only the bundles for which the condition is true go on to the next steps.",
+	Name:    "flow.filter",
+	Verb:    "filter",
+	Title:   "Filter",
+	Group:   module.GroupControl,
+	Control: module.Filters,
+	Help:    "Lets only the bundles for which the condition is true go on to the next steps.",
 	Fields: []module.Field{
 		{Name: "condition", Label: "Condition", Type: module.Bool, Required: true,
 			Help: "an expression, e.g. {{ steps.list.size > 0 && steps.list.key endsWith '.csv' }}"},
@@ -30,12 +32,14 @@ var Filter = &module.Module{
 // engine runs it: it closes the loop of the nearest step at or before
 // "from" that emits many bundles.
 var Aggregate = &module.Module{
-	Name:  "flow.aggregate",
-	Verb:  "aggregate",
-	Title: "Aggregate",
-	Help:  "Collects the bundles of an earlier step into one list (items), e.g. to write one manifest of all files copied.",
+	Name:    "flow.aggregate",
+	Verb:    "aggregate",
+	Title:   "Aggregate",
+	Group:   module.GroupControl,
+	Control: module.Collects,
+	Help:    "Collects the bundles of an earlier step into one list (items), e.g. to write one manifest of all files copied.",
 	Fields: []module.Field{
-		{Name: "from", Label: "Source step", Type: module.String, Required: true,
+		{Name: "from", Label: "Source step", Type: module.String, Kind: module.StepID, Required: true,
 			Help: "the id of the step whose bundles are collected"},
 	},
 	Outputs: []module.Output{
@@ -49,6 +53,7 @@ var Iterate = &module.Module{
 	Name:  "flow.iterate",
 	Verb:  "iterate",
 	Title: "Iterate",
+	Group: module.GroupControl,
 	Help:  "Splits a list into bundles: the next steps run once per item.",
 	Many:  true,
 	Fields: []module.Field{

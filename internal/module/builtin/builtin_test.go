@@ -80,10 +80,9 @@ func TestDeclarations(t *testing.T) {
 		if m.NeedsConnection {
 			t.Errorf("%s needs a connection", m.Name)
 		}
-		// The engine runs filter and aggregate itself.
-		engineRun := m.Name == "flow.filter" || m.Name == "flow.aggregate"
-		if (m.Run == nil) != engineRun {
-			t.Errorf("%s: Run set %v", m.Name, m.Run != nil)
+		// The engine runs filter and aggregate itself, and only those.
+		if (m.Run == nil) != (m.Control != "") {
+			t.Errorf("%s: Run set %v, control %q", m.Name, m.Run != nil, m.Control)
 		}
 	}
 	for _, m := range []*module.Module{builtin.Iterate, builtin.FileList} {

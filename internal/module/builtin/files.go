@@ -15,6 +15,7 @@ var FileList = &module.Module{
 	Name:    "file.list",
 	Verb:    "list",
 	Title:   "List local files",
+	Group:   module.GroupFiles,
 	Help:    "Lists the files in a local folder (sorted by path), one bundle per file, each usable as an upload's source file.",
 	Many:    true,
 	Reaches: module.ReachLocalFiles,
@@ -90,6 +91,7 @@ var FileRead = &module.Module{
 	Name:    "file.read",
 	Verb:    "read",
 	Title:   "Read a local file",
+	Group:   module.GroupFiles,
 	Help:    "Reads a local file: a file reference for Upload a file and, for files up to 1 MiB, its text.",
 	Reaches: module.ReachLocalFiles,
 	Fields: []module.Field{
@@ -131,6 +133,7 @@ var FileWrite = &module.Module{
 	Name:    "file.write",
 	Verb:    "write",
 	Title:   "Write a local file",
+	Group:   module.GroupFiles,
 	Help:    "Writes a file (e.g. from Get a file or file.text) to a local path; the path appears only when complete.",
 	Reaches: module.ReachLocalFiles,
 	Fields: []module.Field{

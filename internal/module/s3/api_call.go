@@ -24,6 +24,7 @@ var APICall = &module.Module{
 	Name:            "s3.api_call",
 	Verb:            "api-call",
 	Title:           "Make an API call",
+	Group:           module.GroupBuckets,
 	Help:            "Sends any request to the S3 REST API, signed with the connection's keys (SigV4). Do not add Authorization headers.",
 	NeedsConnection: true,
 	Fields: []module.Field{

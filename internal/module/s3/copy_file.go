@@ -37,6 +37,7 @@ var CopyFile = &module.Module{
 	Name:            "s3.copy_file",
 	Verb:            "copy-file",
 	Title:           "Copy a file",
+	Group:           module.GroupObjects,
 	Help:            "Copies a file within a bucket or to another bucket on the server, without downloading it. Files over 5 GiB are copied in parallel parts; a failed copy leaves nothing behind.",
 	NeedsConnection: true,
 	Fields: []module.Field{

@@ -17,6 +17,7 @@ var CreateBucket = &module.Module{
 	Name:            "s3.create_bucket",
 	Verb:            "create-bucket",
 	Title:           "Create a bucket",
+	Group:           module.GroupBuckets,
 	Help:            "Creates a bucket in the region. A bucket you already own counts as success (created: false), so flows can re-run.",
 	NeedsConnection: true,
 	Fields: []module.Field{

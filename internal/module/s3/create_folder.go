@@ -17,6 +17,7 @@ var CreateFolder = &module.Module{
 	Name:  "s3.create_folder",
 	Verb:  "create-folder",
 	Title: "Create a folder",
+	Group: module.GroupObjects,
 	Help: "Creates an empty folder: a zero-byte marker object whose key ends in /, as the S3 console makes. " +
 		"Folders appear by themselves when files are put in them; a marker keeps an empty one listed.",
 	NeedsConnection: true,

@@ -20,6 +20,7 @@ var DeleteBucket = &module.Module{
 	Name:  "s3.delete_bucket",
 	Verb:  "delete-bucket",
 	Title: "Delete a bucket",
+	Group: module.GroupBuckets,
 	Help: "Deletes a bucket. S3 deletes only empty buckets; with force, every file, version, delete marker and unfinished upload in it is deleted first, for good. " +
 		"A bucket that does not exist counts as success (deleted: false), so flows can re-run.",
 	NeedsConnection: true,

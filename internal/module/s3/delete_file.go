@@ -16,6 +16,7 @@ var DeleteFile = &module.Module{
 	Name:            "s3.delete_file",
 	Verb:            "delete-file",
 	Title:           "Delete a file",
+	Group:           module.GroupObjects,
 	Help:            "Deletes one file (or one version of it). S3 answers the same whether the file existed or not, so deleting a missing file succeeds too.",
 	NeedsConnection: true,
 	Fields: []module.Field{

@@ -35,6 +35,7 @@ var DeleteFiles = &module.Module{
 	Name:  "s3.delete_files",
 	Verb:  "delete-files",
 	Title: "Delete files",
+	Group: module.GroupObjects,
 	Help: "Deletes many files, 1,000 per request: the paths of keys (a list, in flows) or keys_file (a local file, one path per line, on the command line), " +
 		"or the files in the folder prefix (with recursive, in every folder below it too; optionally only those older than older_than). One bundle per file says what happened; dry_run only lists them. " +
 		"The run fails at the end if any file could not be deleted.",

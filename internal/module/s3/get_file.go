@@ -25,6 +25,7 @@ var GetFile = &module.Module{
 	Name:            "s3.get_file",
 	Verb:            "get-file",
 	Title:           "Get a file",
+	Group:           module.GroupObjects,
 	Help:            "Downloads a file from a bucket. The data is streamed to disk and appears under its name only when complete and checked.",
 	NeedsConnection: true,
 	Moves:           module.Download,

@@ -19,6 +19,7 @@ var GetFileInfo = &module.Module{
 	Name:            "s3.get_file_info",
 	Verb:            "get-file-info",
 	Title:           "Get file info",
+	Group:           module.GroupObjects,
 	Help:            "Reads a file's size, type, ETag, metadata and checksum without downloading it (HEAD).",
 	NeedsConnection: true,
 	Fields: []module.Field{

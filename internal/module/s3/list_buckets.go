@@ -19,6 +19,7 @@ var ListBuckets = &module.Module{
 	Name:            "s3.list_buckets",
 	Verb:            "list-buckets",
 	Title:           "List buckets",
+	Group:           module.GroupBuckets,
 	Help:            "Lists the buckets the connection's keys own, one bundle per bucket, following every page.",
 	NeedsConnection: true,
 	Many:            true,

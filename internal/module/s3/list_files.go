@@ -17,6 +17,7 @@ var ListFiles = &module.Module{
 	Name:            "s3.list_files",
 	Verb:            "list-files",
 	Title:           "List files",
+	Group:           module.GroupObjects,
 	Help:            "Lists the files in a folder of a bucket, one bundle per file, following every page.",
 	NeedsConnection: true,
 	Many:            true,

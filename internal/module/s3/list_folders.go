@@ -18,6 +18,7 @@ var ListFolders = &module.Module{
 	Name:            "s3.list_folders",
 	Verb:            "list-folders",
 	Title:           "List folders",
+	Group:           module.GroupObjects,
 	Help:            "Lists the folders directly in a folder of a bucket (from S3's common prefixes), one bundle per folder.",
 	NeedsConnection: true,
 	Many:            true,

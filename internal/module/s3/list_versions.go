@@ -22,6 +22,7 @@ var ListVersions = &module.Module{
 	Name:  "s3.list_versions",
 	Verb:  "list-versions",
 	Title: "List versions",
+	Group: module.GroupObjects,
 	Help: "Lists every version and delete marker of the files in a folder of a bucket, newest first for each file, following every page. " +
 		"An unversioned bucket has one version per file, whose id S3 calls \"null\".",
 	NeedsConnection: true,

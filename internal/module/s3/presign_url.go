@@ -24,6 +24,7 @@ var PresignURL = &module.Module{
 	Name:  "s3.presign_url",
 	Verb:  "presign-url",
 	Title: "Presign a URL",
+	Group: module.GroupObjects,
 	Help: "Makes a time-limited link that downloads (GET) or uploads (PUT) one file without credentials. " +
 		"No request is sent; the link is signed for the region given (default: the connection's), which must be the bucket's.",
 	NeedsConnection: true,

@@ -38,6 +38,7 @@ var GetTags = &module.Module{
 	Name:            "s3.get_tags",
 	Verb:            "get-tags",
 	Title:           "Get tags",
+	Group:           module.GroupObjects,
 	Help:            "Reads a file's tags (up to 10 key/value pairs S3 keeps beside the data).",
 	NeedsConnection: true,
 	Fields:          []module.Field{bucketField, tagPathField, tagVersionField, regionField},
@@ -55,6 +56,7 @@ var SetTags = &module.Module{
 	Name:            "s3.set_tags",
 	Verb:            "set-tags",
 	Title:           "Set tags",
+	Group:           module.GroupObjects,
 	Help:            "Replaces all of a file's tags with the ones given: tags it had that are not given are removed, and giving none removes every tag (Get tags shows what it has).",
 	NeedsConnection: true,
 	Fields: []module.Field{

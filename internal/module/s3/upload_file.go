@@ -23,6 +23,7 @@ var UploadFile = &module.Module{
 	Name:            "s3.upload_file",
 	Verb:            "upload-file",
 	Title:           "Upload a file",
+	Group:           module.GroupObjects,
 	Help:            "Uploads a file to a folder of a bucket. Large files go up in parallel parts; a failed upload leaves nothing behind.",
 	NeedsConnection: true,
 	Moves:           module.Upload,

@@ -1,13 +1,14 @@
 // The flow editor: a flow file as forms (inputs, trigger, a chain of step
 // cards made from the module declarations) and as text (the YAML tab). The
-// file stays the source of truth: it is read with GET .../source, every
-// change is checked by the server's parser (POST /api/validate), and a
-// form edit of a saved flow is saved as PATCH operations on its steps, so
-// the comments and layout of what was not touched stay as written.
+// file stays the source of truth: it is read with GET .../source, and the
+// browser never reads or writes YAML itself. POST /api/flows/draft turns
+// the text into the form's JSON, and the form's edits (PATCH operations on
+// the saved text, or a whole new flow) into the text a save writes, with
+// the server parser's problems; so the YAML tab shows, comments and all,
+// exactly what Save will write.
 import { api, ApiError } from './api.js';
 import { h, fill, message, formField, table, formatTime, errorBlock, combobox, announce, statusBadge } from './ui.js';
 import { fieldControl, suggestions } from './modules.js';
-import { parseYAML, toYAML } from './yaml.js';
 
 const INPUT_TYPES = ['string', 'integer', 'number', 'boolean', 'time', 'list', 'map'];
 const ON_ERROR = [
@@ -19,20 +20,10 @@ const live = (s) => s === 'queued' || s === 'running';
 const outName = (o) => o.Name ?? o.name;
 const outType = (o) => o.Type ?? o.type ?? '';
 
-// group puts a module in the palette's group, from its declaration: the
-// registry's prefix says flow control or local files; an S3 module that
-// names an object (a key, a folder) or moves a file's bytes is about
-// objects, the rest about buckets.
-export function moduleGroup(m) {
-  if (m.name.startsWith('flow.')) return 'Flow control';
-  if (m.name.startsWith('file.')) return 'Local files';
-  if (m.name.startsWith('s3.')) {
-    const objects = m.moves || (m.fields || []).some((f) => f.kind === 'objectKey' || f.kind === 'folder');
-    return objects ? 'S3 objects' : 'S3 buckets';
-  }
-  return 'Other';
-}
+// The palette's groups, in the registry's order (module.Groups); each
+// module declares its own.
 const GROUPS = ['S3 objects', 'S3 buckets', 'Flow control', 'Local files', 'Other'];
+const moduleGroup = (m) => (GROUPS.includes(m.group) ? m.group : 'Other');
 
 export async function editorPage(main, { args }) {
   const isNew = !args.length || args[0] === undefined;
@@ -43,7 +34,7 @@ export async function editorPage(main, { args }) {
   const st = {
     name: isNew ? '' : args[0],
     version: null, // the version on disk this edit started from
-    baseText: '', baseDoc: null,
+    baseText: null, baseDoc: null, // the saved file and its form (null: a new flow)
     doc: { name: '', description: '', steps: [] },
     text: '',
     source: 'form', // which view was edited last: what Save sends
@@ -86,41 +77,54 @@ export async function editorPage(main, { args }) {
 
   // --- Loading ---------------------------------------------------------
   async function load() {
+    clearTimeout(timer);
     if (isNew) {
       st.doc = { name: '', description: '', steps: [] };
-      st.text = toYAML(st.doc);
       st.version = null;
+      st.source = 'form';
+      took(await api('POST', '/api/flows/draft', { doc: st.doc }), 'form');
     } else {
       const src = await api('GET', `/api/flows/${encodeURIComponent(st.name)}/source`);
       st.version = src.version;
       st.baseText = src.yaml;
       st.text = src.yaml;
-      readText(src.yaml);
+      took(await api('POST', '/api/flows/draft', { yaml: src.yaml }), 'text');
       st.baseDoc = st.readable ? structuredClone(st.doc) : null;
+      st.source = 'form';
       loadSample();
     }
-    st.source = 'form';
     st.dirty = false;
     yamlBox.value = st.text;
     renderForm();
-    validateSoon(0);
     runOnce();
     deleteControls();
   }
 
-  function readText(text) {
-    try {
-      const d = parseYAML(text);
-      if (d === null || typeof d !== 'object' || Array.isArray(d)) throw new Error('a flow file is a map (name:, steps:, ...)');
-      if (d.steps != null && !Array.isArray(d.steps)) throw new Error('steps: is a list');
-      d.steps = (d.steps || []).map((s) => (s && typeof s === 'object' ? s : {}));
-      st.doc = d;
-      st.readable = true;
-      st.readError = '';
-    } catch (err) {
-      st.readable = false;
-      st.readError = err.message;
+  // took takes a draft's answer: the text a save writes, and the flow as
+  // the form shows it (from the text, when the text was edited), and the
+  // server's problems.
+  function took(out, from) {
+    // Text as typed stays as typed (more may have been typed since).
+    if (from === 'form') st.text = out.yaml;
+    if (from === 'text') {
+      const d = out.doc;
+      if (d === null || typeof d !== 'object' || Array.isArray(d)) {
+        st.readable = false;
+        st.readError = out.doc_error || 'a flow file is a map (name:, steps:, ...)';
+      } else if (d.steps != null && !Array.isArray(d.steps)) {
+        st.readable = false;
+        st.readError = 'steps: is a list';
+      } else {
+        d.steps = (d.steps || []).map((s) => (s && typeof s === 'object' ? s : {}));
+        st.doc = d;
+        st.readable = true;
+        st.readError = '';
+      }
+    } else {
+      yamlBox.value = out.yaml;
     }
+    st.problems = out.details || (out.problems || []).map((m) => ({ message: m }));
+    showProblems();
   }
 
   // The last run's values are the samples the mapping picker shows.
@@ -140,12 +144,10 @@ export async function editorPage(main, { args }) {
   // --- Changes ---------------------------------------------------------
   // changed is called after every form edit: the text follows the form.
   function changed({ rerender } = {}) {
-    st.text = toYAML(st.doc);
-    yamlBox.value = st.text;
     st.source = 'form';
     markDirty();
     if (rerender) renderForm();
-    validateSoon();
+    draftSoon();
   }
   function markDirty() {
     st.dirty = true;
@@ -155,8 +157,7 @@ export async function editorPage(main, { args }) {
     st.text = yamlBox.value;
     st.source = 'text';
     markDirty();
-    readText(st.text);
-    validateSoon();
+    draftSoon();
   });
 
   function selectTab(which) {
@@ -167,7 +168,7 @@ export async function editorPage(main, { args }) {
     tabYaml.tabIndex = yaml ? 0 : -1;
     panelForm.hidden = yaml;
     panelYaml.hidden = !yaml;
-    if (!yaml) renderForm();
+    if (!yaml) flush().then(renderForm);
   }
   tabForm.addEventListener('click', () => selectTab('form'));
   tabYaml.addEventListener('click', () => selectTab('yaml'));
@@ -182,24 +183,47 @@ export async function editorPage(main, { args }) {
     });
   }
 
-  // --- Validation ------------------------------------------------------
-  function validateSoon(ms = 400) {
+  // --- Drafts: the text, the form and the problems --------------------
+  // Each change is sent to POST /api/flows/draft after a pause in typing;
+  // only the latest answer counts. flush sends a waiting change at once
+  // and resolves when the latest answer is in (before a save, or when the
+  // form is shown again after the YAML tab).
+  let dseq = 0;
+  let pending = Promise.resolve();
+  function draftSoon(ms = 400) {
     clearTimeout(timer);
-    timer = setTimeout(validate, ms);
+    timer = setTimeout(() => { timer = null; pending = refresh(); }, ms);
   }
-  let vseq = 0;
-  async function validate() {
-    const mine = ++vseq;
-    let details = [];
-    try {
-      await api('POST', '/api/validate', st.text);
-    } catch (err) {
-      if (!(err instanceof ApiError)) return;
-      details = (err.data && err.data.details) || [{ message: err.message }];
+  function flush() {
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+      pending = refresh();
     }
-    if (mine !== vseq || stopped) return;
-    st.problems = details;
-    showProblems();
+    return pending;
+  }
+  // draftBody is what the current edit is, for the server: the text as
+  // typed, the form's edits as operations on the saved text (what a save
+  // PATCHes), or the whole form (a new flow, or edits no operation makes).
+  function draftBody() {
+    if (st.source === 'text' || !st.readable) return { from: 'text', body: { yaml: st.text } };
+    const patch = st.baseText !== null ? ops() : null;
+    return { from: 'form', body: patch ? { base: st.baseText, ops: patch } : { doc: st.doc } };
+  }
+  async function refresh() {
+    const mine = ++dseq;
+    const { from, body } = draftBody();
+    let out;
+    try {
+      out = await api('POST', '/api/flows/draft', body);
+    } catch (err) {
+      if (mine !== dseq || stopped) return;
+      st.problems = [{ message: err.message }];
+      showProblems();
+      return;
+    }
+    if (mine !== dseq || stopped) return;
+    took(out, from);
   }
 
   function showProblems() {
@@ -419,7 +443,12 @@ export async function editorPage(main, { args }) {
       if (conn) s.connection = conn;
     }
     s.with = {};
-    if (m.name === 'flow.aggregate' && at > 0) s.with.from = d.steps[at - 1].id;
+    if (m.control === 'aggregate') {
+      // It collects the bundles of the nearest step before it that emits
+      // many.
+      const opener = [...d.steps.slice(0, at)].reverse().find((x) => (modOf(x.module) || {}).many) || d.steps[at - 1];
+      if (opener && opener.id) s.with.from = opener.id;
+    }
     d.steps.splice(at, 0, s);
     palette = null;
     changed({ rerender: true });
@@ -436,12 +465,37 @@ export async function editorPage(main, { args }) {
     announce(`${s.id} is now step ${to + 1}`);
   }
 
+  // loopsOf says, for each step, the id of the step whose bundles it runs
+  // once for (null: it runs once), as the engine plans it from the
+  // declarations: a step that emits many bundles opens a loop for the
+  // steps after it; an aggregate closes the loop of the nearest such step
+  // at or before its source, and runs once for the loop around it.
+  function loopsOf(d) {
+    const open = []; // indexes of the steps whose loops are open
+    return d.steps.map((s, i) => {
+      const m = modOf(s.module) || {};
+      if (m.control === 'aggregate') {
+        const f = d.steps.findIndex((x) => x.id === (s.with || {}).from);
+        const j = Math.max(-1, ...open.filter((x) => f >= 0 && x <= f));
+        if (j >= 0) open.splice(open.indexOf(j));
+      }
+      const loop = open.length ? d.steps[open[open.length - 1]].id ?? null : null;
+      if (m.many) open.push(i);
+      return loop;
+    });
+  }
+
   // stepCard is one step: its id, connection, the fields of its module's
   // declaration, on_error, and the last run-once's counts. A filter is the
-  // same card drawn as the link between its neighbours.
+  // same card drawn as the link between its neighbours; a step that emits
+  // many bundles (a listing, an iterator) says that the steps after it run
+  // once for each, and an aggregate says what it collects; the steps of a
+  // loop are drawn inside it.
   function stepCard(d, s, i) {
     const m = modOf(s.module);
-    const filter = s.module === 'flow.filter';
+    const filter = m && m.control === 'filter';
+    const aggregate = m && m.control === 'aggregate';
+    const loop = loopsOf(d)[i];
     const p = `step-${i}-`;
     if (!s.with || typeof s.with !== 'object') s.with = {};
     const idBox = h('input', { id: p + 'id', type: 'text', value: s.id ?? '', spellcheck: 'false', autocomplete: 'off' });
@@ -468,7 +522,8 @@ export async function editorPage(main, { args }) {
     };
     const { buckets, entries } = suggestions({ connection: connName, bucketOf: () => (controls.bucket ? controls.bucket.get() : '') });
     const fields = m ? (m.fields || []).map((f) => {
-      const el = fieldControl(f, { buckets, entries, mod: m, controls, idPrefix: p + 'with-', value: s.with[f.name], textual: true });
+      const el = fieldControl(f, { buckets, entries, mod: m, controls, idPrefix: p + 'with-', value: s.with[f.name], textual: true,
+        steps: d.steps.slice(0, i).map((x) => x.id).filter(Boolean) });
       el.dataset.field = f.name;
       const c = controls[f.name];
       const ctl = c.control;
@@ -500,9 +555,17 @@ export async function editorPage(main, { args }) {
     const handle = h('span', { class: 'drag-handle', draggable: 'true', title: 'Drag to move this step', 'aria-hidden': 'true' }, '⠿');
     const title = h('h3', { id: p + 'title', tabindex: '-1' },
       filter ? 'Only go on when' : `${i + 1}. ${m ? m.title : s.module}`, ' ', h('code', { class: 'step-name' }, s.module));
-    const card = h('li', { class: 'step-card' + (filter ? ' filter-link' : ''), dataset: { stepId: s.id ?? '', index: String(i) }, 'aria-labelledby': p + 'title' },
+    const kind = filter ? ' filter-link' : aggregate ? ' aggregate-card' : m && m.many ? ' loop-card' : '';
+    const outs = m ? (m.outputs || []).map(outName).join(', ') : '';
+    const shape = aggregate && s.with.from
+      ? h('p', { class: 'card-shape' }, 'Collects each bundle of ', h('code', {}, s.with.from), ' into one: ', h('code', {}, outs), '. The steps after it run once.')
+      : m && m.many ? h('p', { class: 'card-shape' }, 'Emits many bundles: the steps after it run once for each',
+        outs ? [' (', h('code', {}, outs), ')'] : null, ', until an aggregate collects them.') : null;
+    const card = h('li', { class: 'step-card' + kind + (loop ? ' in-loop' : ''), dataset: { stepId: s.id ?? '', index: String(i), loop: loop ?? '' }, 'aria-labelledby': p + 'title' },
       h('div', { class: 'step-head' }, handle, title),
+      loop && !filter ? h('p', { class: 'loop-note' }, 'Runs once for each bundle of ', h('code', {}, loop), '.') : null,
       m && !filter ? h('p', { class: 'help' }, m.help) : null,
+      shape,
       h('div', { class: 'grid' }, formField({ id: p + 'id', label: 'Step id', control: idBox, help: 'Later steps map its outputs as steps.ID.FIELD.' }), connField, fields),
       filter ? null : onErrorForm(s, p),
       h('div', { class: 'step-problems' }),
@@ -662,7 +725,7 @@ export async function editorPage(main, { args }) {
 
   // --- Saving ----------------------------------------------------------
   function currentText() {
-    return st.source === 'form' && st.readable ? toYAML(st.doc) : st.text;
+    return st.text;
   }
 
   // ops are the PATCH operations that make the saved file's steps and
@@ -702,6 +765,7 @@ export async function editorPage(main, { args }) {
   }
 
   async function save({ overwrite } = {}) {
+    await flush();
     const name = isNew ? (st.readable ? String(st.doc.name || '').trim() : (/^name:\s*(\S+)/m.exec(st.text) || [])[1] || '') : st.name;
     if (!name) {
       fill(saveOut, message('error', 'Give the flow a name first (Flow name).'));

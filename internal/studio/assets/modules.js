@@ -208,7 +208,7 @@ export function suggestions({ connection, regionOf = () => undefined, bucketOf, 
 // to read its value. The flow editor passes idPrefix, value (the text in
 // the flow file) and textual: every field but a switch or a choice is then
 // a text box, since a flow's value may be an expression ({{ ... }}).
-export function fieldControl(f, { buckets, entries, mod, controls, idPrefix = 'in-', value, textual }) {
+export function fieldControl(f, { buckets, entries, mod, controls, idPrefix = 'in-', value, textual, steps }) {
   const id = idPrefix + f.name;
   const help = [f.help, f.example && !(f.help || '').includes(f.example) ? `e.g. ${f.example}` : ''].filter(Boolean).join(' — ');
   const hasBucket = mod.fields.some((x) => x.kind === 'bucket');
@@ -222,6 +222,12 @@ export function fieldControl(f, { buckets, entries, mod, controls, idPrefix = 'i
     control = regionSelect({ id, name: f.name, value: '', first: ['', "The connection's region"] });
     get = text(control);
     extra.setDefault = (r) => { control.options[0].textContent = `The connection's region${r ? ' (' + r + ')' : ''}`; };
+  } else if (f.kind === 'stepId' && steps) {
+    // An earlier step of the flow, by its id.
+    const ids = !shown || steps.includes(shown) ? steps : [shown, ...steps];
+    control = h('select', { id, name: f.name }, h('option', { value: '' }, '(choose a step)'), ids.map((x) => h('option', { value: x }, x)));
+    control.value = shown;
+    get = text(control);
   } else if (f.choices && f.choices.length && (!given || f.choices.includes(String(value)))) {
     control = h('select', { id, name: f.name, required: f.required && !textual },
       f.required && !textual ? null : h('option', { value: '' }, '(default)'),
