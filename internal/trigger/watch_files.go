@@ -356,7 +356,9 @@ func (w *WatchFiles) record(ctx context.Context, h Host, flow string, page []mod
 		size, _ := b["size"].(int64)
 		stamp := stampOf(b["lastModified"])
 		old, known := seen[key]
-		same := known && old.etag == etag && old.size == size
+		// A row recorded before sizes were kept (no since) has size 0: its
+		// ETag alone says whether the object changed.
+		same := known && old.etag == etag && (old.size == size || old.since.IsZero())
 		event, since := "", now
 		switch {
 		case same && old.pending == "":

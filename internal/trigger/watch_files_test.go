@@ -30,6 +30,7 @@ type fakeHost struct {
 	events  []string // key=event of each run queued
 	// startAfter is the start_after each listing was given ("": none).
 	startAfter []string
+	queued     int // runs queued, for their ids
 }
 
 func newFakeHost(t *testing.T) *fakeHost {
@@ -100,7 +101,8 @@ func (h *fakeHost) Fire(_ context.Context, tx *store.Tx, flow string, payload ma
 	defer h.mu.Unlock()
 	h.fired = append(h.fired, payload["key"].(string))
 	h.events = append(h.events, fmt.Sprint(payload["key"], "=", payload["event"]))
-	return fmt.Sprint("run-", len(h.fired)), nil
+	h.queued++
+	return fmt.Sprint("run-", h.queued), nil
 }
 
 func (h *fakeHost) put(key, etag string) { h.putSized(key, etag, 1) }
@@ -403,5 +405,64 @@ func TestWatchFilesDecode(t *testing.T) {
 	}
 	if w := cfg.(*WatchFiles); !slices.Equal(w.Events, []string{"created"}) || w.Settle != 0 || !w.OnSuccess.none() || !w.OnFailure.none() || w.StartAfter {
 		t.Fatalf("defaults decoded as %+v", w)
+	}
+}
+
+// TestWatchFilesOlderRows: objects recorded before sizes and settling were
+// kept (size 0, no since) are not taken for modified ones.
+func TestWatchFilesOlderRows(t *testing.T) {
+	t.Parallel()
+	h := newFakeHost(t)
+	h.putSized("a.csv", "e1", 10)
+	w := &WatchFiles{Connection: "prod", Bucket: "b", Every: time.Minute, Events: []string{watchCreated, watchModified}}
+	pollOnce(t, w, h)
+	if _, err := h.db.ExecContext(t.Context(), `UPDATE watch_state SET size = 0, since = '', listed_at = '', run_id = ''`); err != nil {
+		t.Fatal(err)
+	}
+	pollOnce(t, w, h)
+	if got := h.takeEvents(); len(got) != 0 {
+		t.Fatalf("an older row fired %v", got)
+	}
+	h.putSized("a.csv", "e2", 10)
+	pollOnce(t, w, h)
+	if got := h.takeEvents(); !slices.Equal(got, []string{"a.csv=modified"}) {
+		t.Fatalf("a changed ETag fired %v, want a.csv modified", got)
+	}
+}
+
+// TestWatchFilesAfterOnlyItsRun: the action after a run is taken only for
+// the run the trigger started for the object as it is: not for a run given
+// the same trigger data by hand, nor for one of an older version; and
+// nothing at all without after: for the outcome.
+func TestWatchFilesAfterOnlyItsRun(t *testing.T) {
+	t.Parallel()
+	h := newFakeHost(t)
+	w := &WatchFiles{Connection: "prod", Bucket: "b", Prefix: "in/", Every: time.Minute, Events: []string{watchCreated, watchModified},
+		OnSuccess: AfterAction{Delete: true}}
+	pollOnce(t, w, h)
+	h.put("in/a.csv", "e1")
+	pollOnce(t, w, h)
+	if got := h.takeFired(); !slices.Equal(got, []string{"in/a.csv"}) {
+		t.Fatalf("fired %v", got)
+	}
+	payload := map[string]any{"type": "watch_files", "key": "in/a.csv", "etag": "e1"}
+	finished := func(id string, ok bool) error {
+		return w.RunFinished(t.Context(), h, FinishedRun{ID: id, Flow: "f", Succeeded: ok, Trigger: payload})
+	}
+	if err := finished("by-hand", true); err != nil {
+		t.Fatalf("a run the trigger did not start: %v", err)
+	}
+	if err := finished("run-1", false); err != nil {
+		t.Fatalf("a failed run without after.failure: %v", err)
+	}
+	// The fake host has no s3.get_file_info: reaching for it shows the
+	// action was attempted.
+	if err := finished("run-1", true); err == nil || !strings.Contains(err.Error(), "no s3.get_file_info module") {
+		t.Fatalf("the trigger's own run: %v, want the action attempted", err)
+	}
+	h.put("in/a.csv", "e2") // a newer version: its own run
+	pollOnce(t, w, h)
+	if err := finished("run-1", true); err != nil {
+		t.Fatalf("a run of an older version: %v", err)
 	}
 }
