@@ -3,8 +3,13 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -172,5 +177,79 @@ func TestWatchFilesEventsAndAfter(t *testing.T) {
 	waitFor(t, func() bool { return polls("changes") >= after+2 })
 	if got := modified(); len(got) != 2 || got[0] == got[1] {
 		t.Fatalf("modified runs for ETags %v, want one per change (2)", got)
+	}
+}
+
+// TestWatchFilesStartAfter: with start_after, the listings after the first
+// ask versitygw (through a proxy that notes each ListObjectsV2 request)
+// for the keys after the greatest seen, and a new dated key fires once.
+func TestWatchFilesStartAfter(t *testing.T) {
+	tg := s3test.Versitygw(t)
+	bucket := tg.Bucket(t)
+	target, _ := url.Parse(tg.Conn.Endpoint)
+	var mu sync.Mutex
+	var startAfters []string // of each listing of the bucket, in order
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if q := r.URL.Query(); r.Method == http.MethodGet && q.Get("list-type") == "2" && strings.Contains(r.URL.Path, bucket) {
+			mu.Lock()
+			startAfters = append(startAfters, q.Get("start-after"))
+			mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	listings := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(startAfters)
+	}
+	put := putter(t, tg, bucket)
+	put("in/2026/12/01/a.csv")
+	put("in/2026/12/02/a.csv")
+	e := newEnv(t, tg, front.URL)
+	e.writeFlow("dated", fmt.Sprintf(`name: dated
+trigger:
+  watch_files: {connection: vg, bucket: %s, prefix: in/, every: 1s, start_after: true}
+steps:
+  - {id: items, module: flow.iterate, with: {items: "{{ [trigger.key] }}"}}
+`, bucket))
+	e.start()
+	// The first poll is done when one starts after the greatest key.
+	waitFor(t, func() bool { return slices.Contains(listings(), "in/2026/12/02/a.csv") })
+	put("in/2026/12/03/a.csv")
+	waitFor(t, func() bool { return countStatus(e.runs(), "succeeded") == 1 })
+	n := len(listings())
+	waitFor(t, func() bool { return len(listings()) >= n+2 })
+	rs := e.runs()
+	if len(rs) != 1 || rs[0]["trigger"].(map[string]any)["key"] != "in/2026/12/03/a.csv" {
+		t.Fatalf("runs %v, want one for in/2026/12/03/a.csv", rs)
+	}
+	// The first poll lists the whole prefix (a request or two: the
+	// listing looks at the folder level first); later ones start after
+	// 02/a.csv until 03/a.csv is seen, then after it.
+	got := listings()
+	first := 0
+	for first < len(got) && got[first] == "" {
+		first++
+	}
+	if first == 0 || first > 2 {
+		t.Errorf("the first poll made %d requests without start-after, want 1 or 2: %q", first, got)
+	}
+	seen03 := false
+	for i, after := range got[first:] {
+		switch after {
+		case "in/2026/12/02/a.csv":
+			if seen03 {
+				t.Errorf("listing %d started after 02/a.csv once 03/a.csv was seen", first+i)
+			}
+		case "in/2026/12/03/a.csv":
+			seen03 = true
+		default:
+			t.Errorf("listing %d started after %q: %q", first+i, after, got)
+		}
+	}
+	if !seen03 {
+		t.Errorf("no listing started after in/2026/12/03/a.csv: %q", got)
 	}
 }
