@@ -95,10 +95,15 @@ func (p *parser) triggers(n *yaml.Node) {
 		cfg, err := kind.DecodeValues(written)
 		for _, fe := range trigger.FieldErrors(err) {
 			at := v
-			if kn, ok := nodes[fe.Field]; ok {
+			// A field of a mapping field is named with dots
+			// (after.success.move_to): placed at its own value.
+			top, inner, _ := strings.Cut(fe.Field, ".")
+			if kn, ok := nodes[top]; ok {
 				at = kn[1]
-				if _, known := kind.Field(fe.Field); !known {
+				if _, known := kind.Field(top); !known {
 					at = kn[0]
+				} else if inner != "" {
+					at = nodeAt(kn[1], inner, fe.Key)
 				}
 			}
 			where := label
@@ -115,4 +120,29 @@ func (p *parser) triggers(n *yaml.Node) {
 			p.flow.Triggers = append(p.flow.Triggers, t)
 		}
 	}
+}
+
+// nodeAt is the value (or, with atKey, the key) at a dotted path of keys
+// inside a mapping node, or the deepest node of the path that exists.
+func nodeAt(n *yaml.Node, path string, atKey bool) *yaml.Node {
+	keys := strings.Split(path, ".")
+	for depth, key := range keys {
+		if n.Kind != yaml.MappingNode {
+			return n
+		}
+		found := false
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				if atKey && depth == len(keys)-1 {
+					return n.Content[i]
+				}
+				n, found = n.Content[i+1], true
+				break
+			}
+		}
+		if !found {
+			return n
+		}
+	}
+	return n
 }

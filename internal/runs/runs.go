@@ -522,3 +522,26 @@ func shortHash(h string) string {
 	}
 	return h
 }
+
+// EventAfterRunFailed is the run event of what a run's trigger was to do
+// once the run ended (move or delete its file) that failed.
+const EventAfterRunFailed = "after-run-failed"
+
+// RecordAfterRunFailed adds to a finished run's history, after the events
+// it has, that its trigger's action after the run (kind names the
+// trigger) failed, and why.
+func (s *Store) RecordAfterRunFailed(ctx context.Context, id, kind string, why error) error {
+	_, seq, err := s.Completed(ctx, id)
+	if err != nil {
+		return fmt.Errorf("run %s: read its history: %w", id, err)
+	}
+	err = s.Event(ctx, engine.Event{RunID: id, Seq: seq + 1, Status: EventAfterRunFailed, Started: time.Now().UTC(),
+		Error: why.Error(), Output: map[string]any{"trigger": kind}})
+	if err == nil {
+		err = s.Flush(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("run %s: record that its trigger's action after it failed: %w", id, err)
+	}
+	return nil
+}

@@ -108,6 +108,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	// The flow's own on_error has had its say; a failed run is a result,
 	// not a job to retry.
 	w.s.log.InfoContext(ctx, "run finished", "run", res.RunID, "flow", f.Name, "status", res.Status, "worker", w.s.id)
+	w.s.runFinished(ctx, f, job.Args, res.Status)
 	return nil
 }
 

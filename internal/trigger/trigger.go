@@ -70,10 +70,11 @@ const (
 	Words                  // a list of one or more of Field.Choices, each once; the value is a []string
 	Choice                 // one of Field.Choices
 	URL                    // an http or https URL
+	Mapping                // a mapping; its keys are checked by the kind's Decode
 )
 
 func (t Type) String() string {
-	return [...]string{"text", "boolean", "duration", "cron", "time zone", "variable name", "connection", "list", "choice", "URL"}[t]
+	return [...]string{"text", "boolean", "duration", "cron", "time zone", "variable name", "connection", "list", "choice", "URL", "mapping"}[t]
 }
 
 // Config is a checked trigger of one kind.
@@ -89,6 +90,29 @@ type Runner interface {
 	Config
 	// Run fires flow's runs through h until ctx ends.
 	Run(ctx context.Context, h Host, flow string)
+}
+
+// RunFinisher is a Config that acts when a run it started has ended (a
+// watch_files trigger moving or deleting the file). The server calls
+// RunFinished once it has recorded a run's final status, for the trigger
+// of the kind trigger.type names, whatever the kind: the interface is the
+// declaration. An error is the action's failure; the server logs it and
+// records it in the run's history.
+type RunFinisher interface {
+	Config
+	RunFinished(ctx context.Context, h Host, run FinishedRun) error
+}
+
+// FinishedRun is a run that has ended, as RunFinished gets it.
+type FinishedRun struct {
+	ID, Flow string
+	// Status is the run's recorded status; Succeeded says it succeeded
+	// (otherwise it failed, or a break left it incomplete: cancelled runs
+	// are not passed on).
+	Status    string
+	Succeeded bool
+	// Trigger is the run's trigger data (trigger.*), as queued.
+	Trigger map[string]any
 }
 
 // Host is what a running trigger gets from the server.
@@ -113,12 +137,16 @@ func (v Values) Duration(name string) time.Duration  { d, _ := v[name].(time.Dur
 func (v Values) Location(name string) *time.Location { l, _ := v[name].(*time.Location); return l }
 func (v Values) Has(name string) bool                { _, ok := v[name]; return ok }
 func (v Values) Strings(name string) []string        { l, _ := v[name].([]string); return l }
+func (v Values) Map(name string) map[string]any      { m, _ := v[name].(map[string]any); return m }
 
 // FieldError is a problem with one field of a trigger ("" for the trigger
 // as a whole).
 type FieldError struct {
 	Field string
 	Msg   string
+	// Key says the problem is the key itself (one the kind does not
+	// have), not its value: the parser places it at the key.
+	Key bool
 }
 
 func (e *FieldError) Error() string {
@@ -227,6 +255,11 @@ func (f Field) Check(v any) (any, error) {
 		return s, nil
 	case URL:
 		return checkURL(v)
+	case Mapping:
+		if _, ok := v.(map[string]any); !ok {
+			return nil, fmt.Errorf("must be a mapping, got %s", shown(v))
+		}
+		return v, nil
 	case Cron:
 		if !isText || strings.TrimSpace(s) == "" {
 			return nil, fmt.Errorf("must be a cron expression such as \"0 6 * * *\", got %s", shown(v))
@@ -359,7 +392,7 @@ func (k *Kind) DecodeValues(raw map[string]any) (Config, error) {
 
 // UnknownKey is the problem of a key the kind does not have.
 func (k *Kind) UnknownKey(name string) *FieldError {
-	return &FieldError{Field: name, Msg: "unknown key" + Hint(name, k.FieldNames())}
+	return &FieldError{Field: name, Msg: "unknown key" + Hint(name, k.FieldNames()), Key: true}
 }
 
 // Hint is `; did you mean "x"? (keys: a, b)` or ` (keys: a, b)`: what to

@@ -27,6 +27,8 @@ var ListFiles = &module.Module{
 		limitField,
 		{Name: "recursive", Label: "Recursive", Type: module.Bool, Default: false,
 			Help: "also list the files in every folder below the prefix (default: the folder's own files only, as Delete files)"},
+		{Name: "start_after", Flag: "start-after", Label: "Start after", Type: module.String, Kind: module.ObjectKey,
+			Help: "list only the keys after this one, in S3's order (UTF-8 bytes): for keys that grow in order, such as dated paths"},
 		regionField,
 	},
 	Outputs: []module.Output{
@@ -74,12 +76,16 @@ func runListFiles(ctx context.Context, env module.Env, in module.Values, emit fu
 	if !in.Bool("recursive") {
 		input.Delimiter = aws.String("/")
 	}
+	if after := in.String("start_after"); after != "" {
+		input.StartAfter = aws.String(after)
+	}
 	files := fileEmitter{emit: emit, limit: limit}
 	err = c.Do(ctx, func(cl *s3.Client) error {
 		list := pages
-		if in.Bool("recursive") && limit == 0 {
+		if in.Bool("recursive") && limit == 0 && input.StartAfter == nil {
 			// A whole recursive listing: folders side by side. A limit
-			// wants the first keys soonest, one page after another.
+			// wants the first keys soonest, one page after another, and a
+			// start_after listing is one range of keys.
 			list = spreadPages
 		}
 		for page, err := range list(ctx, cl, input, pageSize(limit)) {

@@ -399,3 +399,41 @@ func TestListFilesAwkwardKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestListFilesStartAfter: start_after lists only the keys after it, in
+// S3's byte order, recursively or not, whatever the key holds.
+func TestListFilesStartAfter(t *testing.T) {
+	for _, tg := range s3test.Targets(t) {
+		t.Run(tg.Name, func(t *testing.T) {
+			t.Parallel()
+			bucket := tg.Bucket(t)
+			seedObjects(t, tg, bucket, map[string]string{
+				"in/2026-12-01.csv":     "1",
+				"in/2026-12-02.csv":     "2",
+				"in/2026-12-02 b+.csv":  "2b",
+				"in/2026-12-03.csv":     "3",
+				"in/Z.csv":              "z",
+				"in/sub/2026-12-04.csv": "4",
+			})
+			tests := []struct {
+				after     string
+				recursive bool
+				want      []string
+			}{
+				{"in/2026-12-02.csv", true, []string{"in/2026-12-03.csv", "in/Z.csv", "in/sub/2026-12-04.csv"}},
+				{"in/2026-12-02 b+.csv", true, []string{"in/2026-12-02.csv", "in/2026-12-03.csv", "in/Z.csv", "in/sub/2026-12-04.csv"}},
+				{"in/2026-12-02", false, []string{"in/2026-12-02 b+.csv", "in/2026-12-02.csv", "in/2026-12-03.csv", "in/Z.csv"}},
+				{"in/sub/2026-12-04.csv", true, nil},
+			}
+			for _, tt := range tests {
+				got, err := run(t, tg, ListFiles, map[string]any{"bucket": bucket, "prefix": "in/", "recursive": tt.recursive, "start_after": tt.after})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if keys := keysOf(listed(t, got)); !slices.Equal(keys, tt.want) {
+					t.Errorf("after %q (recursive=%v): keys = %q, want %q", tt.after, tt.recursive, keys, tt.want)
+				}
+			}
+		})
+	}
+}

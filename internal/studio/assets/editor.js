@@ -365,6 +365,12 @@ export async function editorPage(main, { args }) {
       if (f.type === 'list') {
         ctl = h('textarea', { id, rows: 2, spellcheck: 'false', placeholder: 'One item per line' }, Array.isArray(v) ? v.join('\n') : v ?? '');
         ctl.addEventListener('input', () => { const l = ctl.value.split('\n').map((x) => x.trim()).filter(Boolean); set(l.length ? l : undefined); });
+      } else if (f.type === 'mapping') {
+        // A mapping (watch_files' after) is edited as JSON, which is YAML too.
+        ctl = h('textarea', { id, rows: 2, spellcheck: 'false', placeholder: '{"success": {"move_to": "done/"}}' }, v && typeof v === 'object' ? JSON.stringify(v) : v ?? '');
+        ctl.addEventListener('input', () => {
+          try { set(ctl.value.trim() ? JSON.parse(ctl.value) : undefined); ctl.setCustomValidity(''); } catch { ctl.setCustomValidity('Write it as JSON, e.g. {"success": "delete"}'); }
+        });
       } else {
         ctl = h('input', { id, type: 'text', value: v ?? '', spellcheck: 'false', placeholder: f.example || '', inputmode: f.type === 'integer' ? 'numeric' : undefined });
         ctl.addEventListener('input', () => set(f.type === 'integer' && /^[0-9]+$/.test(ctl.value) ? Number(ctl.value) : ctl.value));
