@@ -4,5 +4,5 @@ import "github.com/s3flow/s3flow/internal/module"
 
 // objectModules are the object modules beyond the six: copy, delete, info.
 func objectModules() []*module.Module {
-	return []*module.Module{CopyFile, DeleteFile, DeleteFiles, GetFileInfo}
+	return []*module.Module{CopyFile, DeleteFile, DeleteFiles, GetFileInfo, WaitForFiles}
 }
