@@ -29,7 +29,7 @@ var WaitForFiles = &module.Module{
 	Verb:  "wait-for-files",
 	Title: "Wait for files",
 	Help: "Waits until at least count files matching pattern are in a folder of a bucket (and, with settle, have not changed for that long), " +
-		"checking again and again up to timeout, then emits one bundle that lists them. A server holds no worker while a run waits.",
+		"checking again and again up to timeout, then emits one bundle that lists them.",
 	NeedsConnection: true,
 	Waits:           true,
 	Fields: []module.Field{
