@@ -1,9 +1,13 @@
 package s3
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -194,5 +198,41 @@ func TestWaitForFilesInputs(t *testing.T) {
 	}
 	if _, err := WaitForFiles.Check(map[string]any{"bucket": "reports", "pattern": "*/2026-*.csv", "settle": "30s"}); err != nil {
 		t.Errorf("good inputs refused: %v", err)
+	}
+}
+
+// TestWaitingDeclared: a module that reports module.Waiting says so in its
+// declaration (Waits), so that every interface knows it may wait; one file
+// per module, so the file that makes a Waiting declares it.
+func TestWaitingDeclared(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	declares := regexp.MustCompile(`\bWaits:\s+true\b`)
+	var waiting int
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(src, []byte("module.Waiting{")) {
+			continue
+		}
+		waiting++
+		if !declares.Match(src) {
+			t.Errorf("%s reports module.Waiting but its module does not declare Waits: true", name)
+		}
+	}
+	if waiting == 0 || !WaitForFiles.Waits {
+		t.Errorf("no module here waits (%d files), or Wait for files does not declare it", waiting)
+	}
+	for _, m := range Modules() {
+		if m.Waits && m.Many {
+			t.Errorf("%s waits and emits many bundles: a resumed wait would not be reused", m.Name)
+		}
 	}
 }
