@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/s3flow/s3flow/internal/s3test"
@@ -124,4 +125,52 @@ func awsPut(t *testing.T, tg s3test.Target, bucket, key, body string) {
 		t.Fatal(err)
 	}
 	tg.AWS(t, "s3api", "put-object", "--bucket", bucket, "--key", key, "--body", file)
+}
+
+// TestWaitForFilesPostgresAnotherWorker: on PostgreSQL a waiting run is
+// held by no process: its worker stops, another worker takes the run up
+// when its next check is due, and the wait goes on from where it was (the
+// same start) until the file arrives.
+func TestWaitForFilesPostgresAnotherWorker(t *testing.T) {
+	tg := s3test.Versitygw(t)
+	bucket := tg.Bucket(t)
+	e := newPostgresEnv(t, tg, tg.Conn.Endpoint)
+	e.writeFlow("waiter", fmt.Sprintf(waitFlow, bucket))
+	e.start()
+	w1 := e.startWorker("w1")
+
+	id := e.hook("waiter", map[string]any{"prefix": "pg", "timeout": "10m"})
+	waitFor(t, func() bool { return status(e.run(id)) == "waiting" })
+	w1.stop(syscall.SIGTERM)
+	e.startWorker("w2")
+	waitFor(t, func() bool {
+		run, events := e.run(id)
+		return run["worker"] == "w2" && countEvents(events, "waiting") >= 2
+	})
+	awsPut(t, tg, bucket, "pg/1.csv", "pg")
+	waitFor(t, func() bool { return status(e.run(id)) == "succeeded" })
+
+	_, events := e.run(id)
+	starts := map[any]bool{}
+	for _, ev := range events {
+		if m := ev.(map[string]any); m["status"] == "waiting" {
+			starts[m["output"].(map[string]any)["since"]] = true
+		}
+	}
+	if len(starts) != 1 {
+		t.Errorf("the waiting checks give %d starts of the wait (%v), want one across both workers", len(starts), starts)
+	}
+	if got := strings.TrimSpace(tg.AWS(t, "s3", "cp", "s3://"+bucket+"/done/pg.txt", "-")); got != "pg/1.csv" {
+		t.Errorf("done/pg.txt holds %q, want pg/1.csv", got)
+	}
+}
+
+func countEvents(events []any, status string) int {
+	n := 0
+	for _, ev := range events {
+		if ev.(map[string]any)["status"] == status {
+			n++
+		}
+	}
+	return n
 }
