@@ -205,7 +205,7 @@ func newRunsCmd(a *app) *cobra.Command {
 		},
 	}
 	list.Flags().StringVar(&filter.Flow, "flow", "", "only runs of this flow")
-	list.Flags().StringVar(&filter.Status, "status", "", "only runs with this status: succeeded, failed, incomplete, cancelled, interrupted, running")
+	list.Flags().StringVar(&filter.Status, "status", "", "only runs with this status: succeeded, failed, incomplete, cancelled, interrupted, running, waiting")
 	list.Flags().DurationVar(&since, "since", 0, "only runs started within this long, e.g. 24h")
 	list.Flags().IntVar(&filter.Limit, "limit", 50, "at most this many runs (0: all)")
 

@@ -30,6 +30,9 @@ const (
 	StatusFailed     = "failed"
 	StatusIncomplete = "incomplete" // a break stopped some bundles
 	StatusCancelled  = "cancelled"
+	// StatusWaiting is a run suspended while a step waits (RunOptions
+	// Suspend): not finished, to be resumed.
+	StatusWaiting = "waiting"
 )
 
 // Step event statuses.
@@ -43,6 +46,9 @@ const (
 	EventBroken     = "break"
 	EventReused     = "reused" // on resume: the recorded result of a step done before
 	EventRunResumed = "resumed-run"
+	// EventWaiting is a check of a step that waits which found it must
+	// wait on; its output holds the wait's state (see Waits).
+	EventWaiting = "waiting"
 )
 
 // Resolver returns ready-to-use connections by name.
@@ -56,6 +62,16 @@ type Resumer interface {
 	// Completed returns the outputs of the single-result steps a run
 	// completed, by Event.Path + "|" + step id, and the run's last seq.
 	Completed(ctx context.Context, runID string) (map[string]map[string]any, int64, error)
+}
+
+// WaitResumer is a Resumer that can tell where a run's steps that wait
+// were in their wait, so that a suspended run's wait continues (its
+// timeout is measured from the first check) instead of starting over.
+type WaitResumer interface {
+	// Waits returns the output of the last EventWaiting of each step that
+	// was waiting when the run stopped (its last event for the bundle), by
+	// Event.Path + "|" + step id.
+	Waits(ctx context.Context, runID string) (map[string]map[string]any, error)
 }
 
 // Recorder keeps the run history. It masks secret-looking values of what
@@ -202,6 +218,12 @@ type RunOptions struct {
 	// completed for a bundle are not run again (their recorded output is
 	// used), unless they produced a file, which is fetched again.
 	Resume bool
+	// Suspend ends the run, as StatusWaiting, when a step waits
+	// (module.Waiting), instead of waiting in the process: Result.Err is
+	// then the *module.Waiting, which says when to resume the run (with
+	// Resume). Without it the engine sleeps between a waiting step's
+	// checks.
+	Suspend bool
 }
 
 // Start runs f as Run does, under the given id, resuming when asked.
@@ -225,7 +247,9 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 	defer os.RemoveAll(spool)
 	r := &runner{
 		e: e, f: f, plan: p, id: id, spool: spool, inputs: checked, trigger: flowtrigger.Typed(trigger), aggs: map[int]*[]any{},
-		shared: &runShared{conns: map[string]connection.Connection{}, outputs: map[string]int64{}, handled: map[string]int64{}},
+		shared: &runShared{conns: map[string]connection.Connection{}, outputs: map[string]int64{}, handled: map[string]int64{},
+			waits: map[string]module.WaitState{}},
+		suspend: o.Suspend,
 	}
 	if o.Resume {
 		if res, ok := e.opts.Recorder.(Resumer); ok {
@@ -234,6 +258,17 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 				return nil, fmt.Errorf("read what run %s did before: %w", id, err)
 			}
 			r.done, r.shared.seq = done, seq
+		}
+		if res, ok := e.opts.Recorder.(WaitResumer); ok {
+			waits, err := res.Waits(ctx, id)
+			if err != nil {
+				return nil, fmt.Errorf("read what run %s waited for before: %w", id, err)
+			}
+			for key, out := range waits {
+				if ws, ok := waitState(out); ok {
+					r.shared.waits[key] = ws
+				}
+			}
 		}
 	}
 	start := time.Now().UTC()
@@ -256,7 +291,10 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 		runErr = ds.err
 	}
 	status := StatusSucceeded
+	var waiting *module.Waiting
 	switch {
+	case o.Suspend && errors.As(runErr, &waiting) && ctx.Err() == nil:
+		status = StatusWaiting
 	case runErr != nil && ctx.Err() != nil:
 		status, runErr = StatusCancelled, fmt.Errorf("cancelled: %w", context.Cause(ctx))
 	case runErr != nil:
@@ -276,6 +314,10 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 		Ignored: sh.handled[EventIgnored], Resumed: sh.handled[EventResumed], Broken: sh.handled[EventBroken]}
 	if runErr != nil {
 		end.Error = runErr.Error()
+	}
+	if status == StatusWaiting {
+		// Not finished: the run resumes when the wait is over.
+		end.Finished = time.Time{}
 	}
 	// The run is recorded even when the caller's context has ended.
 	recErr := e.opts.Recorder.FinishRun(context.WithoutCancel(ctx), end)
@@ -338,6 +380,8 @@ type runner struct {
 	path []string
 	// done holds what a resumed run completed before (see RunOptions).
 	done map[string]map[string]any
+	// suspend: see RunOptions.Suspend.
+	suspend bool
 	// aggs are the open aggregates by step index. A parallel branch (see
 	// fanOut) collects into slices of its own, merged in bundle order.
 	aggs map[int]*[]any
@@ -357,6 +401,8 @@ type runShared struct {
 	conns      map[string]connection.Connection
 	// fanned counts the bundles listing steps emitted.
 	fanned int64
+	// waits are the states of steps that wait, by doneKey.
+	waits map[string]module.WaitState
 }
 
 // count adds one bundle to a step's output count.

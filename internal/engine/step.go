@@ -52,6 +52,9 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 		return passOn(r.from(ctx, i+1, withStep(scope, st.ID, b)))
 	}
 	for attempt := 1; ; attempt++ {
+		if st.Module.Waits {
+			r.waitEnv(ctx, &menv, i, attempt, recorded)
+		}
 		start := time.Now()
 		emitted := 0
 		var runErr error
@@ -134,11 +137,18 @@ func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error
 		}
 		var ds *downstream
 		if runErr == nil || errors.As(runErr, &ds) {
+			r.waitOver(st)
 			return runErr
 		}
 		if ctx.Err() != nil {
 			return runErr
 		}
+		if w := (*module.Waiting)(nil); r.suspend && errors.As(runErr, &w) {
+			// Not a failure: the run is suspended, and resumes here.
+			return runErr
+		}
+		// A wait that failed (timed out) is over: a retry waits anew.
+		r.waitOver(st)
 		ev := Event{StepID: st.ID, Step: i, Module: st.Module.Name, Attempt: attempt, Status: EventFailed,
 			Input: recorded, Error: runErr.Error(), Err: runErr, Started: start, Duration: time.Since(start)}
 		oe := st.OnError

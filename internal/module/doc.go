@@ -21,6 +21,9 @@ func (r *Registry) Reference() string {
 		} else if m.Many {
 			b.WriteString("Emits one bundle per result.\n\n")
 		}
+		if m.Waits {
+			b.WriteString("Waits: checks again until done or timed out; a server suspends the run between checks, holding no worker (see [Waiting for files](#waiting-for-files-s3wait_for_files)).\n\n")
+		}
 		if m.Reaches&ReachLocalFiles != 0 {
 			b.WriteString("Touches local files: runs from the CLI and in `s3flow run`; a server runs it only inside `--files-root`; never over the API or in the Studio.\n\n")
 		}

@@ -47,6 +47,11 @@ type Module struct {
 	Control Control
 	// Group is where lists of modules put it.
 	Group Group
+	// Waits is true when Run may report *Waiting: the step waits for
+	// something outside s3flow (files to arrive). Exec then checks again
+	// after the time it asks for, or the engine suspends the run (a
+	// server's queue, so that no worker is held while it waits).
+	Waits bool
 	// Fields are the inputs, in the order forms and help show them.
 	Fields []Field
 	// Outputs are the fields of each bundle the module emits, in order.
@@ -231,6 +236,17 @@ type Env struct {
 	// output path was given for (in flows); they are yielded as
 	// *SpooledFile references.
 	SpoolDir string
+	// Wait is what a module that waits saw on its earlier checks in this
+	// run (zero on the first): Exec fills it in while it waits, the engine
+	// from the run history when a run resumes.
+	Wait WaitState
+	// Suspend, for a module that waits, makes Exec return its *Waiting at
+	// once instead of sleeping: the caller suspends the run and resumes it
+	// later (a server's queue).
+	Suspend bool
+	// Waited, when set, is told of each check of a module that waits that
+	// found it must wait on: the state to resume from, and what it found.
+	Waited func(WaitState, *Waiting)
 }
 
 // Progress shows the progress of transfers (a bar on a terminal).

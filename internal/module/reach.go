@@ -2,6 +2,7 @@ package module
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -240,10 +241,18 @@ func (m *Module) Exec(ctx context.Context, env Env, in Values, emit func(Bundle)
 		}
 		in[f.Name] = bound
 	}
-	return m.Run(ctx, env, in, func(b Bundle) error {
+	checked := func(b Bundle) error {
 		if err := m.CheckBundle(b); err != nil {
 			return err
 		}
 		return emit(b)
-	})
+	}
+	if m.Waits {
+		return m.execWaiting(ctx, env, in, checked)
+	}
+	err := m.Run(ctx, env, in, checked)
+	if w := (*Waiting)(nil); errors.As(err, &w) {
+		return fmt.Errorf("%s reported that it waits, which it does not declare (a bug in s3flow)", m.Name)
+	}
+	return err
 }

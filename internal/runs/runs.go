@@ -113,9 +113,15 @@ func (s *Store) FinishRun(ctx context.Context, end engine.RunEnd) error {
 	if err := s.Flush(ctx); err != nil {
 		return err
 	}
+	// A run suspended while a step waits (engine.StatusWaiting) has no
+	// end time: it is not finished.
+	var finished any
+	if !end.Finished.IsZero() {
+		finished = FormatTime(end.Finished)
+	}
 	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ?,
 		errors_ignored = ?, errors_resumed = ?, bundles_broken = ? WHERE id = ?`,
-		end.Status, end.Error, FormatTime(end.Finished), end.Ignored, end.Resumed, end.Broken, end.ID)
+		end.Status, end.Error, finished, end.Ignored, end.Resumed, end.Broken, end.ID)
 	if err != nil {
 		return fmt.Errorf("record the end of run %s: %w", end.ID, err)
 	}
@@ -375,6 +381,40 @@ func (s *Store) Completed(ctx context.Context, id string) (map[string]map[string
 		done[path+"|"+step] = out
 	}
 	return done, last.Int64, rows.Err()
+}
+
+// Waits returns where the steps of a run that were waiting when it
+// stopped were in their wait: the output of their last event, by path and
+// step, when that event is a wait (engine.EventWaiting). A wait that ended
+// (the step completed, or failed) is left out.
+func (s *Store) Waits(ctx context.Context, id string) (map[string]map[string]any, error) {
+	if err := s.Flush(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT e.path, e.step_id, e.status, e.output FROM run_events e
+		WHERE e.run_id = ? AND EXISTS (SELECT 1 FROM run_events w
+			WHERE w.run_id = e.run_id AND w.path = e.path AND w.step_id = e.step_id AND w.status = ?)
+		ORDER BY e.seq`, id, engine.EventWaiting)
+	if err != nil {
+		return nil, fmt.Errorf("read the waits of run %s: %w", id, err)
+	}
+	defer rows.Close()
+	waits := map[string]map[string]any{}
+	for rows.Next() {
+		var path, step, status string
+		var output sql.NullString
+		if err := rows.Scan(&path, &step, &status, &output); err != nil {
+			return nil, fmt.Errorf("read the waits of run %s: %w", id, err)
+		}
+		key := path + "|" + step
+		var out map[string]any
+		if status != engine.EventWaiting || !output.Valid || json.Unmarshal([]byte(output.String), &out) != nil {
+			delete(waits, key)
+			continue
+		}
+		waits[key] = out
+	}
+	return waits, rows.Err()
 }
 
 // Claim marks a queued (or interrupted) run as running on worker, unless

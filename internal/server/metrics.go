@@ -127,7 +127,9 @@ func (r *meteredRecorder) FinishRun(ctx context.Context, end engine.RunEnd) erro
 	flow, ok := r.m.flows[end.ID]
 	delete(r.m.flows, end.ID)
 	r.m.mu.Unlock()
-	if ok {
+	// A suspended run (waiting) has not finished: it is counted when it
+	// does, after a resume (whose StartRun names its flow again).
+	if ok && end.Status != engine.StatusWaiting {
 		r.m.runs.WithLabelValues(flow, end.Status).Inc()
 	}
 	return r.inner.FinishRun(ctx, end)
@@ -140,6 +142,15 @@ func (r *meteredRecorder) Completed(ctx context.Context, runID string) (map[stri
 		return res.Completed(ctx, runID)
 	}
 	return nil, 0, nil
+}
+
+// Waits lets suspended runs continue their waits when the history can
+// tell where they were.
+func (r *meteredRecorder) Waits(ctx context.Context, runID string) (map[string]map[string]any, error) {
+	if res, ok := r.inner.(engine.WaitResumer); ok {
+		return res.Waits(ctx, runID)
+	}
+	return nil, nil
 }
 
 // observe counts one step event. Events that only record how a failure was

@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/s3flow/s3flow/internal/engine"
+	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/store"
 )
 
@@ -91,7 +92,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	defer w.s.running.Delete(job.Args.RunID)
 	defer cancel(nil)
 	res, err := w.s.engine.Start(ctx, f, job.Args.Inputs, job.Args.Trigger,
-		engine.RunOptions{ID: job.Args.RunID, Resume: true})
+		engine.RunOptions{ID: job.Args.RunID, Resume: true, Suspend: true})
 	if errors.Is(context.Cause(ctx), errRunCancelled) {
 		return river.JobCancel(errRunCancelled)
 	}
@@ -104,6 +105,13 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	if res == nil {
 		// The run could not start (its inputs no longer fit the flow).
 		return w.notStarted(ctx, job.Args.RunID, err)
+	}
+	if waiting := (*module.Waiting)(nil); res.Status == engine.StatusWaiting && errors.As(err, &waiting) {
+		// A step waits (for files): the job sleeps on the queue, holding
+		// no worker, and the run resumes at that step when it wakes. A
+		// snooze does not count as an attempt.
+		w.s.log.InfoContext(ctx, "run waiting", "run", res.RunID, "flow", f.Name, "found", waiting.Found, "nextCheck", waiting.After)
+		return river.JobSnooze(waiting.After)
 	}
 	// The flow's own on_error has had its say; a failed run is a result,
 	// not a job to retry.

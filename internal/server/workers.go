@@ -185,8 +185,15 @@ func (s *Server) cancelRun(ctx context.Context, id string) (runs.Run, error) {
 	if cancel, ok := s.running.Load(id); ok {
 		cancel.(context.CancelCauseFunc)(errRunCancelled)
 	}
-	if r.Status == runs.StatusQueued {
+	switch r.Status {
+	case runs.StatusQueued:
 		if err := s.history.FinishRun(ctx, engine.RunEnd{ID: id, Status: engine.StatusCancelled, Error: "cancelled before it started", Finished: time.Now().UTC()}); err != nil {
+			return r, err
+		}
+	case engine.StatusWaiting:
+		// Suspended on the queue (its job cancelled above): no worker
+		// records its end.
+		if err := s.history.FinishRun(ctx, engine.RunEnd{ID: id, Status: engine.StatusCancelled, Error: "cancelled while waiting", Finished: time.Now().UTC()}); err != nil {
 			return r, err
 		}
 	}

@@ -3,8 +3,10 @@
 import { api } from './api.js';
 import { h, fill, message, formField, table, statusBadge, formatTime, formatDuration, errorBlock, errorParts, announce } from './ui.js';
 
-const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'incomplete', 'cancelled', 'interrupted'];
-const live = (s) => s === 'queued' || s === 'running';
+const STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'incomplete', 'cancelled', 'interrupted'];
+// A waiting run (a step waits for files, the run suspended on the queue)
+// has not ended: it is followed like a running one.
+const live = (s) => s === 'queued' || s === 'running' || s === 'waiting';
 
 // passedOver says which step errors on_error passed over ("2 ignored,
 // 1 resumed"), '' if none: a run that succeeded may still have skipped work.
@@ -20,6 +22,7 @@ function passedOver(r) {
 function errorTitle(status) {
   if (status === 'incomplete') return 'A break stopped some bundles';
   if (status === 'interrupted') return 'The run was interrupted';
+  if (status === 'waiting') return 'The run is waiting';
   return 'The run failed';
 }
 
