@@ -53,9 +53,9 @@ var WaitForFiles = &module.Module{
 		{Name: "since", Type: module.Time, Help: "when the wait began"},
 	},
 	Examples: []module.Example{
-		{With: []module.Pair{{Name: "bucket", Value: "reports"}, {Name: "prefix", Value: "incoming"}, {Name: "pattern", Value: "*.csv"},
-			{Name: "count", Value: "2"}, {Name: "settle", Value: "30s"}, {Name: "timeout", Value: "2h"}},
-			Says: "waits up to two hours for two CSV files in incoming/ that have not changed for 30 seconds"},
+		{With: []module.Pair{{Name: "bucket", Value: "demo"}, {Name: "prefix", Value: "reports/daily/2026-11-24"}, {Name: "pattern", Value: "*.csv"},
+			{Name: "count", Value: "1"}, {Name: "settle", Value: "2s"}, {Name: "timeout", Value: "10m"}},
+			Says: "waits up to ten minutes for a CSV file of the day that has not changed for 2 seconds"},
 	},
 	Validate: checkWaitForFiles,
 	Run:      runWaitForFiles,

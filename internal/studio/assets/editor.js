@@ -537,7 +537,8 @@ export async function editorPage(main, { args }) {
         let v;
         try { v = c.get(); } catch { v = ctl.value; }
         if (v === undefined || v === false && f.default !== true) delete s.with[f.name]; else s.with[f.name] = v;
-        changed();
+        // Another source step changes the loops the cards are drawn in.
+        changed({ rerender: f.kind === 'stepId' });
       };
       ctl.addEventListener(ctl.type === 'checkbox' || ctl.tagName === 'SELECT' ? 'change' : 'input', update);
       if (ctl.getAttribute('role') === 'combobox') ctl.addEventListener('change', update);
