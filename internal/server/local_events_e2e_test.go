@@ -2,13 +2,17 @@ package server_test
 
 import (
 	"encoding/json"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/locals3"
+	"github.com/s3flow/s3flow/internal/s3test"
 )
 
 // localEventFlows start runs from the local endpoint's events under
@@ -125,5 +129,103 @@ func TestLocalEndpointEvents(t *testing.T) {
 	e.stop(syscall.SIGTERM)
 	if _, err := os.Stat(file); !os.IsNotExist(err) {
 		t.Errorf("%s after the server stopped: %v, want it gone", file, err)
+	}
+}
+
+// TestLocalServeEvents: "s3flow local serve" sends the events of what the
+// aws CLI does through it (a multipart upload, a copy, a delete of
+// several keys), each with its size, in the order they happened.
+func TestLocalServeEvents(t *testing.T) {
+	e := &env{t: t, home: t.TempDir(), flows: t.TempDir()}
+	e.token = strings.TrimSpace(e.cli("", "token", "create", "test", "--scope", "admin"))
+	e.writeFlow("both", "name: both\ntrigger:\n  s3_event: {connection: local, bucket: demo, prefix: incoming/, events: [created, removed]}\n"+
+		"steps:\n  - {id: items, module: flow.iterate, with: {items: [1]}}\n")
+	e.start()
+	// The endpoint comes up with the demo bucket once a command used it.
+	e.cli("", "s3", "list-folders", "--connection", "local", "--bucket", "demo")
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	serve := exec.Command(binary, "local", "serve", "--addr", addr)
+	serve.Env = append(os.Environ(), "S3FLOW_HOME="+e.home)
+	out := &logBuffer{}
+	serve.Stdout, serve.Stderr = out, out
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		serve.Process.Signal(syscall.SIGTERM)
+		serve.Wait()
+	})
+	waitFor(t, func() bool { _, ok := locals3.Lookup(t.Context(), e.home); return ok })
+	field := func(name string) string {
+		for line := range strings.Lines(out.String()) {
+			if v, ok := strings.CutPrefix(line, name+":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		t.Fatalf("local serve printed no %s:\n%s", name, out)
+		return ""
+	}
+	tg := s3test.Target{Name: "local", Conn: connection.Connection{Endpoint: field("endpoint"), Region: field("region"),
+		AccessKeyID: field("access key id"), SecretAccessKey: connection.NewSecret(field("secret access key"))}}
+
+	src := filepath.Join(t.TempDir(), "part")
+	if err := os.WriteFile(src, []byte("one part, the last may be small"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var upload struct{ UploadId string }
+	json.Unmarshal([]byte(tg.AWS(t, "s3api", "create-multipart-upload", "--bucket", "demo", "--key", "incoming/big.bin")), &upload)
+	var part struct{ ETag string }
+	json.Unmarshal([]byte(tg.AWS(t, "s3api", "upload-part", "--bucket", "demo", "--key", "incoming/big.bin", "--upload-id", upload.UploadId,
+		"--part-number", "1", "--body", src)), &part)
+	parts, _ := json.Marshal(map[string]any{"Parts": []any{map[string]any{"PartNumber": 1, "ETag": part.ETag}}})
+	tg.AWS(t, "s3api", "complete-multipart-upload", "--bucket", "demo", "--key", "incoming/big.bin", "--upload-id", upload.UploadId,
+		"--multipart-upload", string(parts))
+	tg.AWS(t, "s3api", "copy-object", "--bucket", "demo", "--key", "incoming/copy.bin", "--copy-source", "demo/incoming/big.bin")
+	tg.AWS(t, "s3api", "delete-objects", "--bucket", "demo", "--delete", `{"Objects":[{"Key":"incoming/big.bin"},{"Key":"incoming/copy.bin"}]}`)
+
+	type seen struct {
+		event string
+		size  float64
+		seq   string
+	}
+	events := func() map[string]seen {
+		got := map[string]seen{}
+		for _, r := range e.runs() {
+			trig, _ := r["trigger"].(map[string]any)
+			if r["flow"] == "both" {
+				got[trig["key"].(string)+" "+trig["eventName"].(string)] = seen{trig["eventName"].(string), trig["size"].(float64), trig["sequencer"].(string)}
+			}
+		}
+		return got
+	}
+	waitFor(t, func() bool { return len(events()) >= 4 })
+	got := events()
+	want := []struct {
+		key, event string
+		size       float64
+	}{
+		{"incoming/big.bin", "ObjectCreated:CompleteMultipartUpload", 31},
+		{"incoming/copy.bin", "ObjectCreated:Copy", 31},
+		{"incoming/big.bin", "ObjectRemoved:Delete", 0},
+		{"incoming/copy.bin", "ObjectRemoved:Delete", 0},
+	}
+	if len(got) != len(want) {
+		t.Errorf("runs for %v, want %v", got, want)
+	}
+	for _, w := range want {
+		g, ok := got[w.key+" "+w.event]
+		if !ok || g.size != w.size {
+			t.Errorf("%s %s: got %+v (found %v), want size %v", w.key, w.event, g, ok, w.size)
+		}
+	}
+	created, copied := got["incoming/big.bin ObjectCreated:CompleteMultipartUpload"], got["incoming/copy.bin ObjectCreated:Copy"]
+	if !(created.seq < copied.seq && copied.seq < got["incoming/big.bin ObjectRemoved:Delete"].seq) {
+		t.Errorf("sequencers out of order: %v", got)
 	}
 }
