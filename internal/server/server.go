@@ -115,12 +115,12 @@ type Server struct {
 	folder   flowfile.Folder
 	versions *flowfile.Versions
 	saveMu   sync.Mutex
-	// trigMu guards the context the triggers run under: trigParent is
-	// the one that lets this process run them (nil: it does not now),
-	// trigCancel stops those running (see triggersOn).
 	// localSecret authenticates the local endpoint's events ("" when
 	// this server takes none).
 	localSecret string
+	// trigMu guards the context the triggers run under: trigParent is
+	// the one that lets this process run them (nil: it does not now),
+	// trigCancel stops those running (see triggersOn).
 	trigMu      sync.Mutex
 	trigParent  context.Context
 	trigCancel  context.CancelFunc
