@@ -121,10 +121,10 @@ type Server struct {
 	// trigMu guards the context the triggers run under: trigParent is
 	// the one that lets this process run them (nil: it does not now),
 	// trigCancel stops those running (see triggersOn).
-	trigMu      sync.Mutex
-	trigParent  context.Context
-	trigCancel  context.CancelFunc
-	trigWait    func()
+	trigMu     sync.Mutex
+	trigParent context.Context
+	trigCancel context.CancelFunc
+	trigWait   func()
 }
 
 // New loads the flows and prepares the queue. Flow files with problems
