@@ -101,7 +101,7 @@ func localOptions(exe, home string, conn connection.Connection) locals3.Options 
 	return locals3.Options{
 		Executable: exe, Root: locals3.Root(home), Region: conn.Region,
 		AccessKeyID: conn.AccessKeyID, Secret: conn.SecretAccessKey.Reveal(),
-		LogFile: filepath.Join(home, "local-s3.log"),
+		EventsFile: locals3.EventsFile(home), LogFile: filepath.Join(home, "local-s3.log"),
 	}
 }
 

@@ -156,6 +156,7 @@ func newServer(ctx context.Context, a *app, o *serverOptions) (*server.Server, f
 		FlowsDir: o.flows, WatchFlows: o.watchFlows, FilesRoot: o.filesRoot, RunLocks: runLockDir(home), Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, MaxWebhookBody: o.maxBody,
 		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate,
 		AllowPrivateEndpoints: o.allowPrivate,
+		LocalEventsHome:       home,
 		Logger:                logger,
 	})
 	if err != nil {

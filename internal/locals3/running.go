@@ -36,10 +36,19 @@ func Advertise(home string, r Running) (remove func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	data = append(data, '\n')
-	f, err := os.CreateTemp(home, ".local-s3.endpoint-*")
-	if err != nil {
+	if err := writePrivate(RunningFile(home), append(data, '\n')); err != nil {
 		return nil, fmt.Errorf("write the local endpoint's address: %w", err)
+	}
+	data = append(data, '\n')
+	return func() { removeIfHolds(RunningFile(home), data) }, nil
+}
+
+// writePrivate replaces file with data, 0600, at once: a reader never
+// sees half of it.
+func writePrivate(file string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+"-*")
+	if err != nil {
+		return err
 	}
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
@@ -50,13 +59,12 @@ func Advertise(home string, r Running) (remove func(), err error) {
 		err = os.Chmod(f.Name(), 0o600)
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), RunningFile(home))
+		err = os.Rename(f.Name(), file)
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return nil, fmt.Errorf("write the local endpoint's address: %w", err)
 	}
-	return func() { removeIfHolds(RunningFile(home), data) }, nil
+	return err
 }
 
 // removeIfHolds removes file if it still holds data. Another process may

@@ -53,6 +53,9 @@ type Options struct {
 	// any user of the machine can read in ps.
 	AccessKeyID string
 	Secret      string
+	// EventsFile is where a running s3flow server of the home says it
+	// takes the endpoint's S3 events (EventsFile); "" sends none.
+	EventsFile string
 	// LogFile receives the child's output when Start runs it.
 	LogFile string
 	// ReadyTimeout bounds Start's wait for the health check.
@@ -68,6 +71,9 @@ func Command(o Options, addr string) *exec.Cmd {
 		args = []string{HelperName}
 	}
 	cmd.Args = append(append([]string{}, args...), "--root", o.Root, "--region", o.Region, "--addr", addr)
+	if o.EventsFile != "" {
+		cmd.Args = append(cmd.Args, "--events-file", o.EventsFile)
+	}
 	cmd.Env = append(ChildEnv(os.Environ()), o.Env...)
 	cmd.Stdin = strings.NewReader(o.AccessKeyID + "\n" + o.Secret + "\n")
 	cmd.SysProcAttr = childAttr()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/flow"
+	"github.com/s3flow/s3flow/internal/locals3"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/runs"
 	"github.com/s3flow/s3flow/internal/studio"
@@ -41,6 +42,7 @@ func (s *Server) Handler() http.Handler {
 	open("POST /hooks/{flow}", s.webhook)
 	open("POST /events/{flow}", s.s3Events)
 	mux.Handle("POST /events/{flow}/{token}", redactEventToken(s.serve(s.s3Events)))
+	open("POST "+locals3.EventsPath, s.localEvents)
 	// Scrapers usually have no token; the metrics hold no secrets.
 	mux.Handle("GET /metrics", s.metrics.handler())
 

@@ -80,7 +80,10 @@ type Config struct {
 	// MaxBundles and MaxAggregate bound each run's fan-out (see
 	// engine.Options).
 	MaxBundles, MaxAggregate int64
-	Logger                   *slog.Logger
+	// LocalEventsHome is the S3FLOW_HOME whose local endpoint sends this
+	// server its S3 events (see localevents.go); "" takes none.
+	LocalEventsHome string
+	Logger          *slog.Logger
 }
 
 // Server is a running s3flow server.
@@ -112,6 +115,9 @@ type Server struct {
 	folder   flowfile.Folder
 	versions *flowfile.Versions
 	saveMu   sync.Mutex
+	// localSecret authenticates the local endpoint's events ("" when
+	// this server takes none).
+	localSecret string
 	// trigMu guards the context the triggers run under: trigParent is
 	// the one that lets this process run them (nil: it does not now),
 	// trigCancel stops those running (see triggersOn).
@@ -157,6 +163,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, history: runs.New(cfg.DB), tokens: NewTokens(cfg.DB), eventTokens: NewEventTokens(cfg.DB), id: cfg.ID,
 		deliveries: &deliveries{db: cfg.DB}, folder: flowfile.Folder{Dir: cfg.FlowsDir}, versions: flowfile.NewVersions(cfg.DB)}
+	if cfg.LocalEventsHome != "" {
+		s.localSecret = newLocalSecret()
+	}
 	if cfg.FilesRoot != "" {
 		files, err := module.LocalFilesIn(cfg.FilesRoot)
 		if err != nil {
@@ -211,6 +220,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 	s.http = s.newHTTPServer(s.Handler())
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(l) }()
+	unregister := s.registerLocalEvents(l.Addr())
+	defer unregister()
 	s.log.Info("s3flow server listening", "addr", l.Addr().String(), "flows", len(s.flows.List()))
 	var serveErr error
 	select {

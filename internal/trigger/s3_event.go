@@ -28,7 +28,8 @@ var s3EventKind = &Kind{
 		"remembered in the database with its run, by bucket, key, event, version (else sequencer, else ETag) and time, so a " +
 		"notification sent again starts nothing twice. With queue_url, the runs come from an SQS queue instead (S3 → SQS, or " +
 		"S3 → SNS → SQS): one server long-polls it with the connection's credentials, and deletes a message once its runs are " +
-		"queued; the events URL is then closed. See docs/server.md.",
+		"queued; the events URL is then closed. On the local connection no set-up is needed: the local endpoint sends its events " +
+		"(writes, copies, multipart uploads, removals) to the running server of the same S3FLOW_HOME. See docs/server.md.",
 	Payload: []PayloadField{
 		{Name: "key", Type: module.String, Help: "the object's key, decoded", Example: "incoming/example.csv"},
 		{Name: "bucket", Type: module.String, Help: "its bucket", Example: "reports"},

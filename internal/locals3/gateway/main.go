@@ -32,6 +32,7 @@ and the secret access key from stdin, one per line.
 	fs.StringVar(&o.MetaDir, "meta-dir", "", "folder for object metadata when the root has no user xattrs (default: ROOT-meta)")
 	fs.StringVar(&o.Addr, "addr", "127.0.0.1:9000", "host:port to listen on")
 	fs.StringVar(&o.Region, "region", "us-east-1", "region the endpoint reports")
+	fs.StringVar(&o.EventsFile, "events-file", "", "file in which a running s3flow server says where to send S3 events (default: none sent)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/versity/versitygw/backend"
 	"github.com/versity/versitygw/backend/meta"
 	"github.com/versity/versitygw/backend/posix"
 	"github.com/versity/versitygw/embedgw"
@@ -36,6 +37,9 @@ type ServeOptions struct {
 	Secret      string
 	// Region is the region the endpoint reports.
 	Region string
+	// EventsFile is where a running s3flow server says it takes this
+	// endpoint's S3 events (locals3.EventsFile); "" sends none.
+	EventsFile string
 }
 
 // Serve runs the endpoint until ctx ends. It changes the working directory,
@@ -93,7 +97,16 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if region == "" {
 		region = "us-east-1"
 	}
-	err = embedgw.RunVersityGW(ctx, be, &embedgw.Config{
+	var served backend.Backend = be
+	if o.EventsFile != "" {
+		// Deferred after be.Shutdown, so it runs first: the last events
+		// may still ask the backend for sizes.
+		n := newNotifier(o.EventsFile, region, be, os.Stderr)
+		go n.run()
+		defer n.close()
+		served = notifyingBackend{Backend: be, n: n}
+	}
+	err = embedgw.RunVersityGW(ctx, served, &embedgw.Config{
 		RootUserAccess:    o.AccessKeyID,
 		RootUserSecret:    o.Secret,
 		Region:            region,
