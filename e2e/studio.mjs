@@ -701,6 +701,15 @@ try {
   const builtArchive = aws('s3', 'ls', 's3://studio-archive-built/2026-11-24/').toString();
   for (const name of ['sales.csv', 'stock.csv', 'manifest.csv']) assert.match(builtArchive, new RegExp(name));
   assert.doesNotMatch(builtArchive, /readme/);
+  // "Run up to here" on a card: the steps up to it run (a recorded run
+  // that says so); the cards after it say they were not run.
+  await card('get').getByRole('button', { name: 'Run up to get' }).click();
+  await card('put').locator('.bubble').getByText('Not run: the last run went up to get only.').waitFor({ timeout: 60000 });
+  await card('get').locator('.bubble').getByText('2 bundles').waitFor();
+  const partialId = await page.locator('#runonce-result a').first().innerText();
+  const partial = await api('GET', '/api/runs/' + encodeURIComponent(partialId));
+  assert.equal(partial.body.run.until, 'get');
+  assert.deepEqual([...new Set(partial.body.events.map((e) => e.step).filter(Boolean))], ['archive_bucket', 'list', 'csv', 'get']);
   log('editor: archive-reports built from an empty editor by clicks and typing (four inputs, seven steps, 16 connections and fields mapped with the picker, a filter, a retry, an aggregate); the saved file means examples/archive-reports.yaml; run once, the aws CLI sees the archive');
 
   // --- Keyboard: the skip link and the navigation ----------------------

@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/s3flow/s3flow/internal/days"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/s3flow/s3flow/internal/days"
 	"github.com/s3flow/s3flow/internal/engine"
 	"github.com/s3flow/s3flow/internal/flow"
 	"github.com/s3flow/s3flow/internal/module"
@@ -103,6 +104,7 @@ type runOptions struct {
 	inputs   []string
 	triggers []string
 	keep     time.Duration
+	until    string
 	limits   fanOutLimits
 }
 
@@ -132,6 +134,7 @@ cleanly and records the run as cancelled.`,
 	}
 	cmd.Flags().StringArrayVarP(&o.inputs, "input", "i", nil, "a flow input as name=value (repeatable)")
 	cmd.Flags().StringArrayVarP(&o.triggers, "trigger", "t", nil, "trigger data, as the flow's trigger gives it: @FILE.json (see 's3flow trigger sample') or name=value, e.g. key=incoming/a.csv (repeatable)")
+	cmd.Flags().StringVar(&o.until, "until", "", "run the steps up to and including this step only (its id), e.g. to try the first steps of a flow")
 	o.keep = 30 * 24 * time.Hour
 	cmd.Flags().Var(days.Flag{D: &o.keep}, "keep", "delete recorded runs older than this after the run, e.g. 7d or 12h (0 keeps all)")
 	o.limits.flags(cmd)
@@ -163,11 +166,14 @@ func runFlow(ctx context.Context, a *app, file string, o *runOptions) error {
 	if _, err := engine.CheckInputs(f, inputs); err != nil {
 		return &usageError{err}
 	}
+	if o.until != "" && !slices.ContainsFunc(f.Steps, func(s *flow.Step) bool { return s.ID == o.until }) {
+		return usagef("--until: flow %s has no step %q", f.Name, o.until)
+	}
 	payload, err := triggerPayload(f, o.triggers)
 	if err != nil {
 		return err
 	}
-	return a.execute(ctx, f, inputs, payload, engine.RunOptions{}, o)
+	return a.execute(ctx, f, inputs, payload, engine.RunOptions{Until: o.until}, o)
 }
 
 func newRunsCmd(a *app) *cobra.Command {
@@ -263,6 +269,9 @@ func showRun(ctx context.Context, a *app, id string) error {
 		r.Started.Local().Format(time.DateTime), r.Duration().Round(time.Millisecond))
 	if len(r.Inputs) > 0 {
 		fmt.Fprintf(w, "inputs: %s\n", cell(r.Inputs))
+	}
+	if r.Until != "" {
+		fmt.Fprintf(w, "up to step %s only (--until)\n", r.Until)
 	}
 	if n := r.IgnoredErrors + r.ResumedErrors; n > 0 {
 		fmt.Fprintf(w, "passed over: %s (on_error)\n", handledText(r.IgnoredErrors, r.ResumedErrors))

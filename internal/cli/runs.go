@@ -172,5 +172,5 @@ func retryRun(ctx context.Context, a *app, id string, o *runOptions) error {
 	if _, err := engine.CheckInputs(f, r.Inputs); err != nil {
 		return &usageError{fmt.Errorf("run %s: its inputs do not suit its flow file as it is now: %w", id, err)}
 	}
-	return a.execute(ctx, f, r.Inputs, r.Trigger, engine.RunOptions{ID: id, Resume: true}, o)
+	return a.execute(ctx, f, r.Inputs, r.Trigger, engine.RunOptions{ID: id, Resume: true, Until: r.Until}, o)
 }

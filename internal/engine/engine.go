@@ -107,7 +107,9 @@ type RunInfo struct {
 	// InputsCut says Inputs or Trigger, as recorded, are not all that was
 	// given (long text, a file): a retry cannot run with them.
 	InputsCut bool
-	Started   time.Time
+	// Until is the step the run stops after ("" the whole flow).
+	Until   string
+	Started time.Time
 }
 
 // Event is one step's work on one bundle.
@@ -224,12 +226,19 @@ type RunOptions struct {
 	// Resume). Without it the engine sleeps between a waiting step's
 	// checks.
 	Suspend bool
+	// Until runs the steps up to and including the step with this id
+	// only ("run up to here"): the steps after it are left out, as if the
+	// flow ended there, and the history says so.
+	Until string
 }
 
 // Start runs f as Run does, under the given id, resuming when asked.
 func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[string]any, o RunOptions) (*Result, error) {
 	checked, err := CheckInputs(f, inputs)
 	if err != nil {
+		return nil, err
+	}
+	if f, err = until(f, o.Until); err != nil {
 		return nil, err
 	}
 	p, err := newPlan(f)
@@ -277,7 +286,7 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 	recInputs, inputsWhole := recordWhole(checked)
 	recTrigger, triggerWhole := recordWhole(trigger)
 	if err := e.opts.Recorder.StartRun(ctx, RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
-		Inputs: recInputs, Trigger: recTrigger, InputsCut: !inputsWhole || !triggerWhole, Started: start}); err != nil {
+		Inputs: recInputs, Trigger: recTrigger, InputsCut: !inputsWhole || !triggerWhole, Until: o.Until, Started: start}); err != nil {
 		return nil, fmt.Errorf("record the run: %w", err)
 	}
 	if o.Resume && r.shared.seq > 0 {
@@ -589,3 +598,17 @@ func (r *runner) pathString() string { return strings.Join(r.path, "/") }
 
 // doneKey identifies a step's work on the current bundle across restarts.
 func (r *runner) doneKey(stepID string) string { return r.pathString() + "|" + stepID }
+
+// until is f without the steps after the one with id ("": f itself).
+func until(f *flow.Flow, id string) (*flow.Flow, error) {
+	if id == "" {
+		return f, nil
+	}
+	i := slices.IndexFunc(f.Steps, func(s *flow.Step) bool { return s.ID == id })
+	if i < 0 {
+		return nil, fmt.Errorf("until: flow %s has no step %q", f.Name, id)
+	}
+	cut := *f
+	cut.Steps = f.Steps[:i+1]
+	return &cut, nil
+}

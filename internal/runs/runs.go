@@ -53,14 +53,14 @@ func (s *Store) StartRun(ctx context.Context, r engine.RunInfo) error {
 	// now (a retry after the flow file changed runs the new one).
 	// A run of this process (Worker set) says so: the worker that claimed
 	// a queued run is kept otherwise.
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, inputs_cut, status, started_at, worker)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, inputs_cut, status, started_at, worker, until_step)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = NULL, error = '',
 			errors_ignored = 0, errors_resumed = 0, bundles_broken = 0,
 			flow_file = excluded.flow_file, flow_hash = excluded.flow_hash,
 			worker = CASE WHEN excluded.worker = '' THEN runs.worker ELSE excluded.worker END`,
 		r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger), r.InputsCut,
-		engine.StatusRunning, FormatTime(r.Started), s.Worker)
+		engine.StatusRunning, FormatTime(r.Started), s.Worker, r.Until)
 	if err != nil {
 		return fmt.Errorf("record the start of run %s: %w", r.ID, err)
 	}
@@ -138,11 +138,14 @@ type Run struct {
 	Trigger  map[string]any `json:"trigger,omitempty"`
 	// InputsCut says Inputs and Trigger are not all the run was given
 	// (long text, a file): a retry cannot run with them.
-	InputsCut bool       `json:"inputsCut,omitempty"`
-	Status    string     `json:"status"`
-	Error     string     `json:"error,omitempty"`
-	Started   time.Time  `json:"startedAt"`
-	Finished  *time.Time `json:"finishedAt,omitempty"`
+	InputsCut bool `json:"inputsCut,omitempty"`
+	// Until is the step the run stopped after on purpose ("run up to
+	// here"); "" for a run of the whole flow.
+	Until    string     `json:"until,omitempty"`
+	Status   string     `json:"status"`
+	Error    string     `json:"error,omitempty"`
+	Started  time.Time  `json:"startedAt"`
+	Finished *time.Time `json:"finishedAt,omitempty"`
 	// Worker is the process that ran it (last): a server's worker id, or
 	// for a run of 's3flow run', its pid and host (see ProcessWorker).
 	Worker string `json:"worker,omitempty"`
@@ -186,7 +189,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Run, error) {
 	if !f.Since.IsZero() {
 		where, args = append(where, "started_at >= ?"), append(args, FormatTime(f.Since))
 	}
-	q := `SELECT id, flow, flow_file, flow_hash, inputs, trigger, inputs_cut, status, error, started_at, finished_at, worker, errors_ignored, errors_resumed, bundles_broken FROM runs`
+	q := `SELECT id, flow, flow_file, flow_hash, inputs, trigger, inputs_cut, status, error, started_at, finished_at, worker, errors_ignored, errors_resumed, bundles_broken, until_step FROM runs`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -215,7 +218,7 @@ func (s *Store) Get(ctx context.Context, id string) (Run, error) {
 	if err := s.checkProcesses(ctx); err != nil {
 		return Run{}, err
 	}
-	row := s.db.QueryRowContext(ctx, `SELECT id, flow, flow_file, flow_hash, inputs, trigger, inputs_cut, status, error, started_at, finished_at, worker, errors_ignored, errors_resumed, bundles_broken FROM runs WHERE id = ?`, id)
+	row := s.db.QueryRowContext(ctx, `SELECT id, flow, flow_file, flow_hash, inputs, trigger, inputs_cut, status, error, started_at, finished_at, worker, errors_ignored, errors_resumed, bundles_broken, until_step FROM runs WHERE id = ?`, id)
 	r, err := scanRun(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, fmt.Errorf("run %q: %w (see 's3flow runs list')", id, ErrNotFound)
@@ -297,7 +300,7 @@ func scanRun(row scanner) (Run, error) {
 	var inputs, trigger, started string
 	var finished sql.NullString
 	if err := row.Scan(&r.ID, &r.Flow, &r.FlowFile, &r.FlowHash, &inputs, &trigger, &r.InputsCut, &r.Status, &r.Error, &started, &finished, &r.Worker,
-		&r.IgnoredErrors, &r.ResumedErrors, &r.BrokenBundles); err != nil {
+		&r.IgnoredErrors, &r.ResumedErrors, &r.BrokenBundles, &r.Until); err != nil {
 		return Run{}, err
 	}
 	json.Unmarshal([]byte(inputs), &r.Inputs)
@@ -341,9 +344,9 @@ type execer interface {
 }
 
 func queue(ctx context.Context, db execer, r engine.RunInfo, job any) error {
-	_, err := db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at, job_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger),
-		StatusQueued, FormatTime(r.Started), job)
+	_, err := db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at, job_id, until_step)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger),
+		StatusQueued, FormatTime(r.Started), job, r.Until)
 	return err
 }
 

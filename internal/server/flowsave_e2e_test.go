@@ -284,6 +284,37 @@ func TestFlowSaveCreateAndRunOnce(t *testing.T) {
 	})
 }
 
+// TestRunUpTo: "run up to here" runs the steps up to one step, records
+// that it stopped there on purpose, and a retry keeps to it.
+func TestRunUpTo(t *testing.T) {
+	forEachDB(t, func(t *testing.T, es *editServer) {
+		code, out := es.call("POST", "/api/flows/greet/run?wait=true", es.run, `{"until": "names"}`, nil)
+		if code != 200 || out["status"] != "succeeded" || out["until"] != "names" {
+			t.Fatalf("run up to names: %d %v", code, out)
+		}
+		var shown struct {
+			Run    struct{ Until string }
+			Events []struct{ Step string }
+		}
+		apiCall(t, es.addr, "GET", "/api/runs/"+out["id"].(string), es.read, "", &shown)
+		steps := map[string]int{}
+		for _, ev := range shown.Events {
+			steps[ev.Step]++
+		}
+		if shown.Run.Until != "names" || steps["names"] == 0 || steps["say"] != 0 {
+			t.Errorf("run up to names: until %q, events by step %v; want names and never say", shown.Run.Until, steps)
+		}
+		// The whole flow, for comparison: say runs once per name.
+		code, out = es.call("POST", "/api/flows/greet/run?wait=true", es.run, `{}`, nil)
+		if code != 200 || out["status"] != "succeeded" || out["until"] != nil {
+			t.Fatalf("whole run: %d %v", code, out)
+		}
+		if code, out := es.call("POST", "/api/flows/greet/run", es.run, `{"until": "nope"}`, nil); code != 400 || !strings.Contains(fmt.Sprint(out["error"]), `until: flow greet has no step "nope"`) {
+			t.Errorf("run up to a step the flow lacks: %d %v, want 400 naming it", code, out)
+		}
+	})
+}
+
 // TestFlowSaveConflict: a file changed on disk since the version an
 // editor started from is not overwritten: 409 with both versions.
 func TestFlowSaveConflict(t *testing.T) {

@@ -173,17 +173,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, 200, map[string]string{"status": "ready"})
 }
 
-// startRun queues a run and answers 202 with its id, or with ?wait=true
-// waits for it to end (up to ?timeout=, default 60s) and answers its result.
-func (s *Server) startRun(w http.ResponseWriter, r *http.Request, name string, inputs, trigger map[string]any) error {
-	id, err := s.Enqueue(r.Context(), name, inputs, trigger)
-	if err != nil {
-		return err
-	}
-	return s.answerRun(w, r, id)
-}
-
-// answerRun answers a queued run as startRun does.
+// answerRun answers a queued run: 202 with its id, or with ?wait=true it
+// waits for the run to end (up to ?timeout=, default 60s) and answers its
+// result.
 func (s *Server) answerRun(w http.ResponseWriter, r *http.Request, id string) error {
 	var err error
 	if r.URL.Query().Get("wait") != "true" {
@@ -207,12 +199,14 @@ func (s *Server) answerRun(w http.ResponseWriter, r *http.Request, id string) er
 // runFlow answers POST /api/flows/{name}/run: a run with inputs, started
 // by hand, or (run once, from the editor) as the flow's trigger would
 // start it: with trigger data given, or with its sample (sampleTrigger:
-// true), given keys replacing the sample's. The run is recorded as any.
+// true), given keys replacing the sample's; with until, only the steps up
+// to that one run ("run up to here"). The run is recorded as any.
 func (s *Server) runFlow(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Inputs        map[string]any `json:"inputs"`
 		Trigger       map[string]any `json:"trigger"`
 		SampleTrigger bool           `json:"sampleTrigger"`
+		Until         string         `json:"until"`
 	}
 	if err := decodeBody(r, &req); err != nil {
 		return err
@@ -239,7 +233,11 @@ func (s *Server) runFlow(w http.ResponseWriter, r *http.Request) error {
 			return badRequestf("trigger: %v", err)
 		}
 	}
-	return s.startRun(w, r, name, req.Inputs, payload)
+	id, err := s.enqueue(r.Context(), name, req.Inputs, payload, req.Until)
+	if err != nil {
+		return err
+	}
+	return s.answerRun(w, r, id)
 }
 
 func decodeBody(r *http.Request, v any) error {

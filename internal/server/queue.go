@@ -27,6 +27,8 @@ type RunArgs struct {
 	Flow    string         `json:"flow"`
 	Inputs  map[string]any `json:"inputs,omitempty"`
 	Trigger map[string]any `json:"trigger,omitempty"`
+	// Until is the step the run stops after ("run up to here").
+	Until string `json:"until,omitempty"`
 }
 
 // Kind names the job kind in River's tables.
@@ -92,7 +94,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	defer w.s.running.Delete(job.Args.RunID)
 	defer cancel(nil)
 	res, err := w.s.engine.Start(ctx, f, job.Args.Inputs, job.Args.Trigger,
-		engine.RunOptions{ID: job.Args.RunID, Resume: true, Suspend: true})
+		engine.RunOptions{ID: job.Args.RunID, Resume: true, Suspend: true, Until: job.Args.Until})
 	if errors.Is(context.Cause(ctx), errRunCancelled) {
 		return river.JobCancel(errRunCancelled)
 	}

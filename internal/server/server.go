@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -241,6 +242,11 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 // Enqueue accepts a run of flow: it is recorded as queued and put on the
 // queue, and its id returned at once.
 func (s *Server) Enqueue(ctx context.Context, flowName string, inputs, trigger map[string]any) (string, error) {
+	return s.enqueue(ctx, flowName, inputs, trigger, "")
+}
+
+// enqueue queues a run that stops after step until ("": the whole flow).
+func (s *Server) enqueue(ctx context.Context, flowName string, inputs, trigger map[string]any, until string) (string, error) {
 	f, ok := s.flows.Get(flowName)
 	if !ok {
 		return "", notFoundf("no flow named %q", flowName)
@@ -249,12 +255,15 @@ func (s *Server) Enqueue(ctx context.Context, flowName string, inputs, trigger m
 	if err != nil {
 		return "", err
 	}
+	if until != "" && !slices.ContainsFunc(f.Steps, func(st *flow.Step) bool { return st.ID == until }) {
+		return "", badRequestf("until: flow %s has no step %q", f.Name, until)
+	}
 	id := engine.NewRunID()
 	if err := s.history.Queue(ctx, engine.RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
-		Inputs: checked, Trigger: trigger, Started: time.Now().UTC()}); err != nil {
+		Inputs: checked, Trigger: trigger, Until: until, Started: time.Now().UTC()}); err != nil {
 		return "", fmt.Errorf("record the queued run: %w", err)
 	}
-	if err := s.insert(ctx, RunArgs{RunID: id, Flow: f.Name, Inputs: checked, Trigger: trigger}); err != nil {
+	if err := s.insert(ctx, RunArgs{RunID: id, Flow: f.Name, Inputs: checked, Trigger: trigger, Until: until}); err != nil {
 		return "", err
 	}
 	return id, nil

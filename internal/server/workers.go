@@ -300,7 +300,7 @@ func (s *Server) retryArgs(ctx context.Context, r runs.Run) (RunArgs, error) {
 	if r.InputsCut {
 		return RunArgs{}, &httpError{http.StatusConflict, fmt.Errorf("run %s had inputs or trigger data longer than the history keeps, and its queue job is gone: start a new run with them", r.ID)}
 	}
-	return RunArgs{RunID: r.ID, Flow: r.Flow, Inputs: r.Inputs, Trigger: r.Trigger}, nil
+	return RunArgs{RunID: r.ID, Flow: r.Flow, Inputs: r.Inputs, Trigger: r.Trigger, Until: r.Until}, nil
 }
 
 // runAction answers POST /api/runs/{id}/cancel with the run as it is

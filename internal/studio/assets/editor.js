@@ -48,6 +48,7 @@ export async function editorPage(main, { args }) {
   let pollTimer = null;
   let stopped = false;
   let palette = null; // {at} while the palette is open
+  let runUpTo = null; // runs the saved flow up to a step (set by runOnce)
 
   const h1 = h('h1', {}, isNew ? 'New flow' : `Edit ${st.name}`);
   const status = h('div', { class: 'editor-status', 'aria-live': 'polite' });
@@ -136,9 +137,14 @@ export async function editorPage(main, { args }) {
       takeSample(run, events);
     } catch { /* no sample: the picker shows names and types */ }
   }
+  // A run up to a step keeps the samples of the steps after it.
   function takeSample(run, events) {
-    st.sample = { steps: {}, trigger: run.trigger || null, inputs: run.inputs || null };
-    for (const ev of events) if (ev.output && !st.sample.steps[ev.step]) st.sample.steps[ev.step] = ev.output;
+    const steps = run.until ? { ...st.sample.steps } : {};
+    const seen = new Set();
+    for (const ev of events) {
+      if (ev.output && !seen.has(ev.step)) { steps[ev.step] = ev.output; seen.add(ev.step); }
+    }
+    st.sample = { steps, trigger: run.trigger || null, inputs: run.inputs || null };
   }
 
   // --- Changes ---------------------------------------------------------
@@ -577,7 +583,8 @@ export async function editorPage(main, { args }) {
       filter ? null : onErrorForm(s, p),
       h('div', { class: 'step-problems' }),
       runBubble(s),
-      h('div', { class: 'actions step-actions' }, up, down, rm));
+      h('div', { class: 'actions step-actions' }, up, down, rm,
+        isNew || !s.id ? null : h('button', { type: 'button', 'aria-label': `Run up to ${s.id}`, onclick: () => runUpTo && runUpTo(s.id) }, 'Run up to here')));
     handle.addEventListener('dragstart', (e) => { e.dataTransfer.setData('text/x-s3flow-step', String(i)); e.dataTransfer.effectAllowed = 'move'; card.classList.add('dragging'); });
     handle.addEventListener('dragend', () => card.classList.remove('dragging'));
     card.addEventListener('dragover', (e) => { if (e.dataTransfer.types.includes('text/x-s3flow-step')) { e.preventDefault(); card.classList.add('drop-here'); } });
@@ -925,9 +932,12 @@ export async function editorPage(main, { args }) {
     const data = h('textarea', { id: 'once-trigger', rows: 3, spellcheck: 'false', placeholder: '{"key": "reports/x.csv"}' });
     const go = h('button', { type: 'button', class: 'primary' }, 'Run once');
     const out = h('div', { id: 'runonce-result' });
-    go.addEventListener('click', async () => {
+    // start runs the saved flow, whole or up to a step (the cards' "Run
+    // up to here", as n8n's "Execute step": the steps before it run too).
+    const start = async (until) => {
       if (st.dirty) { fill(out, message('warn', 'Save first: Run once runs the saved flow.')); return; }
       const body = { inputs: {} };
+      if (until) body.until = until;
       for (const [n, get] of Object.entries(ctl)) { const v = get(); if (v !== undefined) body.inputs[n] = v; }
       if (hasTrigger && useSample.checked) body.sampleTrigger = true;
       if (hasTrigger && data.value.trim()) {
@@ -936,14 +946,16 @@ export async function editorPage(main, { args }) {
       go.disabled = true;
       try {
         const { run } = await api('POST', `/api/flows/${encodeURIComponent(st.name)}/run`, body);
-        fill(out, message('info', 'Running… '), h('a', { href: '#/runs/' + encodeURIComponent(run) }, 'open the run'));
+        fill(out, message('info', until ? `Running up to ${until}… ` : 'Running… '), h('a', { href: '#/runs/' + encodeURIComponent(run) }, 'open the run'));
         await follow(run, out);
       } catch (err) {
         fill(out, message('error', 'The run was not started: ' + err.message));
       } finally {
         go.disabled = false;
       }
-    });
+    };
+    go.addEventListener('click', () => start());
+    runUpTo = (id) => { runArea.scrollIntoView({ block: 'nearest' }); return start(id); };
     fill(runArea, h('h2', { id: 'runonce-title' }, 'Run once'),
       h('div', { class: 'card' },
         h('p', { class: 'help' }, 'Runs the saved flow now, as a normal recorded run; each step\'s bundles show on its card.'),
@@ -959,6 +971,7 @@ export async function editorPage(main, { args }) {
       const data = await api('GET', '/api/runs/' + encodeURIComponent(id));
       if (!live(data.run.status)) {
         st.runEvents = data.events;
+        st.runUntil = data.run.until || '';
         takeSample(data.run, data.events);
         renderForm();
         fill(out, h('p', {}, 'Run ', h('a', { href: '#/runs/' + encodeURIComponent(id) }, id), ': ', statusBadge(data.run.status)),
@@ -970,10 +983,15 @@ export async function editorPage(main, { args }) {
     }
   }
 
+  // after says whether step id comes after step until in the flow.
+  const after = (id, until) => {
+    const ids = st.doc.steps.map((x) => x.id);
+    return !!until && ids.indexOf(id) > ids.indexOf(until) && ids.includes(until);
+  };
   function runBubble(s) {
     if (!st.runEvents) return null;
     const evs = st.runEvents.filter((e) => e.step === s.id);
-    if (!evs.length) return h('p', { class: 'bubble muted' }, 'Not reached in the last run.');
+    if (!evs.length) return h('p', { class: 'bubble muted' }, after(s.id, st.runUntil) ? `Not run: the last run went up to ${st.runUntil} only.` : 'Not reached in the last run.');
     const by = {};
     for (const e of evs) by[e.status] = (by[e.status] || 0) + 1;
     const err = evs.find((e) => e.error);

@@ -122,6 +122,7 @@ export async function runPage(main, { args }) {
         h('dt', {}, 'Finished'), h('dd', {}, run.finishedAt ? formatTime(run.finishedAt) : '—'),
         h('dt', {}, 'Duration'), h('dd', {}, formatDuration(dur) + (live(run.status) ? ' so far' : '')),
         h('dt', {}, 'Trigger'), h('dd', {}, (run.trigger && run.trigger.type) || '—'),
+        run.until ? [h('dt', {}, 'Steps'), h('dd', { id: 'run-until' }, 'up to ', h('code', {}, run.until), ' only')] : null,
         passedOver(run) ? [h('dt', {}, 'Errors passed over'), h('dd', { id: 'run-passed-over' }, passedOver(run) + ' (on_error)')] : null,
         run.brokenBundles ? [h('dt', {}, 'Bundles stopped'), h('dd', {}, String(run.brokenBundles) + ' (on_error: break)')] : null,
         run.worker ? [h('dt', {}, 'Worker'), h('dd', {}, run.worker)] : null),
