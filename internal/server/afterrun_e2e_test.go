@@ -1,0 +1,238 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/s3flow/s3flow/internal/connection"
+	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/module/builtin"
+	s3mod "github.com/s3flow/s3flow/internal/module/s3"
+	"github.com/s3flow/s3flow/internal/s3test"
+	"github.com/s3flow/s3flow/internal/server"
+	"github.com/s3flow/s3flow/internal/store"
+)
+
+// afterFlow moves each new file of incoming/ to done/ when its run
+// succeeds; the file there before the first listing fires too.
+const afterFlow = `name: after
+trigger:
+  watch_files: {connection: vg, bucket: %s, prefix: incoming/, every: 1s, fire_existing: true, after: {success: {move_to: done/}}}
+steps:
+  - {id: items, module: flow.iterate, with: {items: "{{ [trigger.key] }}"}}
+`
+
+// oneConnection resolves every connection name to the test server.
+type oneConnection struct{ c connection.Connection }
+
+func (r oneConnection) Connection(context.Context, string) (connection.Connection, error) {
+	return r.c, nil
+}
+
+// copyCounter is a proxy in front of the test server that counts the
+// server-side copies (PUTs with x-amz-copy-source) by target path.
+type copyCounter struct {
+	*httptest.Server
+	mu     sync.Mutex
+	copies map[string]int
+}
+
+func newCopyCounter(t *testing.T, endpoint string) *copyCounter {
+	target, _ := url.Parse(endpoint)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	cc := &copyCounter{copies: map[string]int{}}
+	cc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != "" {
+			cc.mu.Lock()
+			cc.copies[r.URL.Path]++
+			cc.mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(cc.Close)
+	return cc
+}
+
+func (cc *copyCounter) counts() map[string]int {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range cc.copies {
+		out[k] = v
+	}
+	return out
+}
+
+// afterServer is a server in this process on the database at target;
+// stop ends it as a shutdown does, and closes its database handle.
+type afterServer struct {
+	*eventServer
+	db   *store.DB
+	stop func()
+}
+
+func startAfterServer(t *testing.T, target, flowsDir string, conn connection.Connection, hold bool) *afterServer {
+	t.Helper()
+	db, err := store.Open(t.Context(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &module.Registry{}
+	reg.Register(builtin.Modules()...)
+	reg.Register(s3mod.Modules()...)
+	logs := &logBuffer{}
+	cfg := server.Config{DB: db, Registry: reg, Resolver: oneConnection{conn}, AllowPrivateEndpoints: true, FlowsDir: flowsDir, Workers: 1,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if hold {
+		server.HoldAfterRuns(&cfg)
+	}
+	srv, err := server.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := server.NewTokens(db).Create(t.Context(), fmt.Sprintf("test-%d", time.Now().UnixNano()), server.ScopeAdmin, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, l, 5*time.Second) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+			db.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &afterServer{eventServer: &eventServer{t: t, addr: l.Addr().String(), token: token, log: logs}, db: db, stop: stop}
+}
+
+// afterJobs returns the state and attempt of each after_run job.
+func (a *afterServer) afterJobs() []string {
+	a.t.Helper()
+	rows, err := a.db.QueryContext(a.t.Context(), `SELECT state, attempt FROM river_job WHERE kind = 'after_run' ORDER BY id`)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var state string
+		var attempt int
+		if err := rows.Scan(&state, &attempt); err != nil {
+			a.t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s/%d", state, attempt))
+	}
+	if err := rows.Err(); err != nil {
+		a.t.Fatal(err)
+	}
+	return out
+}
+
+// eventsOf returns the statuses of a run's events whose status starts
+// with after-run, with what they say.
+func (a *afterServer) afterEvents(id string) []map[string]any {
+	var out []map[string]any
+	events, _ := a.run(id)["events"].([]any)
+	for _, ev := range events {
+		if m, _ := ev.(map[string]any); strings.HasPrefix(fmt.Sprint(m["status"]), "after-run") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestAfterRunSurvivesStop, on SQLite and PostgreSQL: a run ends and its
+// file's move is queued with its status; the server stops before working
+// it; a new server on the same database moves the file, once (one
+// server-side copy, the aws CLI sees the source gone and the target
+// there), and the run's history says so in one after-run event.
+func TestAfterRunSurvivesStop(t *testing.T) {
+	tg := s3test.Versitygw(t)
+	for name, target := range eventDatabases(t) {
+		t.Run(name, func(t *testing.T) {
+			bucket := tg.Bucket(t)
+			put := putter(t, tg, bucket)
+			put("incoming/sub/a.csv")
+			exists := func(key string) bool {
+				_, err := tg.AWSResult("s3api", "head-object", "--bucket", bucket, "--key", key)
+				return err == nil
+			}
+			cc := newCopyCounter(t, tg.Conn.Endpoint)
+			conn := tg.Conn
+			conn.Name, conn.Endpoint = "vg", cc.URL
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "after.yaml"), []byte(fmt.Sprintf(afterFlow, bucket)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			db := target(t)
+
+			first := startAfterServer(t, db, dir, conn, true)
+			var runID string
+			waitFor(t, func() bool {
+				for _, r := range first.runs() {
+					if r["status"] == "succeeded" {
+						runID, _ = r["id"].(string)
+					}
+				}
+				return runID != ""
+			})
+			// The run's end and its queued move commit together: once the
+			// run shows as succeeded the job is there, and the first
+			// server does not work it.
+			if got := first.afterJobs(); len(got) != 1 || got[0] != "available/0" {
+				t.Fatalf("after_run jobs %v once the run succeeded, want one available, not attempted", got)
+			}
+			first.stop()
+			if !exists("incoming/sub/a.csv") || exists("done/sub/a.csv") {
+				t.Fatal("the file moved before the server stopped: the test proves nothing")
+			}
+
+			second := startAfterServer(t, db, dir, conn, false)
+			waitFor(t, func() bool { return len(second.afterEvents(runID)) > 0 })
+			if exists("incoming/sub/a.csv") || !exists("done/sub/a.csv") {
+				t.Errorf("after the action: source there %v, target there %v; want it moved", exists("incoming/sub/a.csv"), exists("done/sub/a.csv"))
+			}
+			if got := tg.AWS(t, "s3", "cp", "s3://"+bucket+"/done/sub/a.csv", "-"); got != "incoming/sub/a.csv" {
+				t.Errorf("done/sub/a.csv holds %q, want the original's bytes", got)
+			}
+			waitFor(t, func() bool {
+				got := second.afterJobs()
+				return len(got) == 1 && got[0] == "completed/1"
+			})
+			events := second.afterEvents(runID)
+			if len(events) != 1 || events[0]["status"] != "after-run" ||
+				!strings.Contains(fmt.Sprint(events[0]["output"]), "moved incoming/sub/a.csv to done/sub/a.csv") {
+				t.Errorf("after-run events %v, want one saying the file moved", events)
+			}
+			copies := cc.counts()
+			if len(copies) != 1 || copies["/"+bucket+"/done/sub/a.csv"] != 1 {
+				t.Errorf("server-side copies %v, want one to done/sub/a.csv", copies)
+			}
+			if got := second.runs(); len(got) != 1 {
+				t.Errorf("%d runs, want 1 (the moved file fired nothing more)", len(got))
+			}
+		})
+	}
+}
