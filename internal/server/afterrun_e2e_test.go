@@ -163,11 +163,14 @@ func (a *afterServer) afterEvents(id string) []map[string]any {
 	return out
 }
 
-// TestAfterRunSurvivesStop, on SQLite and PostgreSQL: a run ends and its
-// file's move is queued with its status; the server stops before working
-// it; a new server on the same database moves the file, once (one
-// server-side copy, the aws CLI sees the source gone and the target
-// there), and the run's history says so in one after-run event.
+// TestAfterRunSurvivesStop, on SQLite and PostgreSQL: runs end and their
+// files' moves are queued with their status; the server stops before
+// working them; a new server on the same database moves the file, once
+// (one server-side copy, the aws CLI sees the source gone and the target
+// there), and the run's history says so in one after-run event. The other
+// file was moved already when the server stopped (by the aws CLI here, as
+// an attempt cut short after its delete would leave it): that move is
+// found done, not made again.
 func TestAfterRunSurvivesStop(t *testing.T) {
 	tg := s3test.Versitygw(t)
 	for name, target := range eventDatabases(t) {
@@ -175,6 +178,7 @@ func TestAfterRunSurvivesStop(t *testing.T) {
 			bucket := tg.Bucket(t)
 			put := putter(t, tg, bucket)
 			put("incoming/sub/a.csv")
+			put("incoming/b.csv")
 			exists := func(key string) bool {
 				_, err := tg.AWSResult("s3api", "head-object", "--bucket", bucket, "--key", key)
 				return err == nil
@@ -189,28 +193,31 @@ func TestAfterRunSurvivesStop(t *testing.T) {
 			db := target(t)
 
 			first := startAfterServer(t, db, dir, conn, true)
-			var runID string
+			ids := map[string]string{} // run id by key
 			waitFor(t, func() bool {
 				for _, r := range first.runs() {
 					if r["status"] == "succeeded" {
-						runID, _ = r["id"].(string)
+						ids[fmt.Sprint(r["trigger"].(map[string]any)["key"])], _ = r["id"].(string)
 					}
 				}
-				return runID != ""
+				return len(ids) == 2
 			})
-			// The run's end and its queued move commit together: once the
-			// run shows as succeeded the job is there, and the first
-			// server does not work it.
-			if got := first.afterJobs(); len(got) != 1 || got[0] != "available/0" {
-				t.Fatalf("after_run jobs %v once the run succeeded, want one available, not attempted", got)
+			// A run's end and its queued move commit together: once both
+			// runs show as succeeded their jobs are there, and the first
+			// server does not work them.
+			if got := first.afterJobs(); len(got) != 2 || got[0] != "available/0" || got[1] != "available/0" {
+				t.Fatalf("after_run jobs %v once the runs succeeded, want two available, not attempted", got)
 			}
 			first.stop()
 			if !exists("incoming/sub/a.csv") || exists("done/sub/a.csv") {
 				t.Fatal("the file moved before the server stopped: the test proves nothing")
 			}
+			tg.AWS(t, "s3", "mv", "s3://"+bucket+"/incoming/b.csv", "s3://"+bucket+"/done/b.csv")
 
 			second := startAfterServer(t, db, dir, conn, false)
-			waitFor(t, func() bool { return len(second.afterEvents(runID)) > 0 })
+			waitFor(t, func() bool {
+				return len(second.afterEvents(ids["incoming/sub/a.csv"])) > 0 && len(second.afterEvents(ids["incoming/b.csv"])) > 0
+			})
 			if exists("incoming/sub/a.csv") || !exists("done/sub/a.csv") {
 				t.Errorf("after the action: source there %v, target there %v; want it moved", exists("incoming/sub/a.csv"), exists("done/sub/a.csv"))
 			}
@@ -219,19 +226,21 @@ func TestAfterRunSurvivesStop(t *testing.T) {
 			}
 			waitFor(t, func() bool {
 				got := second.afterJobs()
-				return len(got) == 1 && got[0] == "completed/1"
+				return len(got) == 2 && got[0] == "completed/1" && got[1] == "completed/1"
 			})
-			events := second.afterEvents(runID)
-			if len(events) != 1 || events[0]["status"] != "after-run" ||
-				!strings.Contains(fmt.Sprint(events[0]["output"]), "moved incoming/sub/a.csv to done/sub/a.csv") {
-				t.Errorf("after-run events %v, want one saying the file moved", events)
+			for key, target := range map[string]string{"incoming/sub/a.csv": "done/sub/a.csv", "incoming/b.csv": "done/b.csv"} {
+				events := second.afterEvents(ids[key])
+				if len(events) != 1 || events[0]["status"] != "after-run" ||
+					!strings.Contains(fmt.Sprint(events[0]["output"]), "moved "+key+" to "+target) {
+					t.Errorf("after-run events of %s's run %v, want one saying it moved", key, events)
+				}
 			}
 			copies := cc.counts()
 			if len(copies) != 1 || copies["/"+bucket+"/done/sub/a.csv"] != 1 {
-				t.Errorf("server-side copies %v, want one to done/sub/a.csv", copies)
+				t.Errorf("server-side copies %v, want one to done/sub/a.csv (done/b.csv was there)", copies)
 			}
-			if got := second.runs(); len(got) != 1 {
-				t.Errorf("%d runs, want 1 (the moved file fired nothing more)", len(got))
+			if got := second.runs(); len(got) != 2 {
+				t.Errorf("%d runs, want 2 (the moves fired nothing more)", len(got))
 			}
 		})
 	}
