@@ -24,7 +24,8 @@ var watchFilesKind = &Kind{
 		"fires twice nor misses a file. The first listing records what exists without firing, unless fire_existing is true. " +
 		"With settle, an object starts its run only once a listing finds it with the same size and ETag for that long " +
 		"(an upload still being written waits). With after, the object is moved (a server-side copy, then a delete) or " +
-		"deleted when its run ends, never at detection; a failure to do so is logged and recorded in the run's history. " +
+		"deleted when its run ends, never at detection: the action is queued with the run's final status and tried again after an error " +
+		"or a stop, and its outcome is recorded in the run's history. " +
 		"With start_after, each listing starts after the greatest key seen, for keys that grow in order (dated paths): " +
 		"only new keys are listed, not the whole prefix. See docs/server.md.",
 	Payload: []PayloadField{
