@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,22 +43,37 @@ func (r oneConnection) Connection(context.Context, string) (connection.Connectio
 }
 
 // copyCounter is a proxy in front of the test server that counts the
-// server-side copies (PUTs with x-amz-copy-source) by target path.
+// server-side copies (PUTs with x-amz-copy-source) it passes on, by target
+// path, after refusing the first refuse of them with AccessDenied (an
+// error the SDK does not retry).
 type copyCounter struct {
 	*httptest.Server
-	mu     sync.Mutex
-	copies map[string]int
+	mu      sync.Mutex
+	refuse  int
+	copies  map[string]int
+	refused int
 }
 
-func newCopyCounter(t *testing.T, endpoint string) *copyCounter {
+func newCopyCounter(t *testing.T, endpoint string, refuse int) *copyCounter {
 	target, _ := url.Parse(endpoint)
 	proxy := httputil.NewSingleHostReverseProxy(target)
-	cc := &copyCounter{copies: map[string]int{}}
+	cc := &copyCounter{copies: map[string]int{}, refuse: refuse}
 	cc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != "" {
 			cc.mu.Lock()
-			cc.copies[r.URL.Path]++
+			refused := cc.refused < cc.refuse
+			if refused {
+				cc.refused++
+			} else {
+				cc.copies[r.URL.Path]++
+			}
 			cc.mu.Unlock()
+			if refused {
+				w.Header().Set("Content-Type", "application/xml")
+				w.WriteHeader(http.StatusForbidden)
+				io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>refused by the test</Message></Error>`)
+				return
+			}
 		}
 		proxy.ServeHTTP(w, r)
 	}))
@@ -150,8 +166,7 @@ func (a *afterServer) afterJobs() []string {
 	return out
 }
 
-// eventsOf returns the statuses of a run's events whose status starts
-// with after-run, with what they say.
+// afterEvents returns a run's events whose status starts with after-run.
 func (a *afterServer) afterEvents(id string) []map[string]any {
 	var out []map[string]any
 	events, _ := a.run(id)["events"].([]any)
@@ -183,7 +198,7 @@ func TestAfterRunSurvivesStop(t *testing.T) {
 				_, err := tg.AWSResult("s3api", "head-object", "--bucket", bucket, "--key", key)
 				return err == nil
 			}
-			cc := newCopyCounter(t, tg.Conn.Endpoint)
+			cc := newCopyCounter(t, tg.Conn.Endpoint, 0)
 			conn := tg.Conn
 			conn.Name, conn.Endpoint = "vg", cc.URL
 			dir := t.TempDir()
@@ -241,6 +256,49 @@ func TestAfterRunSurvivesStop(t *testing.T) {
 			}
 			if got := second.runs(); len(got) != 2 {
 				t.Errorf("%d runs, want 2 (the moves fired nothing more)", len(got))
+			}
+		})
+	}
+}
+
+// TestAfterRunRetried, on SQLite and PostgreSQL: a move whose copy is
+// refused (AccessDenied, once) is tried again with River's backoff and
+// done at the second attempt; the history has one after-run event and no
+// after-run-failed, and the log says the first attempt failed.
+func TestAfterRunRetried(t *testing.T) {
+	tg := s3test.Versitygw(t)
+	for name, target := range eventDatabases(t) {
+		t.Run(name, func(t *testing.T) {
+			bucket := tg.Bucket(t)
+			putter(t, tg, bucket)("incoming/a.csv")
+			cc := newCopyCounter(t, tg.Conn.Endpoint, 1)
+			conn := tg.Conn
+			conn.Name, conn.Endpoint = "vg", cc.URL
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "after.yaml"), []byte(fmt.Sprintf(afterFlow, bucket)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			srv := startAfterServer(t, target(t), dir, conn, false)
+			waitFor(t, func() bool {
+				got := srv.afterJobs()
+				return len(got) == 1 && got[0] == "completed/2"
+			})
+			var id string
+			for _, r := range srv.runs() {
+				id, _ = r["id"].(string)
+			}
+			events := srv.afterEvents(id)
+			if len(events) != 1 || events[0]["status"] != "after-run" {
+				t.Errorf("after-run events %v, want one after-run", events)
+			}
+			if _, err := tg.AWSResult("s3api", "head-object", "--bucket", bucket, "--key", "done/a.csv"); err != nil {
+				t.Errorf("done/a.csv: %v", err)
+			}
+			if _, err := tg.AWSResult("s3api", "head-object", "--bucket", bucket, "--key", "incoming/a.csv"); err == nil {
+				t.Error("incoming/a.csv is still there")
+			}
+			if log := srv.log.String(); !strings.Contains(log, "it is tried again") || !strings.Contains(log, "AccessDenied") {
+				t.Errorf("the log does not say the first attempt failed:\n%s", log)
 			}
 		})
 	}

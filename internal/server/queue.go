@@ -199,8 +199,8 @@ func (q *queue) stop(ctx context.Context) {
 	}
 }
 
-// requeueOrphans makes the runs that the last process was working when it
-// stopped available again, to resume. Only valid when this process is the
+// requeueOrphans makes the runs (and actions after runs) that the last
+// process was working when it stopped available again, to resume. Only valid when this process is the
 // only one using the database (the embedded SQLite mode, guarded by a lock
 // file); on PostgreSQL rescueStale finds them by their heartbeat instead.
 func (q *queue) requeueOrphans(ctx context.Context, db *store.DB) (int64, error) {
