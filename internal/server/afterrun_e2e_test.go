@@ -303,3 +303,55 @@ func TestAfterRunRetried(t *testing.T) {
 		})
 	}
 }
+
+// failFlow fails each run (it asks for a file that is not there) and
+// moves the file to failed/.
+const failFlow = `name: fail
+trigger:
+  watch_files: {connection: vg, bucket: %[1]s, prefix: incoming/, every: 1s, fire_existing: true, after: {failure: {move_to: failed/}}}
+steps:
+  - {id: info, module: s3.get_file_info, connection: vg, with: {bucket: %[1]s, path: absent/nothing.csv}}
+`
+
+// TestAfterRunOncePerStatus, on SQLite and PostgreSQL: a failed run's
+// file is moved to failed/; the run retried through the API fails again
+// and records its end again, which queues no second action (one job per
+// run and status).
+func TestAfterRunOncePerStatus(t *testing.T) {
+	tg := s3test.Versitygw(t)
+	for name, target := range eventDatabases(t) {
+		t.Run(name, func(t *testing.T) {
+			bucket := tg.Bucket(t)
+			putter(t, tg, bucket)("incoming/a.csv")
+			conn := tg.Conn
+			conn.Name = "vg"
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "fail.yaml"), []byte(fmt.Sprintf(failFlow, bucket)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			srv := startAfterServer(t, target(t), dir, conn, false)
+			waitFor(t, func() bool {
+				got := srv.afterJobs()
+				return len(got) == 1 && got[0] == "completed/1"
+			})
+			id, _ := srv.runs()[0]["id"].(string)
+			if _, err := tg.AWSResult("s3api", "head-object", "--bucket", bucket, "--key", "failed/a.csv"); err != nil {
+				t.Fatalf("failed/a.csv: %v", err)
+			}
+			code, out := srv.post("/api/runs/"+id+"/retry", nil, bearer(srv.token))
+			if code != http.StatusOK {
+				t.Fatalf("retry: %d %v", code, out)
+			}
+			waitFor(t, func() bool {
+				r, _ := srv.run(id)["run"].(map[string]any)
+				return r["status"] == "failed" && r["finishedAt"] != nil
+			})
+			if got := srv.afterJobs(); len(got) != 1 {
+				t.Errorf("after_run jobs %v after the retry failed again, want the one", got)
+			}
+			if events := srv.afterEvents(id); len(events) != 1 || events[0]["status"] != "after-run" {
+				t.Errorf("after-run events %v, want one after-run", events)
+			}
+		})
+	}
+}
