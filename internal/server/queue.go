@@ -200,9 +200,10 @@ func (q *queue) stop(ctx context.Context) {
 }
 
 // requeueOrphans makes the runs (and actions after runs) that the last
-// process was working when it stopped available again, to resume. Only valid when this process is the
-// only one using the database (the embedded SQLite mode, guarded by a lock
-// file); on PostgreSQL rescueStale finds them by their heartbeat instead.
+// process was working when it stopped available again, to resume. Only
+// valid when this process is the only one using the database (the
+// embedded SQLite mode, guarded by a lock file); on PostgreSQL
+// rescueStale finds them by their heartbeat (or age) instead.
 func (q *queue) requeueOrphans(ctx context.Context, db *store.DB) (int64, error) {
 	jobs, err := q.runningJobs(ctx, []string{RunArgs{}.Kind(), AfterRunArgs{}.Kind()}, func(*rivertype.JobRow) bool { return true })
 	if err != nil {
