@@ -110,6 +110,14 @@ func (s *Store) Flush(ctx context.Context) error {
 
 // FinishRun writes the remaining events and the run's outcome.
 func (s *Store) FinishRun(ctx context.Context, end engine.RunEnd) error {
+	return s.FinishRunTx(ctx, end, nil)
+}
+
+// FinishRunTx writes the remaining events and the run's outcome, and in
+// the same transaction calls also (unless nil) with it: what also writes
+// (the server queues the trigger's action after the run) is committed with
+// the outcome, or neither is.
+func (s *Store) FinishRunTx(ctx context.Context, end engine.RunEnd, also func(context.Context, *store.Tx) error) error {
 	if err := s.Flush(ctx); err != nil {
 		return err
 	}
@@ -119,10 +127,23 @@ func (s *Store) FinishRun(ctx context.Context, end engine.RunEnd) error {
 	if !end.Finished.IsZero() {
 		finished = FormatTime(end.Finished)
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ?,
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record the end of run %s: %w", end.ID, err)
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ?,
 		errors_ignored = ?, errors_resumed = ?, bundles_broken = ? WHERE id = ?`,
 		end.Status, end.Error, finished, end.Ignored, end.Resumed, end.Broken, end.ID)
 	if err != nil {
+		return fmt.Errorf("record the end of run %s: %w", end.ID, err)
+	}
+	if also != nil {
+		if err := also(ctx, tx); err != nil {
+			return fmt.Errorf("record the end of run %s: %w", end.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("record the end of run %s: %w", end.ID, err)
 	}
 	return nil
@@ -567,24 +588,40 @@ func shortHash(h string) string {
 }
 
 // EventAfterRunFailed is the run event of what a run's trigger was to do
-// once the run ended (move or delete its file) that failed.
-const EventAfterRunFailed = "after-run-failed"
+// once the run ended (move or delete its file) that failed for good;
+// EventAfterRun is the event of such an action done.
+const (
+	EventAfterRunFailed = "after-run-failed"
+	EventAfterRun       = "after-run"
+)
 
 // RecordAfterRunFailed adds to a finished run's history, after the events
 // it has, that its trigger's action after the run (kind names the
 // trigger) failed, and why.
 func (s *Store) RecordAfterRunFailed(ctx context.Context, id, kind string, why error) error {
+	return s.recordAfterRun(ctx, id, engine.Event{Status: EventAfterRunFailed, Error: why.Error(),
+		Output: map[string]any{"trigger": kind}})
+}
+
+// RecordAfterRun adds to a finished run's history, after the events it
+// has, that its trigger's action after the run (kind names the trigger)
+// was done, and what it did (done, such as "moved a.csv to done/a.csv").
+func (s *Store) RecordAfterRun(ctx context.Context, id, kind, done string) error {
+	return s.recordAfterRun(ctx, id, engine.Event{Status: EventAfterRun, Output: map[string]any{"trigger": kind, "done": done}})
+}
+
+func (s *Store) recordAfterRun(ctx context.Context, id string, ev engine.Event) error {
 	_, seq, err := s.Completed(ctx, id)
 	if err != nil {
 		return fmt.Errorf("run %s: read its history: %w", id, err)
 	}
-	err = s.Event(ctx, engine.Event{RunID: id, Seq: seq + 1, Status: EventAfterRunFailed, Started: time.Now().UTC(),
-		Error: why.Error(), Output: map[string]any{"trigger": kind}})
+	ev.RunID, ev.Seq, ev.Started = id, seq+1, time.Now().UTC()
+	err = s.Event(ctx, ev)
 	if err == nil {
 		err = s.Flush(ctx)
 	}
 	if err != nil {
-		return fmt.Errorf("run %s: record that its trigger's action after it failed: %w", id, err)
+		return fmt.Errorf("run %s: record its trigger's action after it (%s): %w", id, ev.Status, err)
 	}
 	return nil
 }

@@ -87,6 +87,10 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 		// The flow has as many runs going as it allows: try again soon.
 		return river.JobSnooze(time.Second)
 	}
+	// The recorder finds the run's flow and job here when the run ends,
+	// to queue its trigger's action with its final status.
+	w.s.worked.Store(job.Args.RunID, workedRun{flow: f, args: job.Args})
+	defer w.s.worked.Delete(job.Args.RunID)
 	stop := w.s.heartbeat(ctx, job.Args.RunID)
 	defer stop()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -116,9 +120,9 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 		return river.JobSnooze(waiting.After)
 	}
 	// The flow's own on_error has had its say; a failed run is a result,
-	// not a job to retry.
+	// not a job to retry. Its trigger's action after it, if any, was
+	// queued with its final status (finishRecorder).
 	w.s.log.InfoContext(ctx, "run finished", "run", res.RunID, "flow", f.Name, "status", res.Status, "worker", w.s.id)
-	w.s.runFinished(ctx, f, job.Args, res.Status)
 	return nil
 }
 
@@ -127,6 +131,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 func newQueue(ctx context.Context, db *store.DB, s *Server, workers int, log *slog.Logger) (*queue, error) {
 	ws := river.NewWorkers()
 	river.AddWorker(ws, &runWorker{s: s})
+	river.AddWorker(ws, &afterRunWorker{s: s})
 	cfg := &river.Config{
 		ID:                s.id,
 		Logger:            log,
@@ -144,6 +149,9 @@ func newQueue(ctx context.Context, db *store.DB, s *Server, workers int, log *sl
 	}
 	if workers > 0 {
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}}
+		if !s.cfg.holdAfterRuns {
+			cfg.Queues[afterRunQueue] = river.QueueConfig{MaxWorkers: workers}
+		}
 	}
 	q := &queue{working: workers > 0}
 	var migrator interface {
@@ -201,12 +209,13 @@ func (q *queue) stop(ctx context.Context) {
 	}
 }
 
-// requeueOrphans makes the runs that the last process was working when it
-// stopped available again, to resume. Only valid when this process is the
-// only one using the database (the embedded SQLite mode, guarded by a lock
-// file); on PostgreSQL rescueStale finds them by their heartbeat instead.
+// requeueOrphans makes the runs (and actions after runs) that the last
+// process was working when it stopped available again, to resume. Only
+// valid when this process is the only one using the database (the
+// embedded SQLite mode, guarded by a lock file); on PostgreSQL
+// rescueStale finds them by their heartbeat (or age) instead.
 func (q *queue) requeueOrphans(ctx context.Context, db *store.DB) (int64, error) {
-	jobs, err := q.runningJobs(ctx, func(*rivertype.JobRow) bool { return true })
+	jobs, err := q.runningJobs(ctx, []string{RunArgs{}.Kind(), AfterRunArgs{}.Kind()}, func(*rivertype.JobRow) bool { return true })
 	if err != nil {
 		return 0, fmt.Errorf("requeue interrupted runs: %w", err)
 	}
@@ -217,10 +226,10 @@ func (q *queue) requeueOrphans(ctx context.Context, db *store.DB) (int64, error)
 	return n, nil
 }
 
-// runningJobs lists the run jobs River has as running, through River's
-// own API, keeping those keep accepts.
-func (q *queue) runningJobs(ctx context.Context, keep func(*rivertype.JobRow) bool) ([]*rivertype.JobRow, error) {
-	params := river.NewJobListParams().States(rivertype.JobStateRunning).Kinds(RunArgs{}.Kind()).First(1000)
+// runningJobs lists the jobs of those kinds River has as running, through
+// River's own API, keeping those keep accepts.
+func (q *queue) runningJobs(ctx context.Context, kinds []string, keep func(*rivertype.JobRow) bool) ([]*rivertype.JobRow, error) {
+	params := river.NewJobListParams().States(rivertype.JobStateRunning).Kinds(kinds...).First(1000)
 	var out []*rivertype.JobRow
 	for {
 		res, err := q.work.JobList(ctx, params)

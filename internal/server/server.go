@@ -85,6 +85,10 @@ type Config struct {
 	// server its S3 events (see localevents.go); "" takes none.
 	LocalEventsHome string
 	Logger          *slog.Logger
+
+	// holdAfterRuns leaves the actions after runs queued, unworked (tests
+	// stop a server between a run's end and its action).
+	holdAfterRuns bool
 }
 
 // Server is a running s3flow server.
@@ -109,6 +113,9 @@ type Server struct {
 	id    string
 	// running cancels the runs this process works, by run id.
 	running sync.Map
+	// worked holds the flow and job of each run this process works, by
+	// run id (a workedRun), for finishRecorder.
+	worked sync.Map
 	// reloadMu makes reloads of the flows one at a time.
 	reloadMu sync.Mutex
 	// folder is the flows folder as the API writes it, versions the
@@ -186,7 +193,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.logProblems(ctx, files)
 	s.flows = &flowSet{db: cfg.DB}
 	s.flows.Replace(files)
-	s.engine = engine.New(engine.Options{Registry: cfg.Registry, Resolver: cfg.Resolver, Recorder: s.metrics.recorder(s.history), Logger: cfg.Logger, Files: s.files,
+	s.engine = engine.New(engine.Options{Registry: cfg.Registry, Resolver: cfg.Resolver, Recorder: s.metrics.recorder(finishRecorder{s.history, s}), Logger: cfg.Logger, Files: s.files,
 		MaxBundles: cfg.MaxBundles, MaxAggregate: cfg.MaxAggregate})
 	if s.queue, err = newQueue(ctx, cfg.DB, s, cfg.Workers, cfg.Logger); err != nil {
 		return nil, err

@@ -136,30 +136,44 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 	}
 }
 
-// rescueStale makes the jobs of runs whose worker stopped beating
-// available again. A job attempted less than RescueAfter ago is left
-// alone: its worker has just picked it up.
+// rescueStale makes the jobs of runs whose worker stopped beating, and of
+// actions after runs left running, available again. A run's job attempted
+// less than RescueAfter ago is left alone: its worker has just picked it
+// up.
 func (s *Server) rescueStale(ctx context.Context) (int64, error) {
 	cutoff := time.Now().Add(-s.cfg.RescueAfter)
 	ids, err := s.history.Stale(ctx, cutoff)
-	if err != nil || len(ids) == 0 {
+	if err != nil {
 		return 0, err
 	}
-	stale := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		stale[id] = true
-	}
-	jobs, err := s.queue.runningJobs(ctx, func(job *rivertype.JobRow) bool {
-		var args RunArgs
-		if json.Unmarshal(job.EncodedArgs, &args) != nil {
-			return false
+	var jobs []*rivertype.JobRow
+	if len(ids) > 0 {
+		stale := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			stale[id] = true
 		}
-		return stale[args.RunID] && job.AttemptedAt != nil && job.AttemptedAt.Before(cutoff)
+		jobs, err = s.queue.runningJobs(ctx, []string{RunArgs{}.Kind()}, func(job *rivertype.JobRow) bool {
+			var args RunArgs
+			if json.Unmarshal(job.EncodedArgs, &args) != nil {
+				return false
+			}
+			return stale[args.RunID] && job.AttemptedAt != nil && job.AttemptedAt.Before(cutoff)
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	// An action after a run has no heartbeat: its attempt is cut short
+	// after afterRunTimeout, so one still running well after that was
+	// left by a process that stopped.
+	afterCutoff := cutoff.Add(-afterRunTimeout)
+	after, err := s.queue.runningJobs(ctx, []string{AfterRunArgs{}.Kind()}, func(job *rivertype.JobRow) bool {
+		return job.AttemptedAt != nil && job.AttemptedAt.Before(afterCutoff)
 	})
 	if err != nil {
 		return 0, err
 	}
-	return requeueRunning(ctx, s.cfg.DB, jobs)
+	return requeueRunning(ctx, s.cfg.DB, append(jobs, after...))
 }
 
 // cancelRun stops a run: a queued one never starts, a running one is cut

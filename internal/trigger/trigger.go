@@ -93,15 +93,35 @@ type Runner interface {
 }
 
 // RunFinisher is a Config that acts when a run it started has ended (a
-// watch_files trigger moving or deleting the file). The server calls
-// RunFinished once it has recorded a run's final status, for the trigger
-// of the kind trigger.type names, whatever the kind: the interface is the
-// declaration. An error is the action's failure; the server logs it and
-// records it in the run's history.
+// watch_files trigger moving or deleting the file). When the server
+// records a run's final status it asks ActsAfter, for the trigger of the
+// kind trigger.type names, whatever the kind: the interface is the
+// declaration. If it acts, the action is queued in the same transaction as
+// the status, and RunFinished is called from the queue, again after an
+// error or a stop mid-way, until it succeeds, fails for good (an error
+// wrapped by Permanent) or runs out of attempts. So RunFinished must be
+// idempotent: called again after it did all or part of its work, it
+// finishes that work or finds it done, and does nothing twice.
 type RunFinisher interface {
 	Config
-	RunFinished(ctx context.Context, h Host, run FinishedRun) error
+	// ActsAfter says whether RunFinished has anything to do for a run that
+	// ended, succeeded or not (false: nothing is queued).
+	ActsAfter(succeeded bool) bool
+	// RunFinished does the action. done says what it did, for the run's
+	// history ("" when it found nothing to do).
+	RunFinished(ctx context.Context, h Host, run FinishedRun) (done string, err error)
 }
+
+// PermanentError is a failure of RunFinished that another attempt would
+// not change (the object changed since the run started): the server
+// records it at once instead of trying again.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent marks err as a failure that trying again would not change.
+func Permanent(err error) error { return &PermanentError{Err: err} }
 
 // FinishedRun is a run that has ended, as RunFinished gets it.
 type FinishedRun struct {

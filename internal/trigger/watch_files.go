@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/s3client"
 	"github.com/s3flow/s3flow/internal/store"
 )
 
@@ -23,7 +24,8 @@ var watchFilesKind = &Kind{
 		"fires twice nor misses a file. The first listing records what exists without firing, unless fire_existing is true. " +
 		"With settle, an object starts its run only once a listing finds it with the same size and ETag for that long " +
 		"(an upload still being written waits). With after, the object is moved (a server-side copy, then a delete) or " +
-		"deleted when its run ends, never at detection; a failure to do so is logged and recorded in the run's history. " +
+		"deleted when its run ends, never at detection: the action is queued with the run's final status and tried again after an error " +
+		"or a stop, and its outcome is recorded in the run's history. " +
 		"With start_after, each listing starts after the greatest key seen, for keys that grow in order (dated paths): " +
 		"only new keys are listed, not the whole prefix. See docs/server.md.",
 	Payload: []PayloadField{
@@ -466,6 +468,14 @@ func stampOf(v any) string {
 	return fmt.Sprint(v)
 }
 
+// ActsAfter says whether after: has an action for a run that ended so.
+func (w *WatchFiles) ActsAfter(succeeded bool) bool {
+	if succeeded {
+		return !w.OnSuccess.none()
+	}
+	return !w.OnFailure.none()
+}
+
 // RunFinished does what after: says with the object a run of this trigger
 // was started for, when the run has ended: moves it (a server-side copy
 // under the folder, then a delete of the original) or deletes it. Only a
@@ -473,59 +483,90 @@ func stampOf(v any) string {
 // started by hand with trigger data, or one for an older version of the
 // object, leaves it alone. The object is checked to still have the run's
 // ETag first, so a newer upload is not deleted unseen.
-func (w *WatchFiles) RunFinished(ctx context.Context, h Host, run FinishedRun) error {
+//
+// It may be called again after it did part of its work (the process
+// stopped mid-way): an object already gone is done if it was to be deleted,
+// or if it was to be moved and the target is there; a copy made before a
+// stop is made again over itself. Once done, the object's row is forgotten,
+// so a later call finds that the trigger did not start this run for the
+// object as it is, and does nothing.
+func (w *WatchFiles) RunFinished(ctx context.Context, h Host, run FinishedRun) (string, error) {
 	act := w.OnFailure
 	if run.Succeeded {
 		act = w.OnSuccess
 	}
 	if act.none() {
-		return nil
+		return "", nil
 	}
 	key, _ := run.Trigger["key"].(string)
 	etag, _ := run.Trigger["etag"].(string)
 	var started string
 	err := h.DB().QueryRowContext(ctx, `SELECT run_id FROM watch_state WHERE flow = ? AND key = ?`, run.Flow, key).Scan(&started)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("after the run (%s %q): read what the trigger started: %w", act, key, err)
+		return "", fmt.Errorf("after the run (%s %q): read what the trigger started: %w", act, key, err)
 	}
 	if started != run.ID {
-		h.Logger().Info("watch_files: after-action skipped: the trigger did not start this run for the object as it is",
+		h.Logger().Info("watch_files: after-action skipped: the trigger did not start this run for the object as it is (or the action is done)",
 			"flow", run.Flow, "run", run.ID, "key", key, "action", act.String())
-		return nil
+		return "", nil
 	}
 	if !strings.HasPrefix(key, w.watched()) {
-		return fmt.Errorf("after the run (%s): %q is not under the watched prefix %q: left in place", act, key, w.watched())
+		return "", Permanent(fmt.Errorf("after the run (%s): %q is not under the watched prefix %q: left in place", act, key, w.watched()))
 	}
 	conn, err := h.Connection(ctx, w.Connection)
 	if err != nil {
-		return fmt.Errorf("after the run (%s %q): %w", act, key, err)
+		return "", fmt.Errorf("after the run (%s %q): %w", act, key, err)
 	}
 	env := module.Env{Connection: &conn, Logger: h.Logger()}
+	target := ""
+	if act.MoveTo != "" {
+		target = act.MoveTo + strings.TrimPrefix(key, w.watched())
+	}
+	done := "deleted " + key
+	if target != "" {
+		done = fmt.Sprintf("moved %s to %s", key, target)
+	}
 	// The modules' paths drop one leading /; given "/"+key they name the
 	// key exactly, even one that starts with /.
 	info, err := callOne(ctx, h, env, "s3.get_file_info", map[string]any{"bucket": w.Bucket, "path": "/" + key})
-	if err != nil {
-		return fmt.Errorf("after the run (%s %q): %w", act, key, err)
-	}
-	if now, _ := info["etag"].(string); now != etag {
-		return fmt.Errorf("after the run (%s %q): the object changed since the run started (ETag %s, the run's %s): left in place", act, key, now, etag)
-	}
-	if act.MoveTo != "" {
-		target := act.MoveTo + strings.TrimPrefix(key, w.watched())
-		if _, err := callOne(ctx, h, env, "s3.copy_file", map[string]any{"bucket": w.Bucket, "path": "/" + key, "to_path": "/" + target}); err != nil {
-			return fmt.Errorf("after the run (%s %q): copy to %q: %w", act, key, target, err)
+	switch {
+	case isNoSuchKey(err):
+		// Gone: done by an earlier attempt, or by someone else.
+		if target != "" {
+			if _, err := callOne(ctx, h, env, "s3.get_file_info", map[string]any{"bucket": w.Bucket, "path": "/" + target}); isNoSuchKey(err) {
+				return "", Permanent(fmt.Errorf("after the run (%s %q): the object is gone and %q is not there: nothing to move", act, key, target))
+			} else if err != nil {
+				return "", fmt.Errorf("after the run (%s %q): the object is gone; look for %q: %w", act, key, target, err)
+			}
 		}
-	}
-	if _, err := callOne(ctx, h, env, "s3.delete_file", map[string]any{"bucket": w.Bucket, "path": "/" + key}); err != nil {
-		return fmt.Errorf("after the run (%s %q): delete the original: %w", act, key, err)
+	case err != nil:
+		return "", fmt.Errorf("after the run (%s %q): %w", act, key, err)
+	default:
+		if now, _ := info["etag"].(string); now != etag {
+			return "", Permanent(fmt.Errorf("after the run (%s %q): the object changed since the run started (ETag %s, the run's %s): left in place", act, key, now, etag))
+		}
+		if target != "" {
+			if _, err := callOne(ctx, h, env, "s3.copy_file", map[string]any{"bucket": w.Bucket, "path": "/" + key, "to_path": "/" + target}); err != nil {
+				return "", fmt.Errorf("after the run (%s %q): copy to %q: %w", act, key, target, err)
+			}
+		}
+		if _, err := callOne(ctx, h, env, "s3.delete_file", map[string]any{"bucket": w.Bucket, "path": "/" + key}); err != nil {
+			return "", fmt.Errorf("after the run (%s %q): delete the original: %w", act, key, err)
+		}
 	}
 	// The key is free again: a file put there later, even with the same
 	// bytes, is created anew.
 	if _, err := h.DB().ExecContext(ctx, `DELETE FROM watch_state WHERE flow = ? AND key = ? AND run_id = ?`, run.Flow, key, run.ID); err != nil {
-		return fmt.Errorf("after the run (%s %q): done, but forgetting the key failed: %w", act, key, err)
+		return "", fmt.Errorf("after the run (%s %q): done, but forgetting the key failed: %w", act, key, err)
 	}
 	h.Logger().Info("watch_files: after the run", "flow", run.Flow, "run", run.ID, "key", key, "action", act.String())
-	return nil
+	return done, nil
+}
+
+// isNoSuchKey says err is S3's answer that the object does not exist.
+func isNoSuchKey(err error) bool {
+	var e *s3client.Error
+	return errors.As(err, &e) && e.Code == "NoSuchKey"
 }
 
 // callOne runs a single-result module with raw inputs and returns its

@@ -447,7 +447,8 @@ func TestWatchFilesAfterOnlyItsRun(t *testing.T) {
 	}
 	payload := map[string]any{"type": "watch_files", "key": "in/a.csv", "etag": "e1"}
 	finished := func(id string, ok bool) error {
-		return w.RunFinished(t.Context(), h, FinishedRun{ID: id, Flow: "f", Succeeded: ok, Trigger: payload})
+		_, err := w.RunFinished(t.Context(), h, FinishedRun{ID: id, Flow: "f", Succeeded: ok, Trigger: payload})
+		return err
 	}
 	if err := finished("by-hand", true); err != nil {
 		t.Fatalf("a run the trigger did not start: %v", err)
