@@ -710,7 +710,7 @@ try {
   const partial = await api('GET', '/api/runs/' + encodeURIComponent(partialId));
   assert.equal(partial.body.run.until, 'get');
   assert.deepEqual([...new Set(partial.body.events.map((e) => e.step).filter(Boolean))], ['archive_bucket', 'list', 'csv', 'get']);
-  log('editor: archive-reports built from an empty editor by clicks and typing (four inputs, seven steps, 16 connections and fields mapped with the picker, a filter, a retry, an aggregate); the saved file means examples/archive-reports.yaml; run once, the aws CLI sees the archive');
+  log('editor: archive-reports built from an empty editor by clicks and typing (four inputs, seven steps, 16 connections and fields mapped with the picker, a filter, a retry, an aggregate); the saved file means examples/archive-reports.yaml; run once, the aws CLI sees the archive; "Run up to here" on a card runs the steps up to it, recorded as such');
 
   // --- Keyboard: the skip link and the navigation ----------------------
   await page.setViewportSize({ width: 1280, height: 800 });
