@@ -107,6 +107,12 @@ func triggerSetup(ctx context.Context, a *app, file, targetARN string, dryRun bo
 		current, err = c.GetBucketNotificationConfiguration(ctx, &s3.GetBucketNotificationConfigurationInput{Bucket: aws.String(ev.Bucket)})
 		return err
 	})
+	if err != nil && dryRun && notImplemented(err) {
+		// Nothing to keep on such a store: the dry run shows the
+		// configuration on its own.
+		fmt.Fprintf(a.io.Err, "the store does not keep notification configurations (%s); showing the configuration on its own\n", s3client.Code(err))
+		current, err = nil, nil
+	}
 	if err != nil {
 		return notificationError("read the notification configuration of bucket "+ev.Bucket, err)
 	}
@@ -140,12 +146,19 @@ func triggerSetup(ctx context.Context, a *app, file, targetARN string, dryRun bo
 	return nil
 }
 
+// notImplemented reports a store's answer that it has no bucket
+// notification configurations.
+func notImplemented(err error) bool {
+	code := s3client.Code(err)
+	return code == "NotImplemented" || code == "NotSupported"
+}
+
 // notificationError says what a store's refusal means; a store without
 // notification configurations is told apart.
 func notificationError(what string, err error) error {
-	if code := s3client.Code(err); code == "NotImplemented" || code == "NotSupported" {
-		return fmt.Errorf("%s: the store does not take bucket notification configurations (%s): set its notifications its own way "+
-			"(versitygw: --event-webhook-url with the URL token), or see with --dry-run what would be written", what, code)
+	if notImplemented(err) {
+		return fmt.Errorf("%s: the store does not take bucket notification configurations (%s): give it the events URL its own way "+
+			"(versitygw: --event-webhook-url with the token of 's3flow trigger token'); --dry-run shows what would be written", what, s3client.Code(err))
 	}
 	return fmt.Errorf("%s: %w", what, s3client.Explain(err))
 }

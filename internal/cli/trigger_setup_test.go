@@ -121,9 +121,9 @@ func TestTriggerSetup(t *testing.T) {
 	tg := s3test.Target{Name: "minio", Conn: connection.Connection{AccessKeyID: "setuptest",
 		SecretAccessKey: connection.NewSecret(hex.EncodeToString(secret)), Region: "us-east-1", Endpoint: "http://" + minioAddr, PathStyle: true}}
 	t.Setenv("SETUP_TEST_SECRET", tg.Conn.SecretAccessKey.Reveal())
-	if code, _, stderr := runCLI(t, "", "connection", "add", "minio", "--endpoint", tg.Conn.Endpoint, "--path-style",
+	if code, _, stderr := runCLI(t, "", "connection", "create", "minio", "--endpoint", tg.Conn.Endpoint, "--path-style",
 		"--access-key-id", tg.Conn.AccessKeyID, "--secret-access-key-env", "SETUP_TEST_SECRET", "--no-verify"); code != 0 {
-		t.Fatalf("connection add: %s", stderr)
+		t.Fatalf("connection create: %s", stderr)
 	}
 	flows := t.TempDir()
 	flowFile := filepath.Join(flows, "uploads.yaml")
@@ -295,7 +295,7 @@ func TestTriggerSetupRefused(t *testing.T) {
 		return path
 	}
 	steps := "steps:\n  - {id: items, module: flow.iterate, with: {items: [1]}}\n"
-	hook := write("hook", "name: hook\ntrigger:\n  webhook: {}\n"+steps)
+	hook := write("hook", "name: hook\ntrigger:\n  schedule: {every: 1h}\n"+steps)
 	local := write("onlocal", "name: onlocal\ntrigger:\n  s3_event: {connection: local, bucket: b}\n"+steps)
 	for _, tt := range []struct {
 		name string
@@ -315,9 +315,9 @@ func TestTriggerSetupRefused(t *testing.T) {
 	for _, tg := range []s3test.Target{s3test.Versitygw(t), s3test.Seaweed(t)} {
 		t.Run(tg.Name, func(t *testing.T) {
 			t.Setenv("SETUP_TEST_SECRET", tg.Conn.SecretAccessKey.Reveal())
-			if code, _, stderr := runCLI(t, "", "connection", "add", tg.Name, "--endpoint", tg.Conn.Endpoint, "--path-style",
+			if code, _, stderr := runCLI(t, "", "connection", "create", tg.Name, "--endpoint", tg.Conn.Endpoint, "--path-style",
 				"--access-key-id", tg.Conn.AccessKeyID, "--secret-access-key-env", "SETUP_TEST_SECRET", "--no-verify"); code != 0 {
-				t.Fatalf("connection add: %s", stderr)
+				t.Fatalf("connection create: %s", stderr)
 			}
 			bucket := tg.Bucket(t)
 			flow := write("on"+tg.Name, "name: on"+tg.Name+"\ntrigger:\n  s3_event: {connection: "+tg.Name+", bucket: "+bucket+"}\n"+steps)
@@ -337,8 +337,14 @@ func TestTriggerSetupRefused(t *testing.T) {
 				if !strings.Contains(out, "s3flow-on"+tg.Name) {
 					t.Errorf("setup succeeded but the configuration reads %s", out)
 				}
-			} else if !strings.Contains(stderr, "notification configuration of bucket "+bucket) {
-				t.Errorf("refusal does not say what was refused: %s", stderr)
+			} else if !strings.Contains(stderr, "notification configuration of bucket "+bucket) || !strings.Contains(stderr, "--dry-run") {
+				t.Errorf("refusal does not say what was refused, nor what to do: %s", stderr)
+			}
+			// --dry-run works on a store that refuses: the XML of the
+			// flow's entry alone.
+			code, out, stderr := runCLI(t, "", "trigger", "setup", flow, "--target-arn", "arn:minio:sqs::X:webhook", "--dry-run")
+			if code != 0 || !strings.Contains(out, "<Id>s3flow-on"+tg.Name+"</Id>") || !strings.Contains(out, "<Event>s3:ObjectCreated:*</Event>") {
+				t.Errorf("--dry-run: exit %d, stdout %s, stderr %s", code, out, stderr)
 			}
 		})
 	}
