@@ -16,6 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/schemas"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
+
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/runs"
 	"github.com/s3flow/s3flow/internal/s3test"
@@ -347,5 +355,45 @@ func TestTriggerSetupRefused(t *testing.T) {
 				t.Errorf("--dry-run: exit %d, stdout %s, stderr %s", code, out, stderr)
 			}
 		})
+	}
+}
+
+// TestTriggerSetupQueueARN: with queue_url and no --target-arn, the
+// queue's ARN is asked of SQS (goaws) and named in the configuration.
+func TestTriggerSetupQueueARN(t *testing.T) {
+	ep := os.Getenv("S3FLOW_TEST_SQS_ENDPOINT")
+	if ep == "" {
+		s3test.SkipOrFail(t, "S3FLOW_TEST_SQS_ENDPOINT is not set (scripts/test.sh starts goaws)")
+	}
+	setup(t)
+	tg := s3test.Versitygw(t)
+	client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(ep), HTTPClient: awshttp.NewBuildableClient(),
+		Credentials: credentials.NewStaticCredentialsProvider(tg.Conn.AccessKeyID, tg.Conn.SecretAccessKey.Reveal(), "")},
+		func(o *sqs.Options) { o.Protocol = awsquery.New(schemas.AmazonSQS) })
+	made, err := client.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String("setup-" + rand.Text()[:8])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := client.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{QueueUrl: made.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := attrs.Attributes["QueueArn"]
+	t.Setenv("SETUP_TEST_SECRET", tg.Conn.SecretAccessKey.Reveal())
+	if code, _, stderr := runCLI(t, "", "connection", "create", "store", "--endpoint", tg.Conn.Endpoint, "--path-style",
+		"--access-key-id", tg.Conn.AccessKeyID, "--secret-access-key-env", "SETUP_TEST_SECRET", "--no-verify"); code != 0 {
+		t.Fatalf("connection create: %s", stderr)
+	}
+	flow := filepath.Join(t.TempDir(), "fromqueue.yaml")
+	if err := os.WriteFile(flow, []byte("name: fromqueue\ntrigger:\n  s3_event: {connection: store, bucket: "+tg.Bucket(t)+
+		", events: [created, removed], queue_url: \""+aws.ToString(made.QueueUrl)+"\", queue_protocol: query}\n"+
+		"steps:\n  - {id: items, module: flow.iterate, with: {items: [1]}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "", "trigger", "setup", flow, "--dry-run")
+	if code != 0 || arn == "" || !strings.Contains(out, "<Queue>"+arn+"</Queue>") ||
+		!strings.Contains(out, "<Event>s3:ObjectCreated:*</Event><Event>s3:ObjectRemoved:*</Event>") {
+		t.Errorf("--dry-run: exit %d, want the queue's ARN %q and both events; stdout %s, stderr %s", code, arn, out, stderr)
 	}
 }
