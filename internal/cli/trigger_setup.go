@@ -77,12 +77,12 @@ func triggerSetup(ctx context.Context, a *app, file, targetARN string, dryRun bo
 	if ev.Connection == connection.LocalName {
 		return usagef("s3_event connection: local needs no setup: the local endpoint sends its events to the server of the same S3FLOW_HOME")
 	}
+	if targetARN == "" && queue == nil {
+		return usagef("--target-arn: required when the s3_event trigger has no queue_url: give the ARN of the store's target that posts to /events/%s/TOKEN (MinIO: arn:minio:sqs::ID:webhook)", f.Name)
+	}
 	conn, err := a.resolve(ctx, ev.Connection)
 	if err != nil {
 		return fmt.Errorf("s3_event connection %q: %w", ev.Connection, err)
-	}
-	if targetARN == "" && queue == nil {
-		return usagef("--target-arn: required when the s3_event trigger has no queue_url: give the ARN of the store's target that posts to /events/%s/TOKEN (MinIO: arn:minio:sqs::ID:webhook)", f.Name)
 	}
 	if targetARN != "" {
 		if err := trigger.CheckTargetARN(targetARN); err != nil {

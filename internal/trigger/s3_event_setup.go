@@ -3,7 +3,9 @@ package trigger
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -158,19 +160,27 @@ func (e *S3Event) PlanNotification(current *s3.GetBucketNotificationConfiguratio
 // same events to the same target read the same (events sorted, filter
 // rule names in lower case as stores differ in their case).
 func describeEntry(service, id, arn string, events []types.Event, f *types.NotificationConfigurationFilter) string {
+	// What the store answered is shown on a terminal: anything but
+	// printable text is quoted.
+	printable := func(s string) string {
+		if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+			return strconv.Quote(s)
+		}
+		return s
+	}
 	names := make([]string, len(events))
 	for i, e := range events {
-		names[i] = string(e)
+		names[i] = printable(string(e))
 	}
 	slices.Sort(names)
 	if id == "" {
 		id = "(no Id)"
 	}
-	d := fmt.Sprintf("%s %q: %s to %s", map[string]string{"sqs": "queue", "sns": "topic", "lambda": "function"}[service], id, strings.Join(names, ", "), arn)
+	d := fmt.Sprintf("%s %q: %s to %s", map[string]string{"sqs": "queue", "sns": "topic", "lambda": "function"}[service], id, strings.Join(names, ", "), printable(arn))
 	if f != nil && f.Key != nil {
 		var rules []string
 		for _, r := range f.Key.FilterRules {
-			rules = append(rules, fmt.Sprintf("%s %q", strings.ToLower(string(r.Name)), aws.ToString(r.Value)))
+			rules = append(rules, fmt.Sprintf("%s %q", printable(strings.ToLower(string(r.Name))), aws.ToString(r.Value)))
 		}
 		slices.Sort(rules)
 		if len(rules) > 0 {
