@@ -6,6 +6,9 @@ VERSITYGW_VERSION=v1.8.0
 WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 # goaws, an SQS stand-in for the s3_event trigger's queue source.
 GOAWS_VERSION=v0.4.5
+# MinIO, the store that takes bucket notification configurations (for
+# 's3flow trigger setup'); a pseudo-version pins a commit.
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 CACHE_DIR=${S3FLOW_CACHE_DIR:-$HOME/.cache/s3flow-dev}
 AWS=/usr/bin/aws
 
@@ -86,6 +89,65 @@ ensure_goaws() {
 		fi
 		mv "$build/goaws.bin" "$GOAWS"
 	) 9>"$(dirname "$GOAWS").lock"
+}
+
+# ensure_minio installs MinIO's server at a pinned version into the cache
+# (go install: a few minutes and about 150 MB, once per version). Tests
+# start it themselves, with a webhook target pointing at their own s3flow
+# server (S3FLOW_TEST_MINIO_BIN names the binary).
+ensure_minio() {
+	MINIO="$CACHE_DIR/minio-$MINIO_VERSION/minio"
+	if [ -x "$MINIO" ]; then return; fi
+	mkdir -p "$(dirname "$MINIO")"
+	(
+		flock 9
+		if [ -x "$MINIO" ]; then exit 0; fi
+		echo "installing MinIO $MINIO_VERSION (go install, a few minutes; cached afterwards)"
+		# Installed into a folder beside the final one and moved, so an
+		# interrupted build never leaves a binary the -x check would accept.
+		build=$(mktemp -d "$(dirname "$MINIO")/build.XXXXXX")
+		trap 'rm -rf "$build"' EXIT
+		if ! (cd "${TMPDIR:-/tmp}" && GOBIN="$build" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION") >"$build/build.log" 2>&1; then
+			echo "installing MinIO failed:"; tail -n 50 "$build/build.log"; exit 1
+		fi
+		mv "$build/minio" "$MINIO"
+	) 9>"$(dirname "$MINIO").lock"
+}
+
+# start_minio DIR starts a MinIO on a free 127.0.0.1 port with its data in
+# DIR/minio and waits for its health check. It sets S3FLOW_TEST_MINIO_ENDPOINT,
+# S3FLOW_TEST_MINIO_ACCESS_KEY and S3FLOW_TEST_MINIO_SECRET_KEY. Extra
+# environment (MINIO_NOTIFY_WEBHOOK_*) passes through to it. Tests of
+# notifications start their own instead (their webhook target is their
+# server, known only once the test runs).
+start_minio() {
+	local dir=$1/minio port
+	mkdir -p "$dir/data"
+	port=$(free_port)
+	S3FLOW_TEST_MINIO_ENDPOINT="http://127.0.0.1:$port"
+	S3FLOW_TEST_MINIO_ACCESS_KEY=s3flowtest
+	S3FLOW_TEST_MINIO_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+	MINIO_ROOT_USER=$S3FLOW_TEST_MINIO_ACCESS_KEY MINIO_ROOT_PASSWORD=$S3FLOW_TEST_MINIO_SECRET_KEY MINIO_BROWSER=off \
+		MINIO_UPDATE=off "$MINIO" server --quiet --address "127.0.0.1:$port" "$dir/data" >"$dir/minio.log" 2>&1 &
+	MINIO_PID=$!
+	for _ in $(seq 1 300); do
+		if curl -fsS -m 2 -o /dev/null "$S3FLOW_TEST_MINIO_ENDPOINT/minio/health/ready" 2>/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$MINIO_PID" 2>/dev/null; then
+			echo "minio exited:"; tail -n 50 "$dir/minio.log"; MINIO_PID=; return 1
+		fi
+		sleep 0.1
+	done
+	echo "minio did not become ready on $S3FLOW_TEST_MINIO_ENDPOINT"; tail -n 50 "$dir/minio.log"; return 1
+}
+
+stop_minio() {
+	if [ -n "${MINIO_PID:-}" ]; then
+		kill "$MINIO_PID" 2>/dev/null || true
+		wait "$MINIO_PID" 2>/dev/null || true
+		MINIO_PID=
+	fi
 }
 
 # start_goaws DIR starts goaws on a free 127.0.0.1 port, with no queues

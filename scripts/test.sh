@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command: installs what is missing (the aws CLI v2, versitygw,
-# SeaweedFS's weed, PostgreSQL, goaws), starts a standalone versitygw, a SeaweedFS
+# SeaweedFS's weed, PostgreSQL, goaws, MinIO), starts a standalone versitygw, a SeaweedFS
 # "weed mini", a throwaway PostgreSQL cluster and goaws (SQS) on 127.0.0.1, runs every test
 # against them and the local endpoint, and stops the servers whatever
 # happens.
@@ -19,6 +19,7 @@ ensure_versitygw
 ensure_weed
 ensure_postgres
 ensure_goaws
+ensure_minio
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/s3flow-test.XXXXXX")
 cleanup() {
@@ -35,6 +36,9 @@ export S3FLOW_TEST_ENDPOINT S3FLOW_TEST_ACCESS_KEY S3FLOW_TEST_SECRET_KEY
 # Tests that need a versitygw of their own (one sending event
 # notifications) start this binary.
 export S3FLOW_TEST_VERSITYGW="$VERSITYGW"
+# and tests of bucket notification configurations start their own MinIO,
+# its webhook target pointing at their s3flow server.
+export S3FLOW_TEST_MINIO_BIN="$MINIO"
 echo "versitygw ${VERSITYGW_VERSION} on ${S3FLOW_TEST_ENDPOINT}"
 start_weed "$work"
 export S3FLOW_TEST_SEAWEED_ENDPOINT S3FLOW_TEST_SEAWEED_ACCESS_KEY S3FLOW_TEST_SEAWEED_SECRET_KEY

@@ -70,7 +70,7 @@ func setDotted(m map[string]any, path []string, v any) {
 }
 
 func newTriggerCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "trigger", Short: "What starts a flow besides a person: samples of trigger data, URL tokens of s3_event triggers"}
+	cmd := &cobra.Command{Use: "trigger", Short: "What starts a flow besides a person: samples of trigger data, URL tokens and bucket notification set-up of s3_event triggers"}
 	var kind string
 	sample := &cobra.Command{
 		Use:   "sample FLOW_FILE",
@@ -99,7 +99,7 @@ func newTriggerCmd(a *app) *cobra.Command {
 		},
 	}
 	sample.Flags().StringVar(&kind, "kind", "", "which of the flow's triggers (default: the first)")
-	cmd.AddCommand(sample, newTriggerTokenCmd(a))
+	cmd.AddCommand(sample, newTriggerTokenCmd(a), newTriggerSetupCmd(a))
 	return cmd
 }
 

@@ -24,7 +24,8 @@ var s3EventKind = &Kind{
 	Help: "Starts one run per record of the S3 event notifications the store pushes to POST /events/{flow} " +
 		"(AWS through an SNS HTTPS subscription, MinIO, Ceph RGW, versitygw's --event-webhook-url). The sender authenticates " +
 		"with Authorization: Bearer and the secret in secret_env, or by the flow's URL token (POST /events/{flow}/{token}; " +
-		"`s3flow trigger token FLOW_FILE` makes it). Records of other buckets, keys or events are ignored. Each record is " +
+		"`s3flow trigger token FLOW_FILE` makes it). `s3flow trigger setup FLOW_FILE` writes the bucket's notification configuration " +
+		"for stores that take one (MinIO, AWS). Records of other buckets, keys or events are ignored. Each record is " +
 		"remembered in the database with its run, by bucket, key, event, version (else sequencer, else ETag) and time, so a " +
 		"notification sent again starts nothing twice. With queue_url, the runs come from an SQS queue instead (S3 → SQS, or " +
 		"S3 → SNS → SQS): one server long-polls it with the connection's credentials, and deletes a message once its runs are " +
@@ -74,15 +75,17 @@ var s3EventKind = &Kind{
 
 // s3EventCategories maps the words of events: to the event types they
 // cover, the part of an event name before its colon.
-var s3EventCategories = []struct{ word, category string }{
-	{"created", "ObjectCreated"},
-	{"removed", "ObjectRemoved"},
-	{"restored", "ObjectRestore"},
-	{"tagged", "ObjectTagging"},
-	{"acl", "ObjectAcl"},
-	{"expired", "LifecycleExpiration"},
-	{"transitioned", "LifecycleTransition"},
-	{"replicated", "Replication"},
+// s3Type is the S3 event type a notification configuration names for the
+// word (what 's3flow trigger setup' writes).
+var s3EventCategories = []struct{ word, category, s3Type string }{
+	{"created", "ObjectCreated", "s3:ObjectCreated:*"},
+	{"removed", "ObjectRemoved", "s3:ObjectRemoved:*"},
+	{"restored", "ObjectRestore", "s3:ObjectRestore:*"},
+	{"tagged", "ObjectTagging", "s3:ObjectTagging:*"},
+	{"acl", "ObjectAcl", "s3:ObjectAcl:Put"},
+	{"expired", "LifecycleExpiration", "s3:LifecycleExpiration:*"},
+	{"transitioned", "LifecycleTransition", "s3:LifecycleTransition"},
+	{"replicated", "Replication", "s3:Replication:*"},
 }
 
 func s3EventWords() []string {
