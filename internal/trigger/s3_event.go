@@ -22,7 +22,7 @@ var s3EventKind = &Kind{
 	Name:  "s3_event",
 	Title: "S3 event notifications",
 	Help: "Starts one run per record of the S3 event notifications the store pushes to POST /events/{flow} " +
-		"(AWS through an SNS HTTPS subscription, MinIO, Ceph RGW, versitygw's --event-webhook-url). The sender authenticates " +
+		"(AWS through an SNS HTTPS subscription or an EventBridge API destination, MinIO, Ceph RGW, versitygw's --event-webhook-url). The sender authenticates " +
 		"with Authorization: Bearer and the secret in secret_env, or by the flow's URL token (POST /events/{flow}/{token}; " +
 		"`s3flow trigger token FLOW_FILE` makes it). `s3flow trigger setup FLOW_FILE` writes the bucket's notification configuration " +
 		"for stores that take one (MinIO, AWS). Records of other buckets, keys or events are ignored. Each record is " +
@@ -170,6 +170,87 @@ type notificationJSON struct {
 	Type         string            `json:"Type"`
 	Message      *string           `json:"Message"`
 	SubscribeURL string            `json:"SubscribeURL"`
+	// Source and Detail are EventBridge's (source aws.s3).
+	Source string          `json:"source"`
+	Detail json.RawMessage `json:"detail"`
+}
+
+// eventBridgeJSON is an S3 event as EventBridge delivers it (to an API
+// destination, or to a queue): one object per body, its key as it is
+// (not URL-encoded), its kind in words (detail-type).
+type eventBridgeJSON struct {
+	DetailType string `json:"detail-type"`
+	Time       string `json:"time"`
+	Detail     struct {
+		Bucket struct {
+			Name string `json:"name"`
+		} `json:"bucket"`
+		Object struct {
+			Key       string `json:"key"`
+			Size      int64  `json:"size"`
+			ETag      string `json:"etag"`
+			VersionID string `json:"version-id"`
+			Sequencer string `json:"sequencer"`
+		} `json:"object"`
+		Reason       string `json:"reason"`
+		DeletionType string `json:"deletion-type"`
+	} `json:"detail"`
+}
+
+// eventBridgeNames are the event names of S3's notifications for
+// EventBridge's detail-types, so that events: and trigger.eventName mean
+// the same whichever way an event came.
+var eventBridgeNames = map[string]string{
+	"Object Created":               "ObjectCreated:",
+	"Object Deleted":               "ObjectRemoved:",
+	"Object Restore Initiated":     "ObjectRestore:Post",
+	"Object Restore Completed":     "ObjectRestore:Completed",
+	"Object Restore Expired":       "ObjectRestore:Delete",
+	"Object Tags Added":            "ObjectTagging:Put",
+	"Object Tags Deleted":          "ObjectTagging:Delete",
+	"Object ACL Updated":           "ObjectAcl:Put",
+	"Object Storage Class Changed": "LifecycleTransition",
+	"Object Access Tier Changed":   "IntelligentTiering",
+}
+
+// fromEventBridge reads an EventBridge S3 event as the record S3's own
+// notification would carry.
+func fromEventBridge(body []byte) (S3Record, error) {
+	var ev eventBridgeJSON
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return S3Record{}, fmt.Errorf("detail: %v", err)
+	}
+	name, ok := eventBridgeNames[ev.DetailType]
+	if !ok {
+		return S3Record{}, fmt.Errorf("detail-type: %q is not an S3 object event", ev.DetailType)
+	}
+	d := ev.Detail
+	switch {
+	case name == "ObjectCreated:":
+		// reason is the request: PutObject, CopyObject, ...
+		name += strings.TrimSuffix(d.Reason, "Object")
+	case name == "ObjectRemoved:" && d.Reason == "Lifecycle Expiration":
+		name = "LifecycleExpiration:Delete"
+	case name == "ObjectRemoved:" && d.DeletionType == "Delete Marker Created":
+		name += "DeleteMarkerCreated"
+	case name == "ObjectRemoved:":
+		name += "Delete"
+	}
+	raw, err := json.Marshal(map[string]any{"eventSource": "aws:s3", "eventName": name, "eventTime": ev.Time,
+		"s3": map[string]any{"bucket": map[string]any{"name": d.Bucket.Name},
+			"object": map[string]any{"key": d.Object.Key, "size": d.Object.Size, "eTag": d.Object.ETag,
+				"versionId": d.Object.VersionID, "sequencer": d.Object.Sequencer}}})
+	if err != nil {
+		return S3Record{}, err
+	}
+	rec, err := parseRecord(raw, false)
+	if err != nil {
+		// The record's paths, as EventBridge names them.
+		msg := strings.NewReplacer("s3.object.eTag", "detail.object.etag", "s3.object.versionId", "detail.object.version-id",
+			"s3.object.", "detail.object.", "s3.bucket.", "detail.bucket.", "eventTime", "time", "eventName", "detail-type").Replace(err.Error())
+		return S3Record{}, errors.New(msg)
+	}
+	return rec, nil
 }
 
 type recordJSON struct {
@@ -215,6 +296,12 @@ func parseNotification(body []byte, keysEncoded, envelope bool) (*S3Notification
 		return &S3Notification{SNSType: n.Type, SubscribeURL: n.SubscribeURL}, nil
 	case n.Event == "s3:TestEvent":
 		return &S3Notification{Test: true}, nil
+	case n.Records == nil && n.Source == "aws.s3" && n.Detail != nil:
+		rec, err := fromEventBridge(body)
+		if err != nil {
+			return nil, notificationErrorf("the EventBridge event's %v", err)
+		}
+		return &S3Notification{Records: []S3Record{rec}}, nil
 	case n.Records == nil:
 		return nil, notificationErrorf("the body has no Records: it is not an S3 event notification (nor an SNS Notification carrying one)")
 	}

@@ -229,3 +229,59 @@ func FuzzS3EventParse(f *testing.F) {
 		}
 	})
 }
+
+// TestS3EventParseEventBridge: S3 events as EventBridge delivers them (an
+// API destination, or a queue) are read as the records S3's own
+// notifications carry: the key as it is, the event named as S3 names it.
+func TestS3EventParseEventBridge(t *testing.T) {
+	t.Parallel()
+	ev := func(detailType, reason, deletion, key string) []byte {
+		detail := map[string]any{"version": "0", "bucket": map[string]any{"name": "reports"},
+			"object": map[string]any{"key": key, "size": 198524144, "etag": "4af981f98d22a0b9979da24b259e5e42-12",
+				"version-id": "uhggCJ2_B6gU2JaXWXebnXFDstO0ID6G", "sequencer": "0064D3901D00059242"},
+			"request-id": "XRRTKJXSZQCWNQR1", "requester": "111122223333", "reason": reason}
+		if deletion != "" {
+			detail["deletion-type"] = deletion
+		}
+		b, _ := json.Marshal(map[string]any{"version": "0", "id": "c9888434", "detail-type": detailType, "source": "aws.s3",
+			"account": "111122223333", "time": "2026-12-01T06:00:00Z", "region": "eu-west-1",
+			"resources": []string{"arn:aws:s3:::reports"}, "detail": detail})
+		return b
+	}
+	tr := &S3Event{Bucket: "reports", Prefix: "in/", Events: []string{"created"}, KeysEncoded: true}
+	tests := []struct {
+		body      []byte
+		name, key string
+		matches   bool
+		err       string
+	}{
+		{body: ev("Object Created", "CompleteMultipartUpload", "", "in/2026-12-01T06:00 a+b.csv"),
+			name: "ObjectCreated:CompleteMultipartUpload", key: "in/2026-12-01T06:00 a+b.csv", matches: true},
+		{body: ev("Object Created", "PutObject", "", "in/a.csv"), name: "ObjectCreated:Put", key: "in/a.csv", matches: true},
+		{body: ev("Object Deleted", "DeleteObject", "Delete Marker Created", "in/a.csv"), name: "ObjectRemoved:DeleteMarkerCreated", key: "in/a.csv"},
+		{body: ev("Object Deleted", "Lifecycle Expiration", "Permanently Deleted", "in/a.csv"), name: "LifecycleExpiration:Delete", key: "in/a.csv"},
+		{body: ev("Object Tags Added", "", "", "in/a.csv"), name: "ObjectTagging:Put", key: "in/a.csv"},
+		{body: ev("Bucket Created", "", "", "in/a.csv"), err: `detail-type: "Bucket Created" is not an S3 object event`},
+		{body: ev("Object Created", "PutObject", "", ""), err: "detail.object.key: missing"},
+	}
+	for _, tt := range tests {
+		n, err := tr.Parse(tt.body)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Parse: %v, want an error with %q", err, tt.err)
+			}
+			continue
+		}
+		if err != nil || len(n.Records) != 1 {
+			t.Errorf("Parse %s: %+v, %v", tt.name, n, err)
+			continue
+		}
+		r := n.Records[0]
+		if r.EventName != tt.name || r.Key != tt.key || r.Size != 198524144 || r.VersionID != "uhggCJ2_B6gU2JaXWXebnXFDstO0ID6G" || r.EventTime != "2026-12-01T06:00:00Z" {
+			t.Errorf("record = %+v, want %s of %q", r, tt.name, tt.key)
+		}
+		if got := tr.Matches(r); got != tt.matches {
+			t.Errorf("%s: Matches = %v, want %v", tt.name, got, tt.matches)
+		}
+	}
+}
