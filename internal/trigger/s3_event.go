@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -485,7 +486,29 @@ func (e *S3Event) Receive(ctx context.Context, h Host, flow string, records []S3
 	for i, id := range receipt.Runs {
 		h.Logger().Info("s3_event queued a run", "flow", flow, "run", id, "key", keys[i])
 	}
+	pruneSeen(ctx, h, time.Now())
 	return receipt, nil
+}
+
+// S3EventSeenKept is how long a received record is remembered: longer
+// than any sender delivers a notification again (S3 and SNS retry for
+// hours, an SQS queue keeps a message at most 14 days).
+const S3EventSeenKept = 30 * 24 * time.Hour
+
+// seenPruned is when this process last pruned s3_event_seen (Unix
+// seconds): at most once a minute.
+var seenPruned atomic.Int64
+
+// pruneSeen forgets the records received longer ago than S3EventSeenKept.
+// A failure is logged: the next prune tries again.
+func pruneSeen(ctx context.Context, h Host, now time.Time) {
+	last := seenPruned.Load()
+	if now.Unix()-last < 60 || !seenPruned.CompareAndSwap(last, now.Unix()) {
+		return
+	}
+	if _, err := h.DB().ExecContext(ctx, `DELETE FROM s3_event_seen WHERE seen_at < ?`, now.Add(-S3EventSeenKept).Unix()); err != nil {
+		h.Logger().Warn("prune the S3 events received", "error", err)
+	}
 }
 
 // payload is the record as trigger.* (see the kind's Payload).

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -283,5 +284,35 @@ func TestS3EventParseEventBridge(t *testing.T) {
 		if got := tr.Matches(r); got != tt.matches {
 			t.Errorf("%s: Matches = %v, want %v", tt.name, got, tt.matches)
 		}
+	}
+}
+
+// TestS3EventSeenPruned: records received longer ago than S3EventSeenKept
+// are forgotten; newer ones are kept (they still stop a resend).
+func TestS3EventSeenPruned(t *testing.T) {
+	h := newFakeHost(t)
+	now := time.Now()
+	for key, at := range map[string]time.Time{"old": now.Add(-S3EventSeenKept - time.Hour), "new": now.Add(-S3EventSeenKept + time.Hour)} {
+		if _, err := h.DB().ExecContext(t.Context(), `INSERT INTO s3_event_seen (flow, bucket, key, event, seen_at) VALUES ('f', 'b', ?, 'e', ?)`, key, at.Unix()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seenPruned.Store(0)
+	pruneSeen(t.Context(), h, now)
+	var keys []string
+	rows, err := h.DB().QueryContext(t.Context(), `SELECT key FROM s3_event_seen ORDER BY key`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	if !slices.Equal(keys, []string{"new"}) {
+		t.Errorf("kept %v, want [new]", keys)
 	}
 }
