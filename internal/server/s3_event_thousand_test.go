@@ -1,16 +1,24 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
+	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -157,12 +165,13 @@ func TestS3EventThousand(t *testing.T) {
 
 // TestS3EventSQSKilled: 1,000 notifications in a queue (goaws), two
 // thirds S3 → SQS, one third S3 → SNS → SQS, read by a real s3flow server
-// that is SIGKILLed once some runs exist and before all do, then started
-// again on the same home and SQLite database: in the end exactly 1,000
-// runs, one per key, and an empty queue. What the killed server received
-// but had not committed comes back when its visibility timeout ends (2 s,
-// set on the queue); what it committed but had not deleted comes back
-// too and is found a duplicate.
+// that is SIGKILLed once 100 runs exist, between a message's committed
+// runs and its deletion, then started again on the same home and SQLite
+// database: in the end exactly 1,000 runs, one per key, and an empty
+// queue. What the killed server received but had not committed comes back
+// when its visibility timeout ends (2 s, set on the queue: goaws takes
+// VisibilityTimeout at creation); what it committed but had not deleted
+// comes back too and is found a duplicate.
 func TestS3EventSQSKilled(t *testing.T) {
 	endpoint := sqsEndpoint(t)
 	tg := s3test.Versitygw(t)
@@ -221,10 +230,31 @@ func TestS3EventSQSKilled(t *testing.T) {
 		t.Fatalf("%d messages in the queue, want %d", n, thousand)
 	}
 
+	// The server reads the queue through a proxy that, once armed, holds
+	// the next DeleteMessage until the server dies: the kill then lands
+	// after a message's runs committed and before the message is deleted,
+	// the window a lost or doubled run would come from.
+	holder := &deleteHolder{held: make(chan struct{})}
+	goaws, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(goaws)
+	// The long poll the kill cuts is no error worth a line.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	holder.next = rp
+	proxy := httptest.NewServer(holder)
+	defer proxy.Close()
+	queueURL, err := url.Parse(aws.ToString(made.QueueUrl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	queueURL.Host = strings.TrimPrefix(proxy.URL, "http://")
+
 	e := newEnv(t, tg, tg.Conn.Endpoint)
 	e.args = append(e.args, "--debug")
 	e.writeFlow("queued", fmt.Sprintf("name: queued\ntrigger:\n  s3_event: {connection: vg, bucket: reports, prefix: in/, suffix: .csv, "+
-		"queue_url: %q, queue_protocol: query}\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [\"{{ trigger.key }}\"]}}\n", aws.ToString(made.QueueUrl)))
+		"queue_url: %q, queue_protocol: query}\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [\"{{ trigger.key }}\"]}}\n", queueURL.String()))
 	e.start()
 	db, err := store.Open(t.Context(), filepath.Join(e.home, "s3flow.db"))
 	if err != nil {
@@ -232,17 +262,13 @@ func TestS3EventSQSKilled(t *testing.T) {
 	}
 	defer db.Close()
 
-	// Killed once 100 runs exist: polled with a short pause only, so that
-	// the kill lands while the server is taking messages.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if total, _ := runKeys(t, db, "queued"); total >= 100 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fewer than 100 runs after 60 s:\n%s", e.srvLog)
-		}
-		time.Sleep(5 * time.Millisecond)
+	// Killed once 100 runs exist, while a deletion is held.
+	waitFor(t, func() bool { total, _ := runKeys(t, db, "queued"); return total >= 100 })
+	holder.armed.Store(true)
+	select {
+	case <-holder.held:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no DeleteMessage to hold within 60 s:\n%s", e.srvLog)
 	}
 	e.stop(syscall.SIGKILL)
 	atKill, _ := runKeys(t, db, "queued")
@@ -257,10 +283,12 @@ func TestS3EventSQSKilled(t *testing.T) {
 	e.stop(syscall.SIGTERM)
 	// The restarted server's log (start begins a new one): the messages
 	// it took, and those among them whose runs the killed server had
-	// committed but not deleted (none when the kill fell between two
-	// messages).
-	log := e.srvLog.String()
-	taken, seen := strings.Count(log, "s3_event: queue message taken"), strings.Count(log, "duplicates=1")
+	// committed but not deleted (the held one at least).
+	srvLog := e.srvLog.String()
+	taken, seen := strings.Count(srvLog, "s3_event: queue message taken"), strings.Count(srvLog, "duplicates=1")
+	if seen < 1 {
+		t.Errorf("the restarted server found no message already taken; the held one was")
+	}
 	// At least: on a busy machine a message may outlast its 2 s and be
 	// taken twice, a duplicate the second time.
 	if taken < left {
@@ -268,4 +296,33 @@ func TestS3EventSQSKilled(t *testing.T) {
 	}
 	t.Logf("killed at %d runs, %d messages left, %d of them already taken; whole test %s",
 		atKill, left, seen, time.Since(begin).Round(time.Millisecond))
+}
+
+// deleteHolder passes SQS requests on to goaws; once armed, it holds the
+// first DeleteMessage (never passing it on) until its client goes away,
+// and closes held when it has it.
+type deleteHolder struct {
+	next  http.Handler
+	armed atomic.Bool
+	once  sync.Once
+	held  chan struct{}
+}
+
+func (d *deleteHolder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if d.armed.Load() && bytes.Contains(body, []byte("Action=DeleteMessage")) {
+		first := false
+		d.once.Do(func() { first = true })
+		if first {
+			close(d.held)
+			<-r.Context().Done()
+			return
+		}
+	}
+	d.next.ServeHTTP(w, r)
 }
