@@ -128,7 +128,21 @@ func TestS3EventThousand(t *testing.T) {
 	expected := 1 + thousand
 	var taken int
 	var statuses map[int]int
-	waitFor(t, func() bool { taken, statuses = rec.taken(); return taken >= expected })
+	// Waited for as long as notifications keep coming: under -race on a
+	// busy machine the 1,000 take longer than waitFor's minute.
+	last, since := 0, time.Now()
+	for {
+		if taken, statuses = rec.taken(); taken >= expected {
+			break
+		}
+		if taken > last {
+			last, since = taken, time.Now()
+		}
+		if time.Since(since) > time.Minute {
+			t.Fatalf("%d of %d notifications taken, none for a minute", taken, expected)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if taken != expected || statuses[200] != expected {
 		t.Errorf("the store sent %d notification(s), answered %v; want %d, all 200", taken, statuses, expected)
 	}
