@@ -42,8 +42,8 @@ the change and prints the XML that would be sent, and writes nothing.
 Stores without notification configurations (versitygw, SeaweedFS) answer
 NotImplemented: configure them their own way (versitygw's
 --event-webhook-url).`,
-		Example: `  s3flow trigger setup examples/on-s3-event.yaml --target-arn arn:minio:sqs::S3FLOW:webhook --dry-run
-  s3flow trigger setup examples/on-s3-event.yaml --target-arn arn:minio:sqs::S3FLOW:webhook
+		Example: `  s3flow trigger setup flows/uploads.yaml --target-arn arn:minio:sqs::S3FLOW:webhook --dry-run
+  s3flow trigger setup flows/uploads.yaml --target-arn arn:minio:sqs::S3FLOW:webhook
   s3flow trigger setup flows/from-queue.yaml     # queue_url: the queue's ARN is looked up`,
 		Args: exactArg("FLOW_FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
