@@ -114,42 +114,6 @@ ensure_minio() {
 	) 9>"$(dirname "$MINIO").lock"
 }
 
-# start_minio DIR starts a MinIO on a free 127.0.0.1 port with its data in
-# DIR/minio and waits for its health check. It sets S3FLOW_TEST_MINIO_ENDPOINT,
-# S3FLOW_TEST_MINIO_ACCESS_KEY and S3FLOW_TEST_MINIO_SECRET_KEY. Extra
-# environment (MINIO_NOTIFY_WEBHOOK_*) passes through to it. Tests of
-# notifications start their own instead (their webhook target is their
-# server, known only once the test runs).
-start_minio() {
-	local dir=$1/minio port
-	mkdir -p "$dir/data"
-	port=$(free_port)
-	S3FLOW_TEST_MINIO_ENDPOINT="http://127.0.0.1:$port"
-	S3FLOW_TEST_MINIO_ACCESS_KEY=s3flowtest
-	S3FLOW_TEST_MINIO_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
-	MINIO_ROOT_USER=$S3FLOW_TEST_MINIO_ACCESS_KEY MINIO_ROOT_PASSWORD=$S3FLOW_TEST_MINIO_SECRET_KEY MINIO_BROWSER=off \
-		MINIO_UPDATE=off "$MINIO" server --quiet --address "127.0.0.1:$port" "$dir/data" >"$dir/minio.log" 2>&1 &
-	MINIO_PID=$!
-	for _ in $(seq 1 300); do
-		if curl -fsS -m 2 -o /dev/null "$S3FLOW_TEST_MINIO_ENDPOINT/minio/health/ready" 2>/dev/null; then
-			return 0
-		fi
-		if ! kill -0 "$MINIO_PID" 2>/dev/null; then
-			echo "minio exited:"; tail -n 50 "$dir/minio.log"; MINIO_PID=; return 1
-		fi
-		sleep 0.1
-	done
-	echo "minio did not become ready on $S3FLOW_TEST_MINIO_ENDPOINT"; tail -n 50 "$dir/minio.log"; return 1
-}
-
-stop_minio() {
-	if [ -n "${MINIO_PID:-}" ]; then
-		kill "$MINIO_PID" 2>/dev/null || true
-		wait "$MINIO_PID" 2>/dev/null || true
-		MINIO_PID=
-	fi
-}
-
 # start_goaws DIR starts goaws on a free 127.0.0.1 port, with no queues
 # (tests make their own), and waits for its /health. It exports
 # S3FLOW_TEST_SQS_ENDPOINT. goaws takes any credentials.
