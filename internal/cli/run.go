@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -166,8 +165,8 @@ func runFlow(ctx context.Context, a *app, file string, o *runOptions) error {
 	if _, err := engine.CheckInputs(f, inputs); err != nil {
 		return &usageError{err}
 	}
-	if o.until != "" && !slices.ContainsFunc(f.Steps, func(s *flow.Step) bool { return s.ID == o.until }) {
-		return usagef("--until: flow %s has no step %q", f.Name, o.until)
+	if _, err := f.Until(o.until); err != nil {
+		return usagef("--until: %v", err)
 	}
 	payload, err := triggerPayload(f, o.triggers)
 	if err != nil {

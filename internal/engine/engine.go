@@ -238,8 +238,8 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 	if err != nil {
 		return nil, err
 	}
-	if f, err = until(f, o.Until); err != nil {
-		return nil, err
+	if f, err = f.Until(o.Until); err != nil {
+		return nil, fmt.Errorf("until: %w", err)
 	}
 	p, err := newPlan(f)
 	if err != nil {
@@ -598,17 +598,3 @@ func (r *runner) pathString() string { return strings.Join(r.path, "/") }
 
 // doneKey identifies a step's work on the current bundle across restarts.
 func (r *runner) doneKey(stepID string) string { return r.pathString() + "|" + stepID }
-
-// until is f without the steps after the one with id ("": f itself).
-func until(f *flow.Flow, id string) (*flow.Flow, error) {
-	if id == "" {
-		return f, nil
-	}
-	i := slices.IndexFunc(f.Steps, func(s *flow.Step) bool { return s.ID == id })
-	if i < 0 {
-		return nil, fmt.Errorf("until: flow %s has no step %q", f.Name, id)
-	}
-	cut := *f
-	cut.Steps = f.Steps[:i+1]
-	return &cut, nil
-}

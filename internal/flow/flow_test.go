@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -574,5 +575,37 @@ func TestParseLiteralsAgainstStandIns(t *testing.T) {
 				t.Fatalf("Parse error = %v, want %q", err, tt.problem)
 			}
 		})
+	}
+}
+
+func TestUntil(t *testing.T) {
+	f := &Flow{Name: "f", Steps: []*Step{{ID: "a"}, {ID: "b"}, {ID: "c"}}}
+	for _, tt := range []struct {
+		id   string
+		want []string
+		err  string
+	}{
+		{"", []string{"a", "b", "c"}, ""},
+		{"b", []string{"a", "b"}, ""},
+		{"c", []string{"a", "b", "c"}, ""},
+		{"x", nil, `flow f has no step "x"`},
+	} {
+		got, err := f.Until(tt.id)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("Until(%q): %v, want %q", tt.id, err, tt.err)
+			}
+			continue
+		}
+		var ids []string
+		for _, s := range got.Steps {
+			ids = append(ids, s.ID)
+		}
+		if err != nil || !slices.Equal(ids, tt.want) {
+			t.Errorf("Until(%q) = %v, %v; want %v", tt.id, ids, err, tt.want)
+		}
+	}
+	if len(f.Steps) != 3 {
+		t.Errorf("Until changed the flow: %d steps", len(f.Steps))
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -262,8 +261,8 @@ func (s *Server) enqueue(ctx context.Context, flowName string, inputs, trigger m
 	if err != nil {
 		return "", err
 	}
-	if until != "" && !slices.ContainsFunc(f.Steps, func(st *flow.Step) bool { return st.ID == until }) {
-		return "", badRequestf("until: flow %s has no step %q", f.Name, until)
+	if _, err := f.Until(until); err != nil {
+		return "", badRequestf("until: %v", err)
 	}
 	id := engine.NewRunID()
 	if err := s.history.Queue(ctx, engine.RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
