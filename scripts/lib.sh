@@ -317,3 +317,40 @@ stop_postgres() {
 		PG_DATA=
 	fi
 }
+
+# start_minio DIR starts MinIO (data in DIR/minio) on a free 127.0.0.1 port
+# with root keys of its own, and waits until it is ready. It serves STS
+# (AssumeRole), versioning and object lock, which the other servers lack.
+start_minio() {
+	local dir=$1/minio port
+	mkdir -p "$dir/data"
+	port=$(free_ports 1)
+	S3FLOW_TEST_MINIO_ACCESS_KEY=s3flowminio
+	S3FLOW_TEST_MINIO_SECRET_KEY=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	S3FLOW_TEST_MINIO_ENDPOINT="http://127.0.0.1:$port"
+	MINIO_ROOT_USER="$S3FLOW_TEST_MINIO_ACCESS_KEY" MINIO_ROOT_PASSWORD="$S3FLOW_TEST_MINIO_SECRET_KEY" \
+		MINIO_BROWSER=off MINIO_UPDATE=off MINIO_CI_CD=on \
+		"$MINIO" server --quiet --address "127.0.0.1:$port" "$dir/data" >"$dir/minio.log" 2>&1 &
+	MINIO_PID=$!
+	for _ in $(seq 1 600); do
+		if curl -fsS -m 2 -o /dev/null "$S3FLOW_TEST_MINIO_ENDPOINT/minio/health/ready" 2>/dev/null; then return 0; fi
+		if ! kill -0 "$MINIO_PID" 2>/dev/null; then
+			echo "minio exited:"; tail -n 50 "$dir/minio.log"; MINIO_PID=; return 1
+		fi
+		sleep 0.1
+	done
+	echo "minio did not become ready:"; tail -n 50 "$dir/minio.log"; return 1
+}
+
+stop_minio() {
+	if [ -n "${MINIO_PID:-}" ]; then
+		kill "$MINIO_PID" 2>/dev/null || true
+		for _ in $(seq 1 150); do
+			kill -0 "$MINIO_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$MINIO_PID" 2>/dev/null || true
+		wait "$MINIO_PID" 2>/dev/null || true
+		MINIO_PID=
+	fi
+}

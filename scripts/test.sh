@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs what is missing (the aws CLI v2, versitygw,
 # SeaweedFS's weed, PostgreSQL, goaws, MinIO), starts a standalone versitygw, a SeaweedFS
-# "weed mini", a throwaway PostgreSQL cluster and goaws (SQS) on 127.0.0.1, runs every test
+# "weed mini", MinIO, a throwaway PostgreSQL cluster and goaws (SQS) on 127.0.0.1, runs every test
 # against them and the local endpoint, and stops the servers whatever
 # happens.
 #
@@ -27,6 +27,7 @@ cleanup() {
 	stop_weed
 	stop_postgres
 	stop_goaws
+	stop_minio
 	rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -43,6 +44,9 @@ echo "versitygw ${VERSITYGW_VERSION} on ${S3FLOW_TEST_ENDPOINT}"
 start_weed "$work"
 export S3FLOW_TEST_SEAWEED_ENDPOINT S3FLOW_TEST_SEAWEED_ACCESS_KEY S3FLOW_TEST_SEAWEED_SECRET_KEY
 echo "seaweedfs weed ${WEED_VERSION} on ${S3FLOW_TEST_SEAWEED_ENDPOINT}"
+start_minio "$work"
+export S3FLOW_TEST_MINIO_ENDPOINT S3FLOW_TEST_MINIO_ACCESS_KEY S3FLOW_TEST_MINIO_SECRET_KEY
+echo "minio ${MINIO_VERSION} on ${S3FLOW_TEST_MINIO_ENDPOINT}"
 start_postgres "$work"
 echo "postgresql ($PG_BIN) on ${S3FLOW_TEST_POSTGRES%%\?*}"
 start_goaws "$work"

@@ -89,6 +89,28 @@ func Seaweed(t testing.TB) Target {
 	}}
 }
 
+// minioEndpointEnv names the MinIO endpoint scripts/test.sh started; its
+// root keys are in S3FLOW_TEST_MINIO_ACCESS_KEY and _SECRET_KEY.
+const minioEndpointEnv = "S3FLOW_TEST_MINIO_ENDPOINT"
+
+// Minio returns the MinIO server scripts/test.sh started: the one with
+// STS, versioning and object lock. Without one it skips the test, or fails
+// it under CI.
+func Minio(t testing.TB) Target {
+	t.Helper()
+	endpoint := os.Getenv(minioEndpointEnv)
+	if endpoint == "" {
+		SkipOrFail(t, "no MinIO test server: run the tests with scripts/test.sh (%s is unset)", minioEndpointEnv)
+	}
+	return Target{Name: "minio", Conn: connection.Connection{
+		Name: "test-minio", Kind: connection.KindKeys,
+		AccessKeyID:     os.Getenv("S3FLOW_TEST_MINIO_ACCESS_KEY"),
+		SecretAccessKey: connection.NewSecret(os.Getenv("S3FLOW_TEST_MINIO_SECRET_KEY")),
+		Region:          "us-east-1", Endpoint: endpoint, PathStyle: true,
+		ChecksumMode: connection.ChecksumWhenRequired, AllowPrivate: true, // test servers listen on 127.0.0.1
+	}}
+}
+
 // childEnv marks a test binary re-executed to serve the local endpoint.
 const childEnv = "S3FLOW_TEST_LOCALS3_CHILD"
 
