@@ -71,6 +71,8 @@ type createOptions struct {
 	secretEnv     string
 	tokenStdin    bool
 	tokenEnv      string
+	externalIDEnv string
+	duration      time.Duration
 	noVerify      bool
 	verifyTimeout time.Duration
 	// flagOf names the flag that sets each field of the spec, so that a
@@ -89,12 +91,30 @@ func newConnectionCreateCmd(a *app) *cobra.Command {
 (--secret-access-key-stdin), from a variable (--secret-access-key-env NAME),
 or, on a terminal, from a prompt without echo; never from a flag value.
 
-The keys are verified with a real signed call unless --no-verify is given:
-an unknown access key, a wrong secret and an unreachable endpoint are
-refused; keys that are valid but may not list buckets are saved with a
-warning.`,
+Instead of keys of its own, a connection can get short-lived credentials
+when it is used, refreshed before they expire:
+  --role-arn ARN              assume a role (STS AssumeRole) with the access
+                              keys given, with --source-connection's
+                              credentials, or with the default chain's;
+                              --external-id-env, --role-session-name,
+                              --duration (15m to 12h) and --sts-endpoint
+                              (default: the connection's --endpoint, where
+                              MinIO and Ceph serve STS, else AWS) tune it
+  --web-identity-token-file   with --role-arn: AssumeRoleWithWebIdentity with
+                              the token in that file, read at each refresh
+  --profile NAME              a profile of the shared AWS config (SSO,
+                              credential_process, role_arn/source_profile),
+                              read when used, never copied
+
+The connection is verified with real calls unless --no-verify is given:
+the source credentials, the role's assumption and a bucket listing, and
+a failure names the step. An unknown access key, a wrong secret and an
+unreachable endpoint are refused; credentials that are valid but may not
+list buckets are saved with a warning.`,
 		Example: `  printf '%s' "$SECRET" | s3flow connection create prod --access-key-id AKIA... --secret-access-key-stdin --region eu-central-1
-  s3flow connection create minio --access-key-id minioadmin --secret-access-key-env MINIO_SECRET --endpoint http://127.0.0.1:9000 --path-style`,
+  s3flow connection create minio --access-key-id minioadmin --secret-access-key-env MINIO_SECRET --endpoint http://127.0.0.1:9000 --path-style
+  s3flow connection create prod-role --source-connection prod --role-arn arn:aws:iam::123456789012:role/s3flow --external-id-env EXTERNAL_ID --duration 1h
+  s3flow connection create sso --profile sso-prod --region eu-central-1`,
 		Args: exactName,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.spec.Name = args[0]
@@ -117,6 +137,22 @@ warning.`,
 	f.StringVar(&o.secretEnv, "secret-access-key-env", "", "read the secret access key from this environment variable")
 	f.BoolVar(&o.tokenStdin, "session-token-stdin", false, "read a session token from standard input (the line after the secret, if both)")
 	f.StringVar(&o.tokenEnv, "session-token-env", "", "read a session token from this environment variable")
+	f.StringVar(&o.spec.RoleARN, "role-arn", "", "assume this role (STS AssumeRole; with --web-identity-token-file, AssumeRoleWithWebIdentity)")
+	field(connection.FieldRoleARN, "role-arn")
+	f.StringVar(&o.spec.SourceConnection, "source-connection", "", "assume the role with this connection's credentials (default: the access keys given, else the default chain)")
+	field(connection.FieldSourceConnection, "source-connection")
+	f.StringVar(&o.externalIDEnv, "external-id-env", "", "read the role's external id from this environment variable")
+	field(connection.FieldExternalID, "external-id-env")
+	f.StringVar(&o.spec.RoleSessionName, "role-session-name", "", "the role session name STS records (default: s3flow-NAME)")
+	field(connection.FieldRoleSessionName, "role-session-name")
+	f.DurationVar(&o.duration, "duration", 0, "how long each set of role credentials lasts, 15m to 12h (default 1h)")
+	field(connection.FieldDuration, "duration")
+	f.StringVar(&o.spec.STSEndpoint, "sts-endpoint", "", "URL of the STS service that assumes the role (default: --endpoint if given, else AWS)")
+	field(connection.FieldSTSEndpoint, "sts-endpoint")
+	f.StringVar(&o.spec.WebIdentityTokenFile, "web-identity-token-file", "", "with --role-arn: assume the role with the web identity token in this file")
+	field(connection.FieldWebIdentityTokenFile, "web-identity-token-file")
+	f.StringVar(&o.spec.Profile, "profile", "", "use this profile of the shared AWS config (SSO, credential_process, role_arn/source_profile)")
+	field(connection.FieldProfile, "profile")
 	f.StringVar(&region, "region", connection.DefaultRegion, "default region of the modules that use this connection (default with --provider: its region)")
 	field(connection.FieldRegion, "region")
 	f.StringVar(&o.spec.Endpoint, "endpoint", "", "URL of an S3-compatible store, e.g. http://127.0.0.1:9000 (default: AWS)")
@@ -141,18 +177,37 @@ warning.`,
 }
 
 func connectionCreate(ctx context.Context, a *app, o *createOptions) error {
+	if o.duration%time.Second != 0 {
+		return usagef("--duration must be whole seconds, got %s", o.duration)
+	}
+	o.spec.DurationSeconds = int(o.duration / time.Second)
+	if o.externalIDEnv != "" {
+		id := os.Getenv(o.externalIDEnv)
+		if id == "" {
+			return usagef("--external-id-env: $%s is empty", o.externalIDEnv)
+		}
+		o.spec.ExternalID = connection.NewSecret(id)
+	}
+	// A role may be assumed with keys of its own; other kinds hold none.
+	holdsKeys := o.spec.Kind() == connection.KindKeys || o.spec.AccessKeyID != ""
 	// The flags are checked before a secret is asked for; the secrets are
 	// checked by readSecrets, so the spec gets a placeholder for them here.
 	check := o.spec
-	check.SecretAccessKey = connection.NewSecret("-")
+	if holdsKeys {
+		check.SecretAccessKey = connection.NewSecret("-")
+	}
 	if _, err := check.Build(); err != nil {
 		return o.usage(err)
 	}
-	secret, token, err := readSecrets(a.io, o)
-	if err != nil {
-		return err
+	if holdsKeys {
+		secret, token, err := readSecrets(a.io, o)
+		if err != nil {
+			return err
+		}
+		o.spec.SecretAccessKey, o.spec.SessionToken = connection.NewSecret(secret), connection.NewSecret(token)
+	} else if o.secretStdin || o.secretEnv != "" || o.tokenStdin || o.tokenEnv != "" {
+		return usagef("a %s connection holds no secret access key or session token of its own", o.spec.Kind())
 	}
-	o.spec.SecretAccessKey, o.spec.SessionToken = connection.NewSecret(secret), connection.NewSecret(token)
 	conn, err := o.spec.Build()
 	if err != nil {
 		return o.usage(err)
@@ -166,6 +221,9 @@ func connectionCreate(ctx context.Context, a *app, o *createOptions) error {
 	}
 	if _, err := st.Get(ctx, conn.Name); err == nil {
 		return fmt.Errorf("create connection %q: %w; delete it first", conn.Name, connection.ErrExists)
+	}
+	if err := st.ResolveSource(ctx, &conn); err != nil {
+		return usagef("--source-connection: %v", err)
 	}
 	if !o.noVerify {
 		v, err := verify(ctx, a, conn, o.verifyTimeout)
@@ -329,12 +387,12 @@ func newConnectionVerifyCmd(a *app) *cobra.Command {
 			v, err := verify(ctx, a, conn, timeout)
 			st, _ := a.connections(ctx)
 			if err != nil {
-				if conn.Kind == connection.KindKeys {
+				if conn.Kind.Creatable() {
 					_ = st.SetVerified(ctx, conn.Name, "failed: "+err.Error(), time.Now())
 				}
 				return fmt.Errorf("connection %q: %w", conn.Name, err)
 			}
-			if conn.Kind == connection.KindKeys {
+			if conn.Kind.Creatable() {
 				if err := st.SetVerified(ctx, conn.Name, v.Status, time.Now()); err != nil {
 					return err
 				}

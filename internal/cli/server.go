@@ -31,6 +31,8 @@ type serverOptions struct {
 	limits      fanOutLimits
 	// allowPrivate is --allow-private-endpoints.
 	allowPrivate bool
+	// allowMachineCredentials is --allow-machine-credentials.
+	allowMachineCredentials bool
 	// watchFlows is --watch-flows.
 	watchFlows bool
 }
@@ -75,6 +77,7 @@ func (o *serverOptions) flags(cmd *cobra.Command, workersHelp string) {
 	f.DurationVar(&o.grace, "grace", 30*time.Second, "on shutdown, how long running steps may take to finish before they are cut short (they resume on the next start)")
 	f.StringVar(&o.id, "id", "", "this process's name in the queue and the run history (default: host name and process id)")
 	f.DurationVar(&o.rescueAfter, "rescue-after", time.Minute, "with PostgreSQL: how long a worker may be silent before its runs are resumed by another")
+	f.BoolVar(&o.allowMachineCredentials, "allow-machine-credentials", false, "let POST /api/connections create connections that use this machine's credentials or files (a profile, a web identity token file, a role assumed with the default chain); the CLI always may")
 	f.BoolVar(&o.allowPrivate, "allow-private-endpoints", false, "let connections reach loopback and private addresses (127/8, 10/8, 172.16/12, 192.168/16, fc00::/7, ...); the built-in local and env connections always may, link-local and cloud metadata addresses never")
 	o.limits.flags(cmd)
 }
@@ -155,9 +158,10 @@ func newServer(ctx context.Context, a *app, o *serverOptions) (*server.Server, f
 		DB: st.DB(), Connections: st, Registry: a.registry, Resolver: conns,
 		FlowsDir: o.flows, WatchFlows: o.watchFlows, FilesRoot: o.filesRoot, RunLocks: runLockDir(home), Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, MaxWebhookBody: o.maxBody,
 		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate,
-		AllowPrivateEndpoints: o.allowPrivate,
-		LocalEventsHome:       home,
-		Logger:                logger,
+		AllowPrivateEndpoints:   o.allowPrivate,
+		AllowMachineCredentials: o.allowMachineCredentials,
+		LocalEventsHome:         home,
+		Logger:                  logger,
 	})
 	if err != nil {
 		release()

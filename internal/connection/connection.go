@@ -22,6 +22,16 @@ const (
 	KindLocal Kind = "local"
 )
 
+// Creatable reports whether users create connections of this kind (env
+// and local always exist).
+func (k Kind) Creatable() bool {
+	switch k {
+	case KindKeys, KindRole, KindWebIdentity, KindProfile:
+		return true
+	}
+	return false
+}
+
 // The names of the connections that always exist.
 const (
 	EnvName   = "env"
@@ -108,6 +118,15 @@ type Connection struct {
 	// it: the CLI (run by the machine's own user) always, a server only
 	// when started with --allow-private-endpoints. It is never stored.
 	AllowPrivate bool
+	// Source says where the credentials of a role, web-identity or
+	// profile connection come from.
+	Source Source
+	// ExternalID is the role's external id, a secret of the role's owner.
+	ExternalID Secret
+	// SourceConn is the connection Source.SourceConnection names, with
+	// its own source filled in: the Store resolves the chain when it
+	// reads the connection. It is never stored.
+	SourceConn *Connection
 	// VerifyStatus is the outcome of the last verification, in words.
 	VerifyStatus string
 	CreatedAt    time.Time

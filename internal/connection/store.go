@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -151,26 +152,79 @@ func (s *Store) checkKey(ctx context.Context) error {
 }
 
 // Create stores a new connection; "env", "local" and malformed names are
-// refused.
+// refused, and so is a role whose source connection is missing or would
+// make a loop.
 func (s *Store) Create(ctx context.Context, c Connection) error {
 	if err := ValidateName(c.Name); err != nil {
 		return err
 	}
+	if err := s.ResolveSource(ctx, &c); err != nil {
+		return fmt.Errorf("create connection %q: %w", c.Name, err)
+	}
 	return s.insert(ctx, c)
+}
+
+// ResolveSource fills in c.SourceConn: the connection whose credentials
+// assume c's role, and its own source in turn. A missing source and a
+// loop are refused.
+func (s *Store) ResolveSource(ctx context.Context, c *Connection) error {
+	src := c.Source.SourceConnection
+	if src == "" {
+		return nil
+	}
+	sc, err := s.resolveSource(ctx, src, []string{c.Name})
+	if err != nil {
+		return fmt.Errorf("source connection: %w", err)
+	}
+	c.SourceConn = sc
+	return nil
+}
+
+// resolveSource reads the connection a role's credentials come from, and
+// its own source in turn; seen are the connections on the way to it.
+func (s *Store) resolveSource(ctx context.Context, name string, seen []string) (*Connection, error) {
+	if slices.Contains(seen, name) {
+		return nil, fmt.Errorf("connection %q is its own source (%s -> %s): a loop", name, strings.Join(seen, " -> "), name)
+	}
+	if len(seen) > MaxSourceDepth {
+		return nil, fmt.Errorf("the chain of source connections %s is longer than %d", strings.Join(seen, " -> "), MaxSourceDepth)
+	}
+	c, err := s.get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if c.Kind == KindLocal {
+		return nil, fmt.Errorf("connection %q is the embedded endpoint's; its keys assume no role", name)
+	}
+	if src := c.Source.SourceConnection; src != "" {
+		if c.SourceConn, err = s.resolveSource(ctx, src, append(seen, name)); err != nil {
+			return nil, err
+		}
+	}
+	return &c, nil
 }
 
 func (s *Store) insert(ctx context.Context, c Connection) error {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = time.Now().UTC()
 	}
+	var sourceJSON string
+	if c.Source != (Source{}) {
+		b, err := json.Marshal(c.Source)
+		if err != nil {
+			return fmt.Errorf("create connection %q: %w", c.Name, err)
+		}
+		sourceJSON = string(b)
+	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO connections
 		(name, kind, access_key_id, secret_enc, session_token_enc, region, endpoint, path_style, checksum_mode, verify_status, created_at, verified_at,
-		 max_attempts, part_size_mib, parallel_parts)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		 max_attempts, part_size_mib, parallel_parts, source_json, external_id_enc)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.Name, string(c.Kind), c.AccessKeyID,
 		s.sealSecret(c.SecretAccessKey, c.Name, "secret"), s.sealSecret(c.SessionToken, c.Name, "session_token"),
 		c.Region, c.Endpoint, c.PathStyle, c.ChecksumMode, c.VerifyStatus,
-		c.CreatedAt.Format(time.RFC3339Nano), nullTime(c.VerifiedAt), c.MaxAttempts, c.PartSizeMiB, c.ParallelParts)
+		c.CreatedAt.Format(time.RFC3339Nano), nullTime(c.VerifiedAt), c.MaxAttempts, c.PartSizeMiB, c.ParallelParts,
+		sourceJSON, s.sealSecret(c.ExternalID, c.Name, "external_id"))
 	if store.IsUniqueViolation(err) {
 		return fmt.Errorf("create connection %q: %w", c.Name, ErrExists)
 	}
@@ -200,9 +254,21 @@ func nullTime(t time.Time) any {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// Get returns the named connection. "env" always exists; "local" is created
-// on first use with generated keys.
+// Get returns the named connection, with the chain of connections its
+// role's credentials come from (SourceConn). "env" always exists; "local"
+// is created on first use with generated keys.
 func (s *Store) Get(ctx context.Context, name string) (Connection, error) {
+	c, err := s.get(ctx, name)
+	if err != nil {
+		return c, err
+	}
+	if err := s.ResolveSource(ctx, &c); err != nil {
+		return Connection{}, fmt.Errorf("connection %q: %w", name, err)
+	}
+	return c, nil
+}
+
+func (s *Store) get(ctx context.Context, name string) (Connection, error) {
 	if name == EnvName {
 		return Connection{Name: EnvName, Kind: KindEnv, VerifyStatus: "uses the AWS SDK's default credential chain"}, nil
 	}
@@ -212,7 +278,8 @@ func (s *Store) Get(ctx context.Context, name string) (Connection, error) {
 		}
 	}
 	row := s.db.QueryRowContext(ctx, `SELECT name, kind, access_key_id, secret_enc, session_token_enc, region, endpoint,
-		path_style, checksum_mode, verify_status, created_at, verified_at, max_attempts, part_size_mib, parallel_parts FROM connections WHERE name = ?`, name)
+		path_style, checksum_mode, verify_status, created_at, verified_at, max_attempts, part_size_mib, parallel_parts,
+		source_json, external_id_enc FROM connections WHERE name = ?`, name)
 	c, err := s.scan(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Connection{}, fmt.Errorf("connection %q: %w (see 's3flow connection list')", name, ErrNotFound)
@@ -254,7 +321,8 @@ func (s *Store) List(ctx context.Context) ([]Connection, error) {
 		return nil, err
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT name, kind, access_key_id, secret_enc, session_token_enc, region, endpoint,
-		path_style, checksum_mode, verify_status, created_at, verified_at, max_attempts, part_size_mib, parallel_parts FROM connections ORDER BY name`)
+		path_style, checksum_mode, verify_status, created_at, verified_at, max_attempts, part_size_mib, parallel_parts,
+		source_json, external_id_enc FROM connections ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
@@ -275,10 +343,19 @@ func (s *Store) List(ctx context.Context) ([]Connection, error) {
 	return conns, nil
 }
 
-// Delete removes a connection; "env" and "local" cannot be deleted.
+// Delete removes a connection; "env" and "local" cannot be deleted, nor
+// a connection that is another's source.
 func (s *Store) Delete(ctx context.Context, name string) error {
 	if name == EnvName || name == LocalName {
 		return fmt.Errorf("connection %q always exists and cannot be deleted", name)
+	}
+	users, err := s.sourceOf(ctx, name)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return fmt.Errorf("delete connection %q: it is the source of %s; delete %s first", name, strings.Join(users, ", "),
+			map[bool]string{true: "that one", false: "those"}[len(users) == 1])
 	}
 	res, err := s.db.ExecContext(ctx, `DELETE FROM connections WHERE name = ?`, name)
 	if err != nil {
@@ -288,6 +365,28 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		return fmt.Errorf("delete connection %q: %w", name, ErrNotFound)
 	}
 	return nil
+}
+
+// sourceOf names the connections whose role is assumed with name's
+// credentials.
+func (s *Store) sourceOf(ctx context.Context, name string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, source_json FROM connections WHERE source_json <> ''`)
+	if err != nil {
+		return nil, fmt.Errorf("find the connections that use %q: %w", name, err)
+	}
+	defer rows.Close()
+	var users []string
+	for rows.Next() {
+		var user, sourceJSON string
+		if err := rows.Scan(&user, &sourceJSON); err != nil {
+			return nil, err
+		}
+		var src Source
+		if json.Unmarshal([]byte(sourceJSON), &src) == nil && src.SourceConnection == name {
+			users = append(users, user)
+		}
+	}
+	return users, rows.Err()
 }
 
 // SetVerified records the outcome of a verification.
@@ -306,12 +405,20 @@ func (s *Store) scan(row scanner) (Connection, error) {
 		c                   Connection
 		kind, created       string
 		secretEnc, tokenEnc []byte
+		externalIDEnc       []byte
 		verified            sql.NullString
 		pathStyle           bool
+		sourceJSON          string
 	)
 	if err := row.Scan(&c.Name, &kind, &c.AccessKeyID, &secretEnc, &tokenEnc, &c.Region, &c.Endpoint,
-		&pathStyle, &c.ChecksumMode, &c.VerifyStatus, &created, &verified, &c.MaxAttempts, &c.PartSizeMiB, &c.ParallelParts); err != nil {
+		&pathStyle, &c.ChecksumMode, &c.VerifyStatus, &created, &verified, &c.MaxAttempts, &c.PartSizeMiB, &c.ParallelParts,
+		&sourceJSON, &externalIDEnc); err != nil {
 		return Connection{}, err
+	}
+	if sourceJSON != "" {
+		if err := json.Unmarshal([]byte(sourceJSON), &c.Source); err != nil {
+			return Connection{}, fmt.Errorf("read the source of connection %q: %w", c.Name, err)
+		}
 	}
 	c.Kind, c.PathStyle = Kind(kind), pathStyle
 	c.CreatedAt, _ = time.Parse(time.RFC3339Nano, created)
@@ -322,7 +429,7 @@ func (s *Store) scan(row scanner) (Connection, error) {
 		sealed []byte
 		column string
 		into   *Secret
-	}{{secretEnc, "secret", &c.SecretAccessKey}, {tokenEnc, "session_token", &c.SessionToken}} {
+	}{{secretEnc, "secret", &c.SecretAccessKey}, {tokenEnc, "session_token", &c.SessionToken}, {externalIDEnc, "external_id", &c.ExternalID}} {
 		if f.sealed == nil {
 			continue
 		}

@@ -39,6 +39,15 @@ const (
 	FieldParallelParts   = "parallel_parts"
 	FieldProvider        = "provider"
 	FieldAccountID       = "account_id"
+
+	FieldRoleARN              = "role_arn"
+	FieldExternalID           = "external_id"
+	FieldRoleSessionName      = "role_session_name"
+	FieldDuration             = "duration_seconds"
+	FieldSTSEndpoint          = "sts_endpoint"
+	FieldSourceConnection     = "source_connection"
+	FieldWebIdentityTokenFile = "web_identity_token_file"
+	FieldProfile              = "profile"
 )
 
 // Problem is one thing wrong with one field of a connection. Rule says
@@ -102,6 +111,21 @@ type Spec struct {
 	// leaves empty; AccountID fills its endpoint pattern.
 	Provider  string `json:"provider"`
 	AccountID string `json:"account_id"`
+
+	// RoleARN makes a connection that assumes a role, with its keys (if
+	// it has any), with SourceConnection's credentials, or with the
+	// default chain's; or, with WebIdentityTokenFile, with a web identity
+	// token. ExternalID is write-only like the keys.
+	RoleARN              string `json:"role_arn"`
+	ExternalID           Secret `json:"external_id"`
+	RoleSessionName      string `json:"role_session_name"`
+	DurationSeconds      int    `json:"duration_seconds"`
+	STSEndpoint          string `json:"sts_endpoint"`
+	SourceConnection     string `json:"source_connection"`
+	WebIdentityTokenFile string `json:"web_identity_token_file"`
+	// Profile makes a connection that uses a profile of the shared AWS
+	// config.
+	Profile string `json:"profile"`
 }
 
 // Build checks a spec by every rule (Validate's and the provider's) and
@@ -109,11 +133,22 @@ type Spec struct {
 // every problem at once.
 func (s Spec) Build() (Connection, error) {
 	c := Connection{
-		Name: s.Name, Kind: KindKeys, AccessKeyID: s.AccessKeyID,
+		Name: s.Name, Kind: s.Kind(), AccessKeyID: s.AccessKeyID,
 		SecretAccessKey: NewSecret(strings.TrimSpace(s.SecretAccessKey.Reveal())),
 		SessionToken:    NewSecret(strings.TrimSpace(s.SessionToken.Reveal())),
 		Region:          s.Region, Endpoint: s.Endpoint, ChecksumMode: s.Checksum,
 		MaxAttempts: s.MaxAttempts, PartSizeMiB: s.PartSizeMiB, ParallelParts: s.ParallelParts,
+		ExternalID: NewSecret(strings.TrimSpace(s.ExternalID.Reveal())),
+		Source: Source{
+			RoleARN: s.RoleARN, RoleSessionName: s.RoleSessionName, DurationSeconds: s.DurationSeconds,
+			STSEndpoint: s.STSEndpoint, SourceConnection: s.SourceConnection,
+			WebIdentityTokenFile: s.WebIdentityTokenFile, Profile: s.Profile,
+		},
+	}
+	if c.Source.STSEndpoint != "" {
+		if ep, err := CheckEndpoint(c.Source.STSEndpoint); err == nil {
+			c.Source.STSEndpoint = ep
+		}
 	}
 	if s.PathStyle != nil {
 		c.PathStyle = *s.PathStyle
@@ -158,12 +193,14 @@ func asProblems(err error) Problems {
 	return ps
 }
 
-var fieldsInOrder = []string{FieldName, FieldAccessKeyID, FieldSecretAccessKey, FieldSessionToken, FieldProvider, FieldAccountID,
+var fieldsInOrder = []string{FieldName, FieldAccessKeyID, FieldSecretAccessKey, FieldSessionToken,
+	FieldRoleARN, FieldExternalID, FieldRoleSessionName, FieldDuration, FieldSTSEndpoint, FieldSourceConnection,
+	FieldWebIdentityTokenFile, FieldProfile, FieldProvider, FieldAccountID,
 	FieldRegion, FieldEndpoint, FieldPathStyle, FieldChecksum, FieldMaxAttempts, FieldPartSizeMiB, FieldParallelParts}
 
 func fieldOrder(field string) int { return slices.Index(fieldsInOrder, field) }
 
-// Validate checks a connection with keys, as a user creates it, by every
+// Validate checks a connection, as a user creates it, by every
 // rule s3flow has for one: whatever interface it came from (the CLI, the
 // API, the Studio), these are the rules and the words. It returns
 // Problems, one per field that breaks a rule, or nil.
@@ -174,20 +211,23 @@ func (c Connection) Validate() error {
 	} else if err := ValidateName(c.Name); err != nil {
 		ps.add(FieldName, "%s", err)
 	}
-	if c.Kind != KindKeys {
+	if !c.Kind.Creatable() {
 		// env and local always exist; nobody creates them.
-		ps.add(FieldName, "must name a connection with keys, not one of kind %q", c.Kind)
+		ps.add(FieldName, "must name a connection with keys, a role or a profile, not one of kind %q", c.Kind)
 	}
+	// A role connection may hold keys to assume it with: both or neither.
+	keysRequired := c.Kind == KindKeys || (c.Kind == KindRole && (c.AccessKeyID != "" || !c.SecretAccessKey.IsZero()))
 	switch {
-	case c.AccessKeyID == "":
+	case c.AccessKeyID == "" && keysRequired:
 		ps.add(FieldAccessKeyID, "is required")
 	case strings.ContainsFunc(c.AccessKeyID, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }):
 		// It is sent in every request's Authorization header.
 		ps.add(FieldAccessKeyID, "must not hold spaces or control characters")
 	}
-	if c.SecretAccessKey.IsZero() {
+	if c.SecretAccessKey.IsZero() && keysRequired {
 		ps.add(FieldSecretAccessKey, "is required")
 	}
+	c.validateSource(&ps)
 	if !c.SessionToken.IsZero() && (c.AccessKeyID == "" || c.SecretAccessKey.IsZero()) {
 		ps.add(FieldSessionToken, "goes with an access key id and a secret access key")
 	}
@@ -219,20 +259,30 @@ func (c Connection) Validate() error {
 // secret. The access key id is masked; the session token is only said to
 // be there.
 type Summary struct {
-	Name          string     `json:"name"`
-	Kind          Kind       `json:"kind"`
-	AccessKeyID   string     `json:"accessKeyId"`
-	Region        string     `json:"region"`
-	Endpoint      string     `json:"endpoint"`
-	PathStyle     bool       `json:"pathStyle"`
-	Checksum      string     `json:"checksum"`
-	Status        string     `json:"status"`
-	MaxAttempts   int        `json:"maxAttempts,omitempty"`
-	PartSizeMiB   int        `json:"partSizeMiB,omitempty"`
-	ParallelParts int        `json:"parallelParts,omitempty"`
-	SessionToken  bool       `json:"sessionToken"`
-	VerifiedAt    *time.Time `json:"verifiedAt,omitempty"`
-	CreatedAt     *time.Time `json:"createdAt,omitempty"`
+	Name          string `json:"name"`
+	Kind          Kind   `json:"kind"`
+	AccessKeyID   string `json:"accessKeyId"`
+	Region        string `json:"region"`
+	Endpoint      string `json:"endpoint"`
+	PathStyle     bool   `json:"pathStyle"`
+	Checksum      string `json:"checksum"`
+	Status        string `json:"status"`
+	MaxAttempts   int    `json:"maxAttempts,omitempty"`
+	PartSizeMiB   int    `json:"partSizeMiB,omitempty"`
+	ParallelParts int    `json:"parallelParts,omitempty"`
+	SessionToken  bool   `json:"sessionToken"`
+	// Credentials says where the credentials come from, in words.
+	Credentials          string     `json:"credentials"`
+	RoleARN              string     `json:"roleArn,omitempty"`
+	ExternalID           bool       `json:"externalId,omitempty"`
+	RoleSessionName      string     `json:"roleSessionName,omitempty"`
+	DurationSeconds      int        `json:"durationSeconds,omitempty"`
+	STSEndpoint          string     `json:"stsEndpoint,omitempty"`
+	SourceConnection     string     `json:"sourceConnection,omitempty"`
+	WebIdentityTokenFile string     `json:"webIdentityTokenFile,omitempty"`
+	Profile              string     `json:"profile,omitempty"`
+	VerifiedAt           *time.Time `json:"verifiedAt,omitempty"`
+	CreatedAt            *time.Time `json:"createdAt,omitempty"`
 }
 
 // Summary is how the connection is shown.
@@ -242,6 +292,12 @@ func (c Connection) Summary() Summary {
 		Checksum: c.ChecksumMode, Status: c.VerifyStatus,
 		MaxAttempts: c.MaxAttempts, PartSizeMiB: c.PartSizeMiB, ParallelParts: c.ParallelParts,
 		SessionToken: !c.SessionToken.IsZero(),
+		Credentials:  c.Describe(), RoleARN: c.Source.RoleARN, ExternalID: !c.ExternalID.IsZero(),
+		STSEndpoint: c.Source.STSEndpoint, SourceConnection: c.Source.SourceConnection,
+		WebIdentityTokenFile: c.Source.WebIdentityTokenFile, Profile: c.Source.Profile,
+	}
+	if c.Kind == KindRole || c.Kind == KindWebIdentity {
+		s.RoleSessionName, s.DurationSeconds = c.SessionName(), int(c.Source.Duration()/time.Second)
 	}
 	if c.AccessKeyID != "" {
 		s.AccessKeyID = c.MaskedKeyID()

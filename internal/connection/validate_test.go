@@ -30,7 +30,7 @@ func TestConnectionValidate(t *testing.T) {
 		{"no name", func(c *Connection) { c.Name = "" }, []string{"name: is required"}},
 		{"reserved name", func(c *Connection) { c.Name = "local" }, []string{`name: connection name "local" is reserved`}},
 		{"bad name", func(c *Connection) { c.Name = "a b" }, []string{`name: connection name "a b" must be 1-63 letters`}},
-		{"not keys", func(c *Connection) { c.Kind = KindEnv }, []string{`name: must name a connection with keys, not one of kind "env"`}},
+		{"not keys", func(c *Connection) { c.Kind = KindEnv }, []string{`name: must name a connection with keys, a role or a profile, not one of kind "env"`}},
 		{"no key id", func(c *Connection) { c.AccessKeyID = "" }, []string{"access_key_id: is required"}},
 		{"key id with a newline", func(c *Connection) { c.AccessKeyID = "AKID\nX-Evil: 1" }, []string{"access_key_id: must not hold spaces or control characters"}},
 		{"no secret", func(c *Connection) { c.SecretAccessKey = Secret{} }, []string{"secret_access_key: is required"}},
@@ -177,7 +177,7 @@ func TestConnectionSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"name":"prod","kind":"keys","accessKeyId":"****************MPLE","region":"eu-central-1","endpoint":"","pathStyle":false,` +
-		`"checksum":"when-supported","status":"","maxAttempts":5,"partSizeMiB":16,"parallelParts":8,"sessionToken":true,"createdAt":"2026-12-01T09:00:00Z"}`
+		`"checksum":"when-supported","status":"","maxAttempts":5,"partSizeMiB":16,"parallelParts":8,"sessionToken":true,"credentials":"access keys with a session token","createdAt":"2026-12-01T09:00:00Z"}`
 	if string(data) != want {
 		t.Errorf("got  %s\nwant %s", data, want)
 	}
@@ -193,5 +193,58 @@ func TestConnectionSummary(t *testing.T) {
 	}
 	if s := (Connection{Name: "env", Kind: KindEnv}).Summary(); s.AccessKeyID != "" || s.SessionToken || s.CreatedAt != nil {
 		t.Errorf("env: %+v", s)
+	}
+}
+
+// TestSpecKinds: the fields a spec gives decide its kind, and each kind's
+// rules refuse their field by name.
+func TestSpecKinds(t *testing.T) {
+	t.Parallel()
+	const arn = "arn:aws:iam::123456789012:role/s3flow"
+	keys := func(s Spec) Spec {
+		s.AccessKeyID, s.SecretAccessKey = "AKIAIOSFODNN7EXAMPLE", NewSecret("s")
+		return s
+	}
+	for _, tt := range []struct {
+		name     string
+		spec     Spec
+		wantKind Kind
+		want     []string
+	}{
+		{"keys", keys(Spec{Name: "k"}), KindKeys, nil},
+		{"role with keys", keys(Spec{Name: "r", RoleARN: arn, ExternalID: NewSecret("ext-1"), DurationSeconds: 900}), KindRole, nil},
+		{"role with a source connection", Spec{Name: "r", RoleARN: arn, SourceConnection: "prod-keys"}, KindRole, nil},
+		{"role with the default chain", Spec{Name: "r", RoleARN: arn}, KindRole, nil},
+		{"role on MinIO's STS", keys(Spec{Name: "r", RoleARN: arn, STSEndpoint: "http://127.0.0.1:9000"}), KindRole, nil},
+		{"web identity", Spec{Name: "w", RoleARN: arn, WebIdentityTokenFile: "/var/run/secrets/token"}, KindWebIdentity, nil},
+		{"profile", Spec{Name: "p", Profile: "sso-prod"}, KindProfile, nil},
+
+		{"role ARN that is not one", keys(Spec{Name: "r", RoleARN: "my-role"}), KindRole, []string{`role_arn: must be a role's ARN (arn:aws:iam::ACCOUNT:role/NAME), got "my-role"`}},
+		{"half the keys", Spec{Name: "r", RoleARN: arn, AccessKeyID: "AKID"}, KindRole, []string{"secret_access_key: is required"}},
+		{"keys and a source", keys(Spec{Name: "r", RoleARN: arn, SourceConnection: "prod"}), KindRole,
+			[]string{"source_connection: and access keys are two sources for the role's credentials: give one"}},
+		{"itself as source", Spec{Name: "r", RoleARN: arn, SourceConnection: "r"}, KindRole, []string{`source_connection: must name another connection (not "r" or local), got "r"`}},
+		{"short duration", keys(Spec{Name: "r", RoleARN: arn, DurationSeconds: 60}), KindRole, []string{"duration_seconds: must be from 15m0s to 12h0m0s, got 1m0s"}},
+		{"bad session name", keys(Spec{Name: "r", RoleARN: arn, RoleSessionName: "a b"}), KindRole, []string{`role_session_name: must be 2-64 letters`}},
+		{"bad external id (not echoed)", keys(Spec{Name: "r", RoleARN: arn, ExternalID: NewSecret("x y secret")}), KindRole,
+			[]string{"external_id: must be 2-1224 letters, digits or +=,.@:/_-"}},
+		{"STS endpoint with a path", keys(Spec{Name: "r", RoleARN: arn, STSEndpoint: "http://h/p"}), KindRole, []string{"sts_endpoint: must not have a path"}},
+		{"external id without a role", keys(Spec{Name: "k", ExternalID: NewSecret("abc")}), KindKeys, []string{"external_id: goes with role_arn"}},
+		{"relative token file", Spec{Name: "w", RoleARN: arn, WebIdentityTokenFile: "token"}, KindWebIdentity, []string{`web_identity_token_file: must be an absolute path, got "token"`}},
+		{"token file and keys", keys(Spec{Name: "w", RoleARN: arn, WebIdentityTokenFile: "/t"}), KindWebIdentity, []string{"web_identity_token_file: is the role's only source"}},
+		{"profile and keys", keys(Spec{Name: "p", Profile: "x"}), KindProfile, []string{"profile: names its own credentials"}},
+		{"bad profile", Spec{Name: "p", Profile: "a b"}, KindProfile, []string{`profile: must be a profile name`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := tt.spec.Build()
+			if c.Kind != tt.wantKind {
+				t.Errorf("kind = %q, want %q", c.Kind, tt.wantKind)
+			}
+			checkProblems(t, err, tt.want)
+			if err != nil && strings.Contains(err.Error(), "secret") && strings.Contains(err.Error(), "x y secret") {
+				t.Errorf("the external id is echoed: %v", err)
+			}
+		})
 	}
 }

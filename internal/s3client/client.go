@@ -23,7 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -101,12 +100,7 @@ func New(ctx context.Context, conn connection.Connection, region string, opts Op
 	if n := cmp.Or(opts.MaxAttempts, conn.MaxAttempts); n > 0 {
 		loadOpts = append(loadOpts, config.WithRetryMaxAttempts(n))
 	}
-	switch conn.Kind {
-	case connection.KindEnv:
-	case connection.KindKeys, connection.KindLocal:
-		loadOpts = append(loadOpts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(
-			conn.AccessKeyID, conn.SecretAccessKey.Reveal(), conn.SessionToken.Reveal())))
-	default:
+	if !conn.Kind.Creatable() && conn.Kind != connection.KindEnv && conn.Kind != connection.KindLocal {
 		return nil, fmt.Errorf("connection %q has unknown kind %q", conn.Name, conn.Kind)
 	}
 	if conn.Kind == connection.KindEnv && conn.Endpoint == "" {
@@ -119,15 +113,21 @@ func New(ctx context.Context, conn connection.Connection, region string, opts Op
 	if conn.Kind == connection.KindLocal && conn.Endpoint == "" {
 		return nil, fmt.Errorf("connection %q: the local endpoint is not running", conn.Name)
 	}
+	if ep := conn.Source.STSEndpoint; ep != "" {
+		if _, err := connection.CheckEndpoint(ep); err != nil {
+			return nil, fmt.Errorf("connection %q: STS endpoint: %w", conn.Name, err)
+		}
+	}
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration for connection %q: %w", conn.Name, err)
 	}
-	if conn.Kind == connection.KindEnv && cfg.Credentials != nil {
-		cfg.Credentials = aws.NewCredentialsCache(chainCredentials{chain: cfg.Credentials, connection: conn.Name, logger: logger})
-	}
 	if cfg.HTTPClient, err = guardedClient(cfg.HTTPClient, policy(conn)); err != nil {
 		return nil, fmt.Errorf("connection %q: %w", conn.Name, err)
+	}
+	// After the guard: STS requests (a role's) go through it too.
+	if cfg.Credentials, err = credentialsFor(ctx, conn, cfg, logger, 0); err != nil {
+		return nil, err
 	}
 	if conn.ChecksumMode == connection.ChecksumWhenRequired {
 		cfg.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired

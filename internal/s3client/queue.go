@@ -60,7 +60,9 @@ func NewQueue(ctx context.Context, conn connection.Connection, queueURL string, 
 		region = m[1]
 	}
 	// The S3 endpoint is not the queue's: the client is built without it,
-	// and its requests go to the queue URL's host.
+	// and its requests go to the queue URL's host. A role is still assumed
+	// where the connection says.
+	conn.Source.STSEndpoint = conn.STSEndpoint()
 	conn.Endpoint = ""
 	c, err := New(ctx, conn, region, opts)
 	if err != nil {

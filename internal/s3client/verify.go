@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/s3flow/s3flow/internal/connection"
 )
 
 // Verification failures, told apart so users know what to fix.
@@ -33,7 +36,39 @@ type Verified struct {
 // Verify makes one real signed call (ListBuckets) to prove the keys. An
 // AccessDenied answer still proves them: S3 checks the signature first.
 // An address the endpoint policy refuses fails with code CodeRefused.
+//
+// A connection whose credentials come from elsewhere (a role, a profile)
+// gets them first, so that a failure names its step: the source
+// credentials, the role's assumption, or the bucket listing.
 func (c *Client) Verify(ctx context.Context) (Verified, error) {
+	fetched := c.conn.Kind == connection.KindRole || c.conn.Kind == connection.KindWebIdentity || c.conn.Kind == connection.KindProfile
+	if fetched {
+		if _, err := c.cfg.Credentials.Retrieve(ctx); err != nil {
+			// Without the cache's "failed to refresh cached credentials".
+			var step *CredentialsError
+			if errors.As(err, &step) {
+				return Verified{}, step
+			}
+			return Verified{}, err
+		}
+	}
+	v, err := c.verifyListing(ctx)
+	if !fetched {
+		return v, err
+	}
+	if err != nil {
+		return v, &CredentialsError{Connection: c.conn.Name, Step: StepListing, Err: err}
+	}
+	whose := "the role's credentials"
+	if c.conn.Kind == connection.KindProfile {
+		whose = "the profile's credentials"
+	}
+	v.Status = strings.Replace(v.Status, "the keys", whose, 1)
+	v.Warning = strings.Replace(v.Warning, "the keys", "the credentials", 1)
+	return v, nil
+}
+
+func (c *Client) verifyListing(ctx context.Context) (Verified, error) {
 	_, err := c.S3("").ListBuckets(ctx, &s3.ListBucketsInput{}, func(o *s3.Options) {
 		o.APIOptions = append(o.APIOptions, requireListing)
 	})

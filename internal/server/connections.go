@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/netguard"
@@ -32,22 +34,53 @@ type connectionRequest struct {
 // policy: an endpoint that is an address the policy refuses (or
 // "localhost") is refused here, before any request; names are checked on
 // every dial.
-func (req connectionRequest) connection(policy netguard.Policy) (connection.Connection, error) {
+func (req connectionRequest) connection(policy netguard.Policy, allowMachine bool) (connection.Connection, error) {
 	conn, err := req.Spec.Build()
 	if err != nil {
 		return connection.Connection{}, &httpError{http.StatusBadRequest, err}
 	}
-	if conn.Endpoint != "" {
-		u, err := url.Parse(conn.Endpoint)
+	if !allowMachine {
+		if fields := conn.UsesMachine(); len(fields) > 0 {
+			return connection.Connection{}, &module.InputError{Field: fields[0],
+				Rule: "uses this server's own credentials or files; create such a connection with 's3flow connection create' on the server's machine, " +
+					"or start the server with --allow-machine-credentials"}
+		}
+	}
+	for _, ep := range []struct{ field, url string }{{connection.FieldEndpoint, conn.Endpoint}, {connection.FieldSTSEndpoint, conn.Source.STSEndpoint}} {
+		if ep.url == "" {
+			continue
+		}
+		u, err := url.Parse(ep.url)
 		if err != nil {
 			return connection.Connection{}, err
 		}
 		if err := policy.CheckHost(u.Hostname()); err != nil {
-			return connection.Connection{}, &module.InputError{Field: connection.FieldEndpoint, Rule: err.Error()}
+			return connection.Connection{}, &module.InputError{Field: ep.field, Rule: err.Error()}
 		}
 	}
 	conn.VerifyStatus = "not verified (no_verify)"
 	return conn, nil
+}
+
+// checkSource holds a role assumed with another connection's credentials
+// to where that connection already sends them: its AssumeRole request,
+// signed with them, goes to the role's STS endpoint, which must be the
+// source's own (its STS endpoint, else its S3 endpoint, else AWS's). An
+// API caller may use a connection, but not send its signature elsewhere.
+func checkSource(conn connection.Connection) error {
+	src := conn.SourceConn
+	if src == nil {
+		return nil
+	}
+	if want := src.STSEndpoint(); conn.STSEndpoint() != want {
+		where := "AWS STS (no sts_endpoint and no endpoint)"
+		if want != "" {
+			where = want
+		}
+		return &module.InputError{Field: connection.FieldSTSEndpoint,
+			Rule: fmt.Sprintf("must be where source connection %q sends its requests, %s: its credentials sign the role's request", src.Name, where)}
+	}
+	return nil
 }
 
 // connectionAnswer is a connection as the API shows it: its Summary, and
@@ -68,7 +101,7 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) error 
 	if err := decodeBody(r, &req); err != nil {
 		return err
 	}
-	conn, err := req.connection(s.policy())
+	conn, err := req.connection(s.policy(), s.cfg.AllowMachineCredentials)
 	if err != nil {
 		return err
 	}
@@ -76,6 +109,12 @@ func (s *Server) createConnection(w http.ResponseWriter, r *http.Request) error 
 	if _, err := s.cfg.Connections.Get(ctx, conn.Name); err == nil {
 		return errConnectionExists(conn.Name)
 	} else if !errors.Is(err, connection.ErrNotFound) {
+		return err
+	}
+	if err := s.cfg.Connections.ResolveSource(ctx, &conn); err != nil {
+		return &module.InputError{Field: connection.FieldSourceConnection, Rule: err.Error()}
+	}
+	if err := checkSource(conn); err != nil {
 		return err
 	}
 	var warning string
@@ -130,6 +169,14 @@ func (s *Server) verifyConnection(ctx context.Context, conn connection.Connectio
 func verifyFailed(name string, err error) error {
 	if errors.Is(err, s3client.ErrUnknownKey) || errors.Is(err, s3client.ErrWrongSecret) {
 		return &httpError{http.StatusUnprocessableEntity, fmt.Errorf("connection %q not saved: %w", name, err)}
+	}
+	// An STS that refused a role (AccessDenied, a wrong external id, an
+	// unknown source key) answered with its own error document: that
+	// proves it is one, and says which step to fix.
+	var credErr *s3client.CredentialsError
+	var apiErr smithy.APIError
+	if errors.As(err, &credErr) && credErr.Step != s3client.StepListing && errors.As(err, &apiErr) {
+		return &httpError{http.StatusUnprocessableEntity, fmt.Errorf("connection %q not saved: %w", name, credErr)}
 	}
 	return &httpError{http.StatusUnprocessableEntity, fmt.Errorf("connection %q not saved: %w", name, errNotReached)}
 }

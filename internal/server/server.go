@@ -45,6 +45,12 @@ type Config struct {
 	// and env connections may; link-local and metadata addresses are
 	// refused either way.
 	AllowPrivateEndpoints bool
+	// AllowMachineCredentials lets POST /api/connections create
+	// connections that use this machine's own credentials or files (a
+	// profile, a web identity token file, a role assumed with the default
+	// chain): --allow-machine-credentials. Off, only the CLI on this
+	// machine creates them.
+	AllowMachineCredentials bool
 	// FlowsDir holds the flow files.
 	FlowsDir string
 	// WatchFlows reloads the flows when a file of FlowsDir changes (Reload
