@@ -479,15 +479,19 @@ func (p *parser) with(s *Step, label string, withNode, stepNode *yaml.Node, env 
 		}
 	}
 	reported := map[string]bool{}
-	report := func(err error) {
+	// A problem is reported only for a field whose literal value was
+	// checked: a stand-in may break a rule of its own field (a duration,
+	// say), which says nothing about the flow.
+	report := func(err error, literal map[string]bool) {
 		var ie *module.InputError
-		if !errors.As(err, &ie) || nodes[ie.Field] == nil || reported[ie.Field] {
+		if !errors.As(err, &ie) || nodes[ie.Field] == nil || reported[ie.Field] || !literal[ie.Field] {
 			return
 		}
 		reported[ie.Field] = true
 		p.errorf(nodes[ie.Field], "%s: with.%s: %s", label, ie.Field, ie.Rule)
 	}
 	all := maps.Clone(stand)
+	checked := map[string]bool{}
 	for _, f := range s.Module.Fields {
 		v, ok := literals[f.Name]
 		if !ok || f.Type == module.FileRef {
@@ -496,13 +500,17 @@ func (p *parser) with(s *Step, label string, withNode, stepNode *yaml.Node, env 
 		one := maps.Clone(stand)
 		one[f.Name] = v
 		if _, err := s.Module.Check(one); err != nil {
-			report(err)
-			continue
+			var ie *module.InputError
+			if errors.As(err, &ie) && ie.Field == f.Name {
+				report(err, map[string]bool{f.Name: true})
+				continue
+			}
 		}
 		all[f.Name] = v
+		checked[f.Name] = true
 	}
 	if _, err := s.Module.Check(all); err != nil {
-		report(err)
+		report(err, checked)
 	}
 }
 

@@ -564,10 +564,19 @@ func TestParseLiteralsAgainstStandIns(t *testing.T) {
 		{"templated bucket, fixed paths", "    with: {bucket: \"{{ inputs.date }}\", path: a.csv, to_path: b.csv}\n", ""},
 		{"templated both paths", "    with: {bucket: demo, path: \"{{ inputs.date }}\", to_path: \"{{ inputs.date }}.csv\"}\n", ""},
 		{"onto itself", "    with: {bucket: demo, path: reports/q3.csv, to_path: /reports/q3.csv}\n", `with.to_path: is the file itself ("reports/q3.csv")`},
+		// The stand-in of one duration is no duration: checking the other
+		// must not blame it.
+		{"two durations", "    module: s3.wait_for_files\n    with: {bucket: demo, settle: 5s, timeout: 1m}\n", ""},
+		{"a bad duration beside a good one", "    module: s3.wait_for_files\n    with: {bucket: demo, settle: 5s, timeout: soon}\n", `with.timeout: "soon" is not a duration`},
+		{"a templated duration beside a literal", "    module: s3.wait_for_files\n    with: {bucket: demo, settle: \"{{ inputs.date }}\", timeout: 1m}\n", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := Parse("f.yaml", []byte(head+tt.with), setup(t))
+			src := head + tt.with
+			if strings.Contains(tt.with, "module:") {
+				src = strings.Replace(head, "    module: s3.copy_file\n", "", 1) + tt.with
+			}
+			_, err := Parse("f.yaml", []byte(src), setup(t))
 			switch {
 			case tt.problem == "" && err != nil:
 				t.Fatalf("Parse: %v", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -151,13 +152,25 @@ func credentialsFor(ctx context.Context, conn connection.Connection, cfg aws.Con
 		// AssumeRoleWithWebIdentity is not signed: the token is the proof.
 		client := stsClient(cfg, conn, nil)
 		role := stscreds.NewWebIdentityRoleProvider(client, conn.Source.RoleARN,
-			stscreds.IdentityTokenFile(conn.Source.WebIdentityTokenFile), func(o *stscreds.WebIdentityRoleOptions) {
+			tokenFile{conn.Name, conn.Source.WebIdentityTokenFile}, func(o *stscreds.WebIdentityRoleOptions) {
 				o.RoleSessionName = conn.SessionName()
 				o.Duration = conn.Source.Duration()
 			})
 		return cached(stepCredentials{conn.Name, StepRole, role}), nil
 	}
 	return nil, fmt.Errorf("connection %q has unknown kind %q", conn.Name, conn.Kind)
+}
+
+// tokenFile reads a web identity token at each refresh (Kubernetes
+// rotates it); a token it cannot read is the source's failure.
+type tokenFile struct{ connection, path string }
+
+func (f tokenFile) GetIdentityToken() ([]byte, error) {
+	b, err := os.ReadFile(f.path)
+	if err != nil {
+		return nil, &CredentialsError{Connection: f.connection, Step: StepSource, Err: fmt.Errorf("read the web identity token: %w", err)}
+	}
+	return b, nil
 }
 
 // cached refreshes p's credentials RefreshBefore they expire, once for
