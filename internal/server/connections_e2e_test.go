@@ -254,3 +254,68 @@ func TestConnectionSettingsOverAPI(t *testing.T) {
 		t.Errorf("GET /api/providers: %d %v %v", resp.StatusCode, presets, err)
 	}
 }
+
+// TestCreateRoleConnectionOverAPI: POST /api/connections takes roles like
+// the CLI, verified against MinIO's STS; the external id is write-only.
+// What would let an API caller use the server machine's own credentials
+// or files (a profile, a token file, the default chain) is refused by the
+// field, unless the server is started with --allow-machine-credentials;
+// and a role assumed with another connection's keys must go where that
+// connection's requests go, so its signature goes nowhere new.
+func TestCreateRoleConnectionOverAPI(t *testing.T) {
+	tg := s3test.Minio(t)
+	e := newEnv(t, tg, tg.Conn.Endpoint)
+	e.args = []string{"--debug"}
+	e.start()
+	const roleARN = "arn:aws:iam::123456789012:role/s3flow-api"
+	const externalID = "external-id-for-api-tests"
+	secret := tg.Conn.SecretAccessKey.Reveal()
+
+	status, out := e.do("POST", "/api/connections", e.token, jsonWith(map[string]any{"name": "role-keys", "access_key_id": tg.Conn.AccessKeyID,
+		"secret_access_key": secret, "endpoint": tg.Conn.Endpoint, "path_style": true,
+		"role_arn": roleARN, "external_id": externalID, "duration_seconds": 900}, nil), nil)
+	if status != 201 || out["kind"] != "role" || out["externalId"] != true || out["durationSeconds"] != float64(900) ||
+		!strings.Contains(out["status"].(string), "the role's credentials can list buckets") {
+		t.Fatalf("create role-keys: %d %v\n%s", status, out, e.srvLog)
+	}
+	status, out = e.do("POST", "/api/connections", e.token, jsonWith(map[string]any{"name": "role-source", "source_connection": "vg",
+		"endpoint": tg.Conn.Endpoint, "path_style": true, "role_arn": roleARN}, nil), nil)
+	if status != 201 || out["sourceConnection"] != "vg" {
+		t.Fatalf("create role-source: %d %v\n%s", status, out, e.srvLog)
+	}
+	if status, out := e.do("POST", "/api/modules/s3.list_buckets", e.token, []byte(`{"connection": "role-source"}`), nil); status != 200 {
+		t.Errorf("list buckets with role-source: %d %v", status, out)
+	}
+
+	for _, tt := range []struct {
+		name   string
+		fields map[string]any
+		want   string
+	}{
+		{"STS elsewhere than the source's", map[string]any{"source_connection": "vg", "sts_endpoint": "http://127.0.0.2:9"},
+			`sts_endpoint: must be where source connection "vg" sends its requests, ` + tg.Conn.Endpoint},
+		{"missing source", map[string]any{"source_connection": "nope"}, `source_connection: source connection: connection "nope": no such connection`},
+		{"the default chain", map[string]any{}, "source_connection: uses this server's own credentials or files"},
+		{"the env connection", map[string]any{"source_connection": "env"}, "source_connection: uses this server's own credentials or files"},
+		{"a profile", map[string]any{"role_arn": nil, "profile": "default"}, "profile: uses this server's own credentials or files"},
+		{"a token file", map[string]any{"web_identity_token_file": "/etc/hostname"}, "web_identity_token_file: uses this server's own credentials or files"},
+	} {
+		body := jsonWith(map[string]any{"name": "refused", "endpoint": tg.Conn.Endpoint, "path_style": true, "role_arn": roleARN}, tt.fields)
+		status, out := e.do("POST", "/api/connections", e.token, body, nil)
+		if msg, _ := out["error"].(string); status != 400 || !strings.Contains(msg, tt.want) {
+			t.Errorf("%s: %d %v, want 400 and %q", tt.name, status, out, tt.want)
+		}
+	}
+	e.stop(syscall.SIGTERM)
+	if log := e.srvLog.String(); strings.Contains(log, externalID) || strings.Contains(log, secret) {
+		t.Errorf("the server log holds a secret:\n%s", log)
+	}
+
+	// The operator may allow it.
+	e.args = []string{"--allow-machine-credentials"}
+	e.start()
+	status, out = e.do("POST", "/api/connections", e.token, []byte(`{"name": "prof", "profile": "default", "no_verify": true}`), nil)
+	if status != 201 || out["kind"] != "profile" {
+		t.Errorf("a profile with --allow-machine-credentials: %d %v", status, out)
+	}
+}
