@@ -116,6 +116,27 @@ try {
   await shot('connections');
   log('connection with the right secret: saved, verified and listed; the secret is not in the page');
 
+  // A role assumed with the connection just made: the form asks for what
+  // the kind needs (no keys), the list says where its credentials come
+  // from. versitygw serves no STS, so it is saved without verifying.
+  await page.getByLabel('Credentials').selectOption('role');
+  await page.getByRole('textbox', { name: 'Name', exact: true }).fill('studio-role');
+  await page.getByLabel('Role ARN').fill('arn:aws:iam::123456789012:role/studio');
+  await page.getByLabel('Assumed with').selectOption('connection');
+  assert.ok(!(await page.getByLabel('Access key ID').isVisible()), 'the keys are asked for with another connection as the source');
+  await page.getByLabel('Source connection').selectOption('studio');
+  await page.getByLabel('Endpoint', { exact: true }).fill(endpoint);
+  await page.getByLabel('Path-style addressing').check();
+  await page.getByText('More options').click();
+  await page.getByLabel('Save without verifying').check();
+  await page.getByRole('button', { name: 'Create and verify' }).click();
+  await page.locator('#conn-result .msg-ok', { hasText: 'Connection "studio-role" saved' }).waitFor();
+  const roleRow = page.locator('#connection-list tr', { hasText: 'studio-role' }).first();
+  await roleRow.waitFor();
+  const roleText = await roleRow.innerText();
+  assert.match(roleText, /role arn:aws:iam::123456789012:role\/studio assumed with connection "studio"/, roleText);
+  log('role connection: made from the form with another connection as its source, listed with where its credentials come from');
+
   // --- Modules: List files, bucket from the dropdown -----------------
   await nav('Modules').click();
   await page.getByRole('link', { name: /List files/ }).click();

@@ -12,7 +12,7 @@ export async function connectionsPage(main) {
   const listArea = h('div', { id: 'connection-list' });
   main.append(
     h('h1', {}, 'Connections'),
-    h('p', { class: 'lead' }, 'A connection is a set of keys for Amazon S3 or an S3-compatible store. Modules and flows use it by name.'),
+    h('p', { class: 'lead' }, 'A connection is how s3flow reaches Amazon S3 or an S3-compatible store: keys, a role to assume, or a profile. Modules and flows use it by name.'),
     h('section', { 'aria-labelledby': 'conn-list-title' }, h('h2', { id: 'conn-list-title' }, 'Saved connections'), listArea),
     createForm(() => load()));
 
@@ -24,15 +24,16 @@ export async function connectionsPage(main) {
       listArea.replaceChildren(message('error', 'Could not list connections: ' + err.message));
       return;
     }
+    const builtIn = (c) => c.kind === 'env' || c.kind === 'local';
     const rows = conns.map((c) => [
-      c.name, c.kind, c.accessKeyId || '—', c.region || '—', c.endpoint || (c.kind === 'keys' ? 'Amazon S3' : '—'), c.pathStyle ? 'yes' : 'no',
+      c.name, c.kind, c.credentials || '—', c.accessKeyId || '—', c.region || '—', c.endpoint || (builtIn(c) ? '—' : 'Amazon S3'), c.pathStyle ? 'yes' : 'no',
       settings(c), c.status || '—',
-      c.kind === 'keys'
+      !builtIn(c)
         ? h('button', { type: 'button', class: 'danger small', 'aria-label': `Delete connection ${c.name}`, onclick: () => remove(c.name) }, 'Delete')
         : h('span', { class: 'muted' }, 'built in'),
     ]);
     listArea.replaceChildren(table('Saved connections',
-      ['Name', 'Kind', 'Access key ID', 'Region', 'Endpoint', 'Path-style', 'Settings', 'Verification', 'Actions'], rows, { captionHidden: true }));
+      ['Name', 'Kind', 'Credentials', 'Access key ID', 'Region', 'Endpoint', 'Path-style', 'Settings', 'Verification', 'Actions'], rows, { captionHidden: true }));
   }
 
   async function remove(name) {
@@ -58,6 +59,8 @@ function settings(c) {
   if (c.partSizeMiB) parts.push(`${c.partSizeMiB} MiB parts`);
   if (c.parallelParts) parts.push(`${c.parallelParts} parts at once`);
   if (c.sessionToken) parts.push('session token');
+  if (c.roleSessionName) parts.push(`session ${c.roleSessionName}`);
+  if (c.stsEndpoint) parts.push(`STS at ${c.stsEndpoint}`);
   return parts.join(', ') || '—';
 }
 
@@ -67,7 +70,10 @@ function explain(err) {
   const lower = text.toLowerCase();
   let what = '';
   if (err.status === 422) {
-    if (/invalidaccesskeyid|unknown access key|access key id .*(not|does not)/.test(lower)) what = 'The access key ID is not known to this endpoint.';
+    if (/assuming the role failed/.test(lower)) what = 'The role could not be assumed (its ARN, external ID or trust policy).';
+    else if (/getting the source credentials failed/.test(lower)) what = 'The credentials that assume the role were refused or not found.';
+    else if (/listing buckets failed/.test(lower)) what = 'The role was assumed, but its credentials could not list buckets here.';
+    else if (/invalidaccesskeyid|unknown access key|access key id .*(not|does not)/.test(lower)) what = 'The access key ID is not known to this endpoint.';
     else if (/signaturedoesnotmatch|wrong secret|secret/.test(lower)) what = 'The secret access key is wrong for this access key ID.';
     else if (/unreachable|connection refused|no such host|dial/.test(lower)) what = 'The endpoint cannot be reached.';
     else what = 'The keys were refused.';
@@ -100,6 +106,74 @@ function createForm(onCreated) {
     h('option', { value: '' }, 'Default (when-required with an endpoint, when-supported on AWS)'),
     h('option', { value: 'when-required' }, 'when-required'),
     h('option', { value: 'when-supported' }, 'when-supported'));
+  // Where the credentials come from: one set of fields each. The server
+  // decides what it accepts (a profile or a token file only when its
+  // operator allows the machine's own credentials).
+  const kind = h('select', { id: 'conn-kind', name: 'kind' },
+    h('option', { value: 'keys' }, 'Access keys'),
+    h('option', { value: 'role' }, 'Assume a role (STS AssumeRole)'),
+    h('option', { value: 'web-identity' }, 'Assume a role with a web identity token'),
+    h('option', { value: 'profile' }, 'A profile of the server\'s AWS config'));
+  const roleSource = h('select', { id: 'conn-role_source', name: 'role_source' },
+    h('option', { value: 'keys' }, 'The access keys above'),
+    h('option', { value: 'connection' }, 'Another connection'),
+    h('option', { value: 'chain' }, 'The server\'s default credential chain'));
+  const sourceConn = h('select', { id: 'conn-source_connection', name: 'source_connection' });
+  // Offered again after each save: a role is often made right after the
+  // keys that assume it.
+  const loadSources = () => api('GET', '/api/connections').then((cs) => {
+    sourceConn.replaceChildren(...cs.filter((c) => c.kind !== 'local').map((c) => h('option', { value: c.name }, c.name)));
+  }).catch(() => {});
+  loadSources();
+  const duration = h('select', { id: 'conn-duration', name: 'duration' },
+    ...[['900', '15 minutes'], ['3600', '1 hour (default)'], ['14400', '4 hours'], ['43200', '12 hours']].map(([v, t]) => h('option', { value: v, selected: v === '3600' }, t)));
+  const fieldsOf = {};
+  const group = (name, ...fields) => (fieldsOf[name] = fields);
+  const keyFields = [
+    formField({ id: 'conn-access_key_id', label: 'Access key ID', required: true,
+      control: ctl('access_key_id', { type: 'text', required: true, autocomplete: 'off', spellcheck: 'false' }) }),
+    formField({ id: 'conn-secret_access_key', label: 'Secret access key', required: true,
+      help: 'Write-only: it is sent once, stored encrypted, and never shown again.',
+      control: ctl('secret_access_key', { type: 'password', required: true, autocomplete: 'new-password' }) })];
+  const roleFields = [
+    formField({ id: 'conn-role_arn', label: 'Role ARN', required: true, help: 'e.g. arn:aws:iam::123456789012:role/s3flow',
+      control: ctl('role_arn', { type: 'text', autocomplete: 'off', spellcheck: 'false' }) }),
+    formField({ id: 'conn-role_source', label: 'Assumed with', control: roleSource,
+      help: 'Whose credentials ask STS for the role\'s: keys of its own, another connection\'s, or the server machine\'s own (when its operator allows it).' }),
+    formField({ id: 'conn-source_connection', label: 'Source connection', control: sourceConn }),
+    formField({ id: 'conn-external_id', label: 'External ID', help: 'If the role\'s trust policy asks for one. Write-only, like the secret.',
+      control: ctl('external_id', { type: 'password', autocomplete: 'off' }) })];
+  const tokenField = formField({ id: 'conn-web_identity_token_file', label: 'Web identity token file', required: true,
+    help: 'An absolute path on the server, read at each refresh (e.g. a Kubernetes service account token).',
+    control: ctl('web_identity_token_file', { type: 'text', autocomplete: 'off', spellcheck: 'false' }) });
+  const profileField = formField({ id: 'conn-profile', label: 'Profile', required: true,
+    help: 'A profile of the server\'s shared AWS config (SSO, credential_process, role_arn with source_profile), read when used.',
+    control: ctl('profile', { type: 'text', autocomplete: 'off', spellcheck: 'false' }) });
+  const roleTuning = [
+    formField({ id: 'conn-duration', label: 'Role session length', control: duration, help: 'Each set of role credentials; s3flow gets new ones before they run out.' }),
+    formField({ id: 'conn-role_session_name', label: 'Role session name', help: 'Recorded by STS (CloudTrail); default s3flow-NAME.',
+      control: ctl('role_session_name', { type: 'text', autocomplete: 'off', spellcheck: 'false' }) }),
+    formField({ id: 'conn-sts_endpoint', label: 'STS service URL', help: 'Where the role is assumed; default: the endpoint above (MinIO, Ceph), else AWS STS.',
+      control: ctl('sts_endpoint', { type: 'url', placeholder: 'https://…', spellcheck: 'false' }) })];
+  // show hides the fields the chosen kind does not use, and asks only for
+  // the ones it needs.
+  const show = () => {
+    const k = kind.value;
+    const withKeys = k === 'keys' || (k === 'role' && roleSource.value === 'keys');
+    const visible = new Set([
+      ...(withKeys ? keyFields : []),
+      ...(k === 'role' ? roleFields : []), ...(k === 'web-identity' ? [roleFields[0], tokenField] : []),
+      ...(k === 'role' || k === 'web-identity' ? roleTuning : []), ...(k === 'profile' ? [profileField] : [])]);
+    if (k !== 'role' || roleSource.value !== 'connection') visible.delete(roleFields[2]);
+    if (k !== 'role') visible.delete(roleFields[1]);
+    for (const fld of [...keyFields, ...roleFields, tokenField, profileField, ...roleTuning]) {
+      fld.hidden = !visible.has(fld);
+      const input = fld.querySelector('input, select');
+      if (input && fld.querySelector('.req')) input.required = !fld.hidden;
+    }
+  };
+  kind.addEventListener('change', show);
+  roleSource.addEventListener('change', show);
   const result = h('div', { class: 'form-result', id: 'conn-result' });
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Create and verify');
   const form = h('form', { class: 'card', 'aria-labelledby': 'conn-create-title', novalidate: false },
@@ -107,11 +181,8 @@ function createForm(onCreated) {
     h('div', { class: 'grid' },
       formField({ id: 'conn-name', label: 'Name', required: true, help: 'Letters, digits, ., - and _, starting with a letter or digit; flows refer to it by this name.',
         control: ctl('name', { type: 'text', required: true, autocomplete: 'off' }) }),
-      formField({ id: 'conn-access_key_id', label: 'Access key ID', required: true,
-        control: ctl('access_key_id', { type: 'text', required: true, autocomplete: 'off', spellcheck: 'false' }) }),
-      formField({ id: 'conn-secret_access_key', label: 'Secret access key', required: true,
-        help: 'Write-only: it is sent once, stored encrypted, and never shown again.',
-        control: ctl('secret_access_key', { type: 'password', required: true, autocomplete: 'new-password' }) }),
+      formField({ id: 'conn-kind', label: 'Credentials', control: kind, help: 'Where the credentials come from: keys stored (encrypted) here, or short-lived ones asked for when used.' }),
+      ...keyFields, ...roleFields, tokenField, profileField, ...roleTuning,
       formField({ id: 'conn-provider', label: 'Provider', control: provider,
         help: 'A preset that fills the endpoint, path style, checksums and region of a known service; what you set below wins.' }),
       formField({ id: 'conn-region', label: 'Region', control: region, help: 'The region requests are signed for (with a provider: its region unless you pick one).' }),
@@ -140,15 +211,18 @@ function createForm(onCreated) {
     result);
 
   touch(f.path_style, 'path_style');
+  show();
   const int = (el) => (el.value.trim() === '' ? 0 : Number(el.value));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     if (!form.reportValidity()) return;
+    const k = kind.value;
+    const withKeys = k === 'keys' || (k === 'role' && roleSource.value === 'keys');
     const body = {
       name: f.name.value.trim(),
-      access_key_id: f.access_key_id.value.trim(),
-      secret_access_key: f.secret_access_key.value,
-      session_token: f.session_token.value,
+      access_key_id: withKeys ? f.access_key_id.value.trim() : '',
+      secret_access_key: withKeys ? f.secret_access_key.value : '',
+      session_token: withKeys ? f.session_token.value : '',
       provider: provider.value,
       account_id: f.account_id.value.trim(),
       endpoint: f.endpoint.value.trim(),
@@ -158,15 +232,27 @@ function createForm(onCreated) {
       parallel_parts: int(f.parallel_parts),
       no_verify: f.no_verify.checked,
     };
+    if (k === 'role' || k === 'web-identity') {
+      Object.assign(body, { role_arn: f.role_arn.value.trim(), role_session_name: f.role_session_name.value.trim(),
+        duration_seconds: Number(duration.value), sts_endpoint: f.sts_endpoint.value.trim() });
+    }
+    if (k === 'role') {
+      body.external_id = f.external_id.value;
+      if (roleSource.value === 'connection') body.source_connection = sourceConn.value;
+    }
+    if (k === 'web-identity') body.web_identity_token_file = f.web_identity_token_file.value.trim();
+    if (k === 'profile') body.profile = f.profile.value.trim();
     if (touched.has('region') || !provider.value) body.region = region.value === 'other' ? otherRegion.value.trim() : region.value;
     if (touched.has('path_style') || !provider.value) body.path_style = f.path_style.checked;
     submit.disabled = true;
-    result.replaceChildren(message('info', body.no_verify ? 'Saving…' : 'Verifying the keys with a signed ListBuckets call…'));
+    result.replaceChildren(message('info', body.no_verify ? 'Saving…'
+      : k === 'keys' ? 'Verifying the keys with a signed ListBuckets call…' : 'Getting the credentials and listing buckets with them…'));
     try {
       const c = await api('POST', '/api/connections', body);
       // Secrets are write-only: nothing of them stays in the page.
       f.secret_access_key.value = '';
       f.session_token.value = '';
+      f.external_id.value = '';
       result.replaceChildren(message(c.warning ? 'warn' : 'ok',
         h('strong', {}, `Connection "${c.name}" saved. `),
         `Verification: ${c.status || 'done'}`, c.verifiedAt ? ` (${formatTime(c.verifiedAt)})` : '', '.',
@@ -174,6 +260,8 @@ function createForm(onCreated) {
       form.reset();
       touched.clear();
       otherField.hidden = true;
+      show();
+      loadSources();
       await onCreated();
     } catch (err) {
       result.replaceChildren(message('error', ...(err instanceof ApiError ? explain(err) : [err.message])));
