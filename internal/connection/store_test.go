@@ -390,3 +390,47 @@ func TestPrivateFiles(t *testing.T) {
 		t.Errorf("OpenStore with a 0644 key: %v", err)
 	}
 }
+
+// TestRoleSources: a role's source and its external id survive the round
+// trip, the chain is read with it, a source in use cannot be deleted, and
+// a loop (which the store refuses to create, made here behind its back)
+// is an error when read, not an endless walk.
+func TestRoleSources(t *testing.T) {
+	st, _ := setup(t, keyA)
+	ctx := context.Background()
+	keys := secretConnection()
+	keys.Name = "keys"
+	if err := st.Create(ctx, keys); err != nil {
+		t.Fatal(err)
+	}
+	role := Connection{Name: "role", Kind: KindRole, Region: "us-east-1", ChecksumMode: ChecksumWhenSupported, ExternalID: NewSecret("ext-secret"),
+		Source: Source{RoleARN: "arn:aws:iam::123456789012:role/r", SourceConnection: "keys", DurationSeconds: 900, RoleSessionName: "rs"}}
+	if err := st.Create(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	chained := Connection{Name: "chained", Kind: KindRole, Region: "us-east-1", ChecksumMode: ChecksumWhenSupported,
+		Source: Source{RoleARN: "arn:aws:iam::123456789012:role/c", SourceConnection: "role"}}
+	if err := st.Create(ctx, chained); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Get(ctx, "chained")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SourceConn == nil || got.SourceConn.Name != "role" || got.SourceConn.ExternalID.Reveal() != "ext-secret" ||
+		got.SourceConn.Source != role.Source || got.SourceConn.SourceConn == nil || got.SourceConn.SourceConn.SecretAccessKey.Reveal() != testSecret {
+		t.Fatalf("the chain was not read: %+v", got.SourceConn)
+	}
+	if err := st.Delete(ctx, "role"); err == nil || err.Error() != `delete connection "role": it is the source of chained; delete that one first` {
+		t.Errorf("delete a source in use: %v", err)
+	}
+	if err := st.Create(ctx, Connection{Name: "orphan", Kind: KindRole, Source: Source{RoleARN: "arn:aws:iam::1:role/o", SourceConnection: "gone"}}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a missing source: %v", err)
+	}
+	if _, err := st.DB().ExecContext(ctx, `UPDATE connections SET kind = 'role', source_json = '{"role_arn":"arn:aws:iam::1:role/k","source_connection":"chained"}' WHERE name = 'keys'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, "chained"); err == nil || !regexp.MustCompile(`connection "chained" is its own source \(chained -> role -> keys -> chained\): a loop`).MatchString(err.Error()) {
+		t.Errorf("a loop: %v", err)
+	}
+}

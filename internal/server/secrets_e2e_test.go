@@ -67,11 +67,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 	})
 
 	home, flows, data := t.TempDir(), t.TempDir(), t.TempDir()
+	// A role's external id is a secret of the role's owner, like a key.
+	const externalID = "external-id-never-shown-0123456789"
 	var written bytes.Buffer // everything every command wrote
 	run := func(stdin string, args ...string) {
 		t.Helper()
 		cmd := exec.Command(binary, append([]string{"--debug"}, args...)...)
-		cmd.Env = append(os.Environ(), "S3FLOW_HOME="+home, "TEST_HOOK_SECRET="+hookSecret)
+		cmd.Env = append(os.Environ(), "S3FLOW_HOME="+home, "TEST_HOOK_SECRET="+hookSecret, "TEST_EXTERNAL_ID="+externalID)
 		cmd.Stdin = strings.NewReader(stdin)
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &buf, &buf
@@ -87,6 +89,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 	run("", "connection", "list")
 	run("", "connection", "show", "m")
 	run("", "connection", "verify", "m")
+	run("", "connection", "create", "m-role", "--source-connection", "m", "--role-arn", "arn:aws:iam::123456789012:role/leak",
+		"--external-id-env", "TEST_EXTERNAL_ID", "--endpoint", "http://"+addr, "--path-style", "--no-verify")
+	run("", "connection", "show", "m-role")
+	run("", "-o", "json", "connection", "list")
 	run("", "-o", "json", "connection", "show", "m")
 	run("", "s3", "create-bucket", "-c", "m", "--name", "leak")
 	run("", "s3", "upload-file", "-c", "m", "--bucket", "leak", "--folder", "in", "--file", src)
@@ -123,6 +129,7 @@ steps:
 	for _, call := range []struct{ method, path, body string }{
 		{"GET", "/api/connections", ""},
 		{"GET", "/api/connections/m", ""},
+		{"GET", "/api/connections/m-role", ""},
 		{"GET", "/api/flows/copy", ""},
 		{"POST", "/api/modules/s3.list_files", `{"connection":"m","inputs":{"bucket":"leak"}}`},
 		{"POST", "/api/modules/s3.api_call", `{"connection":"m","inputs":{"url":"/leak"}}`},
@@ -169,7 +176,10 @@ steps:
 		t.Errorf("no run succeeded; the test would prove little:\n%s", written.String())
 	}
 
-	needles := []string{secret, strings.ToLower(secret)}
+	if !bytes.Contains(written.Bytes(), []byte(`"externalId":true`)) {
+		t.Errorf("the role connection was not shown; the test would prove little about its external id")
+	}
+	needles := []string{secret, strings.ToLower(secret), externalID}
 	for _, n := range needles {
 		if i := bytes.Index(written.Bytes(), []byte(n)); i >= 0 {
 			t.Errorf("the secret appears in command output or the server log: …%s…", around(written.Bytes(), i))
