@@ -248,27 +248,45 @@ start_weed_once() {
 		-admin.port.legacy=0 -admin.dataDir="$dir/admin" \
 		>"$dir/weed.log" 2>&1 &
 	WEED_PID=$!
+	local rc=0
+	await_ready "weed mini" "$S3FLOW_TEST_SEAWEED_ENDPOINT/healthz" "$WEED_PID" "$dir/weed.log" || rc=$?
+	if [ "$rc" -eq 2 ]; then WEED_PID=; fi
+	[ "$rc" -eq 0 ]
+}
+
+# await_ready NAME URL PID LOG waits up to a minute for URL to answer 2xx.
+# It returns 2 if PID exits first, 1 if the minute passes (printing the
+# tail of LOG either way).
+await_ready() {
+	local name=$1 url=$2 pid=$3 log=$4
 	for _ in $(seq 1 600); do
-		if curl -fsS -m 2 -o /dev/null "$S3FLOW_TEST_SEAWEED_ENDPOINT/healthz" 2>/dev/null; then return 0; fi
-		if ! kill -0 "$WEED_PID" 2>/dev/null; then
-			echo "weed mini exited:"; tail -n 50 "$dir/weed.log"; WEED_PID=; return 1
+		if curl -fsS -m 2 -o /dev/null "$url" 2>/dev/null; then return 0; fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "$name exited:"; tail -n 50 "$log"; return 2
 		fi
 		sleep 0.1
 	done
-	echo "weed mini did not become healthy on $S3FLOW_TEST_SEAWEED_ENDPOINT"; tail -n 50 "$dir/weed.log"; return 1
+	echo "$name did not become ready at $url"; tail -n 50 "$log"; return 1
+}
+
+# stop_process PID stops a server: SIGTERM lets it flush; after 15
+# seconds it is killed.
+stop_process() {
+	local pid=$1
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 1 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 }
 
 # stop_weed stops weed mini: SIGTERM lets it flush and remove its sockets;
 # after 15 seconds it is killed.
 stop_weed() {
 	if [ -n "${WEED_PID:-}" ]; then
-		kill "$WEED_PID" 2>/dev/null || true
-		for _ in $(seq 1 150); do
-			kill -0 "$WEED_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$WEED_PID" 2>/dev/null || true
-		wait "$WEED_PID" 2>/dev/null || true
+		stop_process "$WEED_PID"
 		WEED_PID=
 	fi
 }
@@ -332,25 +350,12 @@ start_minio() {
 		MINIO_BROWSER=off MINIO_UPDATE=off MINIO_CI_CD=on \
 		"$MINIO" server --quiet --address "127.0.0.1:$port" "$dir/data" >"$dir/minio.log" 2>&1 &
 	MINIO_PID=$!
-	for _ in $(seq 1 600); do
-		if curl -fsS -m 2 -o /dev/null "$S3FLOW_TEST_MINIO_ENDPOINT/minio/health/ready" 2>/dev/null; then return 0; fi
-		if ! kill -0 "$MINIO_PID" 2>/dev/null; then
-			echo "minio exited:"; tail -n 50 "$dir/minio.log"; MINIO_PID=; return 1
-		fi
-		sleep 0.1
-	done
-	echo "minio did not become ready:"; tail -n 50 "$dir/minio.log"; return 1
+	await_ready minio "$S3FLOW_TEST_MINIO_ENDPOINT/minio/health/ready" "$MINIO_PID" "$dir/minio.log"
 }
 
 stop_minio() {
 	if [ -n "${MINIO_PID:-}" ]; then
-		kill "$MINIO_PID" 2>/dev/null || true
-		for _ in $(seq 1 150); do
-			kill -0 "$MINIO_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$MINIO_PID" 2>/dev/null || true
-		wait "$MINIO_PID" 2>/dev/null || true
+		stop_process "$MINIO_PID"
 		MINIO_PID=
 	fi
 }
