@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"reflect"
 	"strings"
 	"sync"
@@ -57,16 +58,29 @@ func Shared(ctx context.Context, conn connection.Connection, region string, opts
 func sharedKey(conn connection.Connection, region string, opts Options) string {
 	var b strings.Builder
 	secrets := sha256.New()
+	writeConnKey(&b, secrets, conn)
+	fmt.Fprintf(&b, "region=%q|attempts=%d|logger=%p|secrets=%s", region, opts.MaxAttempts, opts.Logger, hex.EncodeToString(secrets.Sum(nil)))
+	return b.String()
+}
+
+// writeConnKey writes conn's fields to b and its secrets to secrets; a
+// role's source connection takes part the same way, so a source made
+// again with another secret makes another client.
+func writeConnKey(b *strings.Builder, secrets hash.Hash, conn connection.Connection) {
 	v := reflect.ValueOf(conn)
 	for i := range v.NumField() {
 		switch f := v.Field(i).Interface().(type) {
 		case connection.Secret:
 			secrets.Write([]byte(f.Reveal()))
 			secrets.Write([]byte{0})
+		case *connection.Connection:
+			b.WriteString("source{")
+			if f != nil {
+				writeConnKey(b, secrets, *f)
+			}
+			b.WriteString("}|")
 		default:
-			fmt.Fprintf(&b, "%s=%#v|", v.Type().Field(i).Name, f)
+			fmt.Fprintf(b, "%s=%#v|", v.Type().Field(i).Name, f)
 		}
 	}
-	fmt.Fprintf(&b, "region=%q|attempts=%d|logger=%p|secrets=%s", region, opts.MaxAttempts, opts.Logger, hex.EncodeToString(secrets.Sum(nil)))
-	return b.String()
 }

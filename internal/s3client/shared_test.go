@@ -15,9 +15,10 @@ func TestSharedKey(t *testing.T) {
 	base := connection.Connection{Name: "c", Kind: connection.KindKeys, AccessKeyID: "AKIAEXAMPLE",
 		SecretAccessKey: connection.NewSecret("s3cr3t-value"), SessionToken: connection.NewSecret("t0ken-value"),
 		Region: "eu-west-1", Endpoint: "http://127.0.0.1:1", PathStyle: true, ChecksumMode: "when-required",
-		MaxAttempts: 3, VerifyStatus: "ok", CreatedAt: time.Unix(1, 0), VerifiedAt: time.Unix(2, 0)}
+		MaxAttempts: 3, VerifyStatus: "ok", CreatedAt: time.Unix(1, 0), VerifiedAt: time.Unix(2, 0),
+		SourceConn: &connection.Connection{Name: "src", Kind: connection.KindKeys, AccessKeyID: "AKIASRC", SecretAccessKey: connection.NewSecret("source-secret")}}
 	key := sharedKey(base, "", Options{})
-	for _, s := range []string{"s3cr3t-value", "t0ken-value"} {
+	for _, s := range []string{"s3cr3t-value", "t0ken-value", "source-secret"} {
 		if strings.Contains(key, s) {
 			t.Errorf("the key shows a secret: %s", key)
 		}
@@ -34,6 +35,13 @@ func TestSharedKey(t *testing.T) {
 		"checksum":      func(c *connection.Connection) { c.ChecksumMode = "when-supported" },
 		"max attempts":  func(c *connection.Connection) { c.MaxAttempts = 5 },
 		"verified at":   func(c *connection.Connection) { c.VerifiedAt = time.Unix(3, 0) },
+		"external id":   func(c *connection.Connection) { c.ExternalID = connection.NewSecret("ext") },
+		"role":          func(c *connection.Connection) { c.Source.RoleARN = "arn:aws:iam::1:role/r" },
+		"source's secret": func(c *connection.Connection) {
+			src := *c.SourceConn
+			src.SecretAccessKey = connection.NewSecret("another-source-secret")
+			c.SourceConn = &src
+		},
 	} {
 		c := base
 		change(&c)
