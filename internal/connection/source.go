@@ -136,7 +136,7 @@ func (c Connection) validateSource(ps *Problems) {
 			{FieldSourceConnection, src.SourceConnection != ""},
 		} {
 			if f.given {
-				ps.add(f.field, "goes with %s (it is about assuming a role)", FieldRoleARN)
+				ps.add(f.field, "is for assuming a role: give the role's ARN too")
 			}
 		}
 	}

@@ -229,7 +229,7 @@ func TestSpecKinds(t *testing.T) {
 		{"bad external id (not echoed)", keys(Spec{Name: "r", RoleARN: arn, ExternalID: NewSecret("x y secret")}), KindRole,
 			[]string{"external_id: must be 2-1224 letters, digits or +=,.@:/_-"}},
 		{"STS endpoint with a path", keys(Spec{Name: "r", RoleARN: arn, STSEndpoint: "http://h/p"}), KindRole, []string{"sts_endpoint: must not have a path"}},
-		{"external id without a role", keys(Spec{Name: "k", ExternalID: NewSecret("abc")}), KindKeys, []string{"external_id: goes with role_arn"}},
+		{"external id without a role", keys(Spec{Name: "k", ExternalID: NewSecret("abc")}), KindKeys, []string{"external_id: is for assuming a role: give the role's ARN too"}},
 		{"relative token file", Spec{Name: "w", RoleARN: arn, WebIdentityTokenFile: "token"}, KindWebIdentity, []string{`web_identity_token_file: must be an absolute path, got "token"`}},
 		{"token file and keys", keys(Spec{Name: "w", RoleARN: arn, WebIdentityTokenFile: "/t"}), KindWebIdentity, []string{"web_identity_token_file: is the role's only source"}},
 		{"profile and keys", keys(Spec{Name: "p", Profile: "x"}), KindProfile, []string{"profile: names its own credentials"}},
