@@ -169,6 +169,7 @@ func TestApply(t *testing.T) {
 		{[]Op{{Op: "set_step", ID: "list", Value: []byte(`[1]`)}}, "a step must be a mapping"},
 		{[]Op{{Op: "set", Key: "steps", Value: []byte(`[]`)}}, `key "steps": want one of`},
 		{[]Op{{Op: "move_step", ID: "list"}}, "at (the step's index, from 0) is required"},
+		{[]Op{{Op: "set_step", ID: "list", Value: []byte(`{"id":"list","with":{"a":1,"a":2}}`)}}, `mapping key "a" already defined`},
 	} {
 		if _, err := Apply([]byte(src), tc.ops); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want %q", tc.ops, err, tc.want)

@@ -15,6 +15,7 @@ func FuzzApply(f *testing.F) {
 	f.Add("name: x\nsteps:\n- {id: a}\n- id: b\n  module: m\n", `[{"op":"insert_step","at":1,"value":{"id":"c"}}]`)
 	f.Add("name: x\nsteps: [{id: a}]\n", `[{"op":"set_step","id":"a","value":{"id":"a","with":{"k":"{{ v }}"}}}]`)
 	f.Add("steps:\n  -   id: a\n      x: |\n        text\n\n  # c\n  - id: b\n", `[{"op":"move_step","id":"b","at":0}]`)
+	f.Add("0: 0\nsteps: [{id: a}]", `[{"op":"set_step","id":"a","value":{"0":"0","0":{"0":"00000"}}}]`)
 	f.Fuzz(func(t *testing.T, in, opsJSON string) {
 		var ops []Op
 		if json.Unmarshal([]byte(opsJSON), &ops) != nil {

@@ -145,6 +145,12 @@ func NodeFromJSON(data []byte) (*yaml.Node, error) {
 		return nil, fmt.Errorf("value must be JSON: %v", err)
 	}
 	n := doc.Content[0]
+	// A node keeps whatever the text said, a key twice included; decoding
+	// it is what refuses that, and a flow written with it would not load.
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return nil, fmt.Errorf("value: %w", err)
+	}
 	blockStyle(n)
 	return n, nil
 }
