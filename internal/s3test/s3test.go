@@ -1,6 +1,7 @@
-// Package s3test gives tests real S3 servers: the standalone versitygw and
-// SeaweedFS that scripts/test.sh starts (S3FLOW_TEST_* and
-// S3FLOW_TEST_SEAWEED_* variables) and the embedded local endpoint, plus the
+// Package s3test gives tests real S3 servers: the standalone versitygw,
+// SeaweedFS and MinIO that scripts/test.sh starts (S3FLOW_TEST_*,
+// S3FLOW_TEST_SEAWEED_* and S3FLOW_TEST_MINIO_* variables) and the embedded
+// local endpoint, plus the
 // reference aws CLI to cross-check results. docs/compatibility.md describes
 // how the servers differ.
 package s3test
@@ -33,7 +34,7 @@ const AWSCLI = "/usr/bin/aws"
 
 // Target is a real S3-compatible server to test against.
 type Target struct {
-	// Name is "versitygw", "seaweedfs" or "local".
+	// Name is "versitygw", "seaweedfs", "minio" or "local".
 	Name string
 	// Conn reaches it.
 	Conn connection.Connection
@@ -148,25 +149,33 @@ func Local(t testing.TB) Target {
 	}}
 }
 
-// Standalone returns the servers scripts/test.sh started: versitygw and
-// SeaweedFS. Without versitygw the test is skipped (failed under CI), like
-// Versitygw. Without SeaweedFS (S3FLOW_TEST_SEAWEED_ENDPOINT unset) only
-// that target is left out, with a note in the test log; under CI that fails
-// the test.
+// Standalone returns the servers scripts/test.sh started: versitygw,
+// SeaweedFS and MinIO. Without versitygw the test is skipped (failed under
+// CI), like Versitygw. Without SeaweedFS or MinIO (S3FLOW_TEST_SEAWEED_ENDPOINT
+// or S3FLOW_TEST_MINIO_ENDPOINT unset) only that target is left out, with a
+// note in the test log; under CI that fails the test.
 func Standalone(t testing.TB) []Target {
 	t.Helper()
 	targets := []Target{Versitygw(t)}
-	if os.Getenv(seaweedEndpointEnv) != "" || InCI() {
-		targets = append(targets, Seaweed(t))
-	} else {
-		t.Logf("the seaweedfs target is skipped: %s is unset (scripts/test.sh sets it)", seaweedEndpointEnv)
+	for _, opt := range []struct {
+		name, env string
+		target    func(testing.TB) Target
+	}{
+		{"seaweedfs", seaweedEndpointEnv, Seaweed},
+		{"minio", minioEndpointEnv, Minio},
+	} {
+		if os.Getenv(opt.env) != "" || InCI() {
+			targets = append(targets, opt.target(t))
+		} else {
+			t.Logf("the %s target is skipped: %s is unset (scripts/test.sh sets it)", opt.name, opt.env)
+		}
 	}
 	return targets
 }
 
-// Targets returns every server: the standalone versitygw and SeaweedFS
-// (see Standalone) and the local endpoint. Run each module test against
-// every one.
+// Targets returns every server: the standalone versitygw, SeaweedFS and
+// MinIO (see Standalone) and the local endpoint. Run each module test
+// against every one.
 func Targets(t testing.TB) []Target {
 	t.Helper()
 	return append(Standalone(t), Local(t))
