@@ -207,8 +207,8 @@ func (tg Target) Bucket(t testing.TB) string {
 	return name
 }
 
-// EmptyAndDelete removes every object, pending multipart upload and the
-// bucket itself.
+// EmptyAndDelete removes every object, every older version and delete
+// marker, pending multipart upload and the bucket itself.
 func EmptyAndDelete(t testing.TB, cl *s3.Client, bucket string) {
 	ctx := context.Background()
 	p := s3.NewListObjectsV2Paginator(cl, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
@@ -228,6 +228,7 @@ func EmptyAndDelete(t testing.TB, cl *s3.Client, bucket string) {
 			}
 		}
 	}
+	deleteVersions(t, cl, bucket)
 	if ups, err := cl.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)}); err == nil {
 		for _, u := range ups.Uploads {
 			cl.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: u.Key, UploadId: u.UploadId})
@@ -235,6 +236,34 @@ func EmptyAndDelete(t testing.TB, cl *s3.Client, bucket string) {
 	}
 	if _, err := cl.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Logf("delete bucket %s: %v", bucket, err)
+	}
+}
+
+// deleteVersions removes what a versioned bucket keeps after its objects
+// are deleted: older versions and delete markers (MinIO and SeaweedFS
+// version buckets; without it their versioned test buckets would not
+// delete). A server that cannot list versions leaves nothing to remove.
+func deleteVersions(t testing.TB, cl *s3.Client, bucket string) {
+	ctx := context.Background()
+	p := s3.NewListObjectVersionsPaginator(cl, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Logf("list versions in %s: %v", bucket, err)
+			return
+		}
+		var ids []types.ObjectIdentifier
+		for _, v := range page.Versions {
+			ids = append(ids, types.ObjectIdentifier{Key: v.Key, VersionId: v.VersionId})
+		}
+		for _, m := range page.DeleteMarkers {
+			ids = append(ids, types.ObjectIdentifier{Key: m.Key, VersionId: m.VersionId})
+		}
+		if len(ids) > 0 {
+			if _, err := cl.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &types.Delete{Objects: ids}}); err != nil {
+				t.Logf("delete versions in %s: %v", bucket, err)
+			}
+		}
 	}
 }
 
