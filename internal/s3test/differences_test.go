@@ -279,6 +279,24 @@ var differences = []difference{
 		},
 	},
 	{
+		name: "a bucket name with upper case and _",
+		probe: func(ctx context.Context, t *testing.T, _ s3test.Target, cl *s3.Client, bucket string) string {
+			// Against today's AWS rules, which s3flow's Create a bucket
+			// checks before any request.
+			name := bucket + "-Up_C"
+			_, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
+			if err == nil {
+				s3test.EmptyAndDelete(t, cl, name)
+			}
+			return errText(err)
+		},
+		want: map[string]string{
+			"versitygw": "refused: InvalidBucketName 400",
+			"seaweedfs": "refused: InvalidBucketName 400",
+			"minio":     "refused: InvalidBucketName 400",
+		},
+	},
+	{
 		name: "PUT to a missing bucket",
 		probe: func(ctx context.Context, t *testing.T, _ s3test.Target, cl *s3.Client, bucket string) string {
 			return errText(put(ctx, cl, bucket+"-missing", "a.txt", "x"))
