@@ -1,6 +1,6 @@
 // Package examples_test runs every example flow end to end with the s3flow
-// binary, against the standalone versitygw and SeaweedFS and the local
-// endpoint, and cross-checks the results with the aws CLI.
+// binary, against the standalone versitygw, SeaweedFS and MinIO and the
+// local endpoint, and cross-checks the results with the aws CLI.
 package examples_test
 
 import (
@@ -81,7 +81,7 @@ func (c *cli) connect(tg s3test.Target) string {
 }
 
 // targets are the servers the examples run against: the standalone ones
-// (versitygw, SeaweedFS) and the local endpoint, the s3flow binary's own,
+// (versitygw, SeaweedFS, MinIO) and the local endpoint, the s3flow binary's own,
 // started by the commands themselves.
 func targets(t *testing.T) []s3test.Target {
 	return append(s3test.Standalone(t), s3test.Target{Name: "local"})

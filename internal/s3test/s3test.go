@@ -1,6 +1,7 @@
-// Package s3test gives tests real S3 servers: the standalone versitygw and
-// SeaweedFS that scripts/test.sh starts (S3FLOW_TEST_* and
-// S3FLOW_TEST_SEAWEED_* variables) and the embedded local endpoint, plus the
+// Package s3test gives tests real S3 servers: the standalone versitygw,
+// SeaweedFS and MinIO that scripts/test.sh starts (S3FLOW_TEST_*,
+// S3FLOW_TEST_SEAWEED_* and S3FLOW_TEST_MINIO_* variables) and the embedded
+// local endpoint, plus the
 // reference aws CLI to cross-check results. docs/compatibility.md describes
 // how the servers differ.
 package s3test
@@ -33,7 +34,7 @@ const AWSCLI = "/usr/bin/aws"
 
 // Target is a real S3-compatible server to test against.
 type Target struct {
-	// Name is "versitygw", "seaweedfs" or "local".
+	// Name is "versitygw", "seaweedfs", "minio" or "local".
 	Name string
 	// Conn reaches it.
 	Conn connection.Connection
@@ -148,25 +149,33 @@ func Local(t testing.TB) Target {
 	}}
 }
 
-// Standalone returns the servers scripts/test.sh started: versitygw and
-// SeaweedFS. Without versitygw the test is skipped (failed under CI), like
-// Versitygw. Without SeaweedFS (S3FLOW_TEST_SEAWEED_ENDPOINT unset) only
-// that target is left out, with a note in the test log; under CI that fails
-// the test.
+// Standalone returns the servers scripts/test.sh started: versitygw,
+// SeaweedFS and MinIO. Without versitygw the test is skipped (failed under
+// CI), like Versitygw. Without SeaweedFS or MinIO (S3FLOW_TEST_SEAWEED_ENDPOINT
+// or S3FLOW_TEST_MINIO_ENDPOINT unset) only that target is left out, with a
+// note in the test log; under CI that fails the test.
 func Standalone(t testing.TB) []Target {
 	t.Helper()
 	targets := []Target{Versitygw(t)}
-	if os.Getenv(seaweedEndpointEnv) != "" || InCI() {
-		targets = append(targets, Seaweed(t))
-	} else {
-		t.Logf("the seaweedfs target is skipped: %s is unset (scripts/test.sh sets it)", seaweedEndpointEnv)
+	for _, opt := range []struct {
+		name, env string
+		target    func(testing.TB) Target
+	}{
+		{"seaweedfs", seaweedEndpointEnv, Seaweed},
+		{"minio", minioEndpointEnv, Minio},
+	} {
+		if os.Getenv(opt.env) != "" || InCI() {
+			targets = append(targets, opt.target(t))
+		} else {
+			t.Logf("the %s target is skipped: %s is unset (scripts/test.sh sets it)", opt.name, opt.env)
+		}
 	}
 	return targets
 }
 
-// Targets returns every server: the standalone versitygw and SeaweedFS
-// (see Standalone) and the local endpoint. Run each module test against
-// every one.
+// Targets returns every server: the standalone versitygw, SeaweedFS and
+// MinIO (see Standalone) and the local endpoint. Run each module test
+// against every one.
 func Targets(t testing.TB) []Target {
 	t.Helper()
 	return append(Standalone(t), Local(t))
@@ -198,8 +207,8 @@ func (tg Target) Bucket(t testing.TB) string {
 	return name
 }
 
-// EmptyAndDelete removes every object, pending multipart upload and the
-// bucket itself.
+// EmptyAndDelete removes every object, every older version and delete
+// marker, pending multipart upload and the bucket itself.
 func EmptyAndDelete(t testing.TB, cl *s3.Client, bucket string) {
 	ctx := context.Background()
 	p := s3.NewListObjectsV2Paginator(cl, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
@@ -219,6 +228,7 @@ func EmptyAndDelete(t testing.TB, cl *s3.Client, bucket string) {
 			}
 		}
 	}
+	deleteVersions(t, cl, bucket)
 	if ups, err := cl.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)}); err == nil {
 		for _, u := range ups.Uploads {
 			cl.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: u.Key, UploadId: u.UploadId})
@@ -226,6 +236,34 @@ func EmptyAndDelete(t testing.TB, cl *s3.Client, bucket string) {
 	}
 	if _, err := cl.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Logf("delete bucket %s: %v", bucket, err)
+	}
+}
+
+// deleteVersions removes what a versioned bucket keeps after its objects
+// are deleted: older versions and delete markers (MinIO and SeaweedFS
+// version buckets; without it their versioned test buckets would not
+// delete). A server that cannot list versions leaves nothing to remove.
+func deleteVersions(t testing.TB, cl *s3.Client, bucket string) {
+	ctx := context.Background()
+	p := s3.NewListObjectVersionsPaginator(cl, &s3.ListObjectVersionsInput{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Logf("list versions in %s: %v", bucket, err)
+			return
+		}
+		var ids []types.ObjectIdentifier
+		for _, v := range page.Versions {
+			ids = append(ids, types.ObjectIdentifier{Key: v.Key, VersionId: v.VersionId})
+		}
+		for _, m := range page.DeleteMarkers {
+			ids = append(ids, types.ObjectIdentifier{Key: m.Key, VersionId: m.VersionId})
+		}
+		if len(ids) > 0 {
+			if _, err := cl.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &types.Delete{Objects: ids}}); err != nil {
+				t.Logf("delete versions in %s: %v", bucket, err)
+			}
+		}
 	}
 }
 

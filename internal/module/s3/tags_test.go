@@ -130,8 +130,19 @@ func TestTags(t *testing.T) {
 			if tags := get(); len(tags) != 0 {
 				t.Errorf("a new file has tags %v, want none", tags)
 			}
-			want := map[string]string{"team": "finance", "cost center": "42", "note": "a+b=c é", "draft": ""}
-			if got := set(map[string]any{"team": "finance", "cost center": 42, "note": "a+b=c é", "draft": ""}); !maps.Equal(got, want) {
+			note := "a+b=c é"
+			if tg.Name == "minio" {
+				// MinIO takes only ASCII letters and digits, space and
+				// + - = . _ : / @ in tags, where AWS takes any UTF-8 letter
+				// (docs/compatibility.md); s3flow passes its refusal on.
+				_, err := run(t, tg, SetTags, map[string]any{"bucket": bucket, "path": path, "tags": map[string]any{"note": note}})
+				if s3client.Code(err) != "InvalidTag" {
+					t.Errorf("minio, a tag value with é: %v, want InvalidTag", err)
+				}
+				note = "a+b=c"
+			}
+			want := map[string]string{"team": "finance", "cost center": "42", "note": note, "draft": ""}
+			if got := set(map[string]any{"team": "finance", "cost center": 42, "note": note, "draft": ""}); !maps.Equal(got, want) {
 				t.Errorf("set tags says %v, want %v", got, want)
 			}
 			if got := get(); !maps.Equal(got, want) {
