@@ -245,7 +245,7 @@ func TestDeleteBucketWithoutVersionListing(t *testing.T) {
 	var listed atomic.Int32
 	tg, seen := fakeS3(t, "us-east-1", func(w http.ResponseWriter, r seenRequest) {
 		switch {
-		case strings.Contains(r.Query, "uploads"), strings.Contains(r.Query, "versions"):
+		case strings.Contains(r.Query, "uploads"), strings.Contains(r.Query, "versions"), strings.Contains(r.Query, "object-lock"):
 			writeS3Error(w, http.StatusNotImplemented, "NotImplemented")
 		case strings.Contains(r.Query, "list-type=2"):
 			w.Header().Set("Content-Type", "application/xml")
@@ -293,6 +293,8 @@ func TestDeleteBucketServerKeepsListing(t *testing.T) {
 		switch {
 		case strings.Contains(r.Query, "uploads"):
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult><Bucket>demo</Bucket><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>`)
+		case strings.Contains(r.Query, "object-lock"):
+			writeS3Error(w, http.StatusNotFound, "ObjectLockConfigurationNotFoundError")
 		case strings.Contains(r.Query, "versions"):
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListVersionsResult><IsTruncated>false</IsTruncated>`+
 				`<Version><Key>stuck.txt</Key><VersionId>v1</VersionId><IsLatest>true</IsLatest><Size>1</Size></Version></ListVersionsResult>`)
