@@ -154,7 +154,14 @@ func checkNoLocks(ctx context.Context, env module.Env, cl *s3.Client, bucket str
 		// Delete markers hold no lock.
 		for _, v := range page.Versions {
 			checked++
-			head, err := cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: v.Key, VersionId: v.VersionId})
+			input := &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: v.Key, VersionId: v.VersionId}
+			// versitygw keeps locks without versions, lists each file as
+			// its "null" version and refuses a HEAD that names it (400);
+			// the current "null" version is the file itself everywhere.
+			if aws.ToBool(v.IsLatest) && aws.ToString(v.VersionId) == "null" {
+				input.VersionId = nil
+			}
+			head, err := cl.HeadObject(ctx, input)
 			if err != nil {
 				return fmt.Errorf("check the object lock of %q version %q: %w", aws.ToString(v.Key), aws.ToString(v.VersionId), err)
 			}
@@ -227,9 +234,20 @@ func abortUploads(ctx context.Context, env module.Env, cl *s3.Client, bucket str
 // a listing is empty: no marker ever names something already deleted.
 func emptyBucket(ctx context.Context, env module.Env, cl *s3.Client, bucket string) (int64, error) {
 	list := func() ([]types.ObjectIdentifier, error) { return firstVersions(ctx, cl, bucket) }
-	ids, err := list()
-	if notImplemented(err) {
-		env.Log().DebugContext(ctx, "the server lists no versions; deleting objects", "bucket", bucket)
+	// A bucket never versioned holds one "null" version per file, which a
+	// delete without a version id removes for good; versitygw refuses
+	// "null" as a version id there (InvalidArgument).
+	never := false
+	if v, err := cl.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)}); err == nil && v.Status == "" {
+		never = true
+	}
+	var ids []types.ObjectIdentifier
+	var err error
+	if !never {
+		ids, err = list()
+	}
+	if never || notImplemented(err) {
+		env.Log().DebugContext(ctx, "the bucket keeps no versions; deleting objects", "bucket", bucket)
 		list = func() ([]types.ObjectIdentifier, error) { return firstObjects(ctx, cl, bucket) }
 		ids, err = list()
 	}

@@ -480,15 +480,42 @@ func TestDeleteBucketObjectLockMinio(t *testing.T) {
 	}
 }
 
-// TestDeleteBucketLockCheckOtherServers: on servers without object lock
-// the check finds nothing to refuse and force deletes as before.
-func TestDeleteBucketLockCheckOtherServers(t *testing.T) {
-	for _, tg := range s3test.Standalone(t) {
+// TestDeleteBucketLockedEveryServer: versitygw (locks without versions),
+// SeaweedFS and MinIO all keep object lock; on each, force refuses a bucket
+// with a file under legal hold and deletes nothing, and a bucket without
+// object lock is deleted as before. (A legal hold, unlike a retention, can
+// be lifted on SeaweedFS: it refuses --bypass-governance-retention.)
+func TestDeleteBucketLockedEveryServer(t *testing.T) {
+	for _, tg := range append(s3test.Standalone(t), s3test.Minio(t)) {
 		t.Run(tg.Name, func(t *testing.T) {
-			bucket := tg.Bucket(t)
-			mustPut(t, tg, bucket, "a.txt", "a")
-			if err := checkNoLocks(t.Context(), module.Env{}, tg.Client(t).S3(""), bucket, time.Now()); err != nil {
-				t.Fatalf("lock check on %s: %v", tg.Name, err)
+			plain := tg.Bucket(t)
+			mustPut(t, tg, plain, "a.txt", "a")
+			if err := checkNoLocks(t.Context(), module.Env{}, tg.Client(t).S3(""), plain, time.Now()); err != nil {
+				t.Fatalf("lock check of a bucket without object lock: %v", err)
+			}
+
+			bucket := "s3flow-lock-" + strings.ToLower(rand.Text()[:12])
+			tg.AWS(t, "s3api", "create-bucket", "--bucket", bucket, "--object-lock-enabled-for-bucket")
+			forceDeleteAtEnd(t, tg, bucket)
+			mustPut(t, tg, bucket, "free.txt", "free")
+			locked := mustPut(t, tg, bucket, "d/locked.txt", "locked")
+			tg.AWS(t, "s3api", "put-object-legal-hold", "--bucket", bucket, "--key", "d/locked.txt", "--legal-hold", `{"Status":"ON"}`)
+			before := awsVersions(t, tg, bucket)
+			version := locked["versionId"].(string)
+			if version == "" {
+				version = "null" // versitygw: no versions, listed as "null"
+			}
+			_, err := run(t, tg, DeleteBucket, map[string]any{"name": bucket, "force": true})
+			want := `"d/locked.txt" version "` + version + `" is under legal hold; nothing was deleted`
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("force delete of a bucket with a file under retention: err = %v\nwant it to say %s", err, want)
+			}
+			if after := awsVersions(t, tg, bucket); !slices.Equal(after, before) {
+				t.Fatalf("a refused force delete changed the bucket: before %+v, after %+v", before, after)
+			}
+			tg.AWS(t, "s3api", "put-object-legal-hold", "--bucket", bucket, "--key", "d/locked.txt", "--legal-hold", `{"Status":"OFF"}`)
+			if _, err := run(t, tg, DeleteBucket, map[string]any{"name": bucket, "force": true}); err != nil {
+				t.Fatalf("force delete once the locked file is gone: %v", err)
 			}
 		})
 	}
