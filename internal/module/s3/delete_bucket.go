@@ -134,10 +134,19 @@ const maxLockedShown = 3
 // them; a bucket without object lock is not looked at. It reads each
 // version's lock with a HEAD of that version, as S3 lists no locks.
 // GOVERNANCE retention is refused too: s3flow never bypasses it.
+// (AWS sends the lock headers only to keys allowed s3:GetObjectRetention
+// and s3:GetObjectLegalHold; without them a lock goes unseen here and S3
+// refuses that version when it comes to it.)
 func checkNoLocks(ctx context.Context, env module.Env, cl *s3.Client, bucket string, now time.Time) error {
 	conf, err := cl.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(bucket)})
 	switch {
 	case notImplemented(err) || s3client.Code(err) == "ObjectLockConfigurationNotFoundError":
+		return nil
+	case s3client.Code(err) == "AccessDenied":
+		// Keys allowed to empty a bucket but not to read its lock
+		// configuration delete as before; S3 still refuses locked
+		// versions, only after deleting the others.
+		env.Log().WarnContext(ctx, "cannot read the bucket's object lock configuration; deleting without checking for locked versions", "bucket", bucket)
 		return nil
 	case err != nil:
 		return fmt.Errorf("check the bucket's object lock: %w", err)
