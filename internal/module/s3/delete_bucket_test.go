@@ -315,3 +315,35 @@ func TestDeleteBucketServerKeepsListing(t *testing.T) {
 		t.Errorf("%d requests", n)
 	}
 }
+
+// TestDeleteBucketLockConfigDenied: keys that may empty a bucket but not
+// read its object lock configuration delete it as before.
+func TestDeleteBucketLockConfigDenied(t *testing.T) {
+	t.Parallel()
+	tg, seen := fakeS3(t, "us-east-1", func(w http.ResponseWriter, r seenRequest) {
+		switch {
+		case strings.Contains(r.Query, "object-lock"):
+			writeS3Error(w, http.StatusForbidden, "AccessDenied")
+		case strings.Contains(r.Query, "uploads"), strings.Contains(r.Query, "versioning"), strings.Contains(r.Query, "versions"):
+			writeS3Error(w, http.StatusNotImplemented, "NotImplemented")
+		case strings.Contains(r.Query, "list-type=2"):
+			w.Header().Set("Content-Type", "application/xml")
+			io.WriteString(w, emptyListing)
+		case r.Method == http.MethodDelete && r.Path == "/demo":
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			t.Errorf("unexpected %s %s?%s", r.Method, r.Path, r.Query)
+			w.WriteHeader(http.StatusTeapot)
+		}
+	})
+	got, err := run(t, tg, DeleteBucket, map[string]any{"name": "demo", "force": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := one(t, got); b["deleted"] != true {
+		t.Errorf("bundle %v", b)
+	}
+	if reqs := seen(); len(reqs) == 0 || !strings.Contains(reqs[0].Query, "object-lock") {
+		t.Errorf("requests %+v, want the lock check first", reqs)
+	}
+}
