@@ -56,7 +56,7 @@ func parseRange(s string) (*byteRange, error) {
 
 // resolveRange turns a range input into S3's explicit "bytes=first-last"
 // within the object's size; "" when none.
-func resolveRange(ctx context.Context, c *s3client.Client, bucket, key, input string) (string, error) {
+func resolveRange(ctx context.Context, c *s3client.Client, obj objectRef, input string) (string, error) {
 	r, err := parseRange(input)
 	if err != nil || r == nil {
 		return "", err
@@ -66,7 +66,7 @@ func resolveRange(ctx context.Context, c *s3client.Client, bucket, key, input st
 	var head *s3.HeadObjectOutput
 	err = c.Do(ctx, func(cl *s3.Client) error {
 		var err error
-		head, err = cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		head, err = cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(obj.bucket), Key: aws.String(obj.key), VersionId: obj.versionID()})
 		return err
 	})
 	if err != nil {

@@ -45,6 +45,8 @@ var CopyFile = &module.Module{
 			Help: "the bucket holding the file to copy"},
 		{Name: "path", Label: "Path", Type: module.String, Kind: module.ObjectKey, Required: true,
 			Help: "the file to copy (a leading / is ignored)", Example: "/reports/q3.csv"},
+		{Name: "version_id", Flag: "version-id", Label: "Source version", Type: module.String,
+			Help: "copy this version of the file, in versioned buckets (default: the current one); List versions shows the ids"},
 		{Name: "to_bucket", Flag: "to-bucket", Label: "Target bucket", Type: module.String, Kind: module.Bucket,
 			Help: "the bucket to copy into (default: the same bucket)"},
 		{Name: "to_path", Flag: "to-path", Label: "Target path", Type: module.String, Kind: module.ObjectKey, Required: true,
@@ -61,6 +63,7 @@ var CopyFile = &module.Module{
 		{Name: "key", Type: module.String, Help: "the copy's path"},
 		{Name: "etag", Type: module.String, Help: "the copy's ETag"},
 		{Name: "versionId", Type: module.String, Help: "the copy's version id, in versioned buckets"},
+		{Name: "sourceVersionId", Type: module.String, Help: "the version of the source that was copied, in versioned buckets"},
 		{Name: "size", Type: module.Int, Help: "size in bytes"},
 	},
 	Validate: func(in module.Values) error {
@@ -73,6 +76,7 @@ var CopyFile = &module.Module{
 // copyPlan is a checked Copy a file request.
 type copyPlan struct {
 	srcBucket, srcKey string
+	srcVersion        string
 	dstBucket, dstKey string
 	directive         types.MetadataDirective
 	props             copyProps
@@ -176,7 +180,7 @@ func planCopy(in module.Values) (copyPlan, error) {
 	if err := checkBucketRef(in); err != nil {
 		return copyPlan{}, err
 	}
-	p := copyPlan{srcBucket: in.String("bucket"), dstBucket: in.String("to_bucket")}
+	p := copyPlan{srcBucket: in.String("bucket"), srcVersion: in.String("version_id"), dstBucket: in.String("to_bucket")}
 	if p.dstBucket == "" {
 		p.dstBucket = p.srcBucket
 	} else if err := checkBucketRef(module.Values{"bucket": p.dstBucket}); err != nil {
@@ -200,7 +204,7 @@ func planCopy(in module.Values) (copyPlan, error) {
 	if p.directive == types.MetadataDirectiveCopy && p.props.replaceOnly != "" {
 		return copyPlan{}, &module.InputError{Field: "headers", Rule: fmt.Sprintf("%s is metadata, which S3 sets only with {metadata_directive} REPLACE (COPY keeps the source's)", p.props.replaceOnly), Refs: []string{"metadata_directive"}}
 	}
-	if p.srcBucket == p.dstBucket && p.srcKey == p.dstKey && p.directive == types.MetadataDirectiveCopy && p.props.storageClass == "" {
+	if p.srcBucket == p.dstBucket && p.srcKey == p.dstKey && p.srcVersion == "" && p.directive == types.MetadataDirectiveCopy && p.props.storageClass == "" {
 		return copyPlan{}, &module.InputError{Field: "to_path", Rule: fmt.Sprintf("is the file itself (%q); copying it onto itself changes nothing (S3 refuses it): give another path, or {metadata_directive} REPLACE to change its metadata", p.dstKey), Refs: []string{"metadata_directive"}}
 	}
 	return p, nil
@@ -230,8 +234,13 @@ func copyTargetKey(toPath, srcKey string) (string, error) {
 // percent-encoded. The SDK sends the header as given, and servers decode
 // it as a query string, where a bare "+" would become a space (so
 // url.PathEscape, which keeps "+", is not enough).
-func copySource(bucket, key string) string {
-	return httpbinding.EscapePath(bucket, true) + "/" + httpbinding.EscapePath(key, false)
+// A version, when given, follows as the versionId query parameter.
+func copySource(bucket, key, version string) string {
+	src := httpbinding.EscapePath(bucket, true) + "/" + httpbinding.EscapePath(key, false)
+	if version != "" {
+		src += "?versionId=" + url.QueryEscape(version)
+	}
+	return src
 }
 
 func runCopyFile(ctx context.Context, env module.Env, in module.Values, emit func(module.Bundle) error) error {
@@ -248,7 +257,7 @@ func runCopyFile(ctx context.Context, env module.Env, in module.Values, emit fun
 	}
 	// The size decides between one CopyObject and a multipart copy; a
 	// missing source is reported before anything is written.
-	head, err := headFile(ctx, c, p.srcBucket, p.srcKey, "")
+	head, err := headFile(ctx, c, p.srcBucket, p.srcKey, p.srcVersion)
 	if err != nil {
 		return fail(err)
 	}
@@ -263,26 +272,33 @@ func runCopyFile(ctx context.Context, env module.Env, in module.Values, emit fun
 		}
 	}
 	var etag, versionID string
+	// The HEAD saw the version a multipart copy copies (its parts are
+	// pinned to its ETag); CopyObject says which one it copied.
+	sourceVersion := aws.ToString(head.VersionId)
 	err = c.Do(ctx, func(cl *s3.Client) error {
 		var err error
 		if multipart {
 			etag, versionID, err = multipartCopy(ctx, env, cl, p, head, tags)
 		} else {
-			etag, versionID, err = singleCopy(ctx, cl, p, head)
+			var copied string
+			etag, versionID, copied, err = singleCopy(ctx, cl, p, head)
+			if copied != "" {
+				sourceVersion = copied
+			}
 		}
 		return err
 	})
 	if err != nil {
 		return fail(err)
 	}
-	return emit(module.Bundle{"bucket": p.dstBucket, "key": p.dstKey, "etag": etag, "versionId": versionID, "size": size})
+	return emit(module.Bundle{"bucket": p.dstBucket, "key": p.dstKey, "etag": etag, "versionId": versionID, "sourceVersionId": sourceVersion, "size": size})
 }
 
 // singleCopy copies with one CopyObject request.
-func singleCopy(ctx context.Context, cl *s3.Client, p copyPlan, head *s3.HeadObjectOutput) (etag, versionID string, err error) {
+func singleCopy(ctx context.Context, cl *s3.Client, p copyPlan, head *s3.HeadObjectOutput) (etag, versionID, sourceVersion string, err error) {
 	input := &s3.CopyObjectInput{
 		Bucket: aws.String(p.dstBucket), Key: aws.String(p.dstKey),
-		CopySource: aws.String(copySource(p.srcBucket, p.srcKey)), MetadataDirective: p.directive,
+		CopySource: aws.String(copySource(p.srcBucket, p.srcKey, p.srcVersion)), MetadataDirective: p.directive,
 		StorageClass: p.props.storageClass, ACL: p.props.acl,
 	}
 	if p.directive == types.MetadataDirectiveReplace {
@@ -298,12 +314,12 @@ func singleCopy(ctx context.Context, cl *s3.Client, p copyPlan, head *s3.HeadObj
 	}
 	out, err := cl.CopyObject(ctx, input)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	if out.CopyObjectResult != nil {
 		etag = aws.ToString(out.CopyObjectResult.ETag)
 	}
-	return etag, aws.ToString(out.VersionId), nil
+	return etag, aws.ToString(out.VersionId), aws.ToString(out.CopySourceVersionId), nil
 }
 
 // copyPart is one byte range of a multipart copy, last inclusive.
@@ -383,7 +399,7 @@ func multipartCopy(ctx context.Context, env module.Env, cl *s3.Client, p copyPla
 		copied int64
 		limit  = make(chan struct{}, max(copyConcurrency, 1))
 	)
-	source := aws.String(copySource(p.srcBucket, p.srcKey))
+	source := aws.String(copySource(p.srcBucket, p.srcKey, p.srcVersion))
 	for i, part := range parts {
 		select {
 		case limit <- struct{}{}:

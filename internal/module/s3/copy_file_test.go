@@ -26,6 +26,16 @@ const awkwardCopyKey = "a b+c=d (1)/résumé ü 日本.txt"
 
 func TestCopySource(t *testing.T) {
 	t.Parallel()
+	// A version goes after the encoded key as a query parameter, itself
+	// encoded: a "?" in the key stays part of the key.
+	for version, want := range map[string]string{
+		"3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY": "b/q%3F.txt?versionId=3HL4kqtJlcpXroDTDmJ%2BrmSpXd3dIbrHY",
+		"null":                              "b/q%3F.txt?versionId=null",
+	} {
+		if got := copySource("b", "q?.txt", version); got != want {
+			t.Errorf("copySource with version %q = %q, want %q", version, got, want)
+		}
+	}
 	for _, tt := range []struct{ bucket, key, want string }{
 		{"b", "plain.txt", "b/plain.txt"},
 		{"b", "dir/sub/x.csv", "b/dir/sub/x.csv"},
@@ -41,7 +51,7 @@ func TestCopySource(t *testing.T) {
 		{"b", awkwardCopyKey, "b/a%20b%2Bc%3Dd%20%281%29/r%C3%A9sum%C3%A9%20%C3%BC%20%E6%97%A5%E6%9C%AC.txt"},
 		{"b", "/leading", "b//leading"},
 	} {
-		got := copySource(tt.bucket, tt.key)
+		got := copySource(tt.bucket, tt.key, "")
 		if got != tt.want {
 			t.Errorf("copySource(%q, %q) = %q, want %q", tt.bucket, tt.key, got, tt.want)
 		}
@@ -65,7 +75,7 @@ func FuzzCopySource(f *testing.F) {
 		f.Add(k)
 	}
 	f.Fuzz(func(t *testing.T, key string) {
-		got := copySource("bucket", key)
+		got := copySource("bucket", key, "")
 		for _, unescape := range []func(string) (string, error){url.QueryUnescape, url.PathUnescape} {
 			if dec, err := unescape(got); err != nil || dec != "bucket/"+key {
 				t.Fatalf("copySource(%q) = %q decodes to %q, %v", key, got, dec, err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -22,6 +24,7 @@ var DeleteBucket = &module.Module{
 	Title: "Delete a bucket",
 	Group: module.GroupBuckets,
 	Help: "Deletes a bucket. S3 deletes only empty buckets; with force, every file, version, delete marker and unfinished upload in it is deleted first, for good. " +
+		"In a bucket with object lock, force first checks every version and deletes nothing if one is under retention or legal hold. " +
 		"A bucket that does not exist counts as success (deleted: false), so flows can re-run.",
 	NeedsConnection: true,
 	Fields: []module.Field{
@@ -67,6 +70,11 @@ func runDeleteBucket(ctx context.Context, env module.Env, in module.Values, emit
 	err = c.Do(ctx, func(cl *s3.Client) error {
 		removed = 0
 		if force {
+			// Checked before anything is deleted: S3 would refuse the
+			// locked versions only, after the others were gone.
+			if err := checkNoLocks(ctx, env, cl, name, time.Now()); err != nil {
+				return err
+			}
 			if err := abortUploads(ctx, env, cl, name); err != nil {
 				return err
 			}
@@ -97,6 +105,97 @@ func runDeleteBucket(ctx context.Context, env module.Env, in module.Values, emit
 		return fmt.Errorf("delete bucket %q: %w", name, explained)
 	}
 	return emit(module.Bundle{"name": name, "deletedObjects": removed, "deleted": true})
+}
+
+// lockedVersion is a version object lock keeps from being deleted.
+type lockedVersion struct {
+	key, version string
+	mode         types.ObjectLockMode
+	until        time.Time
+	legalHold    bool
+}
+
+func (v lockedVersion) String() string {
+	var why []string
+	if !v.until.IsZero() {
+		why = append(why, fmt.Sprintf("under %s retention until %s", v.mode, module.FormatTime(v.until)))
+	}
+	if v.legalHold {
+		why = append(why, "under legal hold")
+	}
+	return fmt.Sprintf("%q version %q is %s", v.key, v.version, strings.Join(why, " and "))
+}
+
+// maxLockedShown bounds how many locked versions an error names.
+const maxLockedShown = 3
+
+// checkNoLocks fails when the bucket has object lock and any version in
+// it is under retention (until a time after now) or legal hold, naming
+// them; a bucket without object lock is not looked at. It reads each
+// version's lock with a HEAD of that version, as S3 lists no locks.
+// GOVERNANCE retention is refused too: s3flow never bypasses it.
+// (AWS sends the lock headers only to keys allowed s3:GetObjectRetention
+// and s3:GetObjectLegalHold; without them a lock goes unseen here and S3
+// refuses that version when it comes to it.)
+func checkNoLocks(ctx context.Context, env module.Env, cl *s3.Client, bucket string, now time.Time) error {
+	conf, err := cl.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(bucket)})
+	switch {
+	case notImplemented(err) || s3client.Code(err) == "ObjectLockConfigurationNotFoundError":
+		return nil
+	case s3client.Code(err) == "AccessDenied":
+		// Keys allowed to empty a bucket but not to read its lock
+		// configuration delete as before; S3 still refuses locked
+		// versions, only after deleting the others.
+		env.Log().WarnContext(ctx, "cannot read the bucket's object lock configuration; deleting without checking for locked versions", "bucket", bucket)
+		return nil
+	case err != nil:
+		return fmt.Errorf("check the bucket's object lock: %w", err)
+	case conf.ObjectLockConfiguration == nil || conf.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled:
+		return nil
+	}
+	env.Log().DebugContext(ctx, "the bucket has object lock; checking every version", "bucket", bucket)
+	var locked []lockedVersion
+	var checked int
+	for page, err := range versionPages(ctx, cl, s3.ListObjectVersionsInput{Bucket: aws.String(bucket)}, deleteBatchSize) {
+		if err != nil {
+			return fmt.Errorf("list versions to check their object lock: %w", err)
+		}
+		// Delete markers hold no lock.
+		for _, v := range page.Versions {
+			checked++
+			input := &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: v.Key, VersionId: v.VersionId}
+			// versitygw keeps locks without versions, lists each file as
+			// its "null" version and refuses a HEAD that names it (400);
+			// the current "null" version is the file itself everywhere.
+			if aws.ToBool(v.IsLatest) && aws.ToString(v.VersionId) == "null" {
+				input.VersionId = nil
+			}
+			head, err := cl.HeadObject(ctx, input)
+			if err != nil {
+				return fmt.Errorf("check the object lock of %q version %q: %w", aws.ToString(v.Key), aws.ToString(v.VersionId), err)
+			}
+			lv := lockedVersion{key: aws.ToString(v.Key), version: aws.ToString(v.VersionId), legalHold: head.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn}
+			if until := aws.ToTime(head.ObjectLockRetainUntilDate); head.ObjectLockMode != "" && until.After(now) {
+				lv.mode, lv.until = head.ObjectLockMode, until.UTC()
+			}
+			if lv.legalHold || !lv.until.IsZero() {
+				locked = append(locked, lv)
+			}
+		}
+	}
+	if len(locked) == 0 {
+		return nil
+	}
+	names := make([]string, 0, maxLockedShown)
+	for _, v := range locked[:min(len(locked), maxLockedShown)] {
+		names = append(names, v.String())
+	}
+	more := ""
+	if len(locked) > maxLockedShown {
+		more = fmt.Sprintf(" (and %d more)", len(locked)-maxLockedShown)
+	}
+	return fmt.Errorf("object lock keeps %d of the bucket's %d versions from being deleted: %s%s; nothing was deleted (force checks every version first): wait until the retention ends, or remove the legal hold",
+		len(locked), checked, strings.Join(names, "; "), more)
 }
 
 // notImplemented reports whether the server does not offer an operation
@@ -144,9 +243,20 @@ func abortUploads(ctx context.Context, env module.Env, cl *s3.Client, bucket str
 // a listing is empty: no marker ever names something already deleted.
 func emptyBucket(ctx context.Context, env module.Env, cl *s3.Client, bucket string) (int64, error) {
 	list := func() ([]types.ObjectIdentifier, error) { return firstVersions(ctx, cl, bucket) }
-	ids, err := list()
-	if notImplemented(err) {
-		env.Log().DebugContext(ctx, "the server lists no versions; deleting objects", "bucket", bucket)
+	// A bucket never versioned holds one "null" version per file, which a
+	// delete without a version id removes for good; versitygw refuses
+	// "null" as a version id there (InvalidArgument).
+	never := false
+	if v, err := cl.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)}); err == nil && v.Status == "" {
+		never = true
+	}
+	var ids []types.ObjectIdentifier
+	var err error
+	if !never {
+		ids, err = list()
+	}
+	if never || notImplemented(err) {
+		env.Log().DebugContext(ctx, "the bucket keeps no versions; deleting objects", "bucket", bucket)
 		list = func() ([]types.ObjectIdentifier, error) { return firstObjects(ctx, cl, bucket) }
 		ids, err = list()
 	}

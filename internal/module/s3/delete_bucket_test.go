@@ -245,7 +245,7 @@ func TestDeleteBucketWithoutVersionListing(t *testing.T) {
 	var listed atomic.Int32
 	tg, seen := fakeS3(t, "us-east-1", func(w http.ResponseWriter, r seenRequest) {
 		switch {
-		case strings.Contains(r.Query, "uploads"), strings.Contains(r.Query, "versions"):
+		case strings.Contains(r.Query, "uploads"), strings.Contains(r.Query, "versions"), strings.Contains(r.Query, "object-lock"), strings.Contains(r.Query, "versioning"):
 			writeS3Error(w, http.StatusNotImplemented, "NotImplemented")
 		case strings.Contains(r.Query, "list-type=2"):
 			w.Header().Set("Content-Type", "application/xml")
@@ -293,6 +293,10 @@ func TestDeleteBucketServerKeepsListing(t *testing.T) {
 		switch {
 		case strings.Contains(r.Query, "uploads"):
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult><Bucket>demo</Bucket><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>`)
+		case strings.Contains(r.Query, "object-lock"):
+			writeS3Error(w, http.StatusNotFound, "ObjectLockConfigurationNotFoundError")
+		case strings.Contains(r.Query, "versioning"):
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>`)
 		case strings.Contains(r.Query, "versions"):
 			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListVersionsResult><IsTruncated>false</IsTruncated>`+
 				`<Version><Key>stuck.txt</Key><VersionId>v1</VersionId><IsLatest>true</IsLatest><Size>1</Size></Version></ListVersionsResult>`)
@@ -307,7 +311,39 @@ func TestDeleteBucketServerKeepsListing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `still lists "stuck.txt"`) || !strings.Contains(err.Error(), "after deleting 1 of its objects") {
 		t.Errorf("error %v, want one saying the server still lists stuck.txt", err)
 	}
-	if n := len(seen()); n > 5 {
+	if n := len(seen()); n > 6 { // uploads, object lock, versioning, versions, delete, versions
 		t.Errorf("%d requests", n)
+	}
+}
+
+// TestDeleteBucketLockConfigDenied: keys that may empty a bucket but not
+// read its object lock configuration delete it as before.
+func TestDeleteBucketLockConfigDenied(t *testing.T) {
+	t.Parallel()
+	tg, seen := fakeS3(t, "us-east-1", func(w http.ResponseWriter, r seenRequest) {
+		switch {
+		case strings.Contains(r.Query, "object-lock"):
+			writeS3Error(w, http.StatusForbidden, "AccessDenied")
+		case strings.Contains(r.Query, "uploads"), strings.Contains(r.Query, "versioning"), strings.Contains(r.Query, "versions"):
+			writeS3Error(w, http.StatusNotImplemented, "NotImplemented")
+		case strings.Contains(r.Query, "list-type=2"):
+			w.Header().Set("Content-Type", "application/xml")
+			io.WriteString(w, emptyListing)
+		case r.Method == http.MethodDelete && r.Path == "/demo":
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			t.Errorf("unexpected %s %s?%s", r.Method, r.Path, r.Query)
+			w.WriteHeader(http.StatusTeapot)
+		}
+	})
+	got, err := run(t, tg, DeleteBucket, map[string]any{"name": "demo", "force": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := one(t, got); b["deleted"] != true {
+		t.Errorf("bundle %v", b)
+	}
+	if reqs := seen(); len(reqs) == 0 || !strings.Contains(reqs[0].Query, "object-lock") {
+		t.Errorf("requests %+v, want the lock check first", reqs)
 	}
 }

@@ -33,6 +33,7 @@ var GetFile = &module.Module{
 		bucketField,
 		{Name: "path", Label: "Path", Type: module.String, Kind: module.ObjectKey, Required: true,
 			Help: "the file's path in the bucket (a leading / is ignored)", Example: "/photos/2019/February/image023.png"},
+		readVersionField,
 		{Name: "range", Label: "Byte range", Type: module.String,
 			Help: "only these bytes: first-last (0-99), from an offset (100-) or the last N (-500); bytes=... works too"},
 		{Name: "out", Label: "Save to", Type: module.String, Kind: module.LocalPathOrStdout,
@@ -44,6 +45,7 @@ var GetFile = &module.Module{
 	Outputs: []module.Output{
 		{Name: "bucket", Type: module.String}, {Name: "key", Type: module.String}, {Name: "fileName", Type: module.String}, {Name: "size", Type: module.Int}, {Name: "contentType", Type: module.String},
 		{Name: "etag", Type: module.String}, {Name: "lastModified", Type: module.Time}, {Name: "metadata", Type: module.Map}, {Name: "savedTo", Type: module.String, Kind: module.LocalPath},
+		{Name: "versionId", Type: module.String, Help: "the version read (\"\" where the server keeps no versions)"},
 		{Name: "file", Type: module.FileRef, FlowOnly: true, Help: "in flows: a reference to the downloaded data, for Upload a file"},
 	},
 	Validate: func(in module.Values) error {
@@ -100,15 +102,19 @@ func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func
 	}
 	bucket := in.String("bucket")
 	key, _ := objectKey(in.String("path"))
+	obj := objectRef{bucket: bucket, key: key, version: in.String("version_id")}
 	fail := func(err error) error {
+		if obj.version != "" {
+			return fmt.Errorf("get version %q of file %q from bucket %q: %w", obj.version, key, bucket, s3client.Explain(err))
+		}
 		return fmt.Errorf("get file %q from bucket %q: %w", key, bucket, s3client.Explain(err))
 	}
-	rng, err := resolveRange(ctx, c, bucket, key, in.String("range"))
+	rng, err := resolveRange(ctx, c, obj, in.String("range"))
 	if err != nil {
 		return fail(err)
 	}
 	if in.String("out") == "-" {
-		b, err := getToWriter(ctx, c, bucket, key, rng, env.Stdout)
+		b, err := getToWriter(ctx, c, obj, rng, env.Stdout)
 		if err != nil {
 			return fail(err)
 		}
@@ -116,13 +122,13 @@ func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func
 		return emit(b)
 	}
 	if in.String("out") == "" && env.SpoolDir != "" {
-		return spool(ctx, env, c, bucket, key, rng, tuningOf(in, env.Connection, defaultDownloadPartMiB, defaultDownloadParallel), emit, fail)
+		return spool(ctx, env, c, obj, rng, tuningOf(in, env.Connection, defaultDownloadPartMiB, defaultDownloadParallel), emit, fail)
 	}
 	target, err := targetPath(env.Files, in.String("out"), key)
 	if err != nil {
 		return err
 	}
-	b, err := download(ctx, env, env.Files, c, bucket, key, rng, target, tuningOf(in, env.Connection, defaultDownloadPartMiB, defaultDownloadParallel))
+	b, err := download(ctx, env, env.Files, c, obj, rng, target, tuningOf(in, env.Connection, defaultDownloadPartMiB, defaultDownloadParallel))
 	if err != nil {
 		return fail(err)
 	}
@@ -132,8 +138,8 @@ func runGetFile(ctx context.Context, env module.Env, in module.Values, emit func
 // spool downloads into the flow run's spool folder and yields the data as a
 // file reference for later steps; the engine removes it when the bundle is
 // done.
-func spool(ctx context.Context, env module.Env, c *s3client.Client, bucket, key, rng string, tune tuning, emit func(module.Bundle) error, fail func(error) error) error {
-	name, err := localName(key)
+func spool(ctx context.Context, env module.Env, c *s3client.Client, obj objectRef, rng string, tune tuning, emit func(module.Bundle) error, fail func(error) error) error {
+	name, err := localName(obj.key)
 	if err != nil {
 		return err
 	}
@@ -142,7 +148,7 @@ func spool(ctx context.Context, env module.Env, c *s3client.Client, bucket, key,
 		return fmt.Errorf("make a spool folder: %w", err)
 	}
 	// The spool folder is the run's own, not a path a user gave.
-	b, err := download(ctx, env, module.AllLocalFiles(), c, bucket, key, rng, filepath.Join(dir, name), tune)
+	b, err := download(ctx, env, module.AllLocalFiles(), c, obj, rng, filepath.Join(dir, name), tune)
 	if err != nil {
 		os.RemoveAll(dir)
 		return fail(err)
@@ -180,11 +186,11 @@ func targetPath(files *module.LocalFiles, out, key string) (string, error) {
 	return out, nil
 }
 
-func getToWriter(ctx context.Context, c *s3client.Client, bucket, key, rng string, w io.Writer) (module.Bundle, error) {
+func getToWriter(ctx context.Context, c *s3client.Client, obj objectRef, rng string, w io.Writer) (module.Bundle, error) {
 	var out *s3.GetObjectOutput
 	err := c.Do(ctx, func(cl *s3.Client) error {
 		var err error
-		input := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled}
+		input := &s3.GetObjectInput{Bucket: aws.String(obj.bucket), Key: aws.String(obj.key), VersionId: obj.versionID(), ChecksumMode: types.ChecksumModeEnabled}
 		if rng != "" {
 			input.Range = aws.String(rng)
 		}
@@ -202,8 +208,8 @@ func getToWriter(ctx context.Context, c *s3client.Client, bucket, key, rng strin
 	if want := aws.ToInt64(out.ContentLength); n != want {
 		return nil, fmt.Errorf("got %d bytes, the server announced %d", n, want)
 	}
-	return fileBundle(bucket, key, "", objectInfo{
-		size: n, contentType: out.ContentType, etag: out.ETag, lastModified: out.LastModified, metadata: out.Metadata,
+	return fileBundle(obj, "", objectInfo{
+		size: n, contentType: out.ContentType, etag: out.ETag, lastModified: out.LastModified, metadata: out.Metadata, versionID: out.VersionId,
 	}), nil
 }
 
@@ -213,9 +219,23 @@ type objectInfo struct {
 	etag         *string
 	lastModified *time.Time
 	metadata     map[string]string
+	versionID    *string
 }
 
-func fileBundle(bucket, key, savedTo string, o objectInfo) module.Bundle {
+// objectRef names one object, or one version of it (version "": the
+// current one).
+type objectRef struct{ bucket, key, version string }
+
+// versionID is the VersionId of a request: nil for the current version.
+func (o objectRef) versionID() *string {
+	if o.version == "" {
+		return nil
+	}
+	return aws.String(o.version)
+}
+
+func fileBundle(obj objectRef, savedTo string, o objectInfo) module.Bundle {
+	bucket, key := obj.bucket, obj.key
 	meta := o.metadata
 	if meta == nil {
 		meta = map[string]string{}
@@ -224,6 +244,7 @@ func fileBundle(bucket, key, savedTo string, o objectInfo) module.Bundle {
 		"bucket": bucket, "key": key, "fileName": path.Base(key), "size": o.size,
 		"contentType": aws.ToString(o.contentType), "etag": aws.ToString(o.etag),
 		"lastModified": aws.ToTime(o.lastModified).UTC(), "metadata": meta, "savedTo": savedTo,
+		"versionId": aws.ToString(o.versionID),
 	}
 }
 
@@ -231,7 +252,8 @@ func fileBundle(bucket, key, savedTo string, o objectInfo) module.Bundle {
 // parallel ranged GETs, checks its size, and only then renames it into
 // place. On any failure the temporary file is removed and an existing
 // target is untouched.
-func download(ctx context.Context, env module.Env, files *module.LocalFiles, c *s3client.Client, bucket, key, rng, target string, tune tuning) (module.Bundle, error) {
+func download(ctx context.Context, env module.Env, files *module.LocalFiles, c *s3client.Client, obj objectRef, rng, target string, tune tuning) (module.Bundle, error) {
+	bucket, key := obj.bucket, obj.key
 	dir, base := filepath.Split(target)
 	if dir == "" {
 		dir = "."
@@ -258,7 +280,7 @@ func download(ctx context.Context, env module.Env, files *module.LocalFiles, c *
 		})
 		var err error
 		input := &transfermanager.DownloadObjectInput{
-			Bucket: aws.String(bucket), Key: aws.String(key), WriterAt: tmp, ChecksumMode: tmtypes.ChecksumModeEnabled,
+			Bucket: aws.String(bucket), Key: aws.String(key), VersionID: obj.versionID(), WriterAt: tmp, ChecksumMode: tmtypes.ChecksumModeEnabled,
 		}
 		if rng != "" {
 			input.Range = aws.String(rng)
@@ -283,16 +305,16 @@ func download(ctx context.Context, env module.Env, files *module.LocalFiles, c *
 	}
 	info := objectInfo{
 		size: want, contentType: out.ContentType, etag: out.ETag,
-		lastModified: out.LastModified, metadata: out.Metadata,
+		lastModified: out.LastModified, metadata: out.Metadata, versionID: out.VersionID,
 	}
 	// A zero-byte object answers the ranged GET with 416 and no metadata.
 	if out.ETag == nil {
-		head, err := c.S3("").HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		head, err := c.S3("").HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), VersionId: obj.versionID()})
 		if err != nil {
 			return nil, err
 		}
 		info = objectInfo{size: aws.ToInt64(head.ContentLength), contentType: head.ContentType, etag: head.ETag,
-			lastModified: head.LastModified, metadata: head.Metadata}
+			lastModified: head.LastModified, metadata: head.Metadata, versionID: head.VersionId}
 		want = info.size
 	}
 	st, err := tmp.Stat()
@@ -314,7 +336,7 @@ func download(ctx context.Context, env module.Env, files *module.LocalFiles, c *
 		return nil, fmt.Errorf("move the download into place at %s: %w", target, err)
 	}
 	done = true
-	return fileBundle(bucket, key, files.Abs(target), info), nil
+	return fileBundle(obj, files.Abs(target), info), nil
 }
 
 // progressListener feeds transfer manager events into a Tracker.

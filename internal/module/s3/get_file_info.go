@@ -26,8 +26,7 @@ var GetFileInfo = &module.Module{
 		bucketField,
 		{Name: "path", Label: "Path", Type: module.String, Kind: module.ObjectKey, Required: true,
 			Help: "the file's path in the bucket (a leading / is ignored)", Example: "/reports/q3.csv"},
-		{Name: "version_id", Flag: "version-id", Label: "Version", Type: module.String,
-			Help: "a version of the file, in versioned buckets (default: the current one)"},
+		readVersionField,
 		regionField,
 	},
 	Outputs: []module.Output{

@@ -43,6 +43,7 @@ var ListVersions = &module.Module{
 		{Name: "size", Type: module.Int, Help: "size in bytes (0 for a delete marker)"},
 		{Name: "lastModified", Type: module.Time, Help: "when it was written"},
 		{Name: "etag", Type: module.String, Help: "the version's ETag (\"\" for a delete marker)"},
+		{Name: "storageClass", Type: module.String, Help: "the version's storage class, e.g. STANDARD (\"\" for a delete marker)"},
 	},
 	Empty: func(in module.Values) string {
 		return "no file versions " + emptyWhere(in)
@@ -54,6 +55,7 @@ var ListVersions = &module.Module{
 // versionEntry is one version or delete marker of a listing page.
 type versionEntry struct {
 	key, versionID, etag string
+	storageClass         string
 	isLatest, marker     bool
 	size                 int64
 	lastModified         time.Time
@@ -79,7 +81,7 @@ func runListVersions(ctx context.Context, env module.Env, in module.Values, emit
 				done, err := files.file(v.key, func(key string) module.Bundle {
 					return module.Bundle{
 						"key": key, "versionId": v.versionID, "isLatest": v.isLatest, "deleteMarker": v.marker,
-						"size": v.size, "lastModified": v.lastModified, "etag": v.etag,
+						"size": v.size, "lastModified": v.lastModified, "etag": v.etag, "storageClass": v.storageClass,
 					}
 				})
 				if err != nil || done {
@@ -105,7 +107,7 @@ func pageVersions(page *s3.ListObjectVersionsOutput) []versionEntry {
 	entries := make([]versionEntry, 0, len(page.Versions)+len(page.DeleteMarkers))
 	for _, v := range page.Versions {
 		entries = append(entries, versionEntry{
-			key: aws.ToString(v.Key), versionID: aws.ToString(v.VersionId), etag: aws.ToString(v.ETag),
+			key: aws.ToString(v.Key), versionID: aws.ToString(v.VersionId), etag: aws.ToString(v.ETag), storageClass: string(v.StorageClass),
 			isLatest: aws.ToBool(v.IsLatest), size: aws.ToInt64(v.Size), lastModified: aws.ToTime(v.LastModified).UTC(),
 		})
 	}

@@ -34,6 +34,10 @@ var (
 		Name: "prefix", Label: "Prefix", Type: module.String, Kind: module.Folder,
 		Help: "folder path to look in, e.g. work/reports (default: the bucket's top level)", Example: "work/reports",
 	}
+	readVersionField = module.Field{
+		Name: "version_id", Flag: "version-id", Label: "Version", Type: module.String,
+		Help: "a version of the file, in versioned buckets (default: the current one); List versions shows the ids",
+	}
 	limitField = module.Field{
 		Name: "limit", Label: "Limit", Type: module.Int, Default: int64(0), Min: module.AtLeast(0),
 		Help: "stop after this many results (0: all)",
