@@ -11,7 +11,9 @@
 #   bash bench/zip.sh                          # 1 GiB in 200 objects
 #   SIZE_MIB=256 N=200 bash bench/zip.sh       # smaller
 #
-# Settings (environment): SIZE_MIB (1024), N (200). The data is text
+# Settings (environment): SIZE_MIB (1024), N (200), ZIP_FLAGS (more flags
+# for zip-files, e.g. "--parallel-parts 2"), USERS=0 (skip the users' way,
+# to try s3flow settings). The data is text
 # (base64 of random bytes: it deflates to about 3/4, as CSV and logs do,
 # and costs the compressor real work).
 set -euo pipefail
@@ -80,9 +82,12 @@ users_way() {
 
 export work S3FLOW_TEST_ENDPOINT
 printf '%-44s %10s %12s %12s\n' "zip ${SIZE_MIB} MiB in ${N} objects" "wall" "peak RSS" "disk written"
-measure "s3flow s3 zip-files" "$work/s3flow" s3 zip-files -c bench --bucket bench --prefix src --to-path s3flow.zip
-measure "aws s3 cp --recursive + zip -r + aws s3 cp" bash -c "$(declare -p awsenv); $(declare -f aws users_way); users_way"
-awk '{s += $1} END {printf "  the users way held %.0f MiB on disk at its peak (download + archive)\n", s/1048576}' "$work/du.txt"
+# shellcheck disable=SC2086 # ZIP_FLAGS are words
+measure "s3flow s3 zip-files ${ZIP_FLAGS:-}" "$work/s3flow" s3 zip-files -c bench --bucket bench --prefix src --to-path s3flow.zip ${ZIP_FLAGS:-}
+if [ "${USERS:-1}" != 0 ]; then
+	measure "aws s3 cp --recursive + zip -r + aws s3 cp" bash -c "$(declare -p awsenv); $(declare -f aws users_way); users_way"
+	awk '{s += $1} END {printf "  the users way held %.0f MiB on disk at its peak (download + archive)\n", s/1048576}' "$work/du.txt"
+fi
 measure "s3flow s3 unzip-file (the way back)" "$work/s3flow" s3 unzip-file -c bench --bucket bench --path s3flow.zip --to-folder back
 
 # Both archives are whole and hold the same bytes.

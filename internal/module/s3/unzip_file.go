@@ -60,7 +60,7 @@ var UnzipFile = &module.Module{
 		{Name: "max_entries", Flag: "max-entries", Label: "Most files", Type: module.Int, Default: int64(defaultUnzipMaxEntries), Min: module.AtLeast(1),
 			Help: "refuse an archive with more entries than this"},
 		{Name: "max_total_size", Flag: "max-total-size", Label: "Most bytes in all", Type: module.Int, Default: int64(defaultUnzipMaxTotal), Min: module.AtLeast(1),
-			Help: "refuse an archive whose files inflate to more bytes than this in all (default 100 GiB)"},
+			Help: "refuse an archive whose files inflate to more than this many bytes in all (default: 100 GiB)"},
 		{Name: "max_ratio", Flag: "max-ratio", Label: "Highest compression ratio", Type: module.Int, Default: int64(defaultUnzipMaxRatio), Min: module.AtLeast(1),
 			Help: "refuse a file that inflates to more than this many times its compressed size (files under 1 MiB are not held to it): zip bombs"},
 		{Name: "parallel_files", Flag: "parallel-files", Label: "Files at once", Type: module.Int, Default: int64(defaultUnzipParallel), Min: module.AtLeast(1),

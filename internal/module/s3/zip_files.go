@@ -36,19 +36,20 @@ var ZipFiles = &module.Module{
 	Group: module.GroupObjects,
 	Help: "Zips the files under a folder (every folder below it too), or a list of files, into one zip file in a bucket, streamed: " +
 		"files are read a few at a time and the archive goes up in parts while it is written, so nothing is held whole in memory or on disk. " +
-		"Names in the archive are relative to the folder; ZIP64 is used past 4 GiB or 65,535 files. A failed run leaves nothing behind.",
+		"Names in the archive are relative to the folder; ZIP64 is used past 4 GiB or 65,535 files. A failed run leaves nothing behind. " +
+		"The archive's size is not known while it goes up, and S3 takes at most 10,000 parts: past 78 GiB (8 MiB parts), raise part_size.",
 	NeedsConnection: true,
 	Moves:           module.Upload,
 	Fields: []module.Field{
 		bucketField,
 		{Name: "prefix", Label: "Folder", Type: module.String, Kind: module.Folder,
-			Help: "zip the files in this folder and every folder below it, e.g. reports/2026-11 (/ for the whole bucket)", Example: "reports/2026-11"},
+			Help: "zip the files in this folder and every folder below it (/ for the whole bucket)", Example: "reports/2026-11"},
 		{Name: "keys", Label: "Paths", Type: module.List,
 			Help: "zip these files instead (a list of paths); with prefix, each must be in that folder and is named relative to it"},
 		{Name: "to_bucket", Flag: "to-bucket", Label: "Target bucket", Type: module.String, Kind: module.Bucket,
 			Help: "the bucket to put the archive in (default: the same bucket)"},
 		{Name: "to_path", Flag: "to-path", Label: "Archive path", Type: module.String, Kind: module.ObjectKey, Required: true,
-			Help: "the archive's path, e.g. archives/reports-2026-11.zip", Example: "archives/reports-2026-11.zip"},
+			Help: "the archive's path in the target bucket", Example: "archives/reports-2026-11.zip"},
 		{Name: "compression", Label: "Compression", Type: module.String, Default: "deflate", Choices: []string{"deflate", "store"},
 			Help: "deflate compresses each file (files compressed already, such as .jpg or .gz, are stored as they are); store compresses nothing"},
 		{Name: "parallel_files", Flag: "parallel-files", Label: "Files at once", Type: module.Int, Default: int64(defaultZipReads), Min: module.AtLeast(1),
