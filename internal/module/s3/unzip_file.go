@@ -285,6 +285,9 @@ func checkUnzip(files []*zip.File, p unzipPlan, archiveSize int64) ([]unzipEntry
 		if len(key) > 1024 {
 			return nil, fmt.Errorf("the entry %q would be the key %q, longer than S3's 1024 bytes", f.Name, key)
 		}
+		if p.dstBucket == p.bucket && key == p.key {
+			return nil, fmt.Errorf("the entry %q would replace the archive itself (%q) while it is read: unzip into another folder", f.Name, key)
+		}
 		if seen[key] {
 			return nil, fmt.Errorf("the archive holds %q twice: refused, nothing was written", f.Name)
 		}
@@ -320,7 +323,8 @@ func unzipOne(ctx context.Context, tm *transfermanager.Client, ra *objectReaderA
 	defer raw.Close()
 	counted := &countingReader{r: raw}
 	var inflated io.Reader = counted
-	if f.Method == zip.Deflate {
+	// An empty file may be stored with no deflate data at all.
+	if f.Method == zip.Deflate && f.CompressedSize64 > 0 {
 		fr := flate.NewReader(counted)
 		defer fr.Close()
 		inflated = fr

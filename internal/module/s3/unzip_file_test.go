@@ -63,7 +63,7 @@ func buildZip(t testing.TB, entries ...rawEntry) []byte {
 func TestCheckUnzip(t *testing.T) {
 	t.Parallel()
 	zeros := make([]byte, 8<<20)
-	p := unzipPlan{folder: "out/", maxEntries: 3, maxTotal: 10 << 20, maxRatio: 100}
+	p := unzipPlan{bucket: "b", key: "out/a.zip", dstBucket: "b", folder: "out/", maxEntries: 3, maxTotal: 10 << 20, maxRatio: 100}
 	for _, tt := range []struct {
 		name    string
 		entries []rawEntry
@@ -80,6 +80,7 @@ func TestCheckUnzip(t *testing.T) {
 		{"too many", []rawEntry{plainEntry("a", nil), plainEntry("b", nil), plainEntry("c", nil), plainEntry("d", nil)}, "4 entries, more than the 3 allowed", "max_entries"},
 		{"too large", []rawEntry{{name: "a", data: randomBytes(1, 1000), method: zip.Store, size: 11 << 20}}, "more than the 10485760 allowed", "max_total_size"},
 		{"declared bomb", []rawEntry{plainEntry("bomb", zeros)}, `"bomb" declares 8388608 bytes from`, "max_ratio"},
+		{"the archive itself", []rawEntry{plainEntry("a.zip", []byte("x"))}, "would replace the archive itself", ""},
 		{"bzip2", []rawEntry{{name: "a", data: []byte("x"), method: 12, size: 1}}, "compression method 12", ""},
 	} {
 		data := buildZip(t, tt.entries...)
