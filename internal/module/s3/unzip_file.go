@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"compress/flate"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -183,6 +184,11 @@ func runUnzipFile(ctx context.Context, env module.Env, in module.Values, emit fu
 // already written are deleted.
 func unzipObject(ctx context.Context, env module.Env, c *s3client.Client, cl *s3.Client, p unzipPlan, head *s3.HeadObjectOutput, tune tuning) ([]module.Bundle, error) {
 	ra := &objectReaderAt{ctx: ctx, cl: cl, bucket: p.bucket, key: p.key, etag: aws.ToString(head.ETag), size: aws.ToInt64(head.ContentLength)}
+	// The count is checked before archive/zip reads the directory into
+	// memory: a hostile archive may claim millions of entries.
+	if n, ok := declaredEntries(ra, ra.size); ok && n > uint64(p.maxEntries) {
+		return nil, tooManyEntries(n, p.maxEntries)
+	}
 	zr, err := zip.NewReader(ra, ra.size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		return nil, fmt.Errorf("read the archive's directory (is it a whole zip file?): %w", err)
@@ -257,7 +263,7 @@ func unzipObject(ctx context.Context, env module.Env, c *s3client.Client, cl *s3
 // (folder entries need no object).
 func checkUnzip(files []*zip.File, p unzipPlan, archiveSize int64) ([]unzipEntry, error) {
 	if int64(len(files)) > p.maxEntries {
-		return nil, &LimitError{Field: "max_entries", Rule: fmt.Sprintf("the archive has %d entries, more than the %d allowed", len(files), p.maxEntries)}
+		return nil, tooManyEntries(uint64(len(files)), p.maxEntries)
 	}
 	var (
 		entries    []unzipEntry
@@ -306,6 +312,44 @@ func checkUnzip(files []*zip.File, p unzipPlan, archiveSize int64) ([]unzipEntry
 		return nil, fmt.Errorf("the archive's entries declare %d compressed bytes, more than its %d bytes: it is damaged; nothing was written", compressed, archiveSize)
 	}
 	return entries, nil
+}
+
+func tooManyEntries(n uint64, allowed int64) error {
+	return &LimitError{Field: "max_entries", Rule: fmt.Sprintf("the archive has %d entries, more than the %d allowed; nothing was written", n, allowed)}
+}
+
+// declaredEntries reads the entry count from the end of central directory
+// record (or its ZIP64 record) of an archive without a comment; ok is
+// false when the end does not look like that (archive/zip then finds the
+// record, and checkUnzip counts what it read).
+func declaredEntries(r io.ReaderAt, size int64) (n uint64, ok bool) {
+	const endLen, locatorLen, end64Len = 22, 20, 56
+	if size < endLen {
+		return 0, false
+	}
+	end := make([]byte, endLen)
+	if _, err := r.ReadAt(end, size-endLen); err != nil || string(end[:4]) != "PK\x05\x06" {
+		return 0, false
+	}
+	if n := binary.LittleEndian.Uint16(end[10:]); n != 0xffff {
+		return uint64(n), true
+	}
+	if size < endLen+locatorLen {
+		return 0, false
+	}
+	loc := make([]byte, locatorLen)
+	if _, err := r.ReadAt(loc, size-endLen-locatorLen); err != nil || string(loc[:4]) != "PK\x06\x07" {
+		return 0, false
+	}
+	off := binary.LittleEndian.Uint64(loc[8:])
+	if off > uint64(size-end64Len) {
+		return 0, false
+	}
+	rec := make([]byte, end64Len)
+	if _, err := r.ReadAt(rec, int64(off)); err != nil || string(rec[:4]) != "PK\x06\x06" {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint64(rec[32:]), true
 }
 
 // unzipOne inflates one entry from a ranged GET of its data and uploads it

@@ -77,7 +77,7 @@ func TestCheckUnzip(t *testing.T) {
 		{"backslashes", []rawEntry{plainEntry(`..\..\evil`, []byte("x"))}, "backslash", ""},
 		{"drive", []rawEntry{plainEntry("C:/evil", []byte("x"))}, "drive letter", ""},
 		{"twice", []rawEntry{plainEntry("a", []byte("x")), plainEntry("a", []byte("y"))}, `holds "a" twice`, ""},
-		{"too many", []rawEntry{plainEntry("a", nil), plainEntry("b", nil), plainEntry("c", nil), plainEntry("d", nil)}, "4 entries, more than the 3 allowed", "max_entries"},
+		{"too many", []rawEntry{plainEntry("a", nil), plainEntry("b", nil), plainEntry("c", nil), plainEntry("d", nil)}, "4 entries, more than the 3 allowed; nothing was written", "max_entries"},
 		{"too large", []rawEntry{{name: "a", data: randomBytes(1, 1000), method: zip.Store, size: 11 << 20}}, "more than the 10485760 allowed", "max_total_size"},
 		{"declared bomb", []rawEntry{plainEntry("bomb", zeros)}, `"bomb" declares 8388608 bytes from`, "max_ratio"},
 		{"the archive itself", []rawEntry{plainEntry("a.zip", []byte("x"))}, "would replace the archive itself", ""},
@@ -202,5 +202,32 @@ func TestObjectReaderAtBlocks(t *testing.T) {
 	}
 	if ra.gets == 0 {
 		t.Error("no GETs counted")
+	}
+}
+
+// TestDeclaredEntries reads the count of entries from the end of an
+// archive, ZIP64 or not, before its directory is read.
+func TestDeclaredEntries(t *testing.T) {
+	t.Parallel()
+	small := buildZip(t, plainEntry("a", nil), plainEntry("b", nil), plainEntry("c", nil))
+	if n, ok := declaredEntries(bytes.NewReader(small), int64(len(small))); !ok || n != 3 {
+		t.Errorf("3 entries: got %d, %v", n, ok)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for i := range 70_000 {
+		if _, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprint(i), Method: zip.Store}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zw.Close()
+	big := buf.Bytes()
+	if n, ok := declaredEntries(bytes.NewReader(big), int64(len(big))); !ok || n != 70_000 {
+		t.Errorf("70,000 entries (ZIP64): got %d, %v", n, ok)
+	}
+	for _, bad := range [][]byte{nil, []byte("not a zip at all, but long enough to be read"), small[:len(small)-1]} {
+		if n, ok := declaredEntries(bytes.NewReader(bad), int64(len(bad))); ok {
+			t.Errorf("%q: got %d entries", bad, n)
+		}
 	}
 }
