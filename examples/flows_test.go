@@ -1,10 +1,16 @@
 package examples_test
 
 import (
+	"archive/zip"
 	"encoding/json"
+	"io"
+	"maps"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/s3flow/s3flow/internal/s3test"
 )
@@ -150,6 +156,89 @@ func TestOnNewReport(t *testing.T) {
 			}
 			if tg.Name != "local" {
 				tg.AWS(t, "s3api", "head-object", "--bucket", bucket, "--key", "processed/"+key)
+			}
+		})
+	}
+}
+
+func TestMonthlyArchive(t *testing.T) {
+	first := time.Now().UTC()
+	lastMonth := time.Date(first.Year(), first.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0).Format("2006-01")
+	thisMonth := first.Format("2006-01")
+	for _, tg := range targets(t) {
+		t.Run(tg.Name, func(t *testing.T) {
+			c := newCLI(t)
+			conn := c.connect(tg)
+			bucket := bucketName("monthly")
+			files := map[string]string{
+				"reports/" + lastMonth + "/north.csv":     "region,units\nnorth,120\n",
+				"reports/" + lastMonth + "/sub/south.csv": "region,units\nsouth,80\n",
+				"reports/" + thisMonth + "/today.csv":     "region,units\neast,1\n",
+			}
+			c.seed(conn, bucket, files)
+			archive := "archives/reports-" + lastMonth + ".zip"
+			inArchive := func() map[string]string {
+				data := c.get(conn, bucket, archive)
+				zr, err := zip.NewReader(strings.NewReader(data), int64(len(data)))
+				if err != nil {
+					t.Fatalf("%s: %v", archive, err)
+				}
+				got := map[string]string{}
+				for _, f := range zr.File {
+					rc, err := f.Open()
+					if err != nil {
+						t.Fatal(err)
+					}
+					b, err := io.ReadAll(rc)
+					rc.Close()
+					if err != nil {
+						t.Fatal(err)
+					}
+					got[f.Name] = string(b)
+				}
+				return got
+			}
+			wantArchive := map[string]string{
+				lastMonth + "/north.csv": files["reports/"+lastMonth+"/north.csv"], lastMonth + "/sub/south.csv": files["reports/"+lastMonth+"/sub/south.csv"],
+			}
+			keys := func() []string {
+				var keys []string
+				for _, o := range lines(t, c.run("", "s3", "list-files", "-c", conn, "--bucket", bucket, "--prefix", "reports", "--recursive")) {
+					keys = append(keys, o["key"].(string))
+				}
+				return keys
+			}
+
+			// The dry run: the archive is made, nothing is deleted.
+			r := c.runFlow("monthly-archive.yaml", "connection="+conn, "bucket="+bucket)
+			if r.Bundles["zip"] != 1 || r.Bundles["verified"] != 1 || r.Bundles["delete"] != 2 {
+				t.Errorf("dry run bundles = %v, want 1 zip, 1 verified, 2 deletes", r.Bundles)
+			}
+			if got := inArchive(); !maps.Equal(got, wantArchive) {
+				t.Errorf("the archive holds %v, want %v", got, wantArchive)
+			}
+			if got := keys(); len(got) != 3 {
+				t.Errorf("after the dry run the bucket holds %v, want all 3 reports", got)
+			}
+
+			// For real: last month's files go, this month's stays.
+			r = c.runFlow("monthly-archive.yaml", "connection="+conn, "bucket="+bucket, "dry_run=false")
+			if r.Bundles["delete"] != 2 {
+				t.Errorf("bundles = %v, want 2 deletes", r.Bundles)
+			}
+			if got := keys(); !slices.Equal(got, []string{"reports/" + thisMonth + "/today.csv"}) {
+				t.Errorf("the bucket holds %v, want only this month's report", got)
+			}
+			if got := inArchive(); !maps.Equal(got, wantArchive) {
+				t.Errorf("the archive holds %v, want %v", got, wantArchive)
+			}
+			if tg.Name != "local" { // the aws CLI and Debian's unzip read what the flow wrote
+				local := filepath.Join(t.TempDir(), "a.zip")
+				tg.AWS(t, "s3", "cp", "s3://"+bucket+"/"+archive, local)
+				out, err := exec.Command("unzip", "-t", local).CombinedOutput()
+				if err != nil || !strings.Contains(string(out), "No errors detected") {
+					t.Errorf("unzip -t: %v\n%s", err, out)
+				}
 			}
 		})
 	}

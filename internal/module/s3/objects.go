@@ -3,7 +3,7 @@ package s3
 import "github.com/s3flow/s3flow/internal/module"
 
 // objectModules are the object modules beyond the six: copy, delete, info,
-// and waiting for files.
+// waiting for files, and zip archives.
 func objectModules() []*module.Module {
-	return []*module.Module{CopyFile, DeleteFile, DeleteFiles, GetFileInfo, WaitForFiles}
+	return []*module.Module{CopyFile, DeleteFile, DeleteFiles, GetFileInfo, WaitForFiles, ZipFiles, UnzipFile}
 }
