@@ -43,6 +43,10 @@ var GzipFile = &module.Module{
 		regionField, partSizeField, parallelPartsField,
 	},
 	Outputs: codecOutputs,
+	Examples: []module.Example{{
+		With: []module.Pair{{Name: "bucket", Value: "demo"}, {Name: "path", Value: "/logs/2025/app-2025-11-24.log"}, {Name: "to_path", Value: "archive/"}},
+		Says: "writes archive/app-2025-11-24.log.gz; an object of that name is replaced",
+	}},
 	Validate: func(in module.Values) error {
 		if l := in.Int("level"); l > 9 {
 			return &module.InputError{Field: "level", Rule: fmt.Sprintf("must be from 1 to 9, got %d", l)}
