@@ -33,8 +33,8 @@ var GunzipFile = &module.Module{
 	},
 	Outputs: codecOutputs,
 	Examples: []module.Example{{
-		With: []module.Pair{{Name: "bucket", Value: "demo"}, {Name: "path", Value: "/archive/app-2025-11-24.log.gz"}, {Name: "to_path", Value: "restored/"}},
-		Says: "inflates the archive Gzip a file's example wrote into restored/app-2025-11-24.log; an object of that name is replaced",
+		With: []module.Pair{{Name: "bucket", Value: "demo"}, {Name: "path", Value: "/archive/q3.csv.gz"}, {Name: "to_path", Value: "restored/"}},
+		Says: "inflates archive/q3.csv.gz (Gzip a file's example writes it) into restored/q3.csv; an object of that name is replaced",
 	}},
 	Validate: func(in module.Values) error {
 		_, err := codecPlanOf(in, gunzipTarget)

@@ -44,8 +44,8 @@ var GzipFile = &module.Module{
 	},
 	Outputs: codecOutputs,
 	Examples: []module.Example{{
-		With: []module.Pair{{Name: "bucket", Value: "demo"}, {Name: "path", Value: "/logs/2025/app-2025-11-24.log"}, {Name: "to_path", Value: "archive/"}},
-		Says: "writes archive/app-2025-11-24.log.gz; an object of that name is replaced",
+		With: []module.Pair{{Name: "bucket", Value: "demo"}, {Name: "path", Value: "/reports/q3.csv"}, {Name: "to_path", Value: "archive/"}},
+		Says: "writes archive/q3.csv.gz; an object of that name is replaced",
 	}},
 	Validate: func(in module.Values) error {
 		if l := in.Int("level"); l > 9 {
