@@ -187,21 +187,20 @@ func runCodec(ctx context.Context, env module.Env, in module.Values, emit func(m
 	}()
 	tracker := env.StartProgress(p.toKey, -1)
 	defer tracker.Done()
-	var out *transfermanager.UploadObjectOutput
-	upErr := c.Do(ctx, func(cl *s3.Client) error {
-		tm := transfermanager.New(stickyAbort{cl}, func(o *transfermanager.Options) {
-			o.PartSizeBytes = tune.partSize
-			o.MultipartUploadThreshold = uploadThresholdParts * tune.partSize
-			o.Concurrency = tune.parallel
-			o.FailTimeout = 30 * time.Second
-			o.RequestChecksumCalculation = c.Config().RequestChecksumCalculation
-			o.ObjectProgressListeners.Register(progressListener{tracker})
-		})
-		var err error
-		out, err = tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
-			Bucket: aws.String(p.toBucket), Key: aws.String(p.toKey), Body: pr, ContentType: aws.String(contentType),
-		})
-		return err
+	// The upload reads a stream once, so it must not run twice: c.Do would
+	// run it again in the bucket's region after a wrong-region answer, on
+	// what is left of the stream. The region is found first instead.
+	cl := targetClient(ctx, c, p.toBucket)
+	tm := transfermanager.New(stickyAbort{cl}, func(o *transfermanager.Options) {
+		o.PartSizeBytes = tune.partSize
+		o.MultipartUploadThreshold = uploadThresholdParts * tune.partSize
+		o.Concurrency = tune.parallel
+		o.FailTimeout = 30 * time.Second
+		o.RequestChecksumCalculation = c.Config().RequestChecksumCalculation
+		o.ObjectProgressListeners.Register(progressListener{tracker})
+	})
+	out, upErr := tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
+		Bucket: aws.String(p.toBucket), Key: aws.String(p.toKey), Body: pr, ContentType: aws.String(contentType),
 	})
 	// The producer stops at its next write once the pipe is closed.
 	pr.CloseWithError(errUploadEnded)
@@ -217,6 +216,22 @@ func runCodec(ctx context.Context, env module.Env, in module.Values, emit func(m
 		"bucket": p.toBucket, "key": p.toKey, "size": counted.n, "sourceSize": read,
 		"etag": aws.ToString(out.ETag), "versionId": aws.ToString(out.VersionID),
 	})
+}
+
+// targetClient is the client for bucket's region, found with a HEAD of
+// the bucket (which c.Do follows to the right region). A HEAD that fails
+// otherwise (a key that may upload but not list) leaves the default; the
+// upload then says what is wrong.
+func targetClient(ctx context.Context, c *s3client.Client, bucket string) *s3.Client {
+	found := c.S3("")
+	c.Do(ctx, func(cl *s3.Client) error {
+		_, err := cl.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
+		if err == nil {
+			found = cl
+		}
+		return err
+	})
+	return found
 }
 
 // errUploadEnded closes the pipe when the upload has ended, for whatever

@@ -104,6 +104,13 @@ func TestGzipFileRoundTrip(t *testing.T) {
 			if err != nil || !bytes.Equal(back, data) {
 				t.Fatalf("the gunzipped object differs from the source (%d bytes, %v)", len(back), err)
 			}
+
+			// A target that cannot be written ends the read too, with the
+			// upload's error.
+			_, err = run(t, tg, GzipFile, map[string]any{"bucket": bucket, "path": "in/report.csv", "to_bucket": "s3flow-test-no-such-bucket", "part_size": 5})
+			if err == nil || !strings.Contains(err.Error(), `write "in/report.csv.gz" to bucket "s3flow-test-no-such-bucket"`) {
+				t.Errorf("gzip into a missing bucket: %v", err)
+			}
 		})
 	}
 }
