@@ -20,7 +20,7 @@ var CSVParse = &module.Module{
 	Title: "Parse CSV",
 	Group: module.GroupData,
 	Help: "Reads a CSV file (an object, or a file of an earlier step) and emits one bundle per row, its fields named by the header row or by columns. " +
-		"Rows are read as the next steps take them, so a file of any size runs in the memory of one row.",
+		"Rows (up to 4 MiB each) are read as the next steps take them, so a file of any size runs in the memory of one row.",
 	// An object is read over the step's connection; a step that reads a
 	// file of an earlier step names one too (the declaration cannot say
 	// "sometimes").

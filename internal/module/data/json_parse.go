@@ -21,7 +21,7 @@ var JSONParse = &module.Module{
 	Title: "Parse JSON",
 	Group: module.GroupData,
 	Help: "Reads a JSON document or JSON Lines (an object, or a file of an earlier step) and emits one bundle per element of the array that select names, or per line: " +
-		"an object becomes a bundle of its keys, anything else a bundle with value. Elements are read as the next steps take them.",
+		"an object becomes a bundle of its keys, anything else a bundle with value. Elements (up to 4 MiB each) are read as the next steps take them.",
 	NeedsConnection: true, // see csv.parse
 	Many:            true,
 	Fields: []module.Field{
