@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/s3flow/s3flow/internal/module"
@@ -251,11 +252,13 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 // openObject starts a GET of the whole object and returns its body to
-// stream from.
+// stream from. The body is checked against the object's full-object
+// checksum, where it has one, as Get a file does: data transformed on
+// the way must be the data stored.
 func openObject(ctx context.Context, c *s3client.Client, bucket, key string) (io.ReadCloser, error) {
 	var body io.ReadCloser
 	err := c.Do(ctx, func(cl *s3.Client) error {
-		out, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		out, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled}, s3client.FastCRC64)
 		if err == nil {
 			body = out.Body
 		}
