@@ -43,7 +43,7 @@ var GunzipFile = &module.Module{
 	Run: func(ctx context.Context, env module.Env, in module.Values, emit func(module.Bundle) error) error {
 		maxRatio := in.Int("max_ratio")
 		return runCodec(ctx, env, in, emit, "gunzip", gunzipTarget, "", func(dst io.Writer, src io.Reader) (int64, error) {
-			counted := &countingReader{r: src}
+			counted := &gzipSourceCounter{r: src}
 			// The gzip reader reads through a bufio.Reader of its own when
 			// given none; giving it one keeps the count of compressed bytes
 			// within one buffer of the truth.
@@ -79,23 +79,23 @@ func notGzip(err error, read int64) error {
 	return fmt.Errorf("the gzip data is corrupt near byte %d: %w", read, err)
 }
 
-// ratioFloor is the inflated size below which the ratio is not checked:
+// gunzipRatioFloor is the inflated size below which the ratio is not checked:
 // a small file of one repeated byte inflates far beyond any sane ratio
 // and harms no one.
-const ratioFloor = 1 << 20
+const gunzipRatioFloor = 1 << 20
 
 // ratioWriter fails once what was written passes max times the bytes
 // read so far from in.
 type ratioWriter struct {
 	w   io.Writer
-	in  *countingReader
+	in  *gzipSourceCounter
 	max int64
 	n   int64
 }
 
 func (r *ratioWriter) Write(p []byte) (int, error) {
 	r.n += int64(len(p))
-	if r.n > ratioFloor && r.n > r.max*r.in.n {
+	if r.n > gunzipRatioFloor && r.n > r.max*r.in.n {
 		return 0, &ratioError{inflated: r.n, read: r.in.n, max: r.max}
 	}
 	return r.w.Write(p)
@@ -109,13 +109,13 @@ func (e *ratioError) Error() string {
 		e.read, e.inflated, e.max)
 }
 
-// countingReader counts the bytes read through it.
-type countingReader struct {
+// gzipSourceCounter counts the bytes read through it.
+type gzipSourceCounter struct {
 	r io.Reader
 	n int64
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
+func (c *gzipSourceCounter) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err

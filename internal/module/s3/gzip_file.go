@@ -176,7 +176,7 @@ func runCodec(ctx context.Context, env module.Env, in module.Values, emit func(m
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
-	counted := &countingWriter{w: pw}
+	counted := &codecOutputCounter{w: pw}
 	produced := make(chan error, 1)
 	var read int64
 	go func() {
@@ -239,13 +239,13 @@ func targetClient(ctx context.Context, c *s3client.Client, bucket string) *s3.Cl
 // reason; the upload's own error says why.
 var errUploadEnded = errors.New("the upload ended")
 
-// countingWriter counts the bytes written through it.
-type countingWriter struct {
+// codecOutputCounter counts the bytes written through it.
+type codecOutputCounter struct {
 	w io.Writer
 	n int64
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
+func (c *codecOutputCounter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
