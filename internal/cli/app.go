@@ -9,6 +9,7 @@ import (
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/module/builtin"
+	"github.com/s3flow/s3flow/internal/module/data"
 	s3mod "github.com/s3flow/s3flow/internal/module/s3"
 	"github.com/s3flow/s3flow/internal/store"
 )
@@ -31,6 +32,7 @@ func newApp(io *IOStreams) *app {
 	reg := &module.Registry{}
 	reg.Register(s3mod.Modules()...)
 	reg.Register(builtin.Modules()...)
+	reg.Register(data.Modules()...)
 	return &app{io: io, registry: reg}
 }
 

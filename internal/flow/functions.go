@@ -210,22 +210,7 @@ func asMap(v any) (map[string]any, bool) {
 	return nil, false
 }
 
-func csvCell(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case time.Time:
-		return module.FormatTime(x)
-	case string:
-		return x
-	case map[string]string, map[string]any, []any:
-		b, _ := json.Marshal(x)
-		return string(b)
-	case module.File:
-		return x.Name()
-	}
-	return fmt.Sprint(v)
-}
+func csvCell(v any) string { return module.CSVCell(v) }
 
 // jsonSafe replaces file references by their description: file data is
 // never serialised.

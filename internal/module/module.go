@@ -113,6 +113,7 @@ const (
 	GroupBuckets Group = "S3 buckets"
 	GroupControl Group = "Flow control"
 	GroupFiles   Group = "Local files"
+	GroupData    Group = "Data"
 )
 
 // S3 reports whether the group's modules work on S3 (the CLI's "s3"
@@ -120,7 +121,7 @@ const (
 func (g Group) S3() bool { return g == GroupObjects || g == GroupBuckets }
 
 // Groups are the groups in the order lists show them.
-var Groups = []Group{GroupObjects, GroupBuckets, GroupControl, GroupFiles}
+var Groups = []Group{GroupObjects, GroupBuckets, GroupControl, GroupFiles, GroupData}
 
 // Output describes one field of the bundles a module emits.
 type Output struct {

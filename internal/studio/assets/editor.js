@@ -22,7 +22,7 @@ const outType = (o) => o.Type ?? o.type ?? '';
 
 // The palette's groups, in the registry's order (module.Groups); each
 // module declares its own.
-const GROUPS = ['S3 objects', 'S3 buckets', 'Flow control', 'Local files', 'Other'];
+const GROUPS = ['S3 objects', 'S3 buckets', 'Flow control', 'Local files', 'Data', 'Other'];
 const moduleGroup = (m) => (GROUPS.includes(m.group) ? m.group : 'Other');
 
 export async function editorPage(main, { args }) {
