@@ -104,16 +104,21 @@ type runOptions struct {
 	triggers []string
 	keep     time.Duration
 	until    string
-	limits   fanOutLimits
+	limits   runLimits
 }
 
-// fanOutLimits are the engine's bounds on a run's bundles, as flags of
-// run, server and worker.
-type fanOutLimits struct{ bundles, aggregate int64 }
+// runLimits bound what a run may hold (its bundles, in the engine) and
+// keep (its history), as flags of run, server and worker.
+type runLimits struct {
+	bundles, aggregate int64
+	// detail is --history-detail: bundles kept whole per step of a run.
+	detail int
+}
 
-func (l *fanOutLimits) flags(cmd *cobra.Command) {
+func (l *runLimits) flags(cmd *cobra.Command) {
 	cmd.Flags().Int64Var(&l.bundles, "max-bundles", engine.DefaultMaxBundles, "stop a run whose listing steps emit more bundles than this")
 	cmd.Flags().Int64Var(&l.aggregate, "max-aggregate", engine.DefaultMaxAggregate, "stop a run whose aggregate would hold more items than this in memory")
+	cmd.Flags().IntVar(&l.detail, "history-detail", runs.DefaultDetail, "bundles of each step a run's history keeps whole; past them, the ones that went well are kept as counts, bytes and durations (failures always whole; -1 keeps all; a flow's history_detail wins)")
 }
 
 func newRunCmd(a *app) *cobra.Command {
@@ -261,6 +266,9 @@ func showRun(ctx context.Context, a *app, id string) error {
 		p, _ := newPrinter(a.io.Out, formatJSONL, nil, false)
 		p.Print(module.Bundle{"run": r})
 		err := hist.Events(ctx, id, func(ev runs.StepEvent) error { return p.Print(module.Bundle{"event": ev}) })
+		if err == nil {
+			err = printSummaries(ctx, hist, id, func(sum runs.StepSummary) error { return p.Print(module.Bundle{"summary": sum}) })
+		}
 		return errors.Join(err, p.Close())
 	}
 	w := a.io.Out
@@ -282,7 +290,7 @@ func showRun(ctx context.Context, a *app, id string) error {
 		fmt.Fprintf(w, "bundles stopped by break: %d\n", r.BrokenBundles)
 	}
 	fmt.Fprintln(w)
-	return hist.Events(ctx, id, func(ev runs.StepEvent) error {
+	err = hist.Events(ctx, id, func(ev runs.StepEvent) error {
 		offset := ev.Started.Sub(r.Started).Round(time.Millisecond)
 		fmt.Fprintf(w, "+%-9s %-12s %-16s %-9s %8s", offset, ev.StepID, ev.Module, ev.Status, ev.Duration.Round(time.Microsecond))
 		if ev.Attempt > 1 {
@@ -296,6 +304,51 @@ func showRun(ctx context.Context, a *app, id string) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	first := true
+	return printSummaries(ctx, hist, id, func(sum runs.StepSummary) error {
+		if first {
+			fmt.Fprintln(w, "\nkept as counts (past the history's detail per step; failures are always kept whole):")
+			first = false
+		}
+		fmt.Fprintf(w, "%-12s %-16s %-9s %d bundle(s)", sum.StepID, sum.Module, sum.Status, sum.Bundles)
+		if sum.Bytes > 0 {
+			fmt.Fprintf(w, ", %s", byteCount(sum.Bytes))
+		}
+		fmt.Fprintf(w, ", %s in all, %s to %s each, from +%s to +%s\n", sum.Duration.Round(time.Millisecond),
+			sum.MinDuration.Round(time.Microsecond), sum.MaxDuration.Round(time.Microsecond),
+			sum.FirstStarted.Sub(r.Started).Round(time.Millisecond), sum.LastStarted.Sub(r.Started).Round(time.Millisecond))
+		return nil
+	})
+}
+
+func printSummaries(ctx context.Context, hist *runs.Store, id string, fn func(runs.StepSummary) error) error {
+	sums, err := hist.Summaries(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, sum := range sums {
+		if err := fn(sum); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// byteCount is n bytes for people: 1.5 GiB, 20 KiB, 12 bytes.
+func byteCount(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }
 
 func printKV(w io.Writer, label string, m map[string]any) {

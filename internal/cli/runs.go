@@ -30,6 +30,7 @@ func (a *app) execute(ctx context.Context, f *flow.Flow, inputs, trigger map[str
 	if err != nil {
 		return err
 	}
+	hist.Detail = o.limits.detail
 	conns, err := a.resolver(ctx)
 	if err != nil {
 		return err

@@ -28,7 +28,7 @@ type serverOptions struct {
 	rescueAfter time.Duration
 	maxBody     int64
 	filesRoot   string
-	limits      fanOutLimits
+	limits      runLimits
 	// allowPrivate is --allow-private-endpoints.
 	allowPrivate bool
 	// allowMachineCredentials is --allow-machine-credentials.
@@ -157,7 +157,7 @@ func newServer(ctx context.Context, a *app, o *serverOptions) (*server.Server, f
 	srv, err := server.New(ctx, server.Config{
 		DB: st.DB(), Connections: st, Registry: a.registry, Resolver: conns,
 		FlowsDir: o.flows, WatchFlows: o.watchFlows, FilesRoot: o.filesRoot, RunLocks: runLockDir(home), Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, MaxWebhookBody: o.maxBody,
-		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate,
+		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate, HistoryDetail: o.limits.detail,
 		AllowPrivateEndpoints:   o.allowPrivate,
 		AllowMachineCredentials: o.allowMachineCredentials,
 		LocalEventsHome:         home,

@@ -110,6 +110,8 @@ type RunInfo struct {
 	// Until is the step the run stops after ("" the whole flow).
 	Until   string
 	Started time.Time
+	// HistoryDetail is the flow's history_detail (0: unset).
+	HistoryDetail int
 }
 
 // Event is one step's work on one bundle.
@@ -286,7 +288,8 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 	recInputs, inputsWhole := recordWhole(checked)
 	recTrigger, triggerWhole := recordWhole(trigger)
 	if err := e.opts.Recorder.StartRun(ctx, RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
-		Inputs: recInputs, Trigger: recTrigger, InputsCut: !inputsWhole || !triggerWhole, Until: o.Until, Started: start}); err != nil {
+		Inputs: recInputs, Trigger: recTrigger, InputsCut: !inputsWhole || !triggerWhole, Until: o.Until, Started: start,
+		HistoryDetail: f.HistoryDetail}); err != nil {
 		return nil, fmt.Errorf("record the run: %w", err)
 	}
 	if o.Resume && r.shared.seq > 0 {

@@ -35,12 +35,20 @@ type Flow struct {
 	// MaxConcurrentRuns bounds how many runs of the flow go at once, across
 	// all the server's workers (0: no bound beyond the workers').
 	MaxConcurrentRuns int
-	Steps             []*Step
+	// HistoryDetail is how many bundles of each step a run's history keeps
+	// in full before it keeps counts only (0: the server's or the CLI's
+	// setting; HistoryDetailAll: every one).
+	HistoryDetail int
+	Steps         []*Step
 	// File is the path it was read from, Hash the sha256 of its bytes (the
 	// flow's version).
 	File string
 	Hash string
 }
+
+// HistoryDetailAll, as a flow's HistoryDetail, keeps every bundle of a
+// run in full.
+const HistoryDetailAll = -1
 
 // Input is a declared flow input.
 type Input struct {
@@ -207,10 +215,20 @@ func (p *parser) top(n *yaml.Node) {
 				p.errorf(v, "max_concurrent_runs must be a whole number of at least 1, got %q", v.Value)
 			}
 			p.flow.MaxConcurrentRuns = n
+		case "history_detail":
+			n, err := strconv.Atoi(v.Value)
+			switch {
+			case v.Kind == yaml.ScalarNode && v.Value == "all":
+				p.flow.HistoryDetail = HistoryDetailAll
+			case v.Kind != yaml.ScalarNode || err != nil || n < 1:
+				p.errorf(v, "history_detail must be a whole number of at least 1, or all, got %q", v.Value)
+			default:
+				p.flow.HistoryDetail = n
+			}
 		case "steps":
 			stepsNode = v
 		default:
-			p.errorf(k, "unknown key %q (keys: name, description, inputs, trigger, max_concurrent_runs, steps)", k.Value)
+			p.errorf(k, "unknown key %q (keys: name, description, inputs, trigger, max_concurrent_runs, history_detail, steps)", k.Value)
 		}
 	}
 	if p.flow.Name == "" {

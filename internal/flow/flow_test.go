@@ -153,7 +153,7 @@ func TestParseErrors(t *testing.T) {
 		msgs []string
 	}{
 		{"unknown top-level key", "name: t\ncolour: blue\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n",
-			Pos{2, 1}, []string{`unknown key "colour"`, "keys: name, description, inputs, trigger, max_concurrent_runs, steps"}},
+			Pos{2, 1}, []string{`unknown key "colour"`, "keys: name, description, inputs, trigger, max_concurrent_runs, history_detail, steps"}},
 		{"missing name", "steps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n",
 			Pos{1, 1}, []string{"name is required"}},
 		{"no steps", "name: t\nsteps: []\n", Pos{2, 8}, []string{"at least one step"}},
@@ -215,6 +215,8 @@ func TestParseErrors(t *testing.T) {
 			Pos{7, 18}, []string{`concurrency must be a whole number from 1 to 256, got "0"`}},
 		{"bad max_concurrent_runs", "name: t\nmax_concurrent_runs: lots\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n",
 			Pos{2, 22}, []string{`max_concurrent_runs must be a whole number of at least 1, got "lots"`}},
+		{"bad history_detail", "name: t\nhistory_detail: 0\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n",
+			Pos{2, 17}, []string{`history_detail must be a whole number of at least 1, or all, got "0"`}},
 		{"bad on_error action", head + "  - id: a\n    module: flow.iterate\n    with: {items: [1]}\n    on_error: explode\n",
 			Pos{8, 15}, []string{`on_error must be one of stop, retry, ignore, resume, break, rollback, got "explode"`}},
 		{"bad on_error mapping", head + "  - id: a\n    module: flow.iterate\n    with: {items: [1]}\n    on_error: {explode: {}}\n",

@@ -150,7 +150,7 @@ func scalar(n *yaml.Node) (any, error) {
 // topOrder is where a new file's top-level keys go, whatever order the
 // form made them in: what the flow is, what it takes, what starts it,
 // then what it does.
-var topOrder = []string{"name", "description", "inputs", "trigger", "max_concurrent_runs", "steps"}
+var topOrder = []string{"name", "description", "inputs", "trigger", "max_concurrent_runs", "history_detail", "steps"}
 
 // Render writes a whole flow file from its JSON form (a new flow, or one
 // whose edit cannot be made as operations on its file): block style, two

@@ -24,7 +24,7 @@ import (
 )
 
 // Editable top-level keys: steps change through the step operations.
-var topKeys = []string{"name", "description", "inputs", "trigger", "max_concurrent_runs"}
+var topKeys = []string{"name", "description", "inputs", "trigger", "max_concurrent_runs", "history_detail"}
 
 // piece is the text of one block of lines: the comment lines just above it
 // (head), the block itself (body) and the blank or outdented comment lines

@@ -25,9 +25,11 @@ var ErrNotFound = errors.New("no such run")
 // into transactions, so recording costs little per bundle.
 type Store struct {
 	db *store.DB
-	// Durable writes every event at once, so a run killed mid-way knows
-	// exactly what it did (the server's runs); otherwise events are batched.
-	Durable bool
+	// Detail is how many bundles of each step of a run are kept whole
+	// (the first ones); past it the bundles that went well are kept as
+	// counts, sizes and durations (0: DefaultDetail; negative: all). A
+	// flow's history_detail wins over it.
+	Detail int
 	// Worker, when set, is recorded as the process of the runs StartRun
 	// starts: ProcessWorker() for the CLI's runs.
 	Worker string
@@ -38,10 +40,21 @@ type Store struct {
 
 	mu      sync.Mutex
 	pending []engine.Event
+	// sums are the summarised bundles not written yet; kept counts, by
+	// run, the bundles each step kept whole so far.
+	sums map[sumKey]*StepSummary
+	kept map[string]*runDetail
+	// kick, while FlushEvery runs, wakes it to write a full batch, so the
+	// step that filled it does not wait for the database.
+	kick chan struct{}
 }
 
-// batchSize is how many events are written per transaction.
-const batchSize = 500
+// batchSize is how many events are written per transaction; a step waits
+// for the database only when maxPending are waiting to be written.
+const (
+	batchSize  = 500
+	maxPending = 8 * batchSize
+)
 
 // New returns the history kept in db (migrated by store.Open).
 func New(db *store.DB) *Store { return &Store{db: db} }
@@ -64,28 +77,41 @@ func (s *Store) StartRun(ctx context.Context, r engine.RunInfo) error {
 	if err != nil {
 		return fmt.Errorf("record the start of run %s: %w", r.ID, err)
 	}
+	s.detail(r.ID, r.HistoryDetail)
 	return nil
 }
 
-// Event queues a step event; it is written with the next batch.
+// Event queues a step event; it is written with the next batch, or, past
+// the run's detail for its step, added to the step's summary.
 func (s *Store) Event(ctx context.Context, ev engine.Event) error {
 	s.mu.Lock()
+	if s.summarise(ev) {
+		s.mu.Unlock()
+		return nil
+	}
 	s.pending = append(s.pending, ev)
-	full := len(s.pending) >= batchSize || s.Durable
+	n := len(s.pending)
+	kick := s.kick
 	s.mu.Unlock()
-	if full {
+	switch {
+	case n >= maxPending || (n >= batchSize && kick == nil):
 		return s.Flush(ctx)
+	case n >= batchSize:
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
 
-// Flush writes queued events.
+// Flush writes queued events and summaries, in one transaction.
 func (s *Store) Flush(ctx context.Context) error {
 	s.mu.Lock()
-	batch := s.pending
-	s.pending = nil
+	batch, sums := s.pending, s.sums
+	s.pending, s.sums = nil, nil
 	s.mu.Unlock()
-	if len(batch) == 0 {
+	if len(batch) == 0 && len(sums) == 0 {
 		return nil
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -93,17 +119,22 @@ func (s *Store) Flush(ctx context.Context) error {
 		return err
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO run_events (run_id, seq, path, step_id, step_index, module, attempt, status,
+	if len(batch) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO run_events (run_id, seq, path, step_id, step_index, module, attempt, status,
 		input, output, output_cut, error, started_at, duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, ev := range batch {
-		if _, err := stmt.ExecContext(ctx, ev.RunID, ev.Seq, ev.Path, ev.StepID, ev.Step, ev.Module, ev.Attempt, ev.Status,
-			nullJSON(ev.Input), nullJSON(ev.Output), ev.OutputCut, ev.Error, FormatTime(ev.Started), ev.Duration.Microseconds()); err != nil {
-			return fmt.Errorf("record event %d of run %s: %w", ev.Seq, ev.RunID, err)
+		if err != nil {
+			return err
 		}
+		defer stmt.Close()
+		for _, ev := range batch {
+			if _, err := stmt.ExecContext(ctx, ev.RunID, ev.Seq, ev.Path, ev.StepID, ev.Step, ev.Module, ev.Attempt, ev.Status,
+				nullJSON(ev.Input), nullJSON(ev.Output), ev.OutputCut, ev.Error, FormatTime(ev.Started), ev.Duration.Microseconds()); err != nil {
+				return fmt.Errorf("record event %d of run %s: %w", ev.Seq, ev.RunID, err)
+			}
+		}
+	}
+	if err := writeSummaries(ctx, tx, sums); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
@@ -121,6 +152,7 @@ func (s *Store) FinishRunTx(ctx context.Context, end engine.RunEnd, also func(co
 	if err := s.Flush(ctx); err != nil {
 		return err
 	}
+	s.forget(end.ID)
 	// A run suspended while a step waits (engine.StatusWaiting) has no
 	// end time: it is not finished.
 	var finished any
@@ -303,8 +335,10 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
 		return 0, err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM run_events WHERE run_id IN (SELECT id FROM runs WHERE started_at < ?)`, FormatTime(cutoff)); err != nil {
-		return 0, err
+	for _, table := range []string{"run_events", "run_step_summaries"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE run_id IN (SELECT id FROM runs WHERE started_at < ?)`, FormatTime(cutoff)); err != nil {
+			return 0, err
+		}
 	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE started_at < ?`, FormatTime(cutoff))
 	if err != nil {
@@ -525,11 +559,17 @@ func (s *Store) Requeue(ctx context.Context, id string) error {
 	return err
 }
 
-// FlushEvery writes queued events every d until stop is called, so that a
-// run whose process is killed keeps what it did up to the last d: its
-// retry reuses that much. (Durable costs a transaction per event.)
+// FlushEvery writes queued events every d, and whenever a batch is full,
+// until stop is called: a run whose process is killed keeps what it did up
+// to the last d (its retry reuses that much), and the steps that record
+// never wait for the database unless it falls far behind (maxPending).
+// One FlushEvery at a time per Store.
 func (s *Store) FlushEvery(ctx context.Context, d time.Duration, log func(error)) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
+	kick := make(chan struct{}, 1)
+	s.mu.Lock()
+	s.kick = kick
+	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -540,13 +580,20 @@ func (s *Store) FlushEvery(ctx context.Context, d time.Duration, log func(error)
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := s.Flush(ctx); err != nil && ctx.Err() == nil {
-					log(err)
-				}
+			case <-kick:
+			}
+			if err := s.Flush(ctx); err != nil && ctx.Err() == nil {
+				log(err)
 			}
 		}
 	}()
-	return func() { cancel(); <-done }
+	return func() {
+		cancel()
+		<-done
+		s.mu.Lock()
+		s.kick = nil
+		s.mu.Unlock()
+	}
 }
 
 // EventFlowChanged is the run event of a retry that runs another version

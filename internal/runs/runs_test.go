@@ -255,6 +255,7 @@ func TestBatches(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db *store.DB) {
 		hist, reg := setup(t, db)
 		_, res := runFlow(t, hist, reg, `name: big
+history_detail: all
 steps:
   - {id: list, module: test.list, with: {n: 1201}}
 `, nil)

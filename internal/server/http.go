@@ -480,7 +480,11 @@ func (s *Server) showRun(w http.ResponseWriter, r *http.Request) error {
 	}); err != nil && !errors.Is(err, errEnough) {
 		return err
 	}
-	out := map[string]any{"run": run, "events": events}
+	sums, err := s.history.Summaries(r.Context(), run.ID)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"run": run, "events": events, "summaries": sums}
 	if more {
 		out["moreEvents"] = true
 	}

@@ -86,6 +86,9 @@ type Config struct {
 	// MaxBundles and MaxAggregate bound each run's fan-out (see
 	// engine.Options).
 	MaxBundles, MaxAggregate int64
+	// HistoryDetail is how many bundles of each step a run's history keeps
+	// whole (runs.Store.Detail; a flow's history_detail wins).
+	HistoryDetail int
 	// LocalEventsHome is the S3FLOW_HOME whose local endpoint sends this
 	// server its S3 events (see localevents.go); "" takes none.
 	LocalEventsHome string
@@ -186,7 +189,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.files = files
 	}
-	s.history.Durable = true
+	s.history.Detail = cfg.HistoryDetail
 	s.history.LockDir = cfg.RunLocks
 	s.metrics = newMetrics(s.history, cfg.Registry, cfg.Logger)
 	// A flow that cannot work here is left out and listed with its
@@ -223,6 +226,7 @@ func (s *Server) checkReach(f *flow.Flow) error {
 // shuts down gracefully: no new requests, running steps get grace to
 // finish, and what is cut short resumes on the next start.
 func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration) error {
+	defer s.writeHistory(ctx)()
 	if err := s.startQueue(ctx); err != nil {
 		return err
 	}
@@ -249,6 +253,22 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 		serveErr = nil
 	}
 	return serveErr
+}
+
+// historyFlushEvery is how often the server writes the step events its
+// runs queued: what a killed server loses at most, and how stale a running
+// run's events may look.
+const historyFlushEvery = 100 * time.Millisecond
+
+// writeHistory starts the writer of the step events of the runs worked
+// here, stopped by the func it returns (after the queue): events are
+// written in batches, one transaction each, off the runs' path; a run
+// killed between two batches redoes what the last one would have held
+// when it is resumed.
+func (s *Server) writeHistory(ctx context.Context) (stop func()) {
+	return s.history.FlushEvery(context.WithoutCancel(ctx), historyFlushEvery, func(err error) {
+		s.log.Error("record step events", "error", err)
+	})
 }
 
 // Enqueue accepts a run of flow: it is recorded as queued and put on the

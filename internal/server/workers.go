@@ -22,6 +22,7 @@ import (
 // `s3flow worker` process, beside servers on the same PostgreSQL database.
 // With a listener it answers /healthz, /readyz and /metrics on it.
 func (s *Server) Work(ctx context.Context, l net.Listener, grace time.Duration) error {
+	defer s.writeHistory(ctx)()
 	if err := s.startQueue(ctx); err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ const ON_ERROR = [
   ['stop', 'Stop the run (default)'], ['retry', 'Retry'], ['ignore', 'Ignore: drop the bundle'],
   ['resume', 'Resume with an output'], ['break', 'Break: stop this bundle'], ['rollback', 'Roll back: stop the run at once'],
 ];
-const TOP_KEYS = ['name', 'description', 'max_concurrent_runs', 'trigger', 'inputs'];
+const TOP_KEYS = ['name', 'description', 'max_concurrent_runs', 'history_detail', 'trigger', 'inputs'];
 const live = (s) => s === 'queued' || s === 'running';
 const outName = (o) => o.Name ?? o.name;
 const outType = (o) => o.Type ?? o.type ?? '';

@@ -112,7 +112,7 @@ export async function runPage(main, { args }) {
     if (live(st) && !stopped) timer = setTimeout(load, 1000);
   }
 
-  function render({ run, events }) {
+  function render({ run, events, summaries = [] }) {
     const dur = runDuration(run);
     fill(head,
       h('dl', { class: 'facts' },
@@ -136,14 +136,28 @@ export async function runPage(main, { args }) {
       if (!steps.has(ev.step)) steps.set(ev.step, []);
       steps.get(ev.step).push(ev);
     }
+    // Past the history's detail, a step's bundles that went well are kept
+    // as counts only: said under the step's heading.
+    const counted = new Map();
+    for (const sum of summaries) {
+      if (!steps.has(sum.step)) steps.set(sum.step, []);
+      if (!counted.has(sum.step)) counted.set(sum.step, []);
+      counted.get(sum.step).push(sum);
+    }
     const t0 = Date.parse(run.startedAt);
     const span = Math.max(dur, 1);
     const sections = [...steps].map(([step, evs]) => {
       const failed = evs.some((e) => e.status === 'failed');
       const total = evs.reduce((a, e) => a + e.durationNs / 1e6, 0);
+      const sums = counted.get(step) || [];
+      const module = evs.length ? evs[0].module : sums[0].module;
       return h('section', { class: 'run-step' + (failed ? ' failed' : ''), 'aria-labelledby': 'step-' + step },
-        h('h3', { id: 'step-' + step }, step, ' ', h('code', {}, evs[0].module), ' ',
+        h('h3', { id: 'step-' + step }, step, ' ', h('code', {}, module), ' ',
           h('span', { class: 'muted' }, `${evs.length} ${evs.length === 1 ? 'event' : 'events'}, ${formatDuration(total)}`)),
+        sums.map((sum) => h('p', { class: 'run-summary' },
+          `Kept as counts, past the history's detail: ${sum.bundles.toLocaleString('en')} more ${sum.status} bundle${sum.bundles === 1 ? '' : 's'}`,
+          sum.bytes ? `, ${formatBytes(sum.bytes)}` : '',
+          `, ${formatDuration(sum.durationNs / 1e6)} in all (${formatDuration(sum.minDurationNs / 1e6)} to ${formatDuration(sum.maxDurationNs / 1e6)} each).`)),
         table(`Events of step ${step}`, ['Bundle', 'Status', 'Attempt', 'Started', 'Duration', 'Timeline', 'Details'], evs.map((ev) => {
           const start = Date.parse(ev.startedAt) - t0;
           const ms = ev.durationNs / 1e6;
@@ -163,6 +177,13 @@ export async function runPage(main, { args }) {
         }), { captionHidden: true }));
     });
     fill(body, h('h2', {}, 'Steps'), sections.length ? sections : h('p', { class: 'muted' }, live(run.status) ? 'Waiting for the first step…' : 'No steps were recorded.'));
+  }
+
+  function formatBytes(n) {
+    const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return i ? `${n.toFixed(1)} ${units[i]}` : `${n} bytes`;
   }
 
   // The bar's place is set through the CSSOM: the page's policy allows no
