@@ -257,7 +257,7 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 	}
 	defer os.RemoveAll(spool)
 	r := &runner{
-		e: e, f: f, plan: p, id: id, spool: spool, inputs: checked, trigger: flowtrigger.Typed(trigger), aggs: map[int]*[]any{},
+		e: e, f: f, plan: p, id: id, spool: spool, inputs: checked, trigger: flowtrigger.Typed(trigger), aggs: map[int]*collected{},
 		shared: &runShared{conns: map[string]connection.Connection{}, outputs: map[string]int64{}, handled: map[string]int64{},
 			waits: map[string]module.WaitState{}},
 		suspend: o.Suspend,
@@ -395,8 +395,8 @@ type runner struct {
 	// suspend: see RunOptions.Suspend.
 	suspend bool
 	// aggs are the open aggregates by step index. A parallel branch (see
-	// fanOut) collects into slices of its own, merged in bundle order.
-	aggs map[int]*[]any
+	// fanOut) collects into its own, merged in bundle order.
+	aggs map[int]*collected
 }
 
 // runShared is the state of a run that its parallel branches share.
@@ -440,9 +440,9 @@ func (r *runner) fanned(stepID string) error {
 func (r *runner) fork(elem string) *runner {
 	c := *r
 	c.path = append(slices.Clip(r.path), elem)
-	c.aggs = make(map[int]*[]any, len(r.aggs))
+	c.aggs = make(map[int]*collected, len(r.aggs))
 	for a := range r.aggs {
-		c.aggs[a] = &[]any{}
+		c.aggs[a] = &collected{}
 	}
 	return &c
 }
@@ -490,14 +490,29 @@ func (r *runner) step(ctx context.Context, i int, scope map[string]any) error {
 	case module.Collects:
 		// A bundle of the loop reaches the aggregate: collect, and end this
 		// branch; the aggregate continues once the loop is done.
-		items := r.aggs[i]
-		if items == nil {
+		c := r.aggs[i]
+		if c == nil {
 			return fmt.Errorf("step %q: no loop is open for this aggregate (a bug in s3flow's plan)", st.ID)
 		}
-		if int64(len(*items)) >= r.e.opts.MaxAggregate {
-			return fmt.Errorf("step %q: %w: an aggregate holds at most %d items in memory (--max-aggregate)", st.ID, ErrTooManyBundles, r.e.opts.MaxAggregate)
+		if v := st.With["value"]; v != nil {
+			x, err := v.Eval(evalContext(ctx, st), r.env(scope))
+			if err != nil {
+				return fmt.Errorf("step %q: value: %w", st.ID, err)
+			}
+			n, ok := number(x)
+			if !ok {
+				return fmt.Errorf("step %q: value must be a number, got %s", st.ID, describe(x))
+			}
+			c.add(n)
 		}
-		*items = append(*items, scope[r.plan.aggFrom[i]])
+		c.count++
+		if !r.plan.keep[i] {
+			return nil
+		}
+		if int64(len(c.items)) >= r.e.opts.MaxAggregate {
+			return fmt.Errorf("step %q: %w: an aggregate holds at most %d items in memory (--max-aggregate); one with items: false keeps none", st.ID, ErrTooManyBundles, r.e.opts.MaxAggregate)
+		}
+		c.items = append(c.items, scope[r.plan.aggFrom[i]])
 		return nil
 	}
 	return r.runStep(ctx, i, scope)
@@ -506,18 +521,18 @@ func (r *runner) step(ctx context.Context, i int, scope map[string]any) error {
 // loop runs step i, whose bundles the aggregate agg collects, then the
 // steps after the aggregate once with the collected items.
 func (r *runner) loop(ctx context.Context, i, agg int, scope map[string]any) error {
-	items := &[]any{}
-	r.aggs[agg] = items
+	c := &collected{}
+	r.aggs[agg] = c
 	err := r.step(ctx, i, scope)
 	delete(r.aggs, agg)
 	if err != nil {
 		return err
 	}
 	st := r.f.Steps[agg]
-	out := module.Bundle{"items": *items, "count": int64(len(*items))}
+	out := c.bundle(r.plan.keep[agg], st.With["value"] != nil)
 	next := withStep(r.plan.before(scope, i), st.ID, out)
 	r.record(ctx, Event{StepID: st.ID, Step: agg, Module: st.Module.Name, Status: EventOK,
-		Output: map[string]any{"count": out["count"]}, Started: time.Now()})
+		Output: withoutItems(out), Started: time.Now()})
 	r.count(st.ID)
 	return passOn(r.from(ctx, agg+1, next))
 }

@@ -300,6 +300,21 @@ func TestBundles(t *testing.T) {
   - {id: all, module: flow.aggregate, with: {from: echo}}
   - {id: after, module: test.echo, with: {value: "{{ steps.all.count }}:{{ join(map(steps.all.items, #.value), ',') }}"}}
 `, []string{"v0", "v1", "v2", "3:v0,v1,v2"}, map[string]int64{"list": 3, "echo": 3, "all": 1, "after": 1}},
+		{"aggregate that keeps no items counts and sums", `
+  - {id: list, module: test.list, with: {n: 4}}
+  - {id: all, module: flow.aggregate, with: {from: list, value: "{{ steps.list.n * 10 }}", items: false}}
+  - {id: after, module: test.echo, with: {value: "{{ steps.all.count }} {{ steps.all.sum }} {{ steps.all.min }} {{ steps.all.max }} {{ steps.all.average }}"}}
+`, []string{"4 60 0 30 15"}, map[string]int64{"list": 4, "all": 1, "after": 1}},
+		{"aggregate sums across parallel branches", `
+  - {id: list, module: test.list, with: {n: 50}, concurrency: 8}
+  - {id: all, module: flow.aggregate, with: {from: list, value: "{{ steps.list.n + 0.5 }}"}}
+  - {id: after, module: test.echo, with: {value: "{{ steps.all.count }} {{ steps.all.sum }} {{ steps.all.min }} {{ steps.all.max }} {{ len(steps.all.items) }}"}}
+`, []string{"50 1250 0.5 49.5 50"}, map[string]int64{"list": 50, "all": 1, "after": 1}},
+		{"aggregate with a value over no bundles has no sum", `
+  - {id: list, module: test.list, with: {n: 0}}
+  - {id: all, module: flow.aggregate, with: {from: list, value: "{{ steps.list.n }}", items: false}}
+  - {id: after, module: test.echo, with: {value: "{{ steps.all.count }} {{ steps.all.sum ?? 'none' }}"}}
+`, []string{"0 none"}, map[string]int64{"all": 1, "after": 1}},
 		{"aggregate of an empty listing continues with none", `
   - {id: list, module: test.list, with: {n: 0}}
   - {id: all, module: flow.aggregate, with: {from: list}}

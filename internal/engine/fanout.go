@@ -23,12 +23,12 @@ type fanOut struct {
 	// started counts branches; done holds finished branches' aggregate
 	// items until every earlier branch has been merged.
 	started, merged int
-	done            map[int]map[int][]any
+	done            map[int]map[int]*collected
 }
 
 func (r *runner) fanOut(ctx context.Context, n int) *fanOut {
 	ctx, cancel := context.WithCancelCause(ctx)
-	return &fanOut{ctx: ctx, cancel: cancel, parent: r, slots: make(chan struct{}, n), done: map[int]map[int][]any{}}
+	return &fanOut{ctx: ctx, cancel: cancel, parent: r, slots: make(chan struct{}, n), done: map[int]map[int]*collected{}}
 }
 
 // do starts branch (whose runner is child) once a slot is free. It returns
@@ -65,18 +65,14 @@ func (fo *fanOut) finish(k int, child *runner, err error) {
 		fo.err = err
 		fo.cancel(err)
 	}
-	items := make(map[int][]any, len(child.aggs))
-	for a, s := range child.aggs {
-		items[a] = *s
-	}
-	fo.done[k] = items
+	fo.done[k] = child.aggs
 	for {
 		next, ok := fo.done[fo.merged]
 		if !ok {
 			return
 		}
-		for a, s := range next {
-			*fo.parent.aggs[a] = append(*fo.parent.aggs[a], s...)
+		for a, c := range next {
+			fo.parent.aggs[a].merge(c)
 		}
 		delete(fo.done, fo.merged)
 		fo.merged++

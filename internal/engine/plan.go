@@ -17,6 +17,9 @@ import (
 type plan struct {
 	// aggFrom is the step id an aggregate (by index) collects.
 	aggFrom map[int]string
+	// keep says an aggregate keeps the bundles it collects (items: true,
+	// the default); one that does not holds none in memory.
+	keep map[int]bool
 	// closes maps a loop's step (one that emits many bundles) to the
 	// aggregate that closes it.
 	closes map[int]int
@@ -24,7 +27,7 @@ type plan struct {
 }
 
 func newPlan(f *flow.Flow) (*plan, error) {
-	p := &plan{aggFrom: map[int]string{}, closes: map[int]int{}, steps: f.Steps}
+	p := &plan{aggFrom: map[int]string{}, keep: map[int]bool{}, closes: map[int]int{}, steps: f.Steps}
 	sourceOf := map[int]int{} // aggregate to its loop's step
 	for a, st := range f.Steps {
 		if st.Module.Control != module.Collects {
@@ -35,6 +38,15 @@ func newPlan(f *flow.Flow) (*plan, error) {
 		from, _ := v.(string)
 		if err != nil || !t.IsLiteral() {
 			return nil, fmt.Errorf("step %q: with.from must be a step id, not an expression", st.ID)
+		}
+		p.keep[a] = true
+		if t := st.With["items"]; t != nil {
+			v, err := t.Eval(context.Background(), flow.Env(nil, nil, nil))
+			keep, ok := v.(bool)
+			if err != nil || !ok || !t.IsLiteral() {
+				return nil, fmt.Errorf("step %q: with.items must be true or false, not an expression", st.ID)
+			}
+			p.keep[a] = keep
 		}
 		x := slices.IndexFunc(f.Steps[:a], func(s *flow.Step) bool { return s.ID == from })
 		if x < 0 {

@@ -600,6 +600,9 @@ func (p *parser) refChecker(step *Step) func([]string) error {
 				return fmt.Errorf("steps.%s is not an earlier step", ref[1])
 			}
 			earlier := p.flow.Steps[i]
+			if len(ref) > 2 && ref[2] == "items" && keepsNoItems(earlier) {
+				return fmt.Errorf("steps.%s.items: %s keeps no items (items: false); use its count, sum, min, max or average, or drop items: false", ref[1], ref[1])
+			}
 			if len(ref) > 2 && earlier.Module != nil && len(earlier.Module.Outputs) > 0 {
 				if !slices.ContainsFunc(earlier.Module.Outputs, func(o module.Output) bool { return o.Name == ref[2] }) {
 					return fmt.Errorf("steps.%s.%s: %s has no output %q (outputs: %s)", ref[1], ref[2], earlier.Module.Name, ref[2], outputNames(earlier.Module))
@@ -608,6 +611,15 @@ func (p *parser) refChecker(step *Step) func([]string) error {
 		}
 		return nil
 	}
+}
+
+// keepsNoItems reports whether st is an aggregate told to keep no items.
+func keepsNoItems(st *Step) bool {
+	if st.Module == nil || st.Module.Control != module.Collects || st.With["items"] == nil || !st.With["items"].IsLiteral() {
+		return false
+	}
+	v, err := st.With["items"].Eval(context.Background(), nil)
+	return err == nil && v == false
 }
 
 func outputNames(m *module.Module) string {

@@ -215,6 +215,8 @@ func TestParseErrors(t *testing.T) {
 			Pos{7, 18}, []string{`concurrency must be a whole number from 1 to 256, got "0"`}},
 		{"bad max_concurrent_runs", "name: t\nmax_concurrent_runs: lots\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n",
 			Pos{2, 22}, []string{`max_concurrent_runs must be a whole number of at least 1, got "lots"`}},
+		{"items of an aggregate that keeps none", "name: t\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n  - {id: all, module: flow.aggregate, with: {from: a, items: false}}\n  - {id: b, module: flow.iterate, with: {items: \"{{ steps.all.items }}\"}}\n",
+			Pos{5, 53}, []string{"steps.all.items: all keeps no items (items: false)"}},
 		{"bad history_detail", "name: t\nhistory_detail: 0\nsteps:\n  - {id: a, module: flow.iterate, with: {items: [1]}}\n",
 			Pos{2, 17}, []string{`history_detail must be a whole number of at least 1, or all, got "0"`}},
 		{"bad on_error action", head + "  - id: a\n    module: flow.iterate\n    with: {items: [1]}\n    on_error: explode\n",

@@ -101,7 +101,10 @@ func (p *parser) stepType(i int) types.Type {
 				}
 			}
 		}
-		return types.Map{"items": types.Array(item), "count": types.Int64}
+		// A sum of whole numbers (sizes) stays whole: sum, min and max
+		// are whole numbers or not, as the values are.
+		return types.Map{"items": types.Array(item), "count": types.Int64,
+			"sum": types.Any, "min": types.Any, "max": types.Any, "average": types.Float64}
 	}
 	return outputsType(s.Module)
 }

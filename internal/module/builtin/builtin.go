@@ -37,14 +37,22 @@ var Aggregate = &module.Module{
 	Title:   "Aggregate",
 	Group:   module.GroupControl,
 	Control: module.Collects,
-	Help:    "Collects the bundles of an earlier step into one list (items), e.g. to write one manifest of all files copied.",
+	Help:    "Collects the bundles of an earlier step into one list (items), e.g. to write one manifest of all files copied; or only counts them and sums a value (items: false), in no memory however many there are.",
 	Fields: []module.Field{
 		{Name: "from", Label: "Source step", Type: module.String, Kind: module.StepID, Required: true,
 			Help: "the id of the step whose bundles are collected"},
+		{Name: "value", Label: "Value", Type: module.Number,
+			Help: "a number for each bundle, e.g. {{ steps.list.size }}: gives sum, min, max and average"},
+		{Name: "items", Label: "Keep the items", Type: module.Bool, Default: true,
+			Help: "false: keep no bundle, only count (and sum the value); for listings of any size"},
 	},
 	Outputs: []module.Output{
-		{Name: "items", Type: module.List, Help: "the collected bundles, in order"},
+		{Name: "items", Type: module.List, Help: "the collected bundles, in order (none with items: false)"},
 		{Name: "count", Type: module.Int, Help: "how many"},
+		{Name: "sum", Type: module.Number, Help: "the sum of value (with value)"},
+		{Name: "min", Type: module.Number, Help: "the least value (with value)"},
+		{Name: "max", Type: module.Number, Help: "the greatest value (with value)"},
+		{Name: "average", Type: module.Number, Help: "the mean of value (with value)"},
 	},
 }
 
