@@ -115,4 +115,3 @@ func TestHistoryDetailSettings(t *testing.T) {
 		}
 	})
 }
-
