@@ -103,6 +103,7 @@ type runOptions struct {
 	inputs   []string
 	triggers []string
 	keep     time.Duration
+	keepSize int64
 	until    string
 	limits   runLimits
 }
@@ -141,6 +142,7 @@ cleanly and records the run as cancelled.`,
 	cmd.Flags().StringVar(&o.until, "until", "", "run the steps up to and including this step only (its id), e.g. to try the first steps of a flow")
 	o.keep = 30 * 24 * time.Hour
 	cmd.Flags().Var(days.Flag{D: &o.keep}, "keep", "delete recorded runs older than this after the run, e.g. 7d or 12h (0 keeps all)")
+	cmd.Flags().Var(sizeFlag{&o.keepSize}, "keep-size", "after the run, delete the oldest recorded runs until the history is about this size, e.g. 500MB (0 keeps all)")
 	o.limits.flags(cmd)
 	return cmd
 }
@@ -228,9 +230,10 @@ func newRunsCmd(a *app) *cobra.Command {
 		},
 	}
 	var keep time.Duration
+	var keepSize int64
 	prune := &cobra.Command{
 		Use:   "prune",
-		Short: "Delete runs older than --keep",
+		Short: "Delete runs older than --keep, and the oldest beyond --keep-size",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			hist, err := a.history(cmd.Context())
@@ -241,12 +244,20 @@ func newRunsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if keepSize > 0 {
+				m, err := hist.PruneSize(cmd.Context(), keepSize)
+				if err != nil {
+					return err
+				}
+				n += m
+			}
 			fmt.Fprintf(a.io.Err, "%d run(s) deleted\n", n)
 			return nil
 		},
 	}
 	keep = 30 * 24 * time.Hour
 	prune.Flags().Var(days.Flag{D: &keep}, "keep", "keep runs younger than this, e.g. 7d or 12h")
+	prune.Flags().Var(sizeFlag{&keepSize}, "keep-size", "then delete the oldest finished runs until the history is about this size, e.g. 500MB or 2GiB (0: no bound)")
 	cmd.AddCommand(list, show, newRunsRetryCmd(a), prune)
 	return cmd
 }

@@ -65,6 +65,11 @@ func (a *app) execute(ctx context.Context, f *flow.Flow, inputs, trigger map[str
 			fmt.Fprintf(a.io.Err, "warning: prune old runs: %v\n", err)
 		}
 	}
+	if o.keepSize > 0 {
+		if _, err := hist.PruneSize(context.WithoutCancel(ctx), o.keepSize); err != nil {
+			fmt.Fprintf(a.io.Err, "warning: prune the run history to --keep-size: %v\n", err)
+		}
+	}
 	p, err := newPrinter(a.io.Out, a.outputFormat(), []module.Output{{Name: "run"}, {Name: "flow"}, {Name: "status"}, {Name: "bundles"},
 		{Name: "ignoredErrors"}, {Name: "resumedErrors"}, {Name: "error"}}, false)
 	if err != nil {

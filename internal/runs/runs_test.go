@@ -40,7 +40,7 @@ func forEachDB(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 
 // openDB opens a fresh, migrated database of the dialect, closed when the
 // test ends.
-func openDB(t *testing.T, dialect store.Dialect) *store.DB {
+func openDB(t testing.TB, dialect store.Dialect) *store.DB {
 	t.Helper()
 	target := filepath.Join(t.TempDir(), "s3flow.db")
 	if dialect == store.Postgres {
@@ -60,7 +60,7 @@ func openDB(t *testing.T, dialect store.Dialect) *store.DB {
 // modules plus test.list (emits n bundles {n}) and test.echo (emits its
 // value and headers, a file made of its value, a token, and fails when fail
 // is true).
-func setup(t *testing.T, db *store.DB) (*runs.Store, *module.Registry) {
+func setup(t testing.TB, db *store.DB) (*runs.Store, *module.Registry) {
 	t.Helper()
 	reg := &module.Registry{}
 	reg.Register(builtin.Modules()...)
@@ -101,7 +101,7 @@ func setup(t *testing.T, db *store.DB) (*runs.Store, *module.Registry) {
 	return runs.New(db), reg
 }
 
-func runFlow(t *testing.T, hist *runs.Store, reg *module.Registry, src string, inputs map[string]any) (*flow.Flow, *engine.Result) {
+func runFlow(t testing.TB, hist *runs.Store, reg *module.Registry, src string, inputs map[string]any) (*flow.Flow, *engine.Result) {
 	t.Helper()
 	f, err := flow.Parse("flows/t.yaml", []byte(src), reg)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/s3flow/s3flow/internal/engine"
@@ -192,4 +193,78 @@ func (s *Store) Summaries(ctx context.Context, id string) ([]StepSummary, error)
 		out = append(out, sum)
 	}
 	return out, rows.Err()
+}
+
+// eventOverhead is about what a step event costs beyond its text (keys,
+// times, the row and its index entry), for PruneSize's estimate.
+const eventOverhead = 100
+
+// PruneSize deletes the oldest finished runs, with their events, until
+// the history that is left is about maxBytes or less: the text of the
+// runs' inputs, events and summaries, plus eventOverhead per event. Runs
+// still queued, running or waiting are never deleted (but counted). It
+// returns how many runs it deleted. A database file keeps its size: what
+// is freed is reused by later runs (VACUUM gives it back on SQLite).
+func (s *Store) PruneSize(ctx context.Context, maxBytes int64) (int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.finished_at IS NOT NULL,
+		length(r.inputs) + length(r.trigger) + length(r.error)
+		+ COALESCE((SELECT sum(COALESCE(length(e.input), 0) + COALESCE(length(e.output), 0) + length(e.error) + ?)
+			FROM run_events e WHERE e.run_id = r.id), 0)
+		+ COALESCE((SELECT count(*) * ? FROM run_step_summaries m WHERE m.run_id = r.id), 0)
+		FROM runs r ORDER BY r.started_at DESC, r.id DESC`, eventOverhead, eventOverhead)
+	if err != nil {
+		return 0, fmt.Errorf("measure the run history: %w", err)
+	}
+	var total int64
+	var old []string
+	for rows.Next() {
+		var id string
+		var finished bool
+		var size int64
+		if err := rows.Scan(&id, &finished, &size); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("measure the run history: %w", err)
+		}
+		total += size
+		if total > maxBytes && finished {
+			old = append(old, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("measure the run history: %w", err)
+	}
+	var deleted int64
+	for len(old) > 0 {
+		n := min(len(old), 500)
+		if err := s.deleteRuns(ctx, old[:n]); err != nil {
+			return deleted, err
+		}
+		deleted += int64(n)
+		old = old[n:]
+	}
+	return deleted, nil
+}
+
+// deleteRuns deletes runs by id, with their events and summaries.
+func (s *Store) deleteRuns(ctx context.Context, ids []string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	in := "?" + strings.Repeat(", ?", len(ids)-1)
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	for _, table := range []string{"run_events", "run_step_summaries"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE run_id IN (`+in+`)`, args...); err != nil {
+			return fmt.Errorf("delete old runs: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM runs WHERE id IN (`+in+`)`, args...); err != nil {
+		return fmt.Errorf("delete old runs: %w", err)
+	}
+	return tx.Commit()
 }

@@ -115,3 +115,43 @@ func TestHistoryDetailSettings(t *testing.T) {
 		}
 	})
 }
+
+// PruneSize keeps the newest runs that fit and never deletes a run that
+// has not finished.
+func TestPruneSize(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *store.DB) {
+		hist := runs.New(db)
+		ctx := t.Context()
+		now := time.Now().UTC()
+		// Each finished run: 10 events of about 100 bytes of overhead
+		// plus their small text.
+		for i, id := range []string{"r1", "r2", "r3", "r4"} {
+			record(t, hist, id, "f", engine.StatusSucceeded, now.Add(time.Duration(i-10)*time.Hour), 10)
+		}
+		// The oldest run of all is still running.
+		if err := hist.StartRun(ctx, engine.RunInfo{ID: "r0", Flow: "f", Started: now.Add(-20 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := hist.PruneSize(ctx, 2500)
+		if err != nil || n != 2 {
+			t.Fatalf("PruneSize(2500) = %d, %v; want 2 runs deleted", n, err)
+		}
+		for id, want := range map[string]bool{"r0": true, "r1": false, "r2": false, "r3": true, "r4": true} {
+			_, err := hist.Get(ctx, id)
+			if got := err == nil; got != want {
+				t.Errorf("run %s kept %v, want %v (%v)", id, got, want, err)
+			}
+		}
+		var left int
+		db.QueryRowContext(ctx, `SELECT count(*) FROM run_events WHERE run_id IN ('r1', 'r2')`).Scan(&left)
+		if left != 0 {
+			t.Errorf("%d events of pruned runs left", left)
+		}
+		if n, err := hist.PruneSize(ctx, 1<<30); err != nil || n != 0 {
+			t.Errorf("PruneSize(1 GiB) = %d, %v; want 0", n, err)
+		}
+		if n, err := hist.PruneSize(ctx, 0); err != nil || n != 2 {
+			t.Errorf("PruneSize(0) = %d, %v; want the 2 finished runs", n, err)
+		}
+	})
+}
