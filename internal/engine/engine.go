@@ -76,6 +76,8 @@ type WaitResumer interface {
 
 // Recorder keeps the run history. It masks secret-looking values of what
 // it is given (inputs, trigger data, bundles): the engine does not.
+// Event may be called by many goroutines at once (a step with
+// concurrency), not necessarily in Seq order.
 type Recorder interface {
 	StartRun(ctx context.Context, run RunInfo) error
 	Event(ctx context.Context, ev Event) error
@@ -587,9 +589,11 @@ func (r *runner) env(scope map[string]any) map[string]any {
 
 func (r *runner) record(ctx context.Context, ev Event) {
 	r.shared.mu.Lock()
-	defer r.shared.mu.Unlock()
 	r.shared.seq++
 	ev.RunID, ev.Seq, ev.Path = r.id, r.shared.seq, r.pathString()
+	r.shared.mu.Unlock()
+	// Outside the lock: a recorder that commits each event before it
+	// returns lets the branches that record at once share a commit.
 	if err := r.e.opts.Recorder.Event(ctx, ev); err != nil {
 		r.e.opts.Logger.WarnContext(ctx, "cannot record a step event", "run", r.id, "step", ev.StepID, "error", err)
 	}

@@ -25,6 +25,12 @@ var ErrNotFound = errors.New("no such run")
 // into transactions, so recording costs little per bundle.
 type Store struct {
 	db *store.DB
+	// Durable makes Event return only once its event is committed, so a
+	// run killed mid-way knows exactly what it did (the server's runs).
+	// Events that arrive together share one transaction (a group commit):
+	// with FlushEvery running, a step waits for one commit, not for one of
+	// its own. Otherwise events are written in batches of batchSize.
+	Durable bool
 	// Detail is how many bundles of each step of a run are kept whole
 	// (the first ones); past it the bundles that went well are kept as
 	// counts, sizes and durations (0: DefaultDetail; negative: all). A
@@ -38,19 +44,30 @@ type Store struct {
 	// has gone as interrupted.
 	LockDir string
 
-	mu      sync.Mutex
-	pending []engine.Event
+	mu sync.Mutex
+	// open is the batch being filled; the next Flush writes it.
+	open *batch
 	// sums are the summarised bundles not written yet; kept counts, by
 	// run, the bundles each step kept whole so far.
 	sums map[sumKey]*StepSummary
 	kept map[string]*runDetail
-	// kick, while FlushEvery runs, wakes it to write a full batch, so the
-	// step that filled it does not wait for the database.
+	// kick, while FlushEvery runs, wakes it to write the open batch, so
+	// the step that filled it (or waits for it) needs no transaction of
+	// its own.
 	kick chan struct{}
 }
 
-// batchSize is how many events are written per transaction; a step waits
-// for the database only when maxPending are waiting to be written.
+// batch is events written in one transaction; done is closed once it is
+// committed (or failed, err).
+type batch struct {
+	events []engine.Event
+	done   chan struct{}
+	err    error
+}
+
+// batchSize is how many events are written per transaction when they are
+// not Durable; a step waits for the database only when maxPending are
+// waiting to be written.
 const (
 	batchSize  = 500
 	maxPending = 8 * batchSize
@@ -81,52 +98,75 @@ func (s *Store) StartRun(ctx context.Context, r engine.RunInfo) error {
 	return nil
 }
 
-// Event queues a step event; it is written with the next batch, or, past
-// the run's detail for its step, added to the step's summary.
+// Event queues a step event; it is written with the next batch (Durable:
+// before Event returns), or, past the run's detail for its step, added to
+// the step's summary. It may be called by many goroutines at once.
 func (s *Store) Event(ctx context.Context, ev engine.Event) error {
 	s.mu.Lock()
 	if s.summarise(ev) {
 		s.mu.Unlock()
 		return nil
 	}
-	s.pending = append(s.pending, ev)
-	n := len(s.pending)
-	kick := s.kick
+	if s.open == nil {
+		s.open = &batch{done: make(chan struct{})}
+	}
+	b := s.open
+	b.events = append(b.events, ev)
+	n, kick := len(b.events), s.kick
 	s.mu.Unlock()
 	switch {
-	case n >= maxPending || (n >= batchSize && kick == nil):
-		return s.Flush(ctx)
-	case n >= batchSize:
+	case n >= maxPending || (kick == nil && (s.Durable || n >= batchSize)):
+		if err := s.Flush(ctx); err != nil {
+			return err
+		}
+	case s.Durable || n >= batchSize:
 		select {
 		case kick <- struct{}{}:
 		default:
 		}
 	}
-	return nil
-}
-
-// Flush writes queued events and summaries, in one transaction.
-func (s *Store) Flush(ctx context.Context) error {
-	s.mu.Lock()
-	batch, sums := s.pending, s.sums
-	s.pending, s.sums = nil, nil
-	s.mu.Unlock()
-	if len(batch) == 0 && len(sums) == 0 {
+	if !s.Durable {
 		return nil
 	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Flush writes the queued events and summaries, in one transaction.
+func (s *Store) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	b, sums := s.open, s.sums
+	s.open, s.sums = nil, nil
+	s.mu.Unlock()
+	if b == nil && len(sums) == 0 {
+		return nil
+	}
+	if b == nil {
+		b = &batch{done: make(chan struct{})}
+	}
+	b.err = s.write(ctx, b.events, sums)
+	close(b.done)
+	return b.err
+}
+
+func (s *Store) write(ctx context.Context, events []engine.Event, sums map[sumKey]*StepSummary) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if len(batch) > 0 {
+	if len(events) > 0 {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO run_events (run_id, seq, path, step_id, step_index, module, attempt, status,
 		input, output, output_cut, error, started_at, duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
-		for _, ev := range batch {
+		for _, ev := range events {
 			if _, err := stmt.ExecContext(ctx, ev.RunID, ev.Seq, ev.Path, ev.StepID, ev.Step, ev.Module, ev.Attempt, ev.Status,
 				nullJSON(ev.Input), nullJSON(ev.Output), ev.OutputCut, ev.Error, FormatTime(ev.Started), ev.Duration.Microseconds()); err != nil {
 				return fmt.Errorf("record event %d of run %s: %w", ev.Seq, ev.RunID, err)
@@ -593,6 +633,11 @@ func (s *Store) FlushEvery(ctx context.Context, d time.Duration, log func(error)
 		s.mu.Lock()
 		s.kick = nil
 		s.mu.Unlock()
+		// What came in while the writer stopped, and any step that kicked
+		// it too late, is written now.
+		if err := s.Flush(context.WithoutCancel(ctx)); err != nil {
+			log(err)
+		}
 	}
 }
 

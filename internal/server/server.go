@@ -189,6 +189,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.files = files
 	}
+	s.history.Durable = true
 	s.history.Detail = cfg.HistoryDetail
 	s.history.LockDir = cfg.RunLocks
 	s.metrics = newMetrics(s.history, cfg.Registry, cfg.Logger)
@@ -255,16 +256,14 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, grace time.Duration)
 	return serveErr
 }
 
-// historyFlushEvery is how often the server writes the step events its
-// runs queued: what a killed server loses at most, and how stale a running
-// run's events may look.
+// historyFlushEvery is how often the server's history writer looks for
+// summaries to write; events wake it as they come.
 const historyFlushEvery = 100 * time.Millisecond
 
 // writeHistory starts the writer of the step events of the runs worked
-// here, stopped by the func it returns (after the queue): events are
-// written in batches, one transaction each, off the runs' path; a run
-// killed between two batches redoes what the last one would have held
-// when it is resumed.
+// here, stopped by the func it returns (after the queue): the events that
+// steps record at the same time are committed together, one transaction
+// for all, and each step goes on once its own event is committed.
 func (s *Server) writeHistory(ctx context.Context) (stop func()) {
 	return s.history.FlushEvery(context.WithoutCancel(ctx), historyFlushEvery, func(err error) {
 		s.log.Error("record step events", "error", err)
