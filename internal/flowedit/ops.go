@@ -38,7 +38,7 @@ func SetTrigger(src []byte, trigger *yaml.Node) ([]byte, error) {
 }
 
 // SetKey sets a top-level key other than steps (name, description,
-// inputs, trigger, max_concurrent_runs); nil removes it. A key the file
+// inputs, trigger, max_concurrent_runs, history_detail); nil removes it. A key the file
 // did not have goes before steps.
 func SetKey(src []byte, key string, value *yaml.Node) ([]byte, error) {
 	return edit(src, func(e *editor) error { return e.setKey(key, value) })
