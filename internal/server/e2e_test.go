@@ -297,6 +297,50 @@ func TestWebhookRunsFlow(t *testing.T) {
 	}
 }
 
+// TestWebhookBurst: webhooks that arrive together on SQLite are queued in
+// shared commits; every one gets its own run, recorded and worked once.
+func TestWebhookBurst(t *testing.T) {
+	tg := s3test.Versitygw(t)
+	bucket := tg.Bucket(t)
+	pc := newPutCounter(t, tg.Conn.Endpoint, 0)
+	e := newEnv(t, tg, pc.URL)
+	e.writeFlow("hook", fmt.Sprintf(uploadFlow, "hook", bucket))
+	e.start()
+
+	const n = 120
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ids[i] = e.hook("hook", map[string]any{"files": []string{fmt.Sprintf("b%03d", i)}})
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if id == "" || seen[id] {
+			t.Fatalf("run id %q answered twice or empty", id)
+		}
+		seen[id] = true
+	}
+	waitFor(t, func() bool { return countStatus(e.runs(), "succeeded") == n })
+	if rs := e.runs(); len(rs) != n {
+		t.Errorf("%d runs recorded, want %d", len(rs), n)
+	}
+	if got := pc.total(); got != n {
+		t.Errorf("%d uploads, want %d (one per run)", got, n)
+	}
+	if rep := pc.repeated(); len(rep) > 0 {
+		t.Errorf("uploaded more than once: %v", rep)
+	}
+	if got := listCount(t, tg, bucket, "incoming/"); got != n {
+		t.Errorf("the aws CLI lists %d objects, want %d", got, n)
+	}
+}
+
 // TestKillResume: SIGKILL the server in the middle of a run that uploads 20
 // files; after a restart the run completes, every file is there exactly
 // once, uploads done before the kill are not repeated, and the history

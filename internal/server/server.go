@@ -117,8 +117,10 @@ type Server struct {
 	// folder, or nothing (nil).
 	files *module.LocalFiles
 	queue *queue
-	http  *http.Server
-	id    string
+	// inserter queues the runs requests start, many per commit.
+	inserter runInserter
+	http     *http.Server
+	id       string
 	// running cancels the runs this process works, by run id.
 	running sync.Map
 	// worked holds the flow and job of each run this process works, by
@@ -204,6 +206,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.flows.Replace(files)
 	s.engine = engine.New(engine.Options{Registry: cfg.Registry, Resolver: cfg.Resolver, Recorder: s.metrics.recorder(finishRecorder{s.history, s}), Logger: cfg.Logger, Files: s.files,
 		MaxBundles: cfg.MaxBundles, MaxAggregate: cfg.MaxAggregate})
+	s.inserter.s = s
 	if s.queue, err = newQueue(ctx, cfg.DB, s, cfg.Workers, cfg.Logger); err != nil {
 		return nil, err
 	}
@@ -290,11 +293,12 @@ func (s *Server) enqueue(ctx context.Context, flowName string, inputs, trigger m
 		return "", badRequestf("until: %v", err)
 	}
 	id := engine.NewRunID()
-	if err := s.history.Queue(ctx, engine.RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
-		Inputs: checked, Trigger: trigger, Until: until, Started: time.Now().UTC()}); err != nil {
-		return "", fmt.Errorf("record the queued run: %w", err)
-	}
-	if err := s.insert(ctx, RunArgs{RunID: id, Flow: f.Name, Inputs: checked, Trigger: trigger, Until: until}); err != nil {
+	err = s.inserter.queue(&queuedRun{
+		info: engine.RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
+			Inputs: checked, Trigger: trigger, Until: until, Started: time.Now().UTC()},
+		args: RunArgs{RunID: id, Flow: f.Name, Inputs: checked, Trigger: trigger, Until: until},
+	})
+	if err != nil {
 		return "", err
 	}
 	return id, nil
