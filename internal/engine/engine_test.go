@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -190,10 +191,16 @@ func (r *recorder) StartRun(_ context.Context, run engine.RunInfo) error {
 	return nil
 }
 
+// Event keeps events in Seq order: parallel branches record them at once,
+// so they may come in another order (see engine.Recorder).
 func (r *recorder) Event(_ context.Context, ev engine.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, ev)
+	i := len(r.events)
+	for i > 0 && r.events[i-1].Seq > ev.Seq {
+		i--
+	}
+	r.events = slices.Insert(r.events, i, ev)
 	return nil
 }
 
