@@ -414,8 +414,13 @@ try {
   await page.keyboard.press('Enter'); // Move down
   assert.deepEqual(await order(), ['list_files', 'filter', 'get_file', 'upload_file']);
   // Drag by the handle onto the card before (both on the screen).
+  // A window tall enough for both cards' heads whichever way the drag
+  // goes: a step card with all its fields is taller than 800 pixels.
+  await page.setViewportSize({ width: 1280, height: 1400 });
   const drag = async (from, to) => {
-    await card(to).evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    const ids = await order();
+    const upper = ids.indexOf(from) < ids.indexOf(to) ? from : to;
+    await card(upper).evaluate((el) => el.scrollIntoView({ block: 'start' }));
     const src = await card(from).locator('.drag-handle').boundingBox();
     const dst = await card(to).locator('.step-head').boundingBox();
     await page.mouse.move(src.x + src.width / 2, src.y + src.height / 2);
@@ -427,6 +432,7 @@ try {
   assert.deepEqual(await order(), ['list_files', 'get_file', 'filter', 'upload_file']);
   await drag('filter', 'get_file');
   assert.deepEqual(await order(), ['list_files', 'filter', 'get_file', 'upload_file']);
+  await page.setViewportSize({ width: 1280, height: 800 });
   // "+" between two cards opens the palette there; a step inserted there
   // sits between them; Escape closes the palette, back on its button.
   await page.getByRole('button', { name: 'Insert a step after filter' }).click();
