@@ -23,14 +23,15 @@ const (
 )
 
 // spreadPages yields a recursive listing's pages in key order, like pages,
-// but walks the tree a level at a time and lists the folders of every
-// level side by side: a listing's pages come one after another (each needs
-// the last one's continuation token), so one folder at a time leaves the
-// server's other cores idle. Each level is listed with a delimiter: its
-// files are yielded as they come, its folders are walked the same way,
-// the next few fetched ahead while the first is yielded. A level whose
-// first page is ambiguous in order (see ambiguousOrder) is listed the
-// ordinary way, in the server's own order.
+// but lists folders side by side: a listing's pages come one after
+// another (each needs the last one's continuation token), so one folder
+// at a time leaves the server's other cores idle. It lists the level
+// below the prefix with a delimiter; where that level holds one folder
+// alone, it goes down into it, and so on, to the first level with two or
+// more folders (or none). That level's files are yielded as they come and
+// its folders listed whole, up to spreadWidth fetched ahead while the
+// first is yielded. A level whose first page is ambiguous in order (see
+// ambiguousOrder) is listed the ordinary way, in the server's own order.
 func spreadPages(ctx context.Context, c *s3.Client, input s3.ListObjectsV2Input, maxKeys int32) iter.Seq2[*s3.ListObjectsV2Output, error] {
 	w := &walker{c: c, maxKeys: maxKeys, ahead: make(chan struct{}, walkAhead)}
 	return w.level(ctx, input)
@@ -73,8 +74,15 @@ func (w *walker) level(ctx context.Context, input s3.ListObjectsV2Input) iter.Se
 				}
 				return
 			}
+			// One folder alone on the level (one/ holding 100 folders): the
+			// walk goes down into it, to the level where folders stand side
+			// by side. Two or more are listed whole, side by side: going
+			// further down costs a request per folder, which a deep tree of
+			// small folders (10,000 with one file each) pays many times
+			// over.
+			descend := first && !aws.ToBool(page.IsTruncated) && len(page.CommonPrefixes) == 1
 			first = false
-			if !w.units(ctx, input, levelUnits(page), yield) {
+			if !w.units(ctx, input, levelUnits(page), descend, yield) {
 				return
 			}
 		}
@@ -84,7 +92,7 @@ func (w *walker) level(ctx context.Context, input s3.ListObjectsV2Input) iter.Se
 // units yields one delimited page's files and the walks of its folders,
 // in key order, fetching up to spreadWidth folders ahead. It reports
 // whether the listing goes on.
-func (w *walker) units(ctx context.Context, input s3.ListObjectsV2Input, units []levelUnit, yield func(*s3.ListObjectsV2Output, error) bool) bool {
+func (w *walker) units(ctx context.Context, input s3.ListObjectsV2Input, units []levelUnit, descend bool, yield func(*s3.ListObjectsV2Output, error) bool) bool {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -96,10 +104,13 @@ func (w *walker) units(ctx context.Context, input s3.ListObjectsV2Input, units [
 		}
 	}
 	feeds := make([]feed, len(folders))
-	folderInput := func(k int) s3.ListObjectsV2Input {
+	list := func(k int) iter.Seq2[*s3.ListObjectsV2Output, error] {
 		in := input
 		in.Prefix = aws.String(folders[k])
-		return in
+		if descend {
+			return w.level(ctx, in)
+		}
+		return pages(ctx, w.c, in, w.maxKeys)
 	}
 	fetchAhead := func(k int) {
 		if k >= len(folders) || feeds[k] != nil {
@@ -115,7 +126,7 @@ func (w *walker) units(ctx context.Context, input s3.ListObjectsV2Input, units [
 		wg.Go(func() {
 			defer func() { <-w.ahead }()
 			defer close(ch)
-			for page, err := range w.level(ctx, folderInput(k)) {
+			for page, err := range list(k) {
 				select {
 				case ch <- walked{page, err}:
 				case <-ctx.Done():
@@ -139,7 +150,7 @@ func (w *walker) units(ctx context.Context, input s3.ListObjectsV2Input, units [
 			fetchAhead(k + ahead)
 		}
 		if feeds[k] == nil {
-			for page, err := range w.level(ctx, folderInput(k)) {
+			for page, err := range list(k) {
 				if !yield(page, err) || err != nil {
 					return false
 				}
