@@ -10,7 +10,11 @@ import (
 // collected is what an open aggregate has gathered so far: the bundles
 // themselves unless it keeps none (items: false), their count, and the
 // sum, least and greatest of its value field, which need no bundle kept.
+// For a module that collects itself (csv.write), sink takes each bundle
+// as it comes, in order; a parallel branch has no sink and keeps its
+// bundles as items until they are merged, in order, into the sink.
 type collected struct {
+	sink     module.Collector
 	items    []any
 	count    int64
 	values   int64
@@ -29,12 +33,38 @@ func (c *collected) add(v float64) {
 	c.values++
 }
 
+// collect takes one bundle of the loop.
+func (c *collected) collect(item any) error {
+	if c.sink == nil {
+		c.items = append(c.items, item)
+		return nil
+	}
+	var m map[string]any
+	switch b := item.(type) {
+	case module.Bundle:
+		m = b
+	case map[string]any:
+		m = b
+	default:
+		return fmt.Errorf("the bundle is %s, not a map of fields", describe(item))
+	}
+	return c.sink.Add(m)
+}
+
 // merge adds what a later branch collected.
-func (c *collected) merge(o *collected) {
-	c.items = append(c.items, o.items...)
+func (c *collected) merge(o *collected) error {
 	c.count += o.count
+	if c.sink != nil {
+		for _, it := range o.items {
+			if err := c.collect(it); err != nil {
+				return err
+			}
+		}
+	} else {
+		c.items = append(c.items, o.items...)
+	}
 	if o.values == 0 {
-		return
+		return nil
 	}
 	if c.values == 0 || o.min < c.min {
 		c.min = o.min
@@ -44,6 +74,7 @@ func (c *collected) merge(o *collected) {
 	}
 	c.sum += o.sum
 	c.values += o.values
+	return nil
 }
 
 // bundle is the aggregate's output. Sums of whole numbers stay whole.

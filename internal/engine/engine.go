@@ -508,13 +508,15 @@ func (r *runner) step(ctx context.Context, i int, scope map[string]any) error {
 			c.add(n)
 		}
 		c.count++
-		if !r.plan.keep[i] {
+		if !r.plan.keep[i] && !r.plan.streams[i] {
 			return nil
 		}
-		if int64(len(c.items)) >= r.e.opts.MaxAggregate {
+		if c.sink == nil && int64(len(c.items)) >= r.e.opts.MaxAggregate {
 			return fmt.Errorf("step %q: %w: an aggregate holds at most %d items in memory (--max-aggregate); one with items: false keeps none", st.ID, ErrTooManyBundles, r.e.opts.MaxAggregate)
 		}
-		c.items = append(c.items, scope[r.plan.aggFrom[i]])
+		if err := c.collect(scope[r.plan.aggFrom[i]]); err != nil {
+			return &StepError{st.ID, err}
+		}
 		return nil
 	}
 	return r.runStep(ctx, i, scope)
@@ -523,20 +525,52 @@ func (r *runner) step(ctx context.Context, i int, scope map[string]any) error {
 // loop runs step i, whose bundles the aggregate agg collects, then the
 // steps after the aggregate once with the collected items.
 func (r *runner) loop(ctx context.Context, i, agg int, scope map[string]any) error {
+	st := r.f.Steps[agg]
 	c := &collected{}
+	if st.Module.Collect != nil {
+		// Its inputs see the steps before the loop.
+		env := r.env(scope)
+		in, err := r.inputsFor(ctx, st, env)
+		var menv module.Env
+		if err == nil {
+			menv, err = r.moduleEnv(ctx, st, env)
+		}
+		if err == nil {
+			c.sink, err = st.Module.Collect(ctx, menv, in)
+		}
+		if err != nil {
+			r.record(ctx, Event{StepID: st.ID, Step: agg, Module: st.Module.Name, Status: EventFailed, Error: err.Error(), Started: time.Now()})
+			return &StepError{st.ID, err}
+		}
+	}
 	r.aggs[agg] = c
 	err := r.step(ctx, i, scope)
 	delete(r.aggs, agg)
 	if err != nil {
+		if c.sink != nil {
+			c.sink.Abort()
+		}
 		return err
 	}
-	st := r.f.Steps[agg]
-	out := c.bundle(r.plan.keep[agg], st.With["value"] != nil)
+	var out module.Bundle
+	var rec map[string]any
+	if c.sink != nil {
+		if out, err = c.sink.Close(); err != nil {
+			r.record(ctx, Event{StepID: st.ID, Step: agg, Module: st.Module.Name, Status: EventFailed, Error: err.Error(), Started: time.Now()})
+			return &StepError{st.ID, err}
+		}
+		rec = recordable(out)
+	} else {
+		out = c.bundle(r.plan.keep[agg], st.With["value"] != nil)
+		rec = withoutItems(out)
+	}
 	next := withStep(r.plan.before(scope, i), st.ID, out)
 	r.record(ctx, Event{StepID: st.ID, Step: agg, Module: st.Module.Name, Status: EventOK,
-		Output: withoutItems(out), Started: time.Now()})
+		Output: rec, Started: time.Now()})
 	r.count(st.ID)
-	return passOn(r.from(ctx, agg+1, next))
+	err = r.from(ctx, agg+1, next)
+	removeSpooled(out)
+	return passOn(err)
 }
 
 func withStep(scope map[string]any, id string, b module.Bundle) map[string]any {

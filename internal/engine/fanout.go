@@ -72,7 +72,11 @@ func (fo *fanOut) finish(k int, child *runner, err error) {
 			return
 		}
 		for a, c := range next {
-			fo.parent.aggs[a].merge(c)
+			if err := fo.parent.aggs[a].merge(c); err != nil && fo.err == nil {
+				step := fo.parent.f.Steps[a].ID
+				fo.err = &StepError{step, err}
+				fo.cancel(fo.err)
+			}
 		}
 		delete(fo.done, fo.merged)
 		fo.merged++

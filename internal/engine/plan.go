@@ -20,6 +20,9 @@ type plan struct {
 	// keep says an aggregate keeps the bundles it collects (items: true,
 	// the default); one that does not holds none in memory.
 	keep map[int]bool
+	// streams says an aggregate's module takes the bundles itself
+	// (Module.Collect).
+	streams map[int]bool
 	// closes maps a loop's step (one that emits many bundles) to the
 	// aggregate that closes it.
 	closes map[int]int
@@ -27,7 +30,7 @@ type plan struct {
 }
 
 func newPlan(f *flow.Flow) (*plan, error) {
-	p := &plan{aggFrom: map[int]string{}, keep: map[int]bool{}, closes: map[int]int{}, steps: f.Steps}
+	p := &plan{aggFrom: map[int]string{}, keep: map[int]bool{}, streams: map[int]bool{}, closes: map[int]int{}, steps: f.Steps}
 	sourceOf := map[int]int{} // aggregate to its loop's step
 	for a, st := range f.Steps {
 		if st.Module.Control != module.Collects {
@@ -39,8 +42,11 @@ func newPlan(f *flow.Flow) (*plan, error) {
 		if err != nil || !t.IsLiteral() {
 			return nil, fmt.Errorf("step %q: with.from must be a step id, not an expression", st.ID)
 		}
-		p.keep[a] = true
-		if t := st.With["items"]; t != nil {
+		// A module that collects itself takes each bundle as it comes; the
+		// engine keeps none (but a parallel branch's, until merged).
+		p.keep[a] = st.Module.Collect == nil
+		p.streams[a] = st.Module.Collect != nil
+		if t := st.With["items"]; t != nil && !p.streams[a] {
 			v, err := t.Eval(context.Background(), flow.Env(nil, nil, nil))
 			keep, ok := v.(bool)
 			if err != nil || !ok || !t.IsLiteral() {

@@ -93,6 +93,9 @@ func (p *parser) stepType(i int) types.Type {
 		}
 		return p.stepType(i - 1)
 	case module.Collects:
+		if s.Module.Collect != nil {
+			return outputsType(s.Module) // it makes its own bundle
+		}
 		item := types.Type(anyMap)
 		if from := s.With["from"]; from != nil && from.IsLiteral() {
 			if id, ok := from.literal.(string); ok {

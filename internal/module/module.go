@@ -68,6 +68,21 @@ type Module struct {
 	Validate func(in Values) error
 	// Run does the work and calls emit once per result bundle.
 	Run func(ctx context.Context, env Env, in Values, emit func(Bundle) error) error
+	// Collect, for a module that collects (Control Collects), opens what
+	// takes the bundles of its loop one by one, in order, as they come,
+	// and makes the one bundle the step emits once the loop is done: a
+	// CSV file written row by row holds no bundle in memory. Nil: the
+	// engine keeps the bundles as items (flow.aggregate).
+	Collect func(ctx context.Context, env Env, in Values) (Collector, error)
+}
+
+// Collector takes the bundles a collecting step gathers. The engine calls
+// Add for each, in the loop's order (never two at once), then Close once;
+// or Abort when the run fails, which removes whatever Add wrote.
+type Collector interface {
+	Add(item map[string]any) error
+	Close() (Bundle, error)
+	Abort()
 }
 
 // Example is one use of a module: its inputs in order, by field name, as

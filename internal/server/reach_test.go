@@ -85,7 +85,8 @@ var diskCalls = regexp.MustCompile(`\bos\.(Open|OpenFile|Create|ReadFile|WriteFi
 func TestModulesTouchDiskOnlyThroughDeclarations(t *testing.T) {
 	// The run's own spool folder (made by the engine, not named by a user)
 	// is the one place module code touches the disk itself.
-	allowed := map[string]bool{"get_file.go:spool": true, "csv_write.go:runCSVWrite": true}
+	allowed := map[string]bool{"get_file.go:spool": true,
+		"csv_write.go:openCSVFile": true, "csv_write.go:finish": true, "csv_write.go:widen": true, "csv_write.go:Abort": true}
 	sources := map[string]string{} // module name → source of its file
 	for _, dir := range []string{"../module/s3", "../module/builtin", "../module/data"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*.go"))

@@ -25,8 +25,9 @@ func (o oneConnection) Connection(context.Context, string) (connection.Connectio
 }
 
 // TestFlowParsesCountsAndWrites parses a CSV object in a flow, keeps the
-// rows over a threshold, counts them with flow.aggregate, writes them
-// with csv.write and uploads the file; the aws CLI reads the result.
+// rows over a threshold, writes them with csv.write as they pass (it
+// collects the filter's bundles) and uploads the file; the aws CLI reads
+// the result.
 func TestFlowParsesCountsAndWrites(t *testing.T) {
 	var in, want strings.Builder
 	in.WriteString("id,amount\n")
@@ -60,14 +61,9 @@ steps:
     module: flow.filter
     with:
       condition: "{{ int(steps.rows.amount) >= 500 }}"
-  - id: all
-    module: flow.aggregate
-    with: {from: big}
   - id: out
     module: csv.write
-    with:
-      items: "{{ steps.all.items }}"
-      name: big.csv
+    with: {from: big, name: big.csv}
   - id: up
     module: s3.upload_file
     connection: t

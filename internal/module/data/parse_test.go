@@ -137,8 +137,8 @@ func TestParseInputErrors(t *testing.T) {
 		{JSONParse, map[string]any{"file": f, "select": "a..b"}, "select"},
 		{JSONParse, map[string]any{"file": f, "format": "xml"}, "format"},
 		{JSONParse, map[string]any{"file": &module.BytesFile{FileName: "x.jsonl"}, "select": "items"}, "select"},
-		{CSVWrite, map[string]any{"items": []any{}, "name": "../x.csv"}, "name"},
-		{CSVWrite, map[string]any{"items": []any{}, "delimiter": "ab"}, "delimiter"},
+		{CSVWrite, map[string]any{"from": "list", "name": "../x.csv"}, "name"},
+		{CSVWrite, map[string]any{"from": "list", "delimiter": "ab"}, "delimiter"},
 	} {
 		_, err := c.m.Check(c.in)
 		var ie *module.InputError
@@ -252,44 +252,36 @@ func TestParseStreams(t *testing.T) {
 	}
 }
 
-func TestCSVWrite(t *testing.T) {
+// TestCSVWriteReadBack: what csv.write writes, csv.parse reads back.
+func TestCSVWriteReadBack(t *testing.T) {
 	t.Parallel()
-	spool := t.TempDir()
-	items := []any{
-		module.Bundle{"key": "a.csv", "size": int64(3), "note": "has, comma"},
-		map[string]any{"key": "b.csv", "size": int64(4), "extra": "x"},
-	}
-	got, err := execRaw(t, CSVWrite, map[string]any{"items": items, "name": "m.csv"}, module.Env{SpoolDir: spool})
+	c, err := CSVWrite.Collect(context.Background(), module.Env{SpoolDir: t.TempDir()}, module.Values{"name": "m.csv", "delimiter": ",", "header": true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := got[0]["file"].(module.File)
+	for _, item := range []map[string]any{
+		{"key": "a.csv", "size": int64(3), "note": "has, comma"},
+		{"key": "b.csv", "size": int64(4), "extra": "x"},
+	} {
+		if err := c.Add(item); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := got["file"].(module.File)
 	r, _ := f.Open()
 	data, _ := io.ReadAll(r)
 	r.Close()
 	want := "key,note,size,extra\na.csv,\"has, comma\",3,\nb.csv,,4,x\n"
-	if string(data) != want || got[0]["rows"] != int64(2) || got[0]["size"] != int64(len(want)) {
-		t.Errorf("wrote %q (%v), want %q", data, got[0], want)
+	if string(data) != want || got["rows"] != int64(2) || got["size"] != int64(len(want)) {
+		t.Errorf("wrote %q (%v), want %q", data, got, want)
 	}
-	// Read back by csv.parse: the two modules agree.
 	back, err := execRaw(t, CSVParse, map[string]any{"file": f}, module.Env{})
-	if err != nil || len(back) != 2 || back[0]["note"] != "has, comma" {
+	if err != nil || len(back) != 2 || back[0]["note"] != "has, comma" || back[1]["extra"] != "x" {
 		t.Errorf("csv.parse read back %v, %v", back, err)
-	}
-	got, err = execRaw(t, CSVWrite, map[string]any{"items": items, "columns": []any{"size", "key"}, "delimiter": ";", "header": false}, module.Env{SpoolDir: spool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ = os.ReadFile(got[0]["file"].(*module.SpooledFile).Path)
-	if string(data) != "3;a.csv\n4;b.csv\n" {
-		t.Errorf("wrote %q", data)
-	}
-	if _, err := execRaw(t, CSVWrite, map[string]any{"items": []any{"text"}}, module.Env{SpoolDir: spool}); err == nil || !strings.Contains(err.Error(), "item 1 is string") {
-		t.Errorf("a list of text: %v", err)
-	}
-	entries, _ := filepath.Glob(filepath.Join(spool, "*", "rows.csv"))
-	if len(entries) != 1 {
-		t.Errorf("spool holds %v; the failed write must leave nothing", entries)
 	}
 }
 
