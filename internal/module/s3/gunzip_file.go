@@ -29,7 +29,7 @@ var GunzipFile = &module.Module{
 			Help: "the inflated file's path; ending in / it is a folder (default: the source's path without .gz)", Example: "reports/q3.csv"},
 		{Name: "max_ratio", Flag: "max-ratio", Label: "Largest ratio", Type: module.Int, Default: int64(200), Min: module.AtLeast(1),
 			Help: "fail when the data inflates to more than this many times the compressed bytes read (a gzip bomb); CSV and logs stay well under 50"},
-		regionField, partSizeField, parallelPartsField,
+		regionField, streamPartSizeField, streamParallelField,
 	},
 	Outputs: codecOutputs,
 	Examples: []module.Example{{
@@ -56,7 +56,8 @@ var GunzipFile = &module.Module{
 			_, err = io.Copy(limited, zr)
 			if err != nil {
 				var re *ratioError
-				if errors.As(err, &re) || errors.Is(err, errUploadEnded) {
+				var ue *uploadError
+				if errors.As(err, &re) || errors.As(err, &ue) {
 					return counted.n, err
 				}
 				return counted.n, notGzip(err, counted.n)

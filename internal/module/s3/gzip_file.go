@@ -8,10 +8,8 @@ import (
 	"mime"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/klauspost/compress/gzip"
@@ -41,7 +39,7 @@ var GzipFile = &module.Module{
 			Help: "the compressed file's path; ending in / it is a folder (default: the source's path with .gz added)", Example: "archive/q3.csv.gz"},
 		{Name: "level", Label: "Level", Type: module.Int, Default: int64(6), Min: module.AtLeast(1),
 			Help: "1 (fastest) to 9 (smallest); 6 is gzip's own default"},
-		regionField, partSizeField, parallelPartsField,
+		regionField, streamPartSizeField, streamParallelField,
 	},
 	Outputs: codecOutputs,
 	Examples: []module.Example{{
@@ -172,50 +170,32 @@ func runCodec(ctx context.Context, env module.Env, in module.Values, emit func(m
 			contentType = "application/octet-stream"
 		}
 	}
-	tune := tuningOf(in, env.Connection, defaultUploadPartMiB, defaultUploadParallel)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pr, pw := io.Pipe()
-	counted := &codecOutputCounter{w: pw}
-	produced := make(chan error, 1)
-	var read int64
-	go func() {
-		n, err := t(counted, src)
-		read = n
-		// CloseWithError(nil) is Close: the upload sees the end.
-		pw.CloseWithError(err)
-		produced <- err
-	}()
+	tune := tuningOf(in, env.Connection, streamPartMiB, streamParallel)
 	tracker := env.StartProgress(p.toKey, -1)
 	defer tracker.Done()
 	// The upload reads a stream once, so it must not run twice: c.Do would
 	// run it again in the bucket's region after a wrong-region answer, on
 	// what is left of the stream. The region is found first instead.
 	cl := targetClient(ctx, c, p.toBucket)
-	tm := transfermanager.New(stickyAbort{cl}, func(o *transfermanager.Options) {
-		o.PartSizeBytes = tune.partSize
-		o.MultipartUploadThreshold = uploadThresholdParts * tune.partSize
-		o.Concurrency = tune.parallel
-		o.FailTimeout = 30 * time.Second
-		o.RequestChecksumCalculation = c.Config().RequestChecksumCalculation
-		o.ObjectProgressListeners.Register(progressListener{tracker})
-	})
-	out, upErr := tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
-		Bucket: aws.String(p.toBucket), Key: aws.String(p.toKey), Body: pr, ContentType: aws.String(contentType),
-	})
-	// The producer stops at its next write once the pipe is closed.
-	pr.CloseWithError(errUploadEnded)
-	prodErr := <-produced
-	switch {
-	case prodErr != nil && !errors.Is(prodErr, errUploadEnded):
-		// The source's error is the cause; the upload only saw the pipe break.
-		return fmt.Errorf("%s %q in bucket %q (nothing was written to %q): %w", verb, p.key, p.bucket, p.toKey, s3client.Explain(prodErr))
-	case upErr != nil:
-		return fmt.Errorf("write %q to bucket %q: %w", p.toKey, p.toBucket, s3client.Explain(upErr))
+	up := newPartWriter(ctx, env, c, cl, p.toBucket, p.toKey, contentType, tune, tracker)
+	counted := &codecOutputCounter{w: up}
+	read, err := t(counted, src)
+	if err != nil {
+		up.Abort()
+		var upErr *uploadError
+		if errors.As(err, &upErr) {
+			return fmt.Errorf("write %q to bucket %q: %w", p.toKey, p.toBucket, s3client.Explain(upErr.err))
+		}
+		// The source's error is the cause.
+		return fmt.Errorf("%s %q in bucket %q (nothing was written to %q): %w", verb, p.key, p.bucket, p.toKey, s3client.Explain(err))
+	}
+	etag, versionID, err := up.Close()
+	if err != nil {
+		return fmt.Errorf("write %q to bucket %q: %w", p.toKey, p.toBucket, s3client.Explain(err))
 	}
 	return emit(module.Bundle{
 		"bucket": p.toBucket, "key": p.toKey, "size": counted.n, "sourceSize": read,
-		"etag": aws.ToString(out.ETag), "versionId": aws.ToString(out.VersionID),
+		"etag": etag, "versionId": versionID,
 	})
 }
 
@@ -235,11 +215,8 @@ func targetClient(ctx context.Context, c *s3client.Client, bucket string) *s3.Cl
 	return found
 }
 
-// errUploadEnded closes the pipe when the upload has ended, for whatever
-// reason; the upload's own error says why.
-var errUploadEnded = errors.New("the upload ended")
-
-// codecOutputCounter counts the bytes written through it.
+// codecOutputCounter counts the bytes written through it; an error of
+// the upload comes back marked as one, to tell it from the source's.
 type codecOutputCounter struct {
 	w io.Writer
 	n int64
@@ -248,8 +225,17 @@ type codecOutputCounter struct {
 func (c *codecOutputCounter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if err != nil {
+		err = &uploadError{err}
+	}
 	return n, err
 }
+
+// uploadError is an error of the upload a codec writes into.
+type uploadError struct{ err error }
+
+func (e *uploadError) Error() string { return e.err.Error() }
+func (e *uploadError) Unwrap() error { return e.err }
 
 // openObject starts a GET of the whole object and returns its body to
 // stream from. The body is checked against the object's full-object

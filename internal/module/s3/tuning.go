@@ -36,6 +36,16 @@ var (
 		Name: "parallel_parts", Flag: "parallel-parts", Label: "Parts at once", Type: module.Int, Default: int64(0), Min: module.AtLeast(0),
 		Help: "how many parts of a large transfer move at once (0: the connection's setting, else 4 up, 8 down)",
 	}
+	// An object written as a stream (an archive, a gzip file) has parts
+	// that start small and grow; see partWriter.
+	streamPartSizeField = module.Field{
+		Name: "part_size", Flag: "part-size", Label: "First part size (MiB)", Type: module.Int, Default: int64(0), Min: module.AtLeast(0),
+		Help: "size of the first parts of the output, in MiB (0: the connection's setting, else 5); they double every 900 parts",
+	}
+	streamParallelField = module.Field{
+		Name: "parallel_parts", Flag: "parallel-parts", Label: "Parts at once", Type: module.Int, Default: int64(0), Min: module.AtLeast(0),
+		Help: "how many parts of the output go up at once while the next is written (0: the connection's setting, else 1)",
+	}
 )
 
 // tuning is a transfer's part size and parallelism.

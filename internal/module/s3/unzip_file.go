@@ -17,11 +17,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/s3client"
@@ -210,26 +209,25 @@ func unzipObject(ctx context.Context, env module.Env, c *s3client.Client, cl *s3
 		progress = env.StartProgress(p.key, -1)
 	)
 	defer progress.Done()
-	tm := transfermanager.New(stickyAbort{cl}, func(o *transfermanager.Options) {
-		o.PartSizeBytes = tune.partSize
-		o.MultipartUploadThreshold = tune.partSize
-		// One part at a time per file: files go up side by side instead,
-		// which keeps memory at parallel_files parts.
-		o.Concurrency = 1
-		o.FailTimeout = 30 * time.Second
-		o.RequestChecksumCalculation = c.Config().RequestChecksumCalculation
-	})
+	// The files' buffers share one part's worth of memory: a file smaller
+	// than a part holds a buffer of its own size, a larger one a part at
+	// a time (each part goes up before the next is inflated), so small
+	// files go side by side and a large one alone.
+	budget := semaphore.NewWeighted(tune.partSize)
+	tune.parallel = 0
 	for i, e := range entries {
+		weight := min(int64(e.f.UncompressedSize64)+1, tune.partSize)
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || budget.Acquire(ctx, weight) != nil {
 			break
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			etag, size, err := unzipOne(ctx, tm, ra, p, e, &total)
+			defer budget.Release(weight)
+			etag, size, err := unzipOne(ctx, env, c, cl, tune, ra, p, e, &total)
 			if err != nil {
 				cancel(err)
 				return
@@ -354,7 +352,7 @@ func declaredEntries(r io.ReaderAt, size int64) (n uint64, ok bool) {
 
 // unzipOne inflates one entry from a ranged GET of its data and uploads it
 // as it inflates.
-func unzipOne(ctx context.Context, tm *transfermanager.Client, ra *objectReaderAt, p unzipPlan, e unzipEntry, total *atomic.Int64) (etag string, size int64, err error) {
+func unzipOne(ctx context.Context, env module.Env, c *s3client.Client, cl *s3.Client, tune tuning, ra *objectReaderAt, p unzipPlan, e unzipEntry, total *atomic.Int64) (etag string, size int64, err error) {
 	f := e.f
 	off, err := f.DataOffset()
 	if err != nil {
@@ -379,20 +377,25 @@ func unzipOne(ctx context.Context, tm *transfermanager.Client, ra *objectReaderA
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
-	out, err := tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
-		Bucket: aws.String(p.dstBucket), Key: aws.String(e.key), Body: g, ContentType: aws.String(contentType),
-	})
-	// The guard's own error says what was wrong with the data.
-	if g.err != nil {
-		return "", 0, g.err
-	}
-	if err != nil {
+	up := newPartWriter(ctx, env, c, cl, p.dstBucket, e.key, contentType, tune, module.Env{}.StartProgress("", -1))
+	up.expect(int64(f.UncompressedSize64))
+	if _, err := up.ReadFrom(g); err != nil {
+		up.Abort()
+		// The guard's own error says what was wrong with the data.
+		if g.err != nil {
+			return "", 0, g.err
+		}
 		return "", 0, fmt.Errorf("upload %q as %q: %w", f.Name, e.key, s3client.Explain(err))
 	}
 	if !g.done {
+		up.Abort()
 		return "", 0, fmt.Errorf("upload %q: the upload ended before the file did", f.Name)
 	}
-	return aws.ToString(out.ETag), g.n, nil
+	etag, _, err = up.Close()
+	if err != nil {
+		return "", 0, fmt.Errorf("upload %q as %q: %w", f.Name, e.key, s3client.Explain(err))
+	}
+	return etag, g.n, nil
 }
 
 // countingReader counts the compressed bytes read.

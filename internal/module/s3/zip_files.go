@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3flow/s3flow/internal/module"
@@ -37,7 +36,7 @@ var ZipFiles = &module.Module{
 	Help: "Zips the files under a folder (every folder below it too), or a list of files, into one zip file in a bucket, streamed: " +
 		"files are read a few at a time and the archive goes up in parts while it is written, so nothing is held whole in memory or on disk. " +
 		"Names in the archive are relative to the folder; ZIP64 is used past 4 GiB or 65,535 files. A failed run leaves nothing behind. " +
-		"The archive's size is not known while it goes up, and S3 takes at most 10,000 parts: past 78 GiB (8 MiB parts), raise part_size.",
+		"The archive goes up in parts of 5 MiB, twice as large every 900 parts, one at a time while the next is written: memory stays at two parts.",
 	NeedsConnection: true,
 	Moves:           module.Upload,
 	Fields: []module.Field{
@@ -55,8 +54,8 @@ var ZipFiles = &module.Module{
 		{Name: "parallel_files", Flag: "parallel-files", Label: "Files at once", Type: module.Int, Default: int64(defaultZipReads), Min: module.AtLeast(1),
 			Help: "how many files are read ahead at once"},
 		regionField,
-		partSizeField,
-		parallelPartsField,
+		streamPartSizeField,
+		streamParallelField,
 	},
 	Outputs: []module.Output{
 		{Name: "bucket", Type: module.String, Help: "the bucket the archive is in"},
@@ -162,7 +161,7 @@ func runZipFiles(ctx context.Context, env module.Env, in module.Values, emit fun
 	if err != nil {
 		return err
 	}
-	tune := tuningOf(in, env.Connection, defaultUploadPartMiB, defaultUploadParallel)
+	tune := tuningOf(in, env.Connection, streamPartMiB, streamParallel)
 	var b module.Bundle
 	err = c.Do(ctx, func(cl *s3.Client) error {
 		var err error
@@ -179,60 +178,24 @@ func runZipFiles(ctx context.Context, env module.Env, in module.Values, emit fun
 	return emit(b)
 }
 
-// zipToObject writes the archive into a pipe whose other end is the body
-// of a multipart upload: parts go up while later files are still being
-// read. A failure on either side closes the pipe with that error, so the
-// upload is aborted (no orphan parts) and no archive appears.
+// zipToObject writes the archive straight into the parts of an upload:
+// parts go up while later files are still being read. A failure on
+// either side aborts the upload (no orphan parts) and no archive appears.
 func zipToObject(ctx context.Context, env module.Env, c *s3client.Client, cl *s3.Client, p zipPlan, tune tuning) (module.Bundle, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pr, pw := io.Pipe()
-	var written atomic.Int64
-	type result struct {
-		entries int64
-		err     error
-	}
-	done := make(chan result, 1)
-	go func() {
-		n, err := writeZip(ctx, &countingWriter{w: pw, n: &written}, zipEntries(ctx, cl, p), objectFetcher(cl, p.bucket), p.method, p.parallel)
-		if err != nil {
-			pw.CloseWithError(err)
-		} else {
-			pw.Close()
-		}
-		done <- result{n, err}
-	}()
 	tracker := env.StartProgress(p.dstKey, -1)
 	defer tracker.Done()
-	tm := transfermanager.New(stickyAbort{cl}, func(o *transfermanager.Options) {
-		o.PartSizeBytes = tune.partSize
-		// Anything of a part or more goes up in parts: the archive's size
-		// is not known until it is written.
-		o.MultipartUploadThreshold = tune.partSize
-		o.Concurrency = tune.parallel
-		o.FailTimeout = 30 * time.Second
-		o.RequestChecksumCalculation = c.Config().RequestChecksumCalculation
-		o.ObjectProgressListeners.Register(progressListener{tracker})
-	})
-	out, uerr := tm.UploadObject(ctx, &transfermanager.UploadObjectInput{
-		Bucket: aws.String(p.dstBucket), Key: aws.String(p.dstKey), Body: pr, ContentType: aws.String("application/zip"),
-	})
-	if uerr != nil {
-		// Stops the writer if the upload failed first.
-		pr.CloseWithError(uerr)
-		cancel()
+	up := newPartWriter(ctx, env, c, cl, p.dstBucket, p.dstKey, "application/zip", tune, tracker)
+	var written atomic.Int64
+	n, err := writeZip(ctx, &countingWriter{w: up, n: &written}, zipEntries(ctx, cl, p), objectFetcher(cl, p.bucket), p.method, p.parallel)
+	if err != nil {
+		up.Abort()
+		return nil, err
 	}
-	res := <-done
-	switch {
-	case res.err != nil && !errors.Is(res.err, io.ErrClosedPipe) && !errors.Is(res.err, uerr):
-		// The archive's side failed first: its error says why.
-		return nil, res.err
-	case uerr != nil:
-		return nil, uerr
-	case res.err != nil:
-		return nil, res.err
+	etag, _, err := up.Close()
+	if err != nil {
+		return nil, err
 	}
-	return module.Bundle{"bucket": p.dstBucket, "key": p.dstKey, "entries": res.entries, "size": written.Load(), "etag": aws.ToString(out.ETag)}, nil
+	return module.Bundle{"bucket": p.dstBucket, "key": p.dstKey, "entries": n, "size": written.Load(), "etag": etag}, nil
 }
 
 // countingWriter counts what goes through it.
