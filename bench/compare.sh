@@ -2,16 +2,20 @@
 # The benchmark: s3flow against the aws CLI v2, rclone and s3cmd on the same
 # standalone versitygw (POSIX backend) on 127.0.0.1, each workload run for
 # every tool in turn (A B C A B C ...), a warm-up round first, then ROUNDS
-# recorded rounds. Wall time and peak RSS come from /usr/bin/time -v. Prints
-# a table (median time, ratio to the fastest peer, peak RSS) and writes
-# docs/benchmarks/compare.tsv, compare.md and compare.png.
+# recorded rounds. Wall time, CPU time (user + system), peak RSS and peak
+# anonymous RSS (RssAnon: the heap, not the program's own pages) come from
+# bench/peak.py. Prints a table (median time, ratio to the fastest peer,
+# CPU, memory) and writes docs/benchmarks/compare.tsv, compare.md and
+# compare.png. The flow rows (upload and copy of many small objects) are
+# checked in the same run: the aws CLI must list every object with the
+# ETag of its source.
 #
 #   bash bench/compare.sh                 # the full run (about 15 minutes here)
 #   QUICK=1 bash bench/compare.sh         # small sizes, one round: checks the script
 #   WORKLOADS="list small" bash bench/compare.sh   # some workloads only
 #
 # Settings (environment): ROUNDS (3), SIZE_MIB (1024), LIST_N (20000),
-# SMALL_N (1000), SMALL_KIB (10), OUT (docs/benchmarks).
+# SMALL_N (2000), SMALL_KIB (10), OUT (docs/benchmarks).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -23,11 +27,11 @@ fi
 ROUNDS=${ROUNDS:-3}
 SIZE_MIB=${SIZE_MIB:-1024}
 LIST_N=${LIST_N:-20000}
-SMALL_N=${SMALL_N:-1000}
+SMALL_N=${SMALL_N:-2000}
 SMALL_KIB=${SMALL_KIB:-10}
 OUT=${OUT:-$repo/docs/benchmarks}
-# WORKLOADS picks some of: up down list small (default: all).
-WORKLOADS=${WORKLOADS:-up down list small}
+# WORKLOADS picks some of: up down list small copy (default: all).
+WORKLOADS=${WORKLOADS:-up down list small copy}
 want() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 ensure_aws_cli
@@ -99,7 +103,7 @@ data = os.urandom(small_kib << 10)
 for i in range(small_n):
     open(f"{work}/small/f{i:05d}.bin", "wb").write(data[:-8] + i.to_bytes(8, "big"))
 EOF
-for b in big list small; do "${s3flow[@]}" s3 create-bucket -c bench --name "$b" >/dev/null; done
+for b in big list small copy; do "${s3flow[@]}" s3 create-bucket -c bench --name "$b" >/dev/null; done
 "${rclone_tuned[@]}" copy "$work/listsrc" b:list
 rm -rf "$work/listsrc"
 "${s3flow[@]}" s3 upload-file -c bench --bucket big --file "$work/big.bin" --name src.bin >/dev/null
@@ -114,12 +118,24 @@ steps:
     connection: bench
     with: {bucket: small, folder: "{{ inputs.prefix }}", file: "{{ steps.files.file }}"}
 EOF
+cat >"$work/copy-flow.yaml" <<EOF
+name: copy-small-files
+inputs:
+  prefix: {type: string, required: true}
+steps:
+  - {id: list, module: s3.list_files, connection: bench, concurrency: 16, with: {bucket: small, prefix: src/}}
+  - id: copy
+    module: s3.copy_file
+    connection: bench
+    with: {bucket: small, path: "{{ steps.list.key }}", to_bucket: copy, to_path: "{{ inputs.prefix }}/"}
+EOF
+if want copy; then "${rclone_tuned[@]}" copy "$work/small" b:small/src; fi
 url=$("${s3flow[@]}" s3 presign-url -c bench --bucket big --path src.bin --expires 6h -o jsonl | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
 
 results="$OUT/compare.tsv"
-printf 'workload\ttool\tround\tseconds\trss_mib\n' >"$results"
+printf 'workload\ttool\tround\tseconds\trss_mib\tcpu_seconds\tanon_mib\n' >"$results"
 
-# measure WORKLOAD TOOL ROUND COMMAND...: runs it under /usr/bin/time -v;
+# measure WORKLOAD TOOL ROUND COMMAND...: runs it under bench/peak.py;
 # round 0 is the warm-up and is not recorded.
 measure() {
 	local workload=$1 tool=$2 round=$3
@@ -127,20 +143,20 @@ measure() {
 	# Every tool starts with the last one's writes on disk: without this a
 	# run pays for the write-back of the run before it.
 	sync
-	if ! /usr/bin/time -v "$@" >/dev/null 2>"$work/time.txt"; then
-		echo "FAILED: $workload / $tool:"; grep -v 'Command being timed' "$work/time.txt" | head -n 20; exit 1
+	local got secs cpu rss anon
+	if ! got=$(/usr/bin/python3 bench/peak.py "$@" 2>"$work/err.txt"); then
+		echo "FAILED: $workload / $tool:"; head -n 20 "$work/err.txt"; exit 1
 	fi
-	local secs rss
-	secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$work/time.txt")
-	rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$work/time.txt")
-	if [ "$round" -gt 0 ]; then printf '%s\t%s\t%s\t%s\t%s\n' "$workload" "$tool" "$round" "$secs" "$rss" >>"$results"; fi
-	printf '  %-28s %-26s round %s: %6.2f s %6s MiB\n' "$workload" "$tool" "$round" "$secs" "$rss"
+	IFS=$'\t' read -r secs cpu rss anon <<<"$got"
+	if [ "$round" -gt 0 ]; then printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$tool" "$round" "$secs" "$rss" "$cpu" "$anon" >>"$results"; fi
+	printf '  %-28s %-34s round %s: %6.2f s, CPU %6.2f s, %4s MiB (%s anonymous)\n' "$workload" "$tool" "$round" "$secs" "$cpu" "$rss" "$anon"
 }
 
 up="upload ${SIZE_MIB} MiB"
 down="download ${SIZE_MIB} MiB"
 list="list ${LIST_N} objects"
-small="upload ${SMALL_N} x ${SMALL_KIB} KiB"
+small="upload ${SMALL_N} x ${SMALL_KIB} KiB (flow)"
+copy="copy ${SMALL_N} objects (flow)"
 for round in $(seq 0 "$ROUNDS"); do
 	echo "round $round $( [ "$round" = 0 ] && echo '(warm-up, not counted)')"
 	if want up; then
@@ -178,18 +194,49 @@ for round in $(seq 0 "$ROUNDS"); do
 	fi
 	if want small; then
 		measure "$small" "s3flow" "$round" "${s3flow[@]}" run "$work/small-flow.yaml" --input "prefix=s3flow-$round"
+		measure "$small" "s3flow, history as counts only" "$round" "${s3flow[@]}" run --history-detail 0 "$work/small-flow.yaml" --input "prefix=s3flowc-$round"
 		measure "$small" "aws" "$round" "${aws_default[@]}" s3 cp --recursive "$work/small" "s3://small/aws-$round/"
 		measure "$small" "aws (tuned)" "$round" "${aws_tuned[@]}" s3 cp --recursive "$work/small" "s3://small/awst-$round/"
 		measure "$small" "rclone" "$round" "${rclone_default[@]}" copy "$work/small" "b:small/rclone-$round"
+		measure "$small" "rclone --transfers 16" "$round" "${rclone_default[@]}" --transfers 16 copy "$work/small" "b:small/rclone16-$round"
 		measure "$small" "rclone (tuned)" "$round" "${rclone_tuned[@]}" copy "$work/small" "b:small/rclonet-$round"
+	fi
+	if want copy; then
+		measure "$copy" "s3flow" "$round" "${s3flow[@]}" run "$work/copy-flow.yaml" --input "prefix=s3flow-$round"
+		measure "$copy" "s3flow, history as counts only" "$round" "${s3flow[@]}" run --history-detail 0 "$work/copy-flow.yaml" --input "prefix=s3flowc-$round"
+		measure "$copy" "aws" "$round" "${aws_default[@]}" s3 cp --recursive s3://small/src/ "s3://copy/aws-$round/"
+		measure "$copy" "aws (tuned)" "$round" "${aws_tuned[@]}" s3 cp --recursive s3://small/src/ "s3://copy/awst-$round/"
+		measure "$copy" "rclone" "$round" "${rclone_default[@]}" copy b:small/src "b:copy/rclone-$round"
+		measure "$copy" "rclone --transfers 16" "$round" "${rclone_default[@]}" --transfers 16 copy b:small/src "b:copy/rclone16-$round"
+		measure "$copy" "rclone (tuned)" "$round" "${rclone_tuned[@]}" copy b:small/src "b:copy/rclonet-$round"
 	fi
 done
 
-# The tools were timed, not checked; check s3flow's listing is whole.
+# The tools were timed; s3flow's work is checked. Its listing is whole and
+# in key order; every object its flows wrote is there, as the aws CLI lists
+# it, with the ETag (MD5) of its source.
 if want list; then
-	listed=$("${s3flow[@]}" s3 list-files -c bench --bucket list --recursive -o jsonl | wc -l)
+	listed=$("${s3flow[@]}" s3 list-files -c bench --bucket list --recursive -o jsonl |
+		python3 -c 'import json,sys; k=[json.loads(l)["key"] for l in sys.stdin]; assert k == sorted(k), "not in key order"; print(len(k))')
 	[ "$listed" -eq "$LIST_N" ] || { echo "s3flow listed $listed objects, want $LIST_N"; exit 1; }
+	echo "checked: s3flow listed all $LIST_N objects, in key order"
 fi
+etags() { # BUCKET PREFIX: "name<tab>etag" lines, as the aws CLI lists them
+	"${aws_ls[@]}" s3api list-objects-v2 --bucket "$1" --prefix "$2" --query 'Contents[].[Key,ETag]' --output text |
+		sed "s#^$2##; s#\"##g" | sort
+}
+(cd "$work/small" && md5sum -- * | awk '{print $2 "\t" $1}' | sort) >"$work/small.md5"
+for round in $(seq 1 "$ROUNDS"); do
+	for p in s3flow s3flowc; do
+		if want small && ! etags small "$p-$round/" | cmp -s - "$work/small.md5"; then
+			echo "upload flow $p-$round: the objects differ from the files"; exit 1
+		fi
+		if want copy && ! etags copy "$p-$round/" | cmp -s - "$work/small.md5"; then
+			echo "copy flow $p-$round: the copies differ from the sources"; exit 1
+		fi
+	done
+done
+if want small || want copy; then echo "checked: every object of s3flow's flows is there with its source's ETag ($SMALL_N per run)"; fi
 
 # Start-up and one small download, many times each (too short for one
 # /usr/bin/time reading to mean much).
@@ -210,7 +257,7 @@ rows = [("start-up (--version)", "s3flow", med([s3flow, "--version"])),
 with open(results, "a") as f:
     for w, tool, ts in rows:
         for i, t in enumerate(ts):
-            f.write(f"{w}\t{tool}\t{i+1}\t{t:.4f}\t0\n")
+            f.write(f"{w}\t{tool}\t{i+1}\t{t:.4f}\t0\t0\t0\n")
         print(f"  {w:28} {tool:26} median of {len(ts)}: {statistics.median(ts)*1000:.1f} ms")
 EOF
 

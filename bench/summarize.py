@@ -1,6 +1,8 @@
 """Summarises bench/compare.sh's measurements: per workload, each tool's
 median wall time, its ratio to the fastest peer (the aws CLI, rclone,
-s3cmd; not s3flow's own rows, not the "limit:" references) and its peak RSS."""
+s3cmd; not s3flow's own rows, not the "limit:" references), its median
+CPU time (user + system) and its peak RSS (total, and anonymous: RssAnon,
+the heap without the program's own pages)."""
 import collections
 import platform
 import statistics
@@ -10,11 +12,17 @@ import sys
 tsv, md = sys.argv[1], sys.argv[2]
 rows = collections.defaultdict(lambda: collections.defaultdict(list))
 rss = collections.defaultdict(lambda: collections.defaultdict(int))
+anon = collections.defaultdict(lambda: collections.defaultdict(int))
+cpus = collections.defaultdict(lambda: collections.defaultdict(list))
 order = []
 with open(tsv) as f:
     next(f)
     for line in f:
-        workload, tool, _, secs, mib = line.rstrip("\n").split("\t")
+        fields = line.rstrip("\n").split("\t")
+        workload, tool, _, secs, mib = fields[:5]
+        if len(fields) >= 7:
+            cpus[workload][tool].append(float(fields[5]))
+            anon[workload][tool] = max(anon[workload][tool], int(fields[6]))
         if workload not in order:
             order.append(workload)
         rows[workload][tool].append(float(secs))
@@ -45,12 +53,14 @@ for w in order:
     peers = {t: m for t, m in meds.items() if not t.startswith(("s3flow", "limit:"))}
     fastest = min(peers.values()) if peers else None
     out.append(f"\n### {w}\n")
-    out.append("| tool | median | runs | vs fastest peer | peak RSS |")
-    out.append("|---|---:|---:|---:|---:|")
+    out.append("| tool | median | runs | vs fastest peer | CPU | peak RSS | anonymous |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
     for t in sorted(meds, key=meds.get):
         ratio = f"{meds[t] / fastest:.2f}x" if fastest else "-"
         mem = f"{rss[w][t]} MiB" if rss[w][t] else "-"
-        out.append(f"| {t} | {fmt(meds[t])} | {len(tools[t])} | {ratio} | {mem} |")
+        cpu = fmt(statistics.median(cpus[w][t])) if cpus[w][t] and max(cpus[w][t]) > 0 else "-"
+        am = f"{anon[w][t]} MiB" if anon[w][t] else "-"
+        out.append(f"| {t} | {fmt(meds[t])} | {len(tools[t])} | {ratio} | {cpu} | {mem} | {am} |")
 text = "\n".join(out) + "\n"
 open(md, "w").write(text)
 print(text)

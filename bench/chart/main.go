@@ -49,8 +49,10 @@ func read(file string) ([]series, error) {
 	sc.Scan() // header
 	for sc.Scan() {
 		cols := strings.Split(sc.Text(), "\t")
-		if len(cols) != 5 {
-			return nil, fmt.Errorf("%s: a line with %d columns, want 5", file, len(cols))
+		// workload, tool, round, seconds, peak RSS; then CPU seconds and
+		// anonymous RSS in newer files.
+		if len(cols) != 5 && len(cols) != 7 {
+			return nil, fmt.Errorf("%s: a line with %d columns, want 5 or 7", file, len(cols))
 		}
 		secs, err := strconv.ParseFloat(cols[3], 64)
 		if err != nil {
