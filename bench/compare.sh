@@ -127,7 +127,7 @@ steps:
   - id: copy
     module: s3.copy_file
     connection: bench
-    with: {bucket: small, path: "{{ steps.list.key }}", to_bucket: copy, to_path: "{{ inputs.prefix }}/"}
+    with: {bucket: small, path: "{{ steps.list.key }}", size: "{{ steps.list.size }}", to_bucket: copy, to_path: "{{ inputs.prefix }}/"}
 EOF
 if want copy; then "${rclone_tuned[@]}" copy "$work/small" b:small/src; fi
 url=$("${s3flow[@]}" s3 presign-url -c bench --bucket big --path src.bin --expires 6h -o jsonl | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
