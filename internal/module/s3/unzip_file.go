@@ -196,6 +196,9 @@ func unzipObject(ctx context.Context, env module.Env, c *s3client.Client, cl *s3
 	if err != nil {
 		return nil, err
 	}
+	if len(entries) > 0 {
+		ra.readHeadersOf(ra.size / int64(len(entries)))
+	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

@@ -203,6 +203,26 @@ func TestObjectReaderAtBlocks(t *testing.T) {
 	if ra.gets == 0 {
 		t.Error("no GETs counted")
 	}
+
+	// Local headers: of small entries, one block brings many; of large
+	// ones, a header costs a small block, not a block of data read again
+	// with the entry. The bytes read are the archive's either way.
+	for _, tt := range []struct {
+		avg, want int64
+	}{{1 << 10, readAtBlock}, {1 << 20, headerBlock}} {
+		ra := &objectReaderAt{ctx: context.Background(), cl: cl, bucket: bucket, key: "a.zip", etag: aws.ToString(head.ETag), size: int64(len(data))}
+		ra.readHeadersOf(tt.avg)
+		for _, off := range []int64{0, int64(len(data)) / 2, int64(len(data)) - 30} {
+			before := ra.fetched
+			got := make([]byte, 30)
+			if _, err := ra.ReadAt(got, off); err != nil || !bytes.Equal(got, data[off:off+30]) {
+				t.Fatalf("ReadAt(30, %d) = %q, %v; want %q", off, got, err, data[off:off+30])
+			}
+			if fetched := ra.fetched - before; fetched > min(tt.want, int64(len(data))) || off == 0 && fetched == 0 {
+				t.Errorf("entries of %d bytes on average: a header read fetched %d bytes, want at most %d", tt.avg, fetched, tt.want)
+			}
+		}
+	}
 }
 
 // TestDeclaredEntries reads the count of entries from the end of an

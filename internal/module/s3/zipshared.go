@@ -85,12 +85,43 @@ type objectReaderAt struct {
 	size        int64
 	mu          sync.Mutex
 	blocks      []cachedBlock // most recently used last
+	blockSize   int64         // 0: readAtBlock
 	gets        int           // GETs made, for tests
+	fetched     int64         // bytes those GETs read, for tests
+}
+
+// readHeadersOf sets the block size for reading the local headers of
+// entries that average avg compressed bytes (after the directory, which is
+// read in whole blocks). Where many entries share a block, a block read
+// for one header brings the next ones; where entries are larger than a
+// block, each header would cost a block of data that is read again with
+// the entry, so a small block does.
+func (r *objectReaderAt) readHeadersOf(avg int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	size := int64(readAtBlock)
+	if avg >= readAtBlock {
+		size = headerBlock
+	}
+	if size != r.block0() {
+		r.blockSize, r.blocks = size, nil
+	}
+}
+
+// headerBlock is what is read for one local header of a large entry: its
+// 30 bytes, its name and its extra field, all but always.
+const headerBlock = 4 << 10
+
+func (r *objectReaderAt) block0() int64 {
+	if r.blockSize == 0 {
+		return readAtBlock
+	}
+	return r.blockSize
 }
 
 type cachedBlock struct {
-	index int64
-	data  []byte
+	index, size int64
+	data        []byte
 }
 
 // ReadAt reads len(p) bytes at off, block by block.
@@ -104,27 +135,31 @@ func (r *objectReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		if at >= r.size {
 			return n, io.EOF
 		}
-		b, err := r.block(at / readAtBlock)
+		r.mu.Lock()
+		size := r.block0()
+		r.mu.Unlock()
+		b, err := r.block(at/size, size)
 		if err != nil {
 			return n, err
 		}
-		n += copy(p[n:], b[at%readAtBlock:])
+		n += copy(p[n:], b[at%size:])
 	}
 	return n, nil
 }
 
-// block returns block i, from the cache or with one ranged GET.
-func (r *objectReaderAt) block(i int64) ([]byte, error) {
+// block returns block i of the given size, from the cache or with one
+// ranged GET.
+func (r *objectReaderAt) block(i, size int64) ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for j, b := range r.blocks {
-		if b.index == i {
+		if b.index == i && b.size == size {
 			r.blocks = append(append(r.blocks[:j:j], r.blocks[j+1:]...), b)
 			return b.data, nil
 		}
 	}
-	first := i * readAtBlock
-	last := min(first+readAtBlock, r.size) - 1
+	first := i * size
+	last := min(first+size, r.size) - 1
 	body, err := r.stream(r.ctx, first, last-first+1)
 	if err != nil {
 		return nil, err
@@ -135,10 +170,11 @@ func (r *objectReaderAt) block(i int64) ([]byte, error) {
 		return nil, fmt.Errorf("read bytes %d-%d of %q: %w", first, last, r.key, err)
 	}
 	r.gets++
+	r.fetched += int64(len(data))
 	if len(r.blocks) >= readAtBlocks {
 		r.blocks = r.blocks[1:]
 	}
-	r.blocks = append(r.blocks, cachedBlock{i, data})
+	r.blocks = append(r.blocks, cachedBlock{index: i, size: size, data: data})
 	return data, nil
 }
 
