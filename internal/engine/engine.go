@@ -508,7 +508,7 @@ func (r *runner) step(ctx context.Context, i int, scope map[string]any) error {
 			c.add(n)
 		}
 		c.count++
-		if !r.plan.keep[i] && !r.plan.streams[i] {
+		if !r.plan.keep[i] && st.Module.Collect == nil {
 			return nil
 		}
 		if c.sink == nil && int64(len(c.items)) >= r.e.opts.MaxAggregate {

@@ -20,9 +20,6 @@ type plan struct {
 	// keep says an aggregate keeps the bundles it collects (items: true,
 	// the default); one that does not holds none in memory.
 	keep map[int]bool
-	// streams says an aggregate's module takes the bundles itself
-	// (Module.Collect).
-	streams map[int]bool
 	// closes maps a loop's step (one that emits many bundles) to the
 	// aggregate that closes it.
 	closes map[int]int
@@ -30,7 +27,7 @@ type plan struct {
 }
 
 func newPlan(f *flow.Flow) (*plan, error) {
-	p := &plan{aggFrom: map[int]string{}, keep: map[int]bool{}, streams: map[int]bool{}, closes: map[int]int{}, steps: f.Steps}
+	p := &plan{aggFrom: map[int]string{}, keep: map[int]bool{}, closes: map[int]int{}, steps: f.Steps}
 	sourceOf := map[int]int{} // aggregate to its loop's step
 	for a, st := range f.Steps {
 		if st.Module.Control != module.Collects {
@@ -42,11 +39,11 @@ func newPlan(f *flow.Flow) (*plan, error) {
 		if err != nil || !t.IsLiteral() {
 			return nil, fmt.Errorf("step %q: with.from must be a step id, not an expression", st.ID)
 		}
-		// A module that collects itself takes each bundle as it comes; the
-		// engine keeps none (but a parallel branch's, until merged).
+		// A module that collects itself (Module.Collect) takes each bundle
+		// as it comes; the engine keeps none (but a parallel branch's,
+		// until merged).
 		p.keep[a] = st.Module.Collect == nil
-		p.streams[a] = st.Module.Collect != nil
-		if t := st.With["items"]; t != nil && !p.streams[a] {
+		if t := st.With["items"]; t != nil && p.keep[a] {
 			v, err := t.Eval(context.Background(), flow.Env(nil, nil, nil))
 			keep, ok := v.(bool)
 			if err != nil || !ok || !t.IsLiteral() {

@@ -78,7 +78,8 @@ type Module struct {
 
 // Collector takes the bundles a collecting step gathers. The engine calls
 // Add for each, in the loop's order (never two at once), then Close once;
-// or Abort when the run fails, which removes whatever Add wrote.
+// or Abort when the run fails, which removes whatever Add wrote. A Close
+// that fails leaves nothing behind either.
 type Collector interface {
 	Add(item map[string]any) error
 	Close() (Bundle, error)
