@@ -83,8 +83,11 @@ type partWriter struct {
 func newPartWriter(ctx context.Context, env module.Env, c *s3client.Client, cl *s3.Client, bucket, key, contentType string, tune tuning, tracker module.Tracker) *partWriter {
 	ctx, cancel := context.WithCancelCause(ctx)
 	w := &partWriter{ctx: ctx, cancel: cancel, cl: cl, env: env, tracker: tracker,
-		bucket: aws.String(bucket), key: aws.String(key), contentType: aws.String(contentType),
+		bucket: aws.String(bucket), key: aws.String(key),
 		first: max(tune.partSize, int64(minUploadPartMiB)<<20), free: make(chan []byte, max(tune.parallel, 0)+1), next: 1}
+	if contentType != "" {
+		w.contentType = aws.String(contentType)
+	}
 	if c.Config().RequestChecksumCalculation != aws.RequestChecksumCalculationWhenRequired {
 		w.alg = types.ChecksumAlgorithmCrc32
 	}
