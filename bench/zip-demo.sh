@@ -8,8 +8,8 @@
 #   bytes are compared with the source's (both downloaded by the aws CLI);
 #   s3flow s3 unzip-file unzips it into another folder, and the aws CLI
 #   lists the same keys, sizes and ETags there as in the source.
-# It prints the wall time, the peak RSS (VmHWM) and the peak anonymous RSS
-# (RssAnon, sampled every 20 ms) of each s3flow command. Nothing is
+# It prints the wall time, CPU time, peak RSS and peak anonymous RSS
+# (RssAnon) of each s3flow command, measured by bench/peak.py. Nothing is
 # asserted about time or memory; the checks of the data fail the script.
 #
 #   bash bench/zip-demo.sh                   # versitygw, 2,000 objects, 3 GiB
@@ -95,24 +95,14 @@ aws s3 cp --recursive "$work/seed" s3://demo/src/
 rm -rf "$work/seed"
 printf '%s: %d objects, %d MiB, from 1 KiB to 64 MiB\n\n' "$SERVER" "$N" "$((seeded >> 20))"
 
-# measure LABEL CMD...: wall time, VmHWM and peak RssAnon of CMD.
+# measure LABEL CMD...: wall time, CPU, peak RSS and peak RssAnon of CMD
+# (bench/peak.py).
 measure() {
-	local label=$1
+	local label=$1 got secs cpu rss anon
 	shift
-	local start end pid anon=0 hwm=0 a h
-	start=$(date +%s.%N)
-	"$@" >"$work/out.json" 2>"$work/err.txt" &
-	pid=$!
-	while kill -0 "$pid" 2>/dev/null; do
-		a=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-		h=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-		[ -n "$a" ] && [ "$a" -gt "$anon" ] && anon=$a
-		[ -n "$h" ] && [ "$h" -gt "$hwm" ] && hwm=$h
-		sleep 0.02
-	done
-	wait "$pid" || { cat "$work/err.txt"; return 1; }
-	end=$(date +%s.%N)
-	printf '%-28s %8.1f s %6d MiB peak RSS %6d MiB anonymous\n' "$label" "$(awk "BEGIN {print $end - $start}")" "$((hwm >> 10))" "$((anon >> 10))"
+	got=$(/usr/bin/python3 bench/peak.py "$@")
+	IFS=$'\t' read -r secs cpu rss anon <<<"$got"
+	printf '%-28s %8.1f s %8.1f s CPU %6d MiB peak RSS %6d MiB anonymous\n' "$label" "$secs" "$cpu" "$rss" "$anon"
 }
 
 measure "s3flow s3 zip-files" "$work/s3flow" s3 zip-files -c demo --bucket demo --prefix src --to-path archive/src.zip

@@ -529,12 +529,7 @@ func (r *runner) loop(ctx context.Context, i, agg int, scope map[string]any) err
 	c := &collected{}
 	if st.Module.Collect != nil {
 		// Its inputs see the steps before the loop.
-		env := r.env(scope)
-		in, err := r.inputsFor(ctx, st, env)
-		var menv module.Env
-		if err == nil {
-			menv, err = r.moduleEnv(ctx, st, env)
-		}
+		in, menv, err := r.prepare(ctx, st, r.env(scope))
 		if err == nil {
 			c.sink, err = st.Module.Collect(ctx, menv, in)
 		}

@@ -28,12 +28,7 @@ var errRollback = errors.New("stopped by on_error: rollback")
 // and passes each bundle it emits on to the next step.
 func (r *runner) runStep(ctx context.Context, i int, scope map[string]any) error {
 	st := r.f.Steps[i]
-	env := r.env(scope)
-	in, err := r.inputsFor(ctx, st, env)
-	var menv module.Env
-	if err == nil {
-		menv, err = r.moduleEnv(ctx, st, env)
-	}
+	in, menv, err := r.prepare(ctx, st, r.env(scope))
 	if err != nil {
 		// Bad inputs do not get better by retrying: retry's "then" applies.
 		r.record(ctx, Event{StepID: st.ID, Step: i, Module: st.Module.Name, Status: EventFailed, Error: err.Error(), Started: time.Now()})
@@ -243,6 +238,17 @@ func evalContext(ctx context.Context, st *flow.Step) context.Context {
 
 // inputsFor evaluates the step's templates for this bundle and checks the
 // values against the module's declaration.
+// prepare is what a step runs with: its checked inputs and its module's
+// environment (the connection resolved).
+func (r *runner) prepare(ctx context.Context, st *flow.Step, env map[string]any) (module.Values, module.Env, error) {
+	in, err := r.inputsFor(ctx, st, env)
+	if err != nil {
+		return nil, module.Env{}, err
+	}
+	menv, err := r.moduleEnv(ctx, st, env)
+	return in, menv, err
+}
+
 func (r *runner) inputsFor(ctx context.Context, st *flow.Step, env map[string]any) (module.Values, error) {
 	raw := make(map[string]any, len(st.With))
 	ectx := evalContext(ctx, st)

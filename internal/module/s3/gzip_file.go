@@ -178,8 +178,7 @@ func runCodec(ctx context.Context, env module.Env, in module.Values, emit func(m
 	// what is left of the stream. The region is found first instead.
 	cl := targetClient(ctx, c, p.toBucket)
 	up := newPartWriter(ctx, env, c, cl, p.toBucket, p.toKey, contentType, tune, tracker)
-	counted := &codecOutputCounter{w: up}
-	read, err := t(counted, src)
+	read, err := t(up, src)
 	if err != nil {
 		up.Abort()
 		var upErr *uploadError
@@ -194,7 +193,7 @@ func runCodec(ctx context.Context, env module.Env, in module.Values, emit func(m
 		return fmt.Errorf("write %q to bucket %q: %w", p.toKey, p.toBucket, s3client.Explain(err))
 	}
 	return emit(module.Bundle{
-		"bucket": p.toBucket, "key": p.toKey, "size": counted.n, "sourceSize": read,
+		"bucket": p.toBucket, "key": p.toKey, "size": up.Written(), "sourceSize": read,
 		"etag": etag, "versionId": versionID,
 	})
 }
@@ -214,28 +213,6 @@ func targetClient(ctx context.Context, c *s3client.Client, bucket string) *s3.Cl
 	})
 	return found
 }
-
-// codecOutputCounter counts the bytes written through it; an error of
-// the upload comes back marked as one, to tell it from the source's.
-type codecOutputCounter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *codecOutputCounter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	if err != nil {
-		err = &uploadError{err}
-	}
-	return n, err
-}
-
-// uploadError is an error of the upload a codec writes into.
-type uploadError struct{ err error }
-
-func (e *uploadError) Error() string { return e.err.Error() }
-func (e *uploadError) Unwrap() error { return e.err }
 
 // openObject starts a GET of the whole object and returns its body to
 // stream from. The body is checked against the object's full-object

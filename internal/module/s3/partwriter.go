@@ -71,10 +71,24 @@ type partWriter struct {
 	next     int32 // the number of the part being filled
 	wg       sync.WaitGroup
 
+	// written counts the bytes written, sent or not.
+	written int64
+
 	mu    sync.Mutex
 	parts []types.CompletedPart
 	sent  int64
 }
+
+// Written is how many bytes were written: the object's size once closed.
+func (w *partWriter) Written() int64 { return w.written }
+
+// uploadError marks an error of the upload a writer's caller sees from
+// Write, to tell it from an error of what was being written (a source
+// that could not be read).
+type uploadError struct{ err error }
+
+func (e *uploadError) Error() string { return e.err.Error() }
+func (e *uploadError) Unwrap() error { return e.err }
 
 // newPartWriter starts writing key in bucket, whose parts start at
 // tune.partSize with up to tune.parallel in flight while the next fills
@@ -99,15 +113,16 @@ func (w *partWriter) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		if w.buf == nil {
 			if err := w.take(); err != nil {
-				return written, err
+				return written, &uploadError{err}
 			}
 		}
 		n := copy(w.buf[len(w.buf):cap(w.buf)], p)
 		w.buf = w.buf[:len(w.buf)+n]
 		p, written = p[n:], written+n
+		w.written += int64(n)
 		if len(w.buf) == cap(w.buf) {
 			if err := w.send(); err != nil {
-				return written, err
+				return written, &uploadError{err}
 			}
 		}
 	}
@@ -129,15 +144,16 @@ func (w *partWriter) ReadFrom(r io.Reader) (int64, error) {
 	for {
 		if w.buf == nil {
 			if err := w.take(); err != nil {
-				return read, err
+				return read, &uploadError{err}
 			}
 		}
 		n, err := r.Read(w.buf[len(w.buf):cap(w.buf)])
 		w.buf = w.buf[:len(w.buf)+n]
 		read += int64(n)
+		w.written += int64(n)
 		if len(w.buf) == cap(w.buf) {
 			if serr := w.send(); serr != nil {
-				return read, serr
+				return read, &uploadError{serr}
 			}
 		}
 		if errors.Is(err, io.EOF) {

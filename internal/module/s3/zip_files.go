@@ -9,7 +9,6 @@ import (
 	"io"
 	"iter"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -185,8 +184,7 @@ func zipToObject(ctx context.Context, env module.Env, c *s3client.Client, cl *s3
 	tracker := env.StartProgress(p.dstKey, -1)
 	defer tracker.Done()
 	up := newPartWriter(ctx, env, c, cl, p.dstBucket, p.dstKey, "application/zip", tune, tracker)
-	var written atomic.Int64
-	n, err := writeZip(ctx, &countingWriter{w: up, n: &written}, zipEntries(ctx, cl, p), objectFetcher(cl, p.bucket), p.method, p.parallel)
+	n, err := writeZip(ctx, up, zipEntries(ctx, cl, p), objectFetcher(cl, p.bucket), p.method, p.parallel)
 	if err != nil {
 		up.Abort()
 		return nil, err
@@ -195,19 +193,7 @@ func zipToObject(ctx context.Context, env module.Env, c *s3client.Client, cl *s3
 	if err != nil {
 		return nil, err
 	}
-	return module.Bundle{"bucket": p.dstBucket, "key": p.dstKey, "entries": n, "size": written.Load(), "etag": etag}, nil
-}
-
-// countingWriter counts what goes through it.
-type countingWriter struct {
-	w io.Writer
-	n *atomic.Int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n.Add(int64(n))
-	return n, err
+	return module.Bundle{"bucket": p.dstBucket, "key": p.dstKey, "entries": n, "size": up.Written(), "etag": etag}, nil
 }
 
 // zipEntries yields the files to zip: the keys given, or a listing of the

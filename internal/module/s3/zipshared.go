@@ -103,7 +103,7 @@ func (r *objectReaderAt) readHeadersOf(avg int64) {
 	if avg >= readAtBlock {
 		size = headerBlock
 	}
-	if size != r.block0() {
+	if size != r.blockLen() {
 		r.blockSize, r.blocks = size, nil
 	}
 }
@@ -112,7 +112,8 @@ func (r *objectReaderAt) readHeadersOf(avg int64) {
 // 30 bytes, its name and its extra field, all but always.
 const headerBlock = 4 << 10
 
-func (r *objectReaderAt) block0() int64 {
+// blockLen is the size of the blocks read now.
+func (r *objectReaderAt) blockLen() int64 {
 	if r.blockSize == 0 {
 		return readAtBlock
 	}
@@ -136,7 +137,7 @@ func (r *objectReaderAt) ReadAt(p []byte, off int64) (int, error) {
 			return n, io.EOF
 		}
 		r.mu.Lock()
-		size := r.block0()
+		size := r.blockLen()
 		r.mu.Unlock()
 		b, err := r.block(at/size, size)
 		if err != nil {
