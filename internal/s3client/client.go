@@ -221,6 +221,7 @@ func (c *Client) S3(region string) *s3.Client {
 		// Objects stored without checksums are normal (older objects, most
 		// S3-compatible stores); the SDK would log a line for each GET.
 		o.DisableLogOutputChecksumValidationSkipped = true
+		o.EndpointResolverV2 = newEndpointCache(s3.NewDefaultEndpointResolverV2())
 		if r, ok := o.Retryer.(aws.RetryerV2); ok {
 			o.Retryer = retryCutBodies{r}
 		}

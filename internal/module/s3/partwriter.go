@@ -1,7 +1,6 @@
 package s3
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/partbuf"
 	"github.com/s3flow/s3flow/internal/s3client"
 )
 
@@ -63,10 +63,9 @@ type partWriter struct {
 	tracker                  module.Tracker
 
 	first    int64
-	small    int64  // the buffer's size for an object smaller than a part (see expect)
-	buf      []byte // the part being filled
-	free     chan []byte
-	made     int // buffers allocated, at most cap(free)
+	small    int64         // the buffer's size for an object smaller than a part (see expect)
+	part     *partbuf.Part // the part being filled
+	slots    chan struct{} // one per part in memory: parallel+1
 	uploadID *string
 	next     int32 // the number of the part being filled
 	wg       sync.WaitGroup
@@ -98,7 +97,7 @@ func newPartWriter(ctx context.Context, env module.Env, c *s3client.Client, cl *
 	ctx, cancel := context.WithCancelCause(ctx)
 	w := &partWriter{ctx: ctx, cancel: cancel, cl: cl, env: env, tracker: tracker,
 		bucket: aws.String(bucket), key: aws.String(key),
-		first: max(tune.partSize, int64(minUploadPartMiB)<<20), free: make(chan []byte, max(tune.parallel, 0)+1), next: 1}
+		first: max(tune.partSize, int64(minUploadPartMiB)<<20), slots: make(chan struct{}, max(tune.parallel, 0)+1), next: 1}
 	if contentType != "" {
 		w.contentType = aws.String(contentType)
 	}
@@ -111,16 +110,16 @@ func newPartWriter(ctx context.Context, env module.Env, c *s3client.Client, cl *
 func (w *partWriter) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
-		if w.buf == nil {
+		if w.part == nil {
 			if err := w.take(); err != nil {
 				return written, &uploadError{err}
 			}
 		}
-		n := copy(w.buf[len(w.buf):cap(w.buf)], p)
-		w.buf = w.buf[:len(w.buf)+n]
+		n := copy(w.part.Space(), p)
+		w.part.Wrote(n)
 		p, written = p[n:], written+n
 		w.written += int64(n)
-		if len(w.buf) == cap(w.buf) {
+		if w.part.Full() {
 			if err := w.send(); err != nil {
 				return written, &uploadError{err}
 			}
@@ -142,16 +141,16 @@ func (w *partWriter) expect(size int64) {
 func (w *partWriter) ReadFrom(r io.Reader) (int64, error) {
 	var read int64
 	for {
-		if w.buf == nil {
+		if w.part == nil {
 			if err := w.take(); err != nil {
 				return read, &uploadError{err}
 			}
 		}
-		n, err := r.Read(w.buf[len(w.buf):cap(w.buf)])
-		w.buf = w.buf[:len(w.buf)+n]
+		n, err := r.Read(w.part.Space())
+		w.part.Wrote(n)
 		read += int64(n)
 		w.written += int64(n)
-		if len(w.buf) == cap(w.buf) {
+		if w.part.Full() {
 			if serr := w.send(); serr != nil {
 				return read, &uploadError{serr}
 			}
@@ -165,37 +164,26 @@ func (w *partWriter) ReadFrom(r io.Reader) (int64, error) {
 	}
 }
 
-// take gets an empty buffer the size of the next part: a free one, a new
-// one while fewer than parallel+1 exist, else it waits for a part to go up.
+// take gets an empty buffer the size of the next part, once fewer than
+// parallel+1 parts are in memory (else it waits for one to go up).
 func (w *partWriter) take() error {
+	select {
+	case w.slots <- struct{}{}:
+	case <-w.ctx.Done():
+		return context.Cause(w.ctx)
+	}
 	size := partSizeAt(w.first, w.next)
-	if w.small > 0 && w.next == 1 && w.made == 0 {
-		w.made++
-		w.buf = make([]byte, 0, w.small)
-		return nil
+	if w.small > 0 && w.next == 1 {
+		size = w.small
 	}
-	for {
-		var b []byte
-		select {
-		case b = <-w.free:
-		default:
-			if w.made < cap(w.free) {
-				w.made++
-				w.buf = make([]byte, 0, size)
-				return nil
-			}
-			select {
-			case b = <-w.free:
-			case <-w.ctx.Done():
-				return context.Cause(w.ctx)
-			}
-		}
-		if int64(cap(b)) == size {
-			w.buf = b[:0]
-			return nil
-		}
-		w.made-- // the parts have grown: this one is too small
-	}
+	w.part = partbuf.NewPart(int(size))
+	return nil
+}
+
+// done gives back a part's buffer once nothing reads it.
+func (w *partWriter) done(part *partbuf.Part) {
+	part.Release()
+	<-w.slots
 }
 
 // send starts the upload of the full buffer as the next part.
@@ -213,13 +201,14 @@ func (w *partWriter) send() error {
 		}
 		w.uploadID = out.UploadId
 	}
-	part, n := w.buf, w.next
-	w.buf, w.next = nil, w.next+1
+	part, n := w.part, w.next
+	w.part, w.next = nil, w.next+1
 	w.wg.Go(func() {
-		defer func() { w.free <- part }()
+		defer w.done(part)
+		size := int64(part.Len())
 		out, err := w.cl.UploadPart(w.ctx, &s3.UploadPartInput{
 			Bucket: w.bucket, Key: w.key, UploadId: w.uploadID, PartNumber: aws.Int32(n),
-			Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(len(part))), ChecksumAlgorithm: w.alg,
+			Body: part.NewReader(), ContentLength: aws.Int64(size), ChecksumAlgorithm: w.alg,
 		})
 		if err != nil {
 			w.cancel(fmt.Errorf("part %d: %w", n, err))
@@ -229,7 +218,7 @@ func (w *partWriter) send() error {
 		w.parts = append(w.parts, types.CompletedPart{PartNumber: aws.Int32(n), ETag: out.ETag,
 			ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C, ChecksumCRC64NVME: out.ChecksumCRC64NVME,
 			ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256})
-		w.sent += int64(len(part))
+		w.sent += size
 		sent := w.sent
 		w.mu.Unlock()
 		w.tracker.Update(sent, -1)
@@ -243,22 +232,31 @@ func (w *partWriter) Close() (etag, versionID string, err error) {
 	if w.uploadID == nil {
 		// All of it fits one part: one PUT.
 		defer w.cancel(nil)
-		body := w.buf
+		part := w.part
+		if part == nil {
+			part = partbuf.NewPart(0)
+		} else {
+			defer w.done(part)
+			w.part = nil
+		}
 		out, err := w.cl.PutObject(w.ctx, &s3.PutObjectInput{
-			Bucket: w.bucket, Key: w.key, Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
+			Bucket: w.bucket, Key: w.key, Body: part.NewReader(), ContentLength: aws.Int64(int64(part.Len())),
 			ContentType: w.contentType, ChecksumAlgorithm: w.alg,
 		})
 		if err != nil {
 			return "", "", err
 		}
-		w.tracker.Update(int64(len(body)), -1)
+		w.tracker.Update(int64(part.Len()), -1)
 		return aws.ToString(out.ETag), aws.ToString(out.VersionId), nil
 	}
-	if len(w.buf) > 0 {
+	if w.part != nil && w.part.Len() > 0 {
 		if err := w.send(); err != nil {
 			w.Abort()
 			return "", "", err
 		}
+	} else if w.part != nil { // the data ended just after a part
+		w.done(w.part)
+		w.part = nil
 	}
 	w.wg.Wait()
 	if err := context.Cause(w.ctx); err != nil {
@@ -283,6 +281,10 @@ func (w *partWriter) Close() (etag, versionID string, err error) {
 func (w *partWriter) Abort() {
 	w.cancel(errors.New("the upload was aborted"))
 	w.wg.Wait()
+	if w.part != nil {
+		w.done(w.part)
+		w.part = nil
+	}
 	if w.uploadID == nil {
 		return
 	}

@@ -56,17 +56,26 @@ func TestPartWriter(t *testing.T) {
 			cl := c.S3("")
 			tune := tuning{partSize: 5 << 20, parallel: 2}
 			for _, tt := range []struct {
-				key   string
-				size  int
-				parts string // the ETag's suffix
+				key      string
+				size     int
+				parts    string // the ETag's suffix
+				readFrom bool
 			}{
-				{"small.bin", 1 << 20, ""},
-				{"empty.bin", 0, ""},
+				{"small.bin", 1 << 20, "", false},
+				{"empty.bin", 0, "", false},
 				// 5 + 5 + 10 + 10 + 15 MiB: five parts, not nine of 5 MiB.
-				{"large.bin", len(data), "-5"},
+				{"large.bin", len(data), "-5", false},
+				// Read to its end by ReadFrom, which ends on a part's edge
+				// with an empty buffer taken.
+				{"edge.bin", 10 << 20, "-2", true},
 			} {
 				w := newPartWriter(context.Background(), module.Env{}, c, cl, bucket, tt.key, "application/octet-stream", tune, module.Env{}.StartProgress(tt.key, -1))
-				for rest, step := data[:tt.size], 1; len(rest) > 0; step = step*7%(3<<20) + 1 {
+				if tt.readFrom {
+					if _, err := w.ReadFrom(bytes.NewReader(data[:tt.size])); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for rest, step := data[:tt.size], 1; !tt.readFrom && len(rest) > 0; step = step*7%(3<<20) + 1 {
 					n := min(step, len(rest))
 					if _, err := w.Write(rest[:n]); err != nil {
 						t.Fatal(err)
@@ -76,6 +85,9 @@ func TestPartWriter(t *testing.T) {
 				etag, _, err := w.Close()
 				if err != nil {
 					t.Fatalf("%s: %v", tt.key, err)
+				}
+				if len(w.slots) != 0 {
+					t.Errorf("%s: %d buffers still lent after Close", tt.key, len(w.slots))
 				}
 				if tt.parts != "" && !strings.HasSuffix(strings.Trim(etag, `"`), tt.parts) || tt.parts == "" && strings.Contains(etag, "-") {
 					t.Errorf("%s: ETag %s, want parts %q", tt.key, etag, tt.parts)
@@ -92,6 +104,9 @@ func TestPartWriter(t *testing.T) {
 				t.Fatal(err)
 			}
 			w.Abort()
+			if len(w.slots) != 0 {
+				t.Errorf("%d buffers still lent after Abort", len(w.slots))
+			}
 			ups, err := cl.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
 			if err != nil || len(ups.Uploads) != 0 {
 				t.Errorf("multipart uploads left behind: %v, %v", err, ups.Uploads)

@@ -370,8 +370,8 @@ func unzipOne(ctx context.Context, env module.Env, c *s3client.Client, cl *s3.Cl
 	var inflated io.Reader = counted
 	// An empty file may be stored with no deflate data at all.
 	if f.Method == zip.Deflate && f.CompressedSize64 > 0 {
-		fr := flate.NewReader(counted)
-		defer fr.Close()
+		fr := inflater(counted)
+		defer inflaters.Put(fr)
 		inflated = fr
 	}
 	g := &inflateGuard{r: inflated, compressed: counted, name: f.Name, declared: f.UncompressedSize64, crc: f.CRC32,
@@ -399,6 +399,19 @@ func unzipOne(ctx context.Context, env module.Env, c *s3client.Client, cl *s3.Cl
 		return "", 0, fmt.Errorf("upload %q as %q: %w", f.Name, e.key, s3client.Explain(err))
 	}
 	return etag, g.n, nil
+}
+
+// inflaters holds deflate readers for reuse: each holds a 32 KiB window
+// and its tables, which would be garbage after every entry.
+var inflaters sync.Pool
+
+func inflater(r io.Reader) io.Reader {
+	if fr, ok := inflaters.Get().(io.Reader); ok {
+		if err := fr.(flate.Resetter).Reset(r, nil); err == nil {
+			return fr
+		}
+	}
+	return flate.NewReader(r)
 }
 
 // countingReader counts the compressed bytes read.
