@@ -6,7 +6,8 @@
 # runs per second. Two configurations:
 #   sqlite    one "s3flow server --workers 8" on its embedded SQLite
 #   postgres  "s3flow server --workers 0" and two "s3flow worker --workers 8"
-#             on a throwaway PostgreSQL cluster (start_postgres)
+#             on a throwaway PostgreSQL cluster (start_postgres), once with
+#             fsync off and once with fsync and synchronous commits on
 # Every process has its own S3FLOW_HOME under a temporary folder that is
 # removed at the end, with everything started here.
 #
@@ -96,21 +97,25 @@ load "SQLite: server --workers 8" "$addr"
 stop_all
 
 ensure_postgres
-start_postgres "$work"
-"$PG_BIN/psql" -q "$S3FLOW_TEST_POSTGRES" -c 'CREATE DATABASE s3flow_load' >/dev/null
-S3FLOW_DATABASE=${S3FLOW_TEST_POSTGRES%/postgres\?*}/s3flow_load?sslmode=disable
-S3FLOW_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-export S3FLOW_DATABASE S3FLOW_ENCRYPTION_KEY
-addr=127.0.0.1:$(free_port)
-token pg-server
-start pg-server server --addr "$addr" --workers 0
-wait_log pg-server "s3flow server listening"
-start pg-w1 worker --id w1 --workers 8
-wait_log pg-w1 "River client started"
-start pg-w2 worker --id w2 --workers 8
-wait_log pg-w2 "River client started"
-load "PostgreSQL: server --workers 0 + 2 × worker --workers 8" "$addr"
-stop_all
+for fsync in off on; do
+	PG_FSYNC=$fsync start_postgres "$work"
+	"$PG_BIN/psql" -q "$S3FLOW_TEST_POSTGRES" -c 'CREATE DATABASE s3flow_load' >/dev/null
+	S3FLOW_DATABASE=${S3FLOW_TEST_POSTGRES%/postgres\?*}/s3flow_load?sslmode=disable
+	S3FLOW_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	export S3FLOW_DATABASE S3FLOW_ENCRYPTION_KEY
+	addr=127.0.0.1:$(free_port)
+	token pg-server
+	start pg-server server --addr "$addr" --workers 0
+	wait_log pg-server "s3flow server listening"
+	start pg-w1 worker --id w1 --workers 8
+	wait_log pg-w1 "River client started"
+	start pg-w2 worker --id w2 --workers 8
+	wait_log pg-w2 "River client started"
+	load "PostgreSQL (fsync=$fsync): server --workers 0 + 2 × worker --workers 8" "$addr"
+	stop_all
+	stop_postgres
+	rm -rf "$work"/pg-server "$work"/pg-w1 "$work"/pg-w2
+done
 
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) after the test"
 echo

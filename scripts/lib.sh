@@ -309,11 +309,14 @@ as_postgres() {
 }
 
 # start_postgres DIR makes a throwaway cluster in DIR/pg (trust auth, no
-# fsync: test data only), starts it on a free 127.0.0.1 port with its
-# socket in DIR/pg, and exports S3FLOW_TEST_POSTGRES, the superuser's URL.
-# Tests create a database of their own in it.
+# fsync: test data only; PG_FSYNC=on makes it durable, for benchmarks),
+# starts it on a free 127.0.0.1 port with its socket in DIR/pg, and exports
+# S3FLOW_TEST_POSTGRES, the superuser's URL. Tests create a database of
+# their own in it.
 start_postgres() {
-	local dir=$1/pg port
+	local dir=$1/pg port durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	[ "${PG_FSYNC:-off}" = on ] && durability="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+	rm -rf "$dir"
 	mkdir -p "$dir"
 	# The postgres user must reach DIR/pg through DIR (mktemp makes it 0700).
 	if [ "$(id -u)" -eq 0 ]; then chmod o+x "$1"; chown postgres "$dir"; chmod 700 "$dir"; fi
@@ -322,7 +325,7 @@ start_postgres() {
 	port=$(free_port)
 	PG_DATA=$dir/data
 	as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$dir/postgres.log" -w -t 60 \
-		-o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null ||
+		-o "-h 127.0.0.1 -p $port -k $dir $durability -c max_connections=200" start >/dev/null ||
 		{ echo "postgres did not start:"; cat "$dir/postgres.log"; return 1; }
 	S3FLOW_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 	export S3FLOW_TEST_POSTGRES

@@ -128,3 +128,26 @@ func TestEndpointCacheConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// BenchmarkEndpoint is the cost per request of the SDK's endpoint rules
+// against the cache (the SDK resolves twice per request).
+func BenchmarkEndpoint(b *testing.B) {
+	p := endpointCases["custom endpoint"]
+	p.Key = aws.String("incoming/2026/12/03/report-0001.csv")
+	for _, bc := range []struct {
+		name     string
+		resolver s3.EndpointResolverV2
+	}{
+		{"rules", s3.NewDefaultEndpointResolverV2()},
+		{"cached", newEndpointCache(s3.NewDefaultEndpointResolverV2())},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bc.resolver.ResolveEndpoint(context.Background(), p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
