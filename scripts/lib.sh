@@ -173,7 +173,10 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 }
 
 # start_versitygw DIR starts a standalone versitygw (POSIX backend, data in
-# DIR/data) on a free 127.0.0.1 port and waits for its health check.
+# DIR/data) on a free 127.0.0.1 port and waits for its health check. With
+# keep-alive, as S3 and the other servers do: by default versitygw answers
+# every request with "Connection: close", and each request of every client
+# then pays for a new connection.
 start_versitygw() {
 	local dir=$1 port
 	mkdir -p "$dir/data"
@@ -182,7 +185,7 @@ start_versitygw() {
 	S3FLOW_TEST_SECRET_KEY=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	S3FLOW_TEST_ENDPOINT="http://127.0.0.1:$port"
 	ROOT_ACCESS_KEY="$S3FLOW_TEST_ACCESS_KEY" ROOT_SECRET_KEY="$S3FLOW_TEST_SECRET_KEY" \
-		"$VERSITYGW" --port "127.0.0.1:$port" --health /health --quiet posix "$dir/data" >"$dir/versitygw.log" 2>&1 &
+		"$VERSITYGW" --port "127.0.0.1:$port" --health /health --quiet --keep-alive posix "$dir/data" >"$dir/versitygw.log" 2>&1 &
 	VERSITYGW_PID=$!
 	for _ in $(seq 1 100); do
 		if curl -fsS -m 2 -o /dev/null "$S3FLOW_TEST_ENDPOINT/health" 2>/dev/null; then return 0; fi

@@ -11,11 +11,17 @@ import (
 // step's error. What the branches collect for open aggregates is merged
 // in the order the bundles were emitted, not the order branches finish,
 // so a flow's results do not depend on its concurrency.
+//
+// The branches run on up to N workers that take one after another: a
+// goroutine per bundle grew its stack anew for the SDK's deep call chains
+// every time (copying it three times over: an eighth of a bulk upload's
+// CPU).
 type fanOut struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	parent *runner
 	slots  chan struct{}
+	tasks  chan branchTask // to an idle worker
 	wg     sync.WaitGroup
 
 	mu  sync.Mutex
@@ -24,11 +30,20 @@ type fanOut struct {
 	// items until every earlier branch has been merged.
 	started, merged int
 	done            map[int]map[int]*collected
+	workers         int
+}
+
+// branchTask is the k-th branch, run by child.
+type branchTask struct {
+	k     int
+	child *runner
+	run   func(context.Context) error
 }
 
 func (r *runner) fanOut(ctx context.Context, n int) *fanOut {
 	ctx, cancel := context.WithCancelCause(ctx)
-	return &fanOut{ctx: ctx, cancel: cancel, parent: r, slots: make(chan struct{}, n), done: map[int]map[int]*collected{}}
+	return &fanOut{ctx: ctx, cancel: cancel, parent: r, slots: make(chan struct{}, n),
+		tasks: make(chan branchTask), done: map[int]map[int]*collected{}}
 }
 
 // do starts branch (whose runner is child) once a slot is free. It returns
@@ -47,15 +62,39 @@ func (fo *fanOut) do(child *runner, branch func(context.Context) error) error {
 		return err
 	}
 	fo.mu.Lock()
-	k := fo.started
+	t := branchTask{k: fo.started, child: child, run: branch}
 	fo.started++
+	sent, spawn := false, false
+	select {
+	case fo.tasks <- t:
+		sent = true
+	default:
+		// No worker idle: start one while fewer than N exist. With N,
+		// one has given up its slot (this branch holds it) and is on its
+		// way back for the next task.
+		spawn = fo.workers < cap(fo.slots)
+		if spawn {
+			fo.workers++
+		}
+	}
 	fo.mu.Unlock()
-	fo.wg.Go(func() {
-		err := branch(fo.ctx)
-		<-fo.slots
-		fo.finish(k, child, err)
-	})
+	switch {
+	case sent:
+	case spawn:
+		fo.wg.Go(func() { fo.work(t) })
+	default:
+		fo.tasks <- t
+	}
 	return nil
+}
+
+// work runs t, then every task sent to it until wait.
+func (fo *fanOut) work(t branchTask) {
+	for ok := true; ok; t, ok = <-fo.tasks {
+		err := t.run(fo.ctx)
+		<-fo.slots
+		fo.finish(t.k, t.child, err)
+	}
 }
 
 func (fo *fanOut) finish(k int, child *runner, err error) {
@@ -91,6 +130,7 @@ func (fo *fanOut) firstErr() error {
 
 // wait waits for every branch and returns the first error.
 func (fo *fanOut) wait() error {
+	close(fo.tasks)
 	fo.wg.Wait()
 	fo.cancel(nil)
 	return fo.firstErr()

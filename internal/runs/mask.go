@@ -64,6 +64,44 @@ func record(v map[string]any) string {
 	if v == nil {
 		return "{}"
 	}
+	if plain(v) {
+		// Only types the masking walks: its copy is the JSON's as is.
+		b, err := json.Marshal(Mask(v))
+		if err != nil {
+			return unrecordable(err)
+		}
+		return string(b)
+	}
+	return recordViaJSON(v)
+}
+
+// plain reports whether v holds nothing but maps of strings, lists and
+// scalars, which Mask sees whole; a bundle is most often just that.
+func plain(v any) bool {
+	switch x := v.(type) {
+	case nil, string, bool, int, int64, float64, json.Number:
+		return true
+	case map[string]any:
+		for _, e := range x {
+			if !plain(e) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		for _, e := range x {
+			if !plain(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// recordViaJSON is record for values of any type: to JSON, back to
+// generic maps and lists, masked, to JSON again.
+func recordViaJSON(v map[string]any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return unrecordable(err)
