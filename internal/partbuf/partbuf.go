@@ -124,27 +124,30 @@ func (p *Part) Release() {
 	p.chunks, p.n = nil, 0
 }
 
-// NewReader reads the bytes written, from the first; it can seek, so a
-// request can be signed, checksummed and retried.
-func (p *Part) NewReader() *Reader { return &Reader{p: p} }
+// NewReader reads the bytes written so far, from the first; it can seek,
+// so a request can be signed, checksummed and retried. It keeps its own
+// view of the chunks: a transport that reads on after its request has
+// returned, and the part was released, reads stale bytes, never out of
+// bounds.
+func (p *Part) NewReader() *Reader { return &Reader{chunks: p.chunks, n: p.n} }
 
 // Reader reads a Part.
 type Reader struct {
-	p   *Part
-	off int64
+	chunks [][]byte
+	n      int
+	off    int64
 }
 
 func (r *Reader) Read(b []byte) (int, error) {
-	p := r.p
-	if r.off >= int64(p.n) {
+	if r.off >= int64(r.n) {
 		return 0, io.EOF
 	}
 	read := 0
-	for len(b) > 0 && r.off < int64(p.n) {
-		size := len(p.chunks[0])
-		c := p.chunks[r.off/int64(size)]
+	for len(b) > 0 && r.off < int64(r.n) {
+		size := len(r.chunks[0])
+		c := r.chunks[r.off/int64(size)]
 		at := int(r.off % int64(size))
-		end := min(len(c), at+p.n-int(r.off))
+		end := min(len(c), at+r.n-int(r.off))
 		n := copy(b, c[at:end])
 		b, read, r.off = b[n:], read+n, r.off+int64(n)
 	}
@@ -157,7 +160,7 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	case io.SeekCurrent:
 		offset += r.off
 	case io.SeekEnd:
-		offset += int64(r.p.n)
+		offset += int64(r.n)
 	default:
 		return 0, errors.New("partbuf: invalid whence")
 	}

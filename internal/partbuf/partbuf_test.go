@@ -149,3 +149,19 @@ func TestConcurrentParts(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A transport may read a request's body after the request returned and
+// the part was released: the reader then reads stale bytes, no further
+// than the part went.
+func TestReaderAfterRelease(t *testing.T) {
+	p := NewPart(2*ChunkSize + 7)
+	for !p.Full() {
+		p.Wrote(len(p.Space()))
+	}
+	r := p.NewReader()
+	p.Release()
+	got, err := io.ReadAll(r)
+	if err != nil || len(got) != 2*ChunkSize+7 {
+		t.Errorf("read %d bytes (%v) after release, want %d", len(got), err, 2*ChunkSize+7)
+	}
+}
