@@ -119,7 +119,16 @@ type runLimits struct {
 func (l *runLimits) flags(cmd *cobra.Command) {
 	cmd.Flags().Int64Var(&l.bundles, "max-bundles", engine.DefaultMaxBundles, "stop a run whose listing steps emit more bundles than this")
 	cmd.Flags().Int64Var(&l.aggregate, "max-aggregate", engine.DefaultMaxAggregate, "stop a run whose aggregate would hold more items than this in memory")
-	cmd.Flags().IntVar(&l.detail, "history-detail", runs.DefaultDetail, "bundles of each step a run's history keeps whole; past them, the ones that went well are kept as counts, bytes and durations (failures always whole; -1 keeps all; a flow's history_detail wins)")
+	cmd.Flags().IntVar(&l.detail, "history-detail", runs.DefaultDetail, "bundles of each step a run's history keeps whole; past them, the ones that went well are kept as counts, bytes and durations (failures always whole; 0 keeps counts only; -1 keeps all; a flow's history_detail wins)")
+}
+
+// historyDetail is --history-detail as the history's Detail, whose 0
+// means the default.
+func (l *runLimits) historyDetail() int {
+	if l.detail == 0 {
+		return runs.CountsOnly
+	}
+	return l.detail
 }
 
 func newRunCmd(a *app) *cobra.Command {

@@ -30,7 +30,7 @@ func (a *app) execute(ctx context.Context, f *flow.Flow, inputs, trigger map[str
 	if err != nil {
 		return err
 	}
-	hist.Detail = o.limits.detail
+	hist.Detail = o.limits.historyDetail()
 	conns, err := a.resolver(ctx)
 	if err != nil {
 		return err

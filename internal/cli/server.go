@@ -157,7 +157,7 @@ func newServer(ctx context.Context, a *app, o *serverOptions) (*server.Server, f
 	srv, err := server.New(ctx, server.Config{
 		DB: st.DB(), Connections: st, Registry: a.registry, Resolver: conns,
 		FlowsDir: o.flows, WatchFlows: o.watchFlows, FilesRoot: o.filesRoot, RunLocks: runLockDir(home), Workers: o.workers, ID: o.id, RescueAfter: o.rescueAfter, MaxWebhookBody: o.maxBody,
-		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate, HistoryDetail: o.limits.detail,
+		MaxBundles: o.limits.bundles, MaxAggregate: o.limits.aggregate, HistoryDetail: o.limits.historyDetail(),
 		AllowPrivateEndpoints:   o.allowPrivate,
 		AllowMachineCredentials: o.allowMachineCredentials,
 		LocalEventsHome:         home,

@@ -16,6 +16,11 @@ import (
 // neither the flow (history_detail) nor the Store (Detail) says.
 const DefaultDetail = 1000
 
+// CountsOnly as a Store's Detail keeps no bundle whole: all that went
+// well are counted (what --history-detail 0 asks for; a Detail of 0 is
+// the default).
+const CountsOnly = -2
+
 // StepSummary is what a run kept of the bundles of one step, with one
 // status, past its detail: how many, the bytes they moved (the sum of
 // their outputs' size), and how long they took.
@@ -62,6 +67,8 @@ func (s *Store) detail(run string, flowDetail int) {
 		limit = -1
 	case flowDetail > 0:
 		limit = int64(flowDetail)
+	case s.Detail == CountsOnly:
+		limit = 0
 	case s.Detail < 0:
 		limit = -1
 	case s.Detail > 0:
