@@ -30,7 +30,8 @@ type fanOut struct {
 	// items until every earlier branch has been merged.
 	started, merged int
 	done            map[int]map[int]*collected
-	workers         int
+	// workers counts the goroutines that run branches, at most N.
+	workers int
 }
 
 // branchTask is the k-th branch, run by child.

@@ -8,8 +8,8 @@
 // Outside, a chunk counts once and goes from one part to the next; all
 // chunks being one size, any part reuses any chunk, so the memory held is
 // what the most parts in flight at once needed, and no more. (Mapping
-// fresh pages instead costs a page fault per 4 KiB: measured, a third
-// more CPU for an unzip.)
+// fresh pages instead costs a page fault per 4 KiB: measured, 65% more
+// CPU for an unzip of 1,000 MiB.)
 //
 // A chunk is never unmapped: an HTTP transport may still read a request's
 // body after the request has returned, and reading an unmapped page would
@@ -99,15 +99,14 @@ func (p *Part) Space() []byte {
 	if p.Full() {
 		return nil
 	}
+	if !p.pooled { // one slice of the part's size
+		return p.chunks[0][p.n:]
+	}
 	off := p.n % ChunkSize
-	if p.pooled && off == 0 && p.n/ChunkSize == len(p.chunks) {
+	if off == 0 && p.n/ChunkSize == len(p.chunks) {
 		p.chunks = append(p.chunks, chunks.get())
 	}
-	last := p.chunks[len(p.chunks)-1]
-	if !p.pooled {
-		off = p.n
-	}
-	return last[off:min(len(last), off+p.limit-p.n)]
+	return p.chunks[len(p.chunks)-1][off:min(ChunkSize, off+p.limit-p.n)]
 }
 
 // Wrote confirms that n bytes were written at the start of Space.

@@ -33,7 +33,8 @@ type Store struct {
 	Durable bool
 	// Detail is how many bundles of each step of a run are kept whole
 	// (the first ones); past it the bundles that went well are kept as
-	// counts, sizes and durations (0: DefaultDetail; negative: all). A
+	// counts, sizes and durations (0: DefaultDetail; CountsOnly: none
+	// whole; other negatives: all). A
 	// flow's history_detail wins over it.
 	Detail int
 	// Worker, when set, is recorded as the process of the runs StartRun
