@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"time"
 )
 
 // Masked is what the history keeps in place of a secret value.
@@ -76,10 +77,12 @@ func record(v map[string]any) string {
 }
 
 // plain reports whether v holds nothing but maps of strings, lists and
-// scalars, which Mask sees whole; a bundle is most often just that.
+// scalars, which Mask sees whole; a bundle is most often just that. A time
+// is a scalar too: its JSON is a string, as it is after the round trip.
 func plain(v any) bool {
 	switch x := v.(type) {
-	case nil, string, bool, int, int64, float64, json.Number:
+	case nil, string, bool, json.Number, time.Time,
+		int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
 		return true
 	case map[string]any:
 		for _, e := range x {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A bundle of plain maps, lists and scalars is recorded without the round
@@ -16,6 +17,8 @@ func TestRecordPlainAsViaJSON(t *testing.T) {
 			"list": []any{map[string]any{"password": "p", "n": 1.5}, "token", nil, true}, "api_token": "t"},
 		"numbers": {"f": 0.1, "big": float64(1e21), "neg": int(-3), "n": json.Number("12345678901234567890")},
 		"empty":   {},
+		"times and sized numbers": {"modified": time.Date(2026, 12, 3, 13, 40, 1, 123456789, time.FixedZone("x", 3600)),
+			"zero": time.Time{}, "i32": int32(-7), "u64": uint64(1) << 63, "f32": float32(0.1), "b": uint8(255)},
 	} {
 		if !plain(v) {
 			t.Fatalf("%s: not plain", name)

@@ -1,6 +1,7 @@
 package s3client
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +55,46 @@ func TestSharedKey(t *testing.T) {
 	}
 	if sharedKey(base, "", Options{}) != key {
 		t.Error("the same connection makes another client")
+	}
+}
+
+// TestSharedReuse: the same connection value finds the same client again,
+// by value or (with a source connection) by key; a changed secret, region
+// or logger finds another.
+func TestSharedReuse(t *testing.T) {
+	ctx := t.Context()
+	conn := connection.Connection{Name: "reuse", Kind: connection.KindKeys, AccessKeyID: "AKIAREUSE",
+		SecretAccessKey: connection.NewSecret("one"), Region: "eu-west-1", Endpoint: "http://127.0.0.1:1", PathStyle: true}
+	get := func(c connection.Connection, region string, opts Options) *Client {
+		t.Helper()
+		cl, err := Shared(ctx, c, region, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	first := get(conn, "", Options{})
+	if get(conn, "", Options{}) != first {
+		t.Error("the same connection made another client")
+	}
+	other := conn
+	other.SecretAccessKey = connection.NewSecret("two")
+	if get(other, "", Options{}) == first {
+		t.Error("another secret found the first client")
+	}
+	if get(conn, "us-west-2", Options{}) == first || get(conn, "", Options{Logger: slog.New(slog.DiscardHandler)}) == first {
+		t.Error("another region or logger found the first client")
+	}
+	withSource := conn
+	withSource.SourceConn = &connection.Connection{Name: "src", Kind: connection.KindKeys, AccessKeyID: "AKIASRC", SecretAccessKey: connection.NewSecret("s")}
+	viaKey := get(withSource, "", Options{})
+	copied := *withSource.SourceConn
+	withSource.SourceConn = &copied
+	if get(withSource, "", Options{}) != viaKey {
+		t.Error("an equal source connection made another client")
+	}
+	copied.SecretAccessKey = connection.NewSecret("changed")
+	if get(withSource, "", Options{}) == viaKey {
+		t.Error("a changed source connection found the old client")
 	}
 }
