@@ -20,9 +20,18 @@ import (
 // reflection and digest cost 15 µs for every object a flow touches.
 var shared = struct {
 	mu      sync.Mutex
-	clients map[string]*Client
-	byValue map[valueKey]*Client
-}{clients: map[string]*Client{}, byValue: map[valueKey]*Client{}}
+	clients map[string]*sharedClient
+	byValue map[valueKey]*sharedClient
+}{clients: map[string]*sharedClient{}, byValue: map[valueKey]*sharedClient{}}
+
+// sharedClient is one cache entry. The first caller makes the client while
+// holding mu, so the branches of a concurrent step that all start at once
+// wait for one configuration load (which parses AWS_CA_BUNDLE, about 1 MB
+// of allocation) instead of each making a client only one of them keeps.
+type sharedClient struct {
+	mu     sync.Mutex
+	client *Client // nil until made; a failure leaves it nil for the next caller to try
+}
 
 // valueKey is a connection without a source connection (which it would
 // only hold by pointer), its region and options. Every field takes part,
@@ -41,43 +50,52 @@ const maxShared = 128
 // connection (its every field, the secrets by digest), region, options and
 // logger, and reused after that. Clients are safe for concurrent use.
 func Shared(ctx context.Context, conn connection.Connection, region string, opts Options) (*Client, error) {
+	e := sharedEntry(conn, region, opts)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.client == nil {
+		c, err := newClient(ctx, conn, region, opts)
+		if err != nil {
+			return nil, err
+		}
+		e.client = c
+	}
+	return e.client, nil
+}
+
+// newClient is New; tests count its calls.
+var newClient = New
+
+// sharedEntry finds or adds the cache entry for conn, region and opts.
+func sharedEntry(conn connection.Connection, region string, opts Options) *sharedClient {
 	vk, byValue := valueKey{conn, region, opts}, conn.SourceConn == nil
 	if byValue {
 		shared.mu.Lock()
-		c, ok := shared.byValue[vk]
+		e, ok := shared.byValue[vk]
 		shared.mu.Unlock()
 		if ok {
-			return c, nil
+			return e
 		}
 	}
 	key := sharedKey(conn, region, opts)
 	shared.mu.Lock()
-	c, ok := shared.clients[key]
-	shared.mu.Unlock()
-	if !ok {
-		var err error
-		if c, err = New(ctx, conn, region, opts); err != nil {
-			return nil, err
-		}
-	}
-	shared.mu.Lock()
 	defer shared.mu.Unlock()
-	if prev, ok := shared.clients[key]; ok {
-		c = prev
-	} else {
+	e, ok := shared.clients[key]
+	if !ok {
 		if len(shared.clients) >= maxShared {
-			shared.clients = map[string]*Client{}
-			shared.byValue = map[valueKey]*Client{}
+			shared.clients = map[string]*sharedClient{}
+			shared.byValue = map[valueKey]*sharedClient{}
 		}
-		shared.clients[key] = c
+		e = &sharedClient{}
+		shared.clients[key] = e
 	}
 	if byValue {
 		if len(shared.byValue) >= maxShared {
-			shared.byValue = map[valueKey]*Client{}
+			shared.byValue = map[valueKey]*sharedClient{}
 		}
-		shared.byValue[vk] = c
+		shared.byValue[vk] = e
 	}
-	return c, nil
+	return e
 }
 
 // sharedKey tells clients apart by every field of the connection — found

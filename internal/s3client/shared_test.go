@@ -1,8 +1,11 @@
 package s3client
 
 import (
+	"context"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,5 +99,38 @@ func TestSharedReuse(t *testing.T) {
 	copied.SecretAccessKey = connection.NewSecret("changed")
 	if get(withSource, "", Options{}) == viaKey {
 		t.Error("a changed source connection found the old client")
+	}
+}
+
+// TestSharedOnceUnderConcurrency: the branches of a concurrent step asking
+// at once for a client wait for one to be made, and all get it.
+func TestSharedOnceUnderConcurrency(t *testing.T) {
+	var made atomic.Int32
+	newClient = func(ctx context.Context, conn connection.Connection, region string, opts Options) (*Client, error) {
+		made.Add(1)
+		return New(ctx, conn, region, opts)
+	}
+	t.Cleanup(func() { newClient = New })
+	conn := connection.Connection{Name: "herd", Kind: connection.KindKeys, AccessKeyID: "AKIAHERD",
+		SecretAccessKey: connection.NewSecret("herd"), Region: "eu-west-1", Endpoint: "http://127.0.0.1:1", PathStyle: true}
+	clients := make([]*Client, 16)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			c, err := Shared(t.Context(), conn, "", Options{})
+			if err != nil {
+				t.Error(err)
+			}
+			clients[i] = c
+		})
+	}
+	wg.Wait()
+	if n := made.Load(); n != 1 {
+		t.Errorf("%d clients were made for one connection", n)
+	}
+	for _, c := range clients {
+		if c != clients[0] {
+			t.Fatal("the branches got different clients")
+		}
 	}
 }
