@@ -39,6 +39,13 @@ type printer struct {
 
 	rows int
 	tw   *tabwriter.Writer
+
+	// For JSON: one buffer and encoder for every bundle, the keys
+	// encoded once. A listing prints tens of thousands of bundles.
+	buf      bytes.Buffer
+	enc      *json.Encoder
+	keys     map[string][]byte
+	declared map[string]bool
 }
 
 // tableFlushRows bounds how many rows a table holds in memory to align
@@ -62,25 +69,36 @@ func newPrinter(w io.Writer, format string, outputs []module.Output, vertical bo
 
 // Print writes one bundle.
 func (p *printer) Print(b module.Bundle) error {
-	defer func() { p.rows++ }()
+	err := p.print(b)
+	if err == nil {
+		// Only what was written counts: a JSON array's first element is
+		// the first one written.
+		p.rows++
+	}
+	return err
+}
+
+func (p *printer) print(b module.Bundle) error {
 	switch p.format {
 	case formatJSONL:
-		line, err := p.marshal(b)
-		if err != nil {
+		p.buf.Reset()
+		if err := p.marshal(b); err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(p.w, "%s\n", line)
+		p.buf.WriteByte('\n')
+		_, err := p.w.Write(p.buf.Bytes())
 		return err
 	case formatJSON:
-		line, err := p.marshal(b)
-		if err != nil {
+		p.buf.Reset()
+		if p.rows == 0 {
+			p.buf.WriteString("[\n  ")
+		} else {
+			p.buf.WriteString(",\n  ")
+		}
+		if err := p.marshal(b); err != nil {
 			return err
 		}
-		sep := ",\n  "
-		if p.rows == 0 {
-			sep = "[\n  "
-		}
-		_, err = fmt.Fprintf(p.w, "%s%s", sep, line)
+		_, err := p.w.Write(p.buf.Bytes())
 		return err
 	}
 	if p.vertical {
@@ -151,40 +169,65 @@ func (p *printer) Close() error {
 	return nil
 }
 
-// marshal writes the declared fields in order, then any others sorted.
-func (p *printer) marshal(b module.Bundle) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
-	keys := append([]string{}, p.fields...)
-	var extra []string
-	for k := range b {
-		if !slices.Contains(p.fields, k) {
-			extra = append(extra, k)
+// marshal appends b to p.buf as a JSON object: the declared fields in
+// order, then any others sorted.
+func (p *printer) marshal(b module.Bundle) error {
+	if p.enc == nil {
+		p.enc = json.NewEncoder(&p.buf)
+		p.enc.SetEscapeHTML(false)
+		p.keys = map[string][]byte{}
+		p.declared = map[string]bool{}
+		for _, f := range p.fields {
+			p.declared[f] = true
 		}
 	}
-	slices.Sort(extra)
-	keys = append(keys, extra...)
-	first := true
-	for _, k := range keys {
-		v, ok := b[k]
-		if !ok {
-			continue
-		}
+	p.buf.WriteByte('{')
+	first, seen := true, 0
+	field := func(k string, v any) error {
 		if !first {
-			buf.WriteByte(',')
+			p.buf.WriteByte(',')
 		}
 		first = false
-		kb, _ := encodeJSON(k)
-		vb, err := encodeJSON(jsonValue(v))
-		if err != nil {
-			return nil, fmt.Errorf("encode %s: %w", k, err)
+		kb, ok := p.keys[k]
+		if !ok {
+			kb, _ = encodeJSON(k)
+			if len(p.keys) < 1024 { // the declared fields, and a few more
+				p.keys[k] = kb
+			}
 		}
-		buf.Write(kb)
-		buf.WriteByte(':')
-		buf.Write(vb)
+		p.buf.Write(kb)
+		p.buf.WriteByte(':')
+		// Encode writes nothing when it fails, and a newline after the value.
+		if err := p.enc.Encode(jsonValue(v)); err != nil {
+			return fmt.Errorf("encode %s: %w", k, err)
+		}
+		p.buf.Truncate(p.buf.Len() - 1)
+		return nil
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	for _, k := range p.fields {
+		if v, ok := b[k]; ok {
+			seen++
+			if err := field(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	if len(b) > seen {
+		var extra []string
+		for k := range b {
+			if !p.declared[k] {
+				extra = append(extra, k)
+			}
+		}
+		slices.Sort(extra)
+		for _, k := range extra {
+			if err := field(k, b[k]); err != nil {
+				return err
+			}
+		}
+	}
+	p.buf.WriteByte('}')
+	return nil
 }
 
 // jsonValue writes times in UTC; a zero time (never verified, say) is null.

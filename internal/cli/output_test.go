@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"testing"
@@ -217,6 +218,38 @@ func TestCellMapsAsJSON(t *testing.T) {
 	} {
 		if got := cell(tt.v); got != tt.want {
 			t.Errorf("cell(%#v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}
+
+// A value JSON cannot hold fails its bundle with the field's name, and
+// nothing of that bundle is written: the bundles around it stay whole.
+func TestPrinterEncodeError(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{formatJSONL, formatJSON} {
+		var buf bytes.Buffer
+		p, err := newPrinter(&buf, format, testOutputs, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range []module.Bundle{{"key": "bad", "size": math.NaN()}, {"key": "a", "size": int64(1)}, {"key": "bad", "size": math.Inf(1)}} {
+			err := p.Print(b)
+			if b["key"] == "bad" && (err == nil || !strings.Contains(err.Error(), "encode size")) {
+				t.Errorf("%s: got %v, want an error naming the field", format, err)
+			}
+		}
+		if err := p.Print(module.Bundle{"key": "b", "size": int64(2)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{
+			formatJSONL: "{\"key\":\"a\",\"size\":1}\n{\"key\":\"b\",\"size\":2}\n",
+			formatJSON:  "[\n  {\"key\":\"a\",\"size\":1},\n  {\"key\":\"b\",\"size\":2}\n]\n",
+		}[format]
+		if got := buf.String(); got != want {
+			t.Errorf("%s: got\n%q\nwant\n%q", format, got, want)
 		}
 	}
 }
