@@ -3,7 +3,9 @@ package runs
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -66,14 +68,103 @@ func record(v map[string]any) string {
 		return "{}"
 	}
 	if plain(v) {
-		// Only types the masking walks: its copy is the JSON's as is.
-		b, err := json.Marshal(Mask(v))
+		// Only types the masking walks: written masked as they are.
+		w := plainWriters.Get().(*plainWriter)
+		w.buf.Reset()
+		err := w.write(v)
+		out := w.buf.String()
+		if w.buf.Cap() <= 64<<10 { // a rare huge bundle's buffer is not kept
+			plainWriters.Put(w)
+		}
 		if err != nil {
 			return unrecordable(err)
 		}
-		return string(b)
+		return out
 	}
 	return recordViaJSON(v)
+}
+
+// plainWriter writes a plain value, masked, as json.Marshal(Mask(v))
+// would, without the copy Mask makes and the reflection Marshal needs
+// for maps: the history records a few of these for every bundle.
+type plainWriter struct {
+	buf  bytes.Buffer
+	enc  *json.Encoder
+	keys []string
+}
+
+var plainWriters = sync.Pool{New: func() any {
+	w := &plainWriter{}
+	w.enc = json.NewEncoder(&w.buf)
+	return w
+}}
+
+func (w *plainWriter) write(v any) error {
+	switch x := v.(type) {
+	case map[string]any:
+		if x == nil {
+			w.buf.WriteString("null")
+			return nil
+		}
+		// Marshal's order: keys sorted by their bytes. w.keys is shared by
+		// every depth: each level uses what it appended, then cuts it off.
+		from := len(w.keys)
+		for k := range x {
+			w.keys = append(w.keys, k)
+		}
+		keys := w.keys[from:]
+		slices.Sort(keys)
+		w.buf.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				w.buf.WriteByte(',')
+			}
+			if err := w.scalar(k); err != nil {
+				return err
+			}
+			w.buf.WriteByte(':')
+			var err error
+			if SecretName(k) {
+				err = w.scalar(Masked)
+			} else {
+				err = w.write(x[k])
+			}
+			if err != nil {
+				return err
+			}
+		}
+		w.buf.WriteByte('}')
+		clear(keys)
+		w.keys = w.keys[:from]
+		return nil
+	case []any:
+		if x == nil {
+			w.buf.WriteString("null")
+			return nil
+		}
+		w.buf.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				w.buf.WriteByte(',')
+			}
+			if err := w.write(e); err != nil {
+				return err
+			}
+		}
+		w.buf.WriteByte(']')
+		return nil
+	}
+	return w.scalar(v)
+}
+
+// scalar writes v with encoding/json's own rules (escaping, numbers,
+// times); Encode writes nothing on failure and a newline after the value.
+func (w *plainWriter) scalar(v any) error {
+	if err := w.enc.Encode(v); err != nil {
+		return err
+	}
+	w.buf.Truncate(w.buf.Len() - 1)
+	return nil
 }
 
 // plain reports whether v holds nothing but maps of strings, lists and
