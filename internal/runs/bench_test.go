@@ -3,7 +3,11 @@ package runs_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/s3flow/s3flow/internal/engine"
+	"github.com/s3flow/s3flow/internal/flow"
+	"github.com/s3flow/s3flow/internal/runs"
 	"github.com/s3flow/s3flow/internal/store"
 )
 
@@ -56,4 +60,36 @@ func dbSize(b *testing.B, db *store.DB) int64 {
 		b.Fatal(err)
 	}
 	return n
+}
+
+// BenchmarkEventWrites queues step events as a bulk upload's history does
+// (a file's bundle in, the object's bundle out) and writes them in
+// batches; it reports the cost per event, recording included.
+func BenchmarkEventWrites(b *testing.B) {
+	for _, dialect := range []store.Dialect{store.SQLite, store.Postgres} {
+		b.Run(fmt.Sprint(dialect), func(b *testing.B) {
+			db := openDB(b, dialect)
+			hist := runs.New(db)
+			ctx := b.Context()
+			started := time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)
+			if err := hist.StartRun(ctx, engine.RunInfo{ID: "bench", Flow: "upload", Started: started, HistoryDetail: flow.HistoryDetailAll}); err != nil {
+				b.Fatal(err)
+			}
+			seq := int64(0)
+			for b.Loop() {
+				seq++
+				ev := engine.Event{RunID: "bench", Seq: seq, Path: fmt.Sprintf("files#%d", seq), StepID: "put", Step: 1, Module: "s3.upload_file",
+					Status: engine.EventOK, Started: started, Duration: time.Millisecond,
+					Input: map[string]any{"bucket": "small", "folder": "p", "file": fmt.Sprintf("/data/small/f%05d.bin", seq)},
+					Output: map[string]any{"bucket": "small", "key": fmt.Sprintf("p/f%05d.bin", seq), "etag": `"0123456789abcdef0123456789abcdef"`,
+						"size": int64(10240), "versionId": "", "location": "http://127.0.0.1/small/p/f.bin"}}
+				if err := hist.Event(ctx, ev); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := hist.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
 }

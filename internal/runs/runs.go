@@ -160,24 +160,62 @@ func (s *Store) write(ctx context.Context, events []engine.Event, sums map[sumKe
 		return err
 	}
 	defer tx.Rollback()
-	if len(events) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO run_events (run_id, seq, path, step_id, step_index, module, attempt, status,
-		input, output, output_cut, error, started_at, duration_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, ev := range events {
-			if _, err := stmt.ExecContext(ctx, ev.RunID, ev.Seq, ev.Path, ev.StepID, ev.Step, ev.Module, ev.Attempt, ev.Status,
-				nullJSON(ev.Input), nullJSON(ev.Output), ev.OutputCut, ev.Error, FormatTime(ev.Started), ev.Duration.Microseconds()); err != nil {
-				return fmt.Errorf("record event %d of run %s: %w", ev.Seq, ev.RunID, err)
-			}
-		}
+	if err := insertEvents(ctx, tx, events); err != nil {
+		return err
 	}
 	if err := writeSummaries(ctx, tx, sums); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// eventsPerInsert is how many events one INSERT statement writes: one
+// statement per row cost a round through database/sql and the driver
+// each (14 columns: 896 parameters, within SQLite's and PostgreSQL's
+// limits).
+const eventsPerInsert = 64
+
+const insertEventsHead = `INSERT INTO run_events (run_id, seq, path, step_id, step_index, module, attempt, status,
+	input, output, output_cut, error, started_at, duration_us) VALUES `
+
+// insertEventsSQL is the INSERT of n events.
+func insertEventsSQL(n int) string {
+	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	return insertEventsHead + strings.Repeat(row+", ", n-1) + row
+}
+
+var insertFullSQL = insertEventsSQL(eventsPerInsert)
+
+// insertEvents writes events in statements of eventsPerInsert rows, the
+// last one shorter.
+func insertEvents(ctx context.Context, tx *store.Tx, events []engine.Event) error {
+	var full *sql.Stmt
+	args := make([]any, 0, 14*min(len(events), eventsPerInsert))
+	for len(events) > 0 {
+		n := min(len(events), eventsPerInsert)
+		args = args[:0]
+		for _, ev := range events[:n] {
+			args = append(args, ev.RunID, ev.Seq, ev.Path, ev.StepID, ev.Step, ev.Module, ev.Attempt, ev.Status,
+				nullJSON(ev.Input), nullJSON(ev.Output), ev.OutputCut, ev.Error, FormatTime(ev.Started), ev.Duration.Microseconds())
+		}
+		var err error
+		if n == eventsPerInsert {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, insertFullSQL); err != nil {
+					return err
+				}
+				defer full.Close()
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, insertEventsSQL(n), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("record events %d to %d of run %s: %w", events[0].Seq, events[n-1].Seq, events[0].RunID, err)
+		}
+		events = events[n:]
+	}
+	return nil
 }
 
 // FinishRun writes the remaining events and the run's outcome.
