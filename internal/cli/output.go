@@ -40,12 +40,12 @@ type printer struct {
 	rows int
 	tw   *tabwriter.Writer
 
-	// For JSON: one buffer and encoder for every bundle, the keys
-	// encoded once. A listing prints tens of thousands of bundles.
+	// For JSON: one buffer and encoder for every bundle, the declared
+	// fields' keys encoded once. A listing prints tens of thousands of
+	// bundles.
 	buf      bytes.Buffer
 	enc      *json.Encoder
-	keys     map[string][]byte
-	declared map[string]bool
+	declared map[string][]byte
 }
 
 // tableFlushRows bounds how many rows a table holds in memory to align
@@ -175,11 +175,19 @@ func (p *printer) marshal(b module.Bundle) error {
 	if p.enc == nil {
 		p.enc = json.NewEncoder(&p.buf)
 		p.enc.SetEscapeHTML(false)
-		p.keys = map[string][]byte{}
-		p.declared = map[string]bool{}
+		p.declared = map[string][]byte{}
 		for _, f := range p.fields {
-			p.declared[f] = true
+			p.declared[f], _ = encodeJSON(f)
 		}
+	}
+	// encode appends v; Encode writes nothing when it fails, and a newline
+	// after the value.
+	encode := func(v any) error {
+		if err := p.enc.Encode(v); err != nil {
+			return err
+		}
+		p.buf.Truncate(p.buf.Len() - 1)
+		return nil
 	}
 	p.buf.WriteByte('{')
 	first, seen := true, 0
@@ -188,20 +196,15 @@ func (p *printer) marshal(b module.Bundle) error {
 			p.buf.WriteByte(',')
 		}
 		first = false
-		kb, ok := p.keys[k]
-		if !ok {
-			kb, _ = encodeJSON(k)
-			if len(p.keys) < 1024 { // the declared fields, and a few more
-				p.keys[k] = kb
-			}
-		}
-		p.buf.Write(kb)
-		p.buf.WriteByte(':')
-		// Encode writes nothing when it fails, and a newline after the value.
-		if err := p.enc.Encode(jsonValue(v)); err != nil {
+		if kb, ok := p.declared[k]; ok {
+			p.buf.Write(kb)
+		} else if err := encode(k); err != nil {
 			return fmt.Errorf("encode %s: %w", k, err)
 		}
-		p.buf.Truncate(p.buf.Len() - 1)
+		p.buf.WriteByte(':')
+		if err := encode(jsonValue(v)); err != nil {
+			return fmt.Errorf("encode %s: %w", k, err)
+		}
 		return nil
 	}
 	for _, k := range p.fields {
@@ -215,7 +218,7 @@ func (p *printer) marshal(b module.Bundle) error {
 	if len(b) > seen {
 		var extra []string
 		for k := range b {
-			if !p.declared[k] {
+			if _, ok := p.declared[k]; !ok {
 				extra = append(extra, k)
 			}
 		}
