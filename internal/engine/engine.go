@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -70,7 +69,8 @@ type Resumer interface {
 type WaitResumer interface {
 	// Waits returns the output of the last EventWaiting of each step that
 	// was waiting when the run stopped (its last event for the bundle), by
-	// Event.Path + "|" + step id.
+	// Event.Path + "|" + step id. It is asked only of a run whose
+	// Completed seq is above 0: a wait is a recorded event.
 	Waits(ctx context.Context, runID string) (map[string]map[string]any, error)
 }
 
@@ -253,11 +253,8 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 	if id == "" {
 		id = NewRunID()
 	}
-	spool, err := os.MkdirTemp(e.opts.SpoolDir, "s3flow-run-"+id+"-")
-	if err != nil {
-		return nil, fmt.Errorf("make a spool folder: %w", err)
-	}
-	defer os.RemoveAll(spool)
+	spool := &spool{parent: e.opts.SpoolDir, prefix: "s3flow-run-" + id + "-"}
+	defer spool.remove()
 	r := &runner{
 		e: e, f: f, plan: p, id: id, spool: spool, inputs: checked, trigger: flowtrigger.Typed(trigger), aggs: map[int]*collected{},
 		shared: &runShared{conns: map[string]connection.Connection{}, outputs: map[string]int64{}, handled: map[string]int64{},
@@ -272,7 +269,9 @@ func (e *Engine) Start(ctx context.Context, f *flow.Flow, inputs, trigger map[st
 			}
 			r.done, r.shared.seq = done, seq
 		}
-		if res, ok := e.opts.Recorder.(WaitResumer); ok {
+		// A run that recorded no events yet (queued, never started: most
+		// runs a worker takes) waited for nothing.
+		if res, ok := e.opts.Recorder.(WaitResumer); ok && r.shared.seq > 0 {
 			waits, err := res.Waits(ctx, id)
 			if err != nil {
 				return nil, fmt.Errorf("read what run %s waited for before: %w", id, err)
@@ -384,7 +383,7 @@ type runner struct {
 	f       *flow.Flow
 	plan    *plan
 	id      string
-	spool   string
+	spool   *spool
 	inputs  map[string]any
 	trigger map[string]any
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -844,4 +846,78 @@ steps:
 	}
 	wantStatus(t, res, engine.StatusSucceeded)
 	wantStrings(t, "echo calls", h.calls["test.echo"], []string{"2026/12/01 07:00"})
+}
+
+// TestSpoolMadeWhenNeeded: a run's spool folder is made when the first
+// step whose module spools runs (it sees the folder, which exists), not
+// for steps that do not (they see none), and it is gone after the run.
+func TestSpoolMadeWhenNeeded(t *testing.T) {
+	t.Parallel()
+	h := setup(t)
+	parent := t.TempDir()
+	entries := func() int {
+		t.Helper()
+		des, err := os.ReadDir(parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(des)
+	}
+	type seen struct {
+		spool   string
+		folders int
+	}
+	var got []seen
+	look := func(env module.Env) {
+		s := seen{spool: env.SpoolDir, folders: entries()}
+		if s.spool != "" {
+			if fi, err := os.Stat(s.spool); err != nil || !fi.IsDir() || filepath.Dir(s.spool) != parent {
+				t.Errorf("the spool %q is not a folder in %q: %v", s.spool, parent, err)
+			}
+		}
+		got = append(got, s)
+	}
+	h.reg.Register(
+		&module.Module{
+			Name:    "test.plain",
+			Outputs: []module.Output{{Name: "ok", Type: module.Bool}},
+			Run: func(_ context.Context, env module.Env, _ module.Values, emit func(module.Bundle) error) error {
+				look(env)
+				return emit(module.Bundle{"ok": true})
+			},
+		},
+		&module.Module{
+			Name:    "test.spooler",
+			Outputs: []module.Output{{Name: "file", Type: module.FileRef, FlowOnly: true}},
+			Run: func(_ context.Context, env module.Env, _ module.Values, emit func(module.Bundle) error) error {
+				look(env)
+				return emit(module.Bundle{})
+			},
+		},
+	)
+	f := h.parse(t, `name: t
+steps:
+  - {id: a, module: test.plain}
+  - {id: b, module: test.spooler}
+  - {id: c, module: test.spooler}
+  - {id: d, module: test.plain}
+`)
+	e := engine.New(engine.Options{Registry: h.reg, Recorder: h.rec, SpoolDir: parent})
+	res, err := e.Run(t.Context(), f, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, res, engine.StatusSucceeded)
+	if len(got) != 4 {
+		t.Fatalf("%d steps ran, want 4: %+v", len(got), got)
+	}
+	if got[0] != (seen{"", 0}) || got[3].spool != "" {
+		t.Errorf("steps that do not spool saw %+v and %+v, want no spool (and no folder made before the first that does)", got[0], got[3])
+	}
+	if got[1].spool == "" || got[1].folders != 1 || got[2].spool != got[1].spool {
+		t.Errorf("spooling steps saw %+v and %+v, want one folder, the same", got[1], got[2])
+	}
+	if n := entries(); n != 0 {
+		t.Errorf("%d entries left in the spool's parent after the run", n)
+	}
 }

@@ -271,7 +271,14 @@ func (r *runner) inputsFor(ctx context.Context, st *flow.Step, env map[string]an
 }
 
 func (r *runner) moduleEnv(ctx context.Context, st *flow.Step, env map[string]any) (module.Env, error) {
-	menv := module.Env{Logger: r.e.opts.Logger, SpoolDir: r.spool, Files: r.e.opts.Files}
+	menv := module.Env{Logger: r.e.opts.Logger, Files: r.e.opts.Files}
+	if st.Module.Spools() {
+		dir, err := r.spool.dir()
+		if err != nil {
+			return menv, err
+		}
+		menv.SpoolDir = dir
+	}
 	if st.Connection == nil {
 		return menv, nil
 	}

@@ -86,7 +86,7 @@ func TestQueueMasks(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer tx.Rollback()
-		if err := hist.QueueTx(ctx, tx, engine.RunInfo{ID: "q2", Flow: "f", Inputs: inputs, Trigger: trigger, Started: time.Now()}, 42); err != nil {
+		if err := hist.QueueTx(ctx, tx, runs.Queued{Run: engine.RunInfo{ID: "q2", Flow: "f", Inputs: inputs, Trigger: trigger, Started: time.Now()}, Job: 42}); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(); err != nil {

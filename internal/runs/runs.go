@@ -179,9 +179,12 @@ const insertEventsHead = `INSERT INTO run_events (run_id, seq, path, step_id, st
 	input, output, output_cut, error, started_at, duration_us) VALUES `
 
 // insertEventsSQL is the INSERT of n events.
-func insertEventsSQL(n int) string {
-	row := "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	return insertEventsHead + strings.Repeat(row+", ", n-1) + row
+func insertEventsSQL(n int) string { return rowsSQL(insertEventsHead, 14, n) }
+
+// rowsSQL is head followed by n rows of cols parameters each.
+func rowsSQL(head string, cols, n int) string {
+	row := "(" + strings.Repeat("?, ", cols-1) + "?)"
+	return head + strings.Repeat(row+", ", n-1) + row
 }
 
 var insertFullSQL = insertEventsSQL(eventsPerInsert)
@@ -238,21 +241,26 @@ func (s *Store) FinishRunTx(ctx context.Context, end engine.RunEnd, also func(co
 	if !end.Finished.IsZero() {
 		finished = FormatTime(end.Finished)
 	}
+	const outcome = `UPDATE runs SET status = ?, error = ?, finished_at = ?,
+		errors_ignored = ?, errors_resumed = ?, bundles_broken = ? WHERE id = ?`
+	args := []any{end.Status, end.Error, finished, end.Ignored, end.Resumed, end.Broken, end.ID}
+	if also == nil {
+		// One statement: no transaction to open and commit around it.
+		if _, err := s.db.ExecContext(ctx, outcome, args...); err != nil {
+			return fmt.Errorf("record the end of run %s: %w", end.ID, err)
+		}
+		return nil
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("record the end of run %s: %w", end.ID, err)
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, finished_at = ?,
-		errors_ignored = ?, errors_resumed = ?, bundles_broken = ? WHERE id = ?`,
-		end.Status, end.Error, finished, end.Ignored, end.Resumed, end.Broken, end.ID)
-	if err != nil {
+	if _, err := tx.ExecContext(ctx, outcome, args...); err != nil {
 		return fmt.Errorf("record the end of run %s: %w", end.ID, err)
 	}
-	if also != nil {
-		if err := also(ctx, tx); err != nil {
-			return fmt.Errorf("record the end of run %s: %w", end.ID, err)
-		}
+	if err := also(ctx, tx); err != nil {
+		return fmt.Errorf("record the end of run %s: %w", end.ID, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("record the end of run %s: %w", end.ID, err)
@@ -463,25 +471,56 @@ func nullJSON(v map[string]any) any {
 // Queue records a run accepted by a trigger before it starts, so that it
 // shows in the history as queued.
 func (s *Store) Queue(ctx context.Context, r engine.RunInfo) error {
-	return queue(ctx, s.db, r, nil)
+	return queue(ctx, s.db, []Queued{{Run: r}})
 }
 
-// QueueTx records a queued run in tx, with the queue job that carries it
-// (inserted in the same transaction), so that the run and its job exist
-// together or not at all.
-func (s *Store) QueueTx(ctx context.Context, tx *store.Tx, r engine.RunInfo, job int64) error {
-	return queue(ctx, tx, r, job)
+// Queued is a run recorded as queued, with the queue job that carries it
+// (0: none).
+type Queued struct {
+	Run engine.RunInfo
+	Job int64
+}
+
+// QueueTx records queued runs in tx, with the queue jobs that carry them
+// (inserted in the same transaction), so that the runs and their jobs
+// exist together or not at all.
+func (s *Store) QueueTx(ctx context.Context, tx *store.Tx, queued ...Queued) error {
+	return queue(ctx, tx, queued)
 }
 
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-func queue(ctx context.Context, db execer, r engine.RunInfo, job any) error {
-	_, err := db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at, job_id, until_step)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger),
-		StatusQueued, FormatTime(r.Started), job, r.Until)
-	return err
+// runsPerInsert is how many queued runs one INSERT records (10 columns:
+// 640 parameters), for the same reason as eventsPerInsert.
+const runsPerInsert = 64
+
+const queueHead = `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, status, started_at, job_id, until_step) VALUES `
+
+func queue(ctx context.Context, db execer, queued []Queued) error {
+	args := make([]any, 0, 10*min(len(queued), runsPerInsert))
+	for len(queued) > 0 {
+		n := min(len(queued), runsPerInsert)
+		args = args[:0]
+		for _, q := range queued[:n] {
+			r := q.Run
+			var job any
+			if q.Job != 0 {
+				job = q.Job
+			}
+			args = append(args, r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger),
+				StatusQueued, FormatTime(r.Started), job, r.Until)
+		}
+		if _, err := db.ExecContext(ctx, rowsSQL(queueHead, 10, n), args...); err != nil {
+			if n == 1 {
+				return fmt.Errorf("record the queued run %s: %w", queued[0].Run.ID, err)
+			}
+			return fmt.Errorf("record the queued runs %s to %s: %w", queued[0].Run.ID, queued[n-1].Run.ID, err)
+		}
+		queued = queued[n:]
+	}
+	return nil
 }
 
 // StatusQueued is a run accepted but not started.
@@ -498,6 +537,9 @@ func (s *Store) Completed(ctx context.Context, id string) (map[string]map[string
 	var last sql.NullInt64
 	if err := s.db.QueryRowContext(ctx, `SELECT max(seq) FROM run_events WHERE run_id = ?`, id).Scan(&last); err != nil {
 		return nil, 0, err
+	}
+	if !last.Valid {
+		return map[string]map[string]any{}, 0, nil
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT e.path, e.step_id, e.output FROM run_events e
 		WHERE e.run_id = ? AND e.status IN ('ok', 'reused') AND e.output IS NOT NULL AND NOT e.output_cut`, id)
@@ -559,6 +601,12 @@ func (s *Store) Waits(ctx context.Context, id string) (map[string]map[string]any
 // flow are serialised — an advisory lock on PostgreSQL, SQLite's single
 // writer otherwise — so the limit holds across workers.
 func (s *Store) Claim(ctx context.Context, id, flow, worker string, limit int) (bool, error) {
+	if limit <= 0 {
+		// Nothing to count: the UPDATE alone, without a transaction or
+		// a lock.
+		err := claim(ctx, s.db, id, worker)
+		return err == nil, err
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("claim run %s: %w", id, err)
@@ -569,23 +617,29 @@ func (s *Store) Claim(ctx context.Context, id, flow, worker string, limit int) (
 			return false, fmt.Errorf("claim run %s: %w", id, err)
 		}
 	}
-	if limit > 0 {
-		var n int
-		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE flow = ? AND status = ? AND id <> ?`,
-			flow, engine.StatusRunning, id).Scan(&n)
-		if err != nil {
-			return false, fmt.Errorf("claim run %s: %w", id, err)
-		}
-		if n >= limit {
-			return false, nil
-		}
-	}
-	now := FormatTime(time.Now())
-	if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, worker = ?, heartbeat_at = ? WHERE id = ?`,
-		engine.StatusRunning, worker, now, id); err != nil {
+	var n int
+	err = tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE flow = ? AND status = ? AND id <> ?`,
+		flow, engine.StatusRunning, id).Scan(&n)
+	if err != nil {
 		return false, fmt.Errorf("claim run %s: %w", id, err)
 	}
+	if n >= limit {
+		return false, nil
+	}
+	if err := claim(ctx, tx, id, worker); err != nil {
+		return false, err
+	}
 	return true, tx.Commit()
+}
+
+// claim marks run id as running on worker, through db.
+func claim(ctx context.Context, db execer, id, worker string) error {
+	_, err := db.ExecContext(ctx, `UPDATE runs SET status = ?, worker = ?, heartbeat_at = ? WHERE id = ?`,
+		engine.StatusRunning, worker, FormatTime(time.Now()), id)
+	if err != nil {
+		return fmt.Errorf("claim run %s: %w", id, err)
+	}
+	return nil
 }
 
 // Stale returns the runs that are running but whose worker has not beaten

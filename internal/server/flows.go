@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -208,6 +209,14 @@ func flowEnabled(ctx context.Context, q interface {
 		return true, nil
 	}
 	return enabled, err
+}
+
+// errDisabled is what errFlowDisabled wraps.
+var errDisabled = errors.New("disabled")
+
+// errFlowDisabled refuses a run of a flow whose triggers are switched off.
+func errFlowDisabled(name string) error {
+	return &httpError{http.StatusConflict, fmt.Errorf("flow %q is %w", name, errDisabled)}
 }
 
 // SetEnabled switches a flow's triggers on or off.

@@ -233,7 +233,7 @@ func (s *Server) runFlow(w http.ResponseWriter, r *http.Request) error {
 			return badRequestf("trigger: %v", err)
 		}
 	}
-	id, err := s.enqueue(r.Context(), name, req.Inputs, payload, req.Until)
+	id, err := s.enqueue(r.Context(), name, req.Inputs, payload, req.Until, false)
 	if err != nil {
 		return err
 	}

@@ -276,11 +276,13 @@ func (s *Server) writeHistory(ctx context.Context) (stop func()) {
 // Enqueue accepts a run of flow: it is recorded as queued and put on the
 // queue, and its id returned at once.
 func (s *Server) Enqueue(ctx context.Context, flowName string, inputs, trigger map[string]any) (string, error) {
-	return s.enqueue(ctx, flowName, inputs, trigger, "")
+	return s.enqueue(ctx, flowName, inputs, trigger, "", false)
 }
 
-// enqueue queues a run that stops after step until ("": the whole flow).
-func (s *Server) enqueue(ctx context.Context, flowName string, inputs, trigger map[string]any, until string) (string, error) {
+// enqueue queues a run that stops after step until ("": the whole flow);
+// a run ifEnabled only if its flow is switched on (errFlowDisabled
+// otherwise), read in the transaction that queues it.
+func (s *Server) enqueue(ctx context.Context, flowName string, inputs, trigger map[string]any, until string, ifEnabled bool) (string, error) {
 	f, ok := s.flows.Get(flowName)
 	if !ok {
 		return "", notFoundf("no flow named %q", flowName)
@@ -296,7 +298,8 @@ func (s *Server) enqueue(ctx context.Context, flowName string, inputs, trigger m
 	err = s.inserter.queue(&queuedRun{
 		info: engine.RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
 			Inputs: checked, Trigger: trigger, Until: until, Started: time.Now().UTC()},
-		args: RunArgs{RunID: id, Flow: f.Name, Inputs: checked, Trigger: trigger, Until: until},
+		args:      RunArgs{RunID: id, Flow: f.Name, Inputs: checked, Trigger: trigger, Until: until},
+		ifEnabled: ifEnabled,
 	})
 	if err != nil {
 		return "", err

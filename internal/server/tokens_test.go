@@ -173,6 +173,52 @@ func TestTokens(t *testing.T) {
 	}
 }
 
+// TestTokenLastUsed: a token's use is written at most once a minute, so
+// that a caller polling every second does not cost a write a call.
+func TestTokenLastUsed(t *testing.T) {
+	for name, db := range tokenDBs(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			start := time.Unix(1_800_000_000, 0)
+			now := start
+			tokens := NewTokens(db)
+			tokens.now = func() time.Time { return now }
+			secret, err := tokens.Create(ctx, "poller", ScopeRead, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				after time.Duration
+				want  time.Time
+			}{
+				{0, start},
+				{59 * time.Second, start},
+				{61 * time.Second, start.Add(61 * time.Second)},
+				{90 * time.Second, start.Add(61 * time.Second)},
+				{122 * time.Second, start.Add(122 * time.Second)},
+			} {
+				now = start.Add(c.after)
+				if _, err := tokens.Check(ctx, secret); err != nil {
+					t.Fatal(err)
+				}
+				list, err := tokens.List(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got string
+				for _, ti := range list {
+					if ti.Name == "poller" {
+						got = ti.LastUsed
+					}
+				}
+				if want := c.want.UTC().Format(time.RFC3339); got != want {
+					t.Errorf("used at +%v: lastUsed %q, want %q", c.after, got, want)
+				}
+			}
+		})
+	}
+}
+
 // TestUsedTickets: a nonce is used once, whatever the goroutines; nonces
 // of expired tickets are forgotten, so the set does not grow for ever.
 func TestUsedTickets(t *testing.T) {

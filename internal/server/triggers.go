@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/engine"
 	"github.com/s3flow/s3flow/internal/module"
+	"github.com/s3flow/s3flow/internal/runs"
 	"github.com/s3flow/s3flow/internal/store"
 	"github.com/s3flow/s3flow/internal/trigger"
 )
@@ -36,10 +38,11 @@ func (h triggerHost) Module(name string) (*module.Module, bool) { return h.s.cfg
 func (h triggerHost) Fire(ctx context.Context, tx *store.Tx, flowName string, payload map[string]any) (string, error) {
 	s := h.s
 	if tx == nil {
-		if enabled, err := s.flows.Enabled(ctx, flowName); err != nil || !enabled {
-			return "", err
+		id, err := s.enqueue(ctx, flowName, nil, payload, "", true)
+		if errors.Is(err, errDisabled) {
+			return "", nil
 		}
-		return s.Enqueue(ctx, flowName, nil, payload)
+		return id, err
 	}
 	if enabled, err := flowEnabled(ctx, tx, flowName); err != nil || !enabled {
 		return "", err
@@ -57,9 +60,9 @@ func (h triggerHost) Fire(ctx context.Context, tx *store.Tx, flowName string, pa
 	if err != nil {
 		return "", fmt.Errorf("queue run %s: %w", id, err)
 	}
-	if err := s.history.QueueTx(ctx, tx, engine.RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
-		Inputs: inputs, Trigger: payload, Started: time.Now().UTC()}, job.Job.ID); err != nil {
-		return "", fmt.Errorf("record the queued run: %w", err)
+	if err := s.history.QueueTx(ctx, tx, runs.Queued{Run: engine.RunInfo{ID: id, Flow: f.Name, FlowFile: f.File, FlowHash: f.Hash,
+		Inputs: inputs, Trigger: payload, Started: time.Now().UTC()}, Job: job.Job.ID}); err != nil {
+		return "", err
 	}
 	return id, nil
 }

@@ -80,11 +80,6 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) error {
 	if auth.token == "" && !(auth.verify(secret, name, body) && known) {
 		return errUnauthorizedHook
 	}
-	if enabled, err := s.flows.Enabled(r.Context(), name); err != nil {
-		return err
-	} else if !enabled {
-		return &httpError{http.StatusConflict, fmt.Errorf("flow %q is disabled", name)}
-	}
 	trigger, err := hookTrigger(body)
 	if err != nil {
 		return err
@@ -95,7 +90,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	id, err := s.Enqueue(r.Context(), name, map[string]any{}, trigger)
+	id, err := s.enqueue(r.Context(), name, map[string]any{}, trigger, "", true)
 	if err != nil {
 		// Not taken: the sender may retry this delivery.
 		s.deliveries.forget(context.WithoutCancel(r.Context()), name, keys)

@@ -92,7 +92,13 @@ func startHookServer(t *testing.T, target string, cfg server.Config) *hookServer
 // post sends a webhook and returns the status and the answer's body.
 func (h *hookServer) post(flow string, body []byte, header map[string]string) (int, string) {
 	h.t.Helper()
-	req, _ := http.NewRequest("POST", "http://"+h.addr+"/hooks/"+flow, bytes.NewReader(body))
+	return h.send("/hooks/"+flow, body, header)
+}
+
+// send POSTs body to path and returns the status and the answer's body.
+func (h *hookServer) send(path string, body []byte, header map[string]string) (int, string) {
+	h.t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+h.addr+path, bytes.NewReader(body))
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
@@ -380,4 +386,57 @@ func ExampleSignWebhook() {
 	body := []byte(`{"files":["a.csv"]}`)
 	fmt.Println(server.SignWebhook("s3cret", "import", time.Unix(1767225600, 0), body))
 	// Output: t=1767225600,v1=38dfe9b79d67a3880cad7dc4eaee77768e30adabccea2647068a2b719b9bcec3
+}
+
+// TestWebhookDisabledFlow: webhooks to a switched-off flow are refused
+// (409) and start nothing, though they arrive in the same moment as
+// webhooks to a flow that is on, which are taken; a signed delivery refused
+// so may be sent again once the flow is on.
+func TestWebhookDisabledFlow(t *testing.T) {
+	for name, target := range map[string]func(*testing.T) string{
+		"sqlite":   func(*testing.T) string { return "" },
+		"postgres": func(t *testing.T) string { return storetest.Postgres(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := startHookServer(t, target(t), server.Config{})
+			admin := map[string]string{"Authorization": "Bearer " + h.token}
+			if status, answer := h.send("/api/flows/alpha/disable", nil, admin); status != 200 {
+				t.Fatalf("disable: %d %s", status, answer)
+			}
+			token := map[string]string{"X-S3flow-Token": hookTestSecret}
+			var mu sync.Mutex
+			statuses := map[string]map[int]int{"alpha": {}, "beta": {}}
+			var wg sync.WaitGroup
+			for i := range 16 {
+				flow := []string{"alpha", "beta"}[i%2]
+				wg.Go(func() {
+					status, _ := h.post(flow, []byte(`{}`), token)
+					mu.Lock()
+					statuses[flow][status]++
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+			if statuses["alpha"][409] != 8 || statuses["beta"][202] != 8 {
+				t.Errorf("8 webhooks each at once: %v, want alpha's 409 and beta's 202", statuses)
+			}
+			if rs := h.runs(); len(rs) != 8 {
+				t.Errorf("%d runs, want beta's 8", len(rs))
+			}
+			body := []byte(`{"files":["a"]}`)
+			delivery := signed(hookTestSecret, "alpha", "off-1", time.Now(), body)
+			if status, answer := h.post("alpha", body, delivery); status != 409 || !strings.Contains(answer, "disabled") {
+				t.Errorf("signed, to the disabled flow: %d %s, want 409 saying disabled", status, answer)
+			}
+			if status, answer := h.send("/api/flows/alpha/enable", nil, admin); status != 200 {
+				t.Fatalf("enable: %d %s", status, answer)
+			}
+			if status, answer := h.post("alpha", body, delivery); status != 202 {
+				t.Errorf("the same delivery once enabled: %d %s, want 202", status, answer)
+			}
+			if rs := h.runs(); len(rs) != 9 {
+				t.Errorf("%d runs, want 9", len(rs))
+			}
+		})
+	}
 }
