@@ -79,19 +79,31 @@ func New(db *store.DB) *Store { return &Store{db: db} }
 
 // StartRun records a run that starts.
 func (s *Store) StartRun(ctx context.Context, r engine.RunInfo) error {
+	return s.startRun(ctx, r, s.Worker, nil)
+}
+
+// StartRunOn records a run that starts on a server's worker, which has
+// not claimed it (see Claim): the start records the worker and its first
+// heartbeat too, one write instead of two.
+func (s *Store) StartRunOn(ctx context.Context, r engine.RunInfo, worker string) error {
+	return s.startRun(ctx, r, worker, FormatTime(time.Now()))
+}
+
+func (s *Store) startRun(ctx context.Context, r engine.RunInfo, worker string, heartbeat any) error {
 	// A run queued earlier, or resumed after an interruption, exists
 	// already: it is running (again) now, with the flow version it runs
 	// now (a retry after the flow file changed runs the new one).
-	// A run of this process (Worker set) says so: the worker that claimed
-	// a queued run is kept otherwise.
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, inputs_cut, status, started_at, worker, until_step)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	// A run of a known worker says so: the worker that claimed a queued
+	// run is kept otherwise.
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, flow, flow_file, flow_hash, inputs, trigger, inputs_cut, status, started_at, worker, until_step, heartbeat_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = NULL, error = '',
 			errors_ignored = 0, errors_resumed = 0, bundles_broken = 0,
 			flow_file = excluded.flow_file, flow_hash = excluded.flow_hash,
-			worker = CASE WHEN excluded.worker = '' THEN runs.worker ELSE excluded.worker END`,
+			worker = CASE WHEN excluded.worker = '' THEN runs.worker ELSE excluded.worker END,
+			heartbeat_at = coalesce(excluded.heartbeat_at, runs.heartbeat_at)`,
 		r.ID, r.Flow, r.FlowFile, r.FlowHash, record(r.Inputs), record(r.Trigger), r.InputsCut,
-		engine.StatusRunning, FormatTime(r.Started), s.Worker, r.Until)
+		engine.StatusRunning, FormatTime(r.Started), worker, r.Until, heartbeat)
 	if err != nil {
 		return fmt.Errorf("record the start of run %s: %w", r.ID, err)
 	}

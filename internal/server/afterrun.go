@@ -90,12 +90,21 @@ type workedRun struct {
 	args RunArgs
 }
 
-// finishRecorder is the history as the engine records into it: the end of
-// a run this process works is recorded together with the action its
-// trigger takes after it, in one transaction.
+// finishRecorder is the history as the engine records into it: the start
+// of a run this process works is its claim, and its end is recorded
+// together with the action its trigger takes after it, in one transaction.
 type finishRecorder struct {
 	*runs.Store
 	s *Server
+}
+
+// StartRun records the start of a run this process works as its claim
+// by this worker (see runWorker.Work).
+func (r finishRecorder) StartRun(ctx context.Context, run engine.RunInfo) error {
+	if _, ok := r.s.worked.Load(run.ID); ok {
+		return r.Store.StartRunOn(ctx, run, r.s.id)
+	}
+	return r.Store.StartRun(ctx, run)
 }
 
 func (r finishRecorder) FinishRun(ctx context.Context, end engine.RunEnd) error {

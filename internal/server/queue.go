@@ -83,7 +83,10 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 		// retry, and the run says why instead of staying queued.
 		return w.notStarted(ctx, job.Args.RunID, fmt.Errorf("flow %q is not loaded (its file was removed or has problems; see GET /api/flows)", job.Args.Flow))
 	}
-	if !w.s.claim(ctx, f, job.Args.RunID) {
+	// A run of a flow that limits its runs is claimed first, its flow's
+	// runs counted under a lock; any other is claimed by the record of
+	// its start (finishRecorder.StartRun).
+	if f.MaxConcurrentRuns > 0 && !w.s.claim(ctx, f, job.Args.RunID) {
 		// The flow has as many runs going as it allows: try again soon.
 		return river.JobSnooze(time.Second)
 	}

@@ -53,6 +53,8 @@ type DB struct {
 	Pool *pgxpool.Pool
 	// Name says which database this is, without a password: for messages.
 	Name string
+	// stmts keeps statements prepared (SQLite only).
+	stmts *stmtCache
 }
 
 // IsPostgres reports whether target is a PostgreSQL URL.
@@ -101,7 +103,7 @@ func OpenUnmigrated(ctx context.Context, target string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", file, err)
 	}
-	return &DB{DB: db, Dialect: SQLite, Name: file}, nil
+	return &DB{DB: db, Dialect: SQLite, Name: file, stmts: &stmtCache{}}, nil
 }
 
 func openPostgres(ctx context.Context, target string) (*DB, error) {
@@ -133,6 +135,7 @@ func redact(target string) string {
 
 // Close closes the database (and its pool).
 func (db *DB) Close() error {
+	db.stmts.close()
 	err := db.DB.Close()
 	if db.Pool != nil {
 		db.Pool.Close()
@@ -177,15 +180,27 @@ func rebind(d Dialect, query string) string {
 }
 
 func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return db.DB.ExecContext(ctx, db.Rebind(query), args...)
+	query = db.Rebind(query)
+	if s := db.stmt(ctx, query); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return db.DB.ExecContext(ctx, query, args...)
 }
 
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return db.DB.QueryContext(ctx, db.Rebind(query), args...)
+	query = db.Rebind(query)
+	if s := db.stmt(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return db.DB.QueryContext(ctx, query, args...)
 }
 
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return db.DB.QueryRowContext(ctx, db.Rebind(query), args...)
+	query = db.Rebind(query)
+	if s := db.stmt(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return db.DB.QueryRowContext(ctx, query, args...)
 }
 
 func (db *DB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -198,7 +213,7 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Tx{Tx: tx, dialect: db.Dialect}, nil
+	return &Tx{Tx: tx, dialect: db.Dialect, db: db}, nil
 }
 
 // Tx is a transaction of a DB. Its embedded *sql.Tx is what River's
@@ -206,18 +221,42 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 type Tx struct {
 	*sql.Tx
 	dialect Dialect
+	db      *DB
+}
+
+// stmt is the DB's prepared statement for query, for this transaction,
+// if the DB has it. It is not prepared here: preparing takes a connection
+// from the pool, and on SQLite the pool's one connection is the
+// transaction's.
+func (tx *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if s, _ := tx.db.stmts.lookup(query); s != nil {
+		return tx.Tx.StmtContext(ctx, s)
+	}
+	return nil
 }
 
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.Tx.ExecContext(ctx, rebind(tx.dialect, query), args...)
+	query = rebind(tx.dialect, query)
+	if s := tx.stmt(ctx, query); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return tx.Tx.ExecContext(ctx, query, args...)
 }
 
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.Tx.QueryContext(ctx, rebind(tx.dialect, query), args...)
+	query = rebind(tx.dialect, query)
+	if s := tx.stmt(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return tx.Tx.QueryContext(ctx, query, args...)
 }
 
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.Tx.QueryRowContext(ctx, rebind(tx.dialect, query), args...)
+	query = rebind(tx.dialect, query)
+	if s := tx.stmt(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return tx.Tx.QueryRowContext(ctx, query, args...)
 }
 
 func (tx *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
