@@ -191,13 +191,16 @@ func (tg Target) Client(t testing.TB) *s3client.Client {
 	return c
 }
 
+// BucketPrefix begins the name of every bucket Bucket makes.
+const BucketPrefix = "s3flow-test-"
+
 // Bucket creates a bucket with a unique name, emptied and deleted when the
 // test ends.
 func (tg Target) Bucket(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 6)
 	rand.Read(b)
-	name := "s3flow-test-" + hex.EncodeToString(b)
+	name := BucketPrefix + hex.EncodeToString(b)
 	cl := tg.Client(t).S3("")
 	ctx := context.Background()
 	if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
