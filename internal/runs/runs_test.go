@@ -2,10 +2,12 @@ package runs_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -441,4 +443,48 @@ func column(t *testing.T, db *store.DB, query string, args ...any) string {
 		t.Fatal(err)
 	}
 	return strings.Join(out, "|")
+}
+
+// TestConcurrentEnds: runs that finish at the same moment, with the
+// server's writer running: each FinishRun returns only once its run's end
+// and its events are committed.
+func TestConcurrentEnds(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *store.DB) {
+		hist := runs.New(db)
+		ctx := t.Context()
+		stop := hist.FlushEvery(ctx, time.Hour, func(err error) { t.Errorf("writer: %v", err) })
+		defer stop()
+		const n, perRun = 24, 3
+		var wg sync.WaitGroup
+		for i := range n {
+			id := fmt.Sprintf("r%02d", i)
+			wg.Go(func() {
+				if err := hist.StartRun(ctx, engine.RunInfo{ID: id, Flow: "f", Started: time.Now()}); err != nil {
+					t.Error(err)
+					return
+				}
+				for seq := range perRun {
+					if err := hist.Event(ctx, engine.Event{RunID: id, Seq: int64(seq + 1), StepID: "s", Status: "ok", Started: time.Now()}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				if err := hist.FinishRun(ctx, engine.RunEnd{ID: id, Status: engine.StatusSucceeded, Finished: time.Now()}); err != nil {
+					t.Error(err)
+					return
+				}
+				// Read on the database itself, not through the store.
+				var status string
+				var finished sql.NullString
+				var events int
+				err := db.QueryRowContext(ctx, `SELECT status, finished_at, (SELECT count(*) FROM run_events WHERE run_id = runs.id) FROM runs WHERE id = ?`, id).
+					Scan(&status, &finished, &events)
+				if err != nil || status != engine.StatusSucceeded || !finished.Valid || events != perRun {
+					t.Errorf("run %s once FinishRun returned: %s, finished %v, %d events, %v; want succeeded, finished, %d events",
+						id, status, finished.Valid, events, err, perRun)
+				}
+			})
+		}
+		wg.Wait()
+	})
 }
