@@ -613,12 +613,6 @@ func (s *Store) Waits(ctx context.Context, id string) (map[string]map[string]any
 // flow are serialised — an advisory lock on PostgreSQL, SQLite's single
 // writer otherwise — so the limit holds across workers.
 func (s *Store) Claim(ctx context.Context, id, flow, worker string, limit int) (bool, error) {
-	if limit <= 0 {
-		// Nothing to count: the UPDATE alone, without a transaction or
-		// a lock.
-		err := claim(ctx, s.db, id, worker)
-		return err == nil, err
-	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("claim run %s: %w", id, err)
@@ -629,29 +623,23 @@ func (s *Store) Claim(ctx context.Context, id, flow, worker string, limit int) (
 			return false, fmt.Errorf("claim run %s: %w", id, err)
 		}
 	}
-	var n int
-	err = tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE flow = ? AND status = ? AND id <> ?`,
-		flow, engine.StatusRunning, id).Scan(&n)
-	if err != nil {
+	if limit > 0 {
+		var n int
+		err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE flow = ? AND status = ? AND id <> ?`,
+			flow, engine.StatusRunning, id).Scan(&n)
+		if err != nil {
+			return false, fmt.Errorf("claim run %s: %w", id, err)
+		}
+		if n >= limit {
+			return false, nil
+		}
+	}
+	now := FormatTime(time.Now())
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, worker = ?, heartbeat_at = ? WHERE id = ?`,
+		engine.StatusRunning, worker, now, id); err != nil {
 		return false, fmt.Errorf("claim run %s: %w", id, err)
 	}
-	if n >= limit {
-		return false, nil
-	}
-	if err := claim(ctx, tx, id, worker); err != nil {
-		return false, err
-	}
 	return true, tx.Commit()
-}
-
-// claim marks run id as running on worker, through db.
-func claim(ctx context.Context, db execer, id, worker string) error {
-	_, err := db.ExecContext(ctx, `UPDATE runs SET status = ?, worker = ?, heartbeat_at = ? WHERE id = ?`,
-		engine.StatusRunning, worker, FormatTime(time.Now()), id)
-	if err != nil {
-		return fmt.Errorf("claim run %s: %w", id, err)
-	}
-	return nil
 }
 
 // Stale returns the runs that are running but whose worker has not beaten

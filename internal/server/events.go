@@ -153,7 +153,7 @@ func (s *Server) s3Events(w http.ResponseWriter, r *http.Request) error {
 	}
 	receipt, err := ev.Receive(r.Context(), triggerHost{s}, name, n.Records)
 	if errors.Is(err, trigger.ErrFlowDisabled) {
-		return &httpError{http.StatusConflict, fmt.Errorf("flow %q is disabled", name)}
+		return errFlowDisabled(name)
 	}
 	if err != nil {
 		return err
