@@ -53,8 +53,6 @@ type DB struct {
 	Pool *pgxpool.Pool
 	// Name says which database this is, without a password: for messages.
 	Name string
-	// stmts keeps statements prepared (SQLite only).
-	stmts *stmtCache
 }
 
 // IsPostgres reports whether target is a PostgreSQL URL.
@@ -103,7 +101,7 @@ func OpenUnmigrated(ctx context.Context, target string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", file, err)
 	}
-	return &DB{DB: db, Dialect: SQLite, Name: file, stmts: &stmtCache{}}, nil
+	return &DB{DB: db, Dialect: SQLite, Name: file}, nil
 }
 
 func openPostgres(ctx context.Context, target string) (*DB, error) {
@@ -135,7 +133,6 @@ func redact(target string) string {
 
 // Close closes the database (and its pool).
 func (db *DB) Close() error {
-	db.stmts.close()
 	err := db.DB.Close()
 	if db.Pool != nil {
 		db.Pool.Close()
@@ -180,27 +177,15 @@ func rebind(d Dialect, query string) string {
 }
 
 func (db *DB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	query = db.Rebind(query)
-	if s := db.stmt(ctx, query); s != nil {
-		return s.ExecContext(ctx, args...)
-	}
-	return db.DB.ExecContext(ctx, query, args...)
+	return db.DB.ExecContext(ctx, db.Rebind(query), args...)
 }
 
 func (db *DB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	query = db.Rebind(query)
-	if s := db.stmt(ctx, query); s != nil {
-		return s.QueryContext(ctx, args...)
-	}
-	return db.DB.QueryContext(ctx, query, args...)
+	return db.DB.QueryContext(ctx, db.Rebind(query), args...)
 }
 
 func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	query = db.Rebind(query)
-	if s := db.stmt(ctx, query); s != nil {
-		return s.QueryRowContext(ctx, args...)
-	}
-	return db.DB.QueryRowContext(ctx, query, args...)
+	return db.DB.QueryRowContext(ctx, db.Rebind(query), args...)
 }
 
 func (db *DB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -213,7 +198,7 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Tx{Tx: tx, dialect: db.Dialect, db: db}, nil
+	return &Tx{Tx: tx, dialect: db.Dialect}, nil
 }
 
 // Tx is a transaction of a DB. Its embedded *sql.Tx is what River's
@@ -221,42 +206,18 @@ func (db *DB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) {
 type Tx struct {
 	*sql.Tx
 	dialect Dialect
-	db      *DB
-}
-
-// stmt is the DB's prepared statement for query, for this transaction,
-// if the DB has it. It is not prepared here: preparing takes a connection
-// from the pool, and on SQLite the pool's one connection is the
-// transaction's.
-func (tx *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
-	if s, _ := tx.db.stmts.lookup(query); s != nil {
-		return tx.Tx.StmtContext(ctx, s)
-	}
-	return nil
 }
 
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	query = rebind(tx.dialect, query)
-	if s := tx.stmt(ctx, query); s != nil {
-		return s.ExecContext(ctx, args...)
-	}
-	return tx.Tx.ExecContext(ctx, query, args...)
+	return tx.Tx.ExecContext(ctx, rebind(tx.dialect, query), args...)
 }
 
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	query = rebind(tx.dialect, query)
-	if s := tx.stmt(ctx, query); s != nil {
-		return s.QueryContext(ctx, args...)
-	}
-	return tx.Tx.QueryContext(ctx, query, args...)
+	return tx.Tx.QueryContext(ctx, rebind(tx.dialect, query), args...)
 }
 
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	query = rebind(tx.dialect, query)
-	if s := tx.stmt(ctx, query); s != nil {
-		return s.QueryRowContext(ctx, args...)
-	}
-	return tx.Tx.QueryRowContext(ctx, query, args...)
+	return tx.Tx.QueryRowContext(ctx, rebind(tx.dialect, query), args...)
 }
 
 func (tx *Tx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
