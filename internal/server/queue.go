@@ -29,6 +29,9 @@ type RunArgs struct {
 	Trigger map[string]any `json:"trigger,omitempty"`
 	// Until is the step the run stops after ("run up to here").
 	Until string `json:"until,omitempty"`
+	// Retry marks the job of a retried run, whose history holds the work
+	// it did before (see resumes).
+	Retry bool `json:"retry,omitempty"`
 }
 
 // Kind names the job kind in River's tables.
@@ -80,6 +83,15 @@ type runWorker struct {
 	s *Server
 }
 
+// resumes says whether a run's job may find work of the run done before,
+// to be read back and not done again: a job fetched before (River lists
+// each fetch in AttemptedBy, across interruptions, snoozes and requeues)
+// or one that retries a run. The first fetch of a new run's job has
+// nothing to read, which spares most runs a query.
+func resumes(job *river.Job[RunArgs]) bool {
+	return job.Args.Retry || len(job.AttemptedBy) != 1
+}
+
 // notStarted records a queued run that cannot start as failed, with why,
 // and ends its job.
 func (w *runWorker) notStarted(ctx context.Context, runID string, why error) error {
@@ -114,7 +126,7 @@ func (w *runWorker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	defer w.s.running.Delete(job.Args.RunID)
 	defer cancel(nil)
 	res, err := w.s.engine.Start(ctx, f, job.Args.Inputs, job.Args.Trigger,
-		engine.RunOptions{ID: job.Args.RunID, Resume: true, Suspend: true, Until: job.Args.Until})
+		engine.RunOptions{ID: job.Args.RunID, Resume: resumes(job), Suspend: true, Until: job.Args.Until})
 	if errors.Is(context.Cause(ctx), errRunCancelled) {
 		return river.JobCancel(errRunCancelled)
 	}

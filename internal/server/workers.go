@@ -257,6 +257,7 @@ func (s *Server) retryRun(ctx context.Context, id string) (run runs.Run, note st
 	if err := s.history.Requeue(ctx, id); err != nil {
 		return r, "", fmt.Errorf("retry run %s: %w", id, err)
 	}
+	args.Retry = true
 	if err := s.insert(ctx, args); err != nil {
 		return r, "", err
 	}
