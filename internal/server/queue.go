@@ -67,10 +67,10 @@ type queue struct {
 // the workers (LISTEN/NOTIFY) at most once every insertNotifyEvery, and a
 // worker told looks for runs at most once every fetchCooldown. A run
 // waits for both; the fetch poll (FetchPollInterval) only backs them up.
-// Measured at 500 webhooks a second (docs/server.md, "Load"): River's
-// defaults (100 ms; the cooldown was 20) made a run start 36-43 ms after
-// its webhook at the median and about 100 ms at p99, these 10-25 and
-// 30-70 ms, on the same CPU.
+// Measured at 500 webhooks a second (docs/server.md, "Load"): with
+// River's default notice (100 ms) and a 20 ms cooldown a run started
+// 24-29 ms after its webhook at the median and 69-106 ms at p99; with
+// these, 7-12 and 22-62 ms, for 10-20% more CPU in workers and database.
 const (
 	insertNotifyEvery = 5 * time.Millisecond
 	fetchCooldown     = 10 * time.Millisecond
