@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/s3flow/s3flow/internal/store"
@@ -22,6 +23,9 @@ type Tokens struct {
 	db *store.DB
 	// now is the clock expiry is judged by; tests move it.
 	now func() time.Time
+	// wrote holds, by token ID, when this process last wrote the token's
+	// use, so that the calls in between cost no statement at all.
+	wrote sync.Map
 }
 
 // NewTokens returns the token store in db.
@@ -207,8 +211,18 @@ func (t *Tokens) find(ctx context.Context, column, value string) (Token, error) 
 	}
 	// The use is recorded to the minute: a token that calls every second
 	// (the Studio, a poller) would otherwise cost a durable write a call.
-	t.db.ExecContext(ctx, `UPDATE api_tokens SET last_used = ? WHERE id = ? AND coalesce(last_used, '') < ?`,
+	// Another process may have written it since: the statement's own
+	// condition keeps the minute across processes.
+	if last, ok := t.wrote.Load(tok.ID); ok && now.Sub(last.(time.Time)) < lastUsedEvery {
+		return tok, nil
+	}
+	res, err := t.db.ExecContext(ctx, `UPDATE api_tokens SET last_used = ? WHERE id = ? AND coalesce(last_used, '') < ?`,
 		now.UTC().Format(time.RFC3339), tok.ID, now.Add(-lastUsedEvery).UTC().Format(time.RFC3339))
+	if err == nil {
+		if n, err := res.RowsAffected(); err == nil && n == 1 {
+			t.wrote.Store(tok.ID, now)
+		}
+	}
 	return tok, nil
 }
 
