@@ -197,8 +197,7 @@ func newQueue(ctx context.Context, db *store.DB, s *Server, workers int, log *sl
 		}
 		// Insert-only: no queues, so it never works a job. Its
 		// FetchCooldown is how often it may tell the workers that runs
-		// were queued (River's default, 100 ms, left a run waiting up to
-		// that long for a worker to look).
+		// were queued (insertNotifyEvery).
 		if q.txInsert, err = river.NewClient(riverdatabasesql.New(db.DB), &river.Config{Logger: log, FetchCooldown: insertNotifyEvery}); err != nil {
 			return nil, err
 		}
