@@ -11,7 +11,6 @@ import (
 	"runtime/debug"
 	"syscall"
 
-	"github.com/s3flow/s3flow/internal/gctune"
 	"github.com/s3flow/s3flow/internal/module"
 )
 
@@ -48,7 +47,6 @@ func Main() int {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(softMemoryLimit)
 	}
-	defer gctune.Start(os.Getenv).Stop()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return run(ctx, systemIO(), os.Args[1:])

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/s3flow/s3flow/internal/gctune"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/server"
 	"github.com/s3flow/s3flow/internal/store"
@@ -57,6 +58,7 @@ needs the same S3FLOW_ENCRYPTION_KEY (or encryption.key).`,
   S3FLOW_DATABASE=postgres://s3flow@db/s3flow s3flow worker --flows ./flows`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			defer gctune.Start(os.Getenv).Stop()
 			return runServer(cmd.Context(), a, o)
 		},
 	}
@@ -95,6 +97,7 @@ servers and need the same S3FLOW_ENCRYPTION_KEY.`,
 		Example: "  S3FLOW_DATABASE=postgres://s3flow@db/s3flow s3flow worker --flows ./flows --workers 8",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			defer gctune.Start(os.Getenv).Stop()
 			database, err := a.databaseURL()
 			if err != nil {
 				return err
