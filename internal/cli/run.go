@@ -15,7 +15,6 @@ import (
 	"github.com/s3flow/s3flow/internal/days"
 	"github.com/s3flow/s3flow/internal/engine"
 	"github.com/s3flow/s3flow/internal/flow"
-	"github.com/s3flow/s3flow/internal/gctune"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/runs"
 )
@@ -144,7 +143,6 @@ cleanly and records the run as cancelled.`,
   s3flow run examples/on-new-report.yaml --trigger key=reports/daily/2026-11-24/sales.csv`,
 		Args: exactArg("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			defer gctune.Start(os.Getenv).Stop()
 			return runFlow(cmd.Context(), a, args[0], o)
 		},
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3flow/s3flow/internal/engine"
 	"github.com/s3flow/s3flow/internal/flow"
+	"github.com/s3flow/s3flow/internal/gctune"
 	"github.com/s3flow/s3flow/internal/module"
 	"github.com/s3flow/s3flow/internal/runs"
 )
@@ -50,6 +51,8 @@ func (a *app) execute(ctx context.Context, f *flow.Flow, inputs, trigger map[str
 		return err
 	}
 	defer lock.Release()
+	// A flow run (run, runs retry) tunes the collector: see gctune.
+	defer gctune.Start(os.Getenv).Stop()
 	stop := hist.FlushEvery(ctx, flushEvery, func(err error) {
 		fmt.Fprintf(a.io.Err, "warning: record the run's events: %v\n", err)
 	})

@@ -58,7 +58,6 @@ needs the same S3FLOW_ENCRYPTION_KEY (or encryption.key).`,
   S3FLOW_DATABASE=postgres://s3flow@db/s3flow s3flow worker --flows ./flows`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			defer gctune.Start(os.Getenv).Stop()
 			return runServer(cmd.Context(), a, o)
 		},
 	}
@@ -97,7 +96,6 @@ servers and need the same S3FLOW_ENCRYPTION_KEY.`,
 		Example: "  S3FLOW_DATABASE=postgres://s3flow@db/s3flow s3flow worker --flows ./flows --workers 8",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			defer gctune.Start(os.Getenv).Stop()
 			database, err := a.databaseURL()
 			if err != nil {
 				return err
@@ -153,7 +151,10 @@ func newServer(ctx context.Context, a *app, o *serverOptions) (*server.Server, f
 	logger := a.serverLogger()
 	conns := newConnResolver(st, home, logger, o.allowPrivate)
 	conns.advertise = true
+	// Servers and workers run flows: see gctune.
+	tuner := gctune.Start(os.Getenv)
 	release := func() {
+		tuner.Stop()
 		conns.close()
 		unlock()
 	}

@@ -1,6 +1,6 @@
 // Package gctune lets the heap grow further while collecting it costs much
-// of the CPU. The processes that run flows use it: s3flow run, server and
-// worker.
+// of the CPU. The processes that run flows use it: s3flow run and runs
+// retry, server and worker.
 //
 // Go collects when the heap reaches twice what was live after the last
 // collection (GOGC=100), and never below 4 MiB. Flows over many small
