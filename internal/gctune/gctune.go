@@ -108,9 +108,9 @@ func (t *Tuner) cycle() {
 	if t.stopped {
 		return
 	}
+	defer t.arm()
 	gcCPU, processCPU := readCPU()
 	if processCPU-t.processCPU < minWindow {
-		t.arm()
 		return
 	}
 	next := decide(t.percent, gcCPU-t.gcCPU, processCPU-t.processCPU)
@@ -123,7 +123,6 @@ func (t *Tuner) cycle() {
 		default: // nil, or a test that stopped listening
 		}
 	}
-	t.arm()
 }
 
 // decide is GOGC for the next cycle, from the current one and the CPU the
