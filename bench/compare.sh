@@ -53,7 +53,7 @@ ep=$S3FLOW_TEST_ENDPOINT
 mkdir -p "$OUT"
 
 echo "building s3flow"
-go build -o "$work/" ./cmd/s3flow ./cmd/s3flow-local
+build_s3flow "$work" ./cmd/s3flow ./cmd/s3flow-local
 export S3FLOW_HOME="$work/home"
 s3flow=("$work/s3flow")
 printf '%s' "$S3FLOW_TEST_SECRET_KEY" | "${s3flow[@]}" connection create bench \

@@ -45,7 +45,7 @@ cleanup() { stop_all; stop_goaws; if [ -n "${KEEP:-}" ]; then echo "kept $work";
 trap cleanup EXIT INT TERM
 
 echo "building s3flow"
-go build -o "$work/" ./cmd/s3flow ./cmd/s3flow-local ./bench/eventlatency
+build_s3flow "$work" ./cmd/s3flow ./cmd/s3flow-local ./bench/eventlatency
 s3flow=$work/s3flow
 
 # wait_log FILE TEXT waits until FILE holds TEXT while the last process

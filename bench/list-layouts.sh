@@ -29,7 +29,7 @@ start_versitygw "$work"
 ep=$S3FLOW_TEST_ENDPOINT
 vgw_pid=$VERSITYGW_PID
 
-go build -o "$work/" ./cmd/s3flow
+build_s3flow "$work" ./cmd/s3flow
 export S3FLOW_HOME="$work/home"
 s3flow=("$work/s3flow")
 printf '%s' "$S3FLOW_TEST_SECRET_KEY" | "${s3flow[@]}" connection create bench \

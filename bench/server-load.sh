@@ -36,7 +36,7 @@ stop_all() {
 cleanup() { stop_all; stop_postgres; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 
-go build -o "$work/" ./cmd/s3flow ./cmd/s3flow-local
+build_s3flow "$work" ./cmd/s3flow ./cmd/s3flow-local
 go build -o "$work/serverload" ./bench/serverload
 mkdir -p "$work/flows"
 cat >"$work/flows/tick.yaml" <<'YAML'

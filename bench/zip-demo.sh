@@ -49,7 +49,7 @@ weed)
 	;;
 esac
 
-go build -o "$work/" ./cmd/s3flow
+build_s3flow "$work" ./cmd/s3flow
 export S3FLOW_HOME="$work/home"
 printf '%s' "$secret" | "$work/s3flow" connection create demo \
 	--access-key-id "$key" --secret-access-key-stdin --endpoint "$endpoint" --path-style >/dev/null 2>&1

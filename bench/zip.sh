@@ -33,7 +33,7 @@ cleanup() { stop_versitygw; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 start_versitygw "$work"
 
-go build -o "$work/" ./cmd/s3flow ./cmd/s3flow-local
+build_s3flow "$work" ./cmd/s3flow ./cmd/s3flow-local
 export S3FLOW_HOME="$work/home"
 printf '%s' "$S3FLOW_TEST_SECRET_KEY" | "$work/s3flow" connection create bench \
 	--access-key-id "$S3FLOW_TEST_ACCESS_KEY" --secret-access-key-stdin --endpoint "$S3FLOW_TEST_ENDPOINT" --path-style 2>/dev/null

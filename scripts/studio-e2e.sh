@@ -39,7 +39,7 @@ trap cleanup EXIT INT TERM
 start_versitygw "$work"
 echo "versitygw ${VERSITYGW_VERSION} on ${S3FLOW_TEST_ENDPOINT}"
 
-go build -o "$work/" ./cmd/s3flow ./cmd/s3flow-local
+build_s3flow "$work" ./cmd/s3flow ./cmd/s3flow-local
 export S3FLOW_HOME="$work/home"
 mkdir -p "$S3FLOW_HOME" "$work/flows"
 token=$("$work/s3flow" token create studio-e2e --scope admin | tr -d '[:space:]')

@@ -107,6 +107,8 @@ func buildFromSource(ctx context.Context, root string) (string, error) {
 	out := filepath.Join(cache, "s3flow", "dev", HelperName)
 	build := exec.CommandContext(ctx, goTool, "build", "-o", out, "./cmd/"+HelperName)
 	build.Dir = root
+	// Pure Go, as README.md installs it: no libc mapped into the process.
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s from %s: %w\n%s", HelperName, root, err, msg)
 	}
