@@ -259,9 +259,47 @@ func (db *DB) Locked(ctx context.Context, fn func(context.Context) error) error 
 }
 
 // Migrate applies every migration db has not seen yet, each in its own
-// transaction.
+// transaction. A database that has them all, as at every start after the
+// first, is only read: one query, no lock and no write transaction (on
+// SQLite each of those waits for the write lock, which a busy server
+// holds often).
 func Migrate(ctx context.Context, db *DB) error {
-	return db.Locked(ctx, func(ctx context.Context) error { return migrate(ctx, db) })
+	ms, err := list(db.Dialect)
+	if err != nil {
+		return err
+	}
+	if current(ctx, db, ms) {
+		return nil
+	}
+	return db.Locked(ctx, func(ctx context.Context) error { return migrate(ctx, db, ms) })
+}
+
+// current reports whether db has recorded every migration of ms. An
+// error (a new database has no schema_migrations table) means no: migrate
+// then finds out, under the lock, and reports what is wrong.
+func current(ctx context.Context, db *DB, ms []migration) bool {
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	recorded := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return false
+		}
+		recorded[v] = true
+	}
+	if rows.Err() != nil {
+		return false
+	}
+	for _, m := range ms {
+		if !recorded[m.version] {
+			return false
+		}
+	}
+	return true
 }
 
 type migration struct {
@@ -289,12 +327,8 @@ func list(d Dialect) ([]migration, error) {
 	return ms, nil
 }
 
-func migrate(ctx context.Context, db *DB) error {
+func migrate(ctx context.Context, db *DB, ms []migration) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)`); err != nil {
-		return err
-	}
-	ms, err := list(db.Dialect)
-	if err != nil {
 		return err
 	}
 	for _, m := range ms {

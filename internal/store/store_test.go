@@ -119,3 +119,29 @@ func TestOpenPostgresErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenWhileAnotherWrites: opening a database that has every migration
+// only reads it, so a command starts at once while a server holds
+// SQLite's write lock (a write transaction per migration would wait for
+// it, then fail with "database is locked").
+func TestOpenWhileAnotherWrites(t *testing.T) {
+	target := filepath.Join(t.TempDir(), "s3flow.db")
+	db, err := store.Open(t.Context(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(t.Context(), nil) // immediate: the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(t.Context(), `INSERT INTO flow_state (name, enabled) VALUES ('f', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	other, err := store.Open(t.Context(), target)
+	if err != nil {
+		t.Fatalf("open while another connection writes: %v", err)
+	}
+	other.Close()
+}
