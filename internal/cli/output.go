@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -29,7 +30,7 @@ var formats = []string{formatTable, formatJSON, formatJSONL}
 // "field: value" line each (vertical): a table row of a dozen fields is
 // wider than any terminal.
 type printer struct {
-	w        io.Writer
+	w        *batchWriter
 	format   string
 	fields   []string
 	vertical bool
@@ -64,7 +65,7 @@ func newPrinter(w io.Writer, format string, outputs []module.Output, vertical bo
 			fields = append(fields, o.Name)
 		}
 	}
-	return &printer{w: w, format: format, fields: fields, vertical: vertical && format == formatTable}, nil
+	return &printer{w: newBatchWriter(w), format: format, fields: fields, vertical: vertical && format == formatTable}, nil
 }
 
 // Print writes one bundle.
@@ -148,8 +149,19 @@ func (p *printer) flushTable() error {
 	return p.tw.Flush()
 }
 
-// Close ends the output (the closing bracket of a JSON array).
+// Flush writes what the printer holds: before something else is written
+// to the same stream.
+func (p *printer) Flush() error {
+	return errors.Join(p.flushTable(), p.w.Flush())
+}
+
+// Close ends the output (the closing bracket of a JSON array) and writes
+// what the printer holds.
 func (p *printer) Close() error {
+	return errors.Join(p.end(), p.w.Close())
+}
+
+func (p *printer) end() error {
 	switch p.format {
 	case formatJSON:
 		end := "\n]\n"

@@ -88,6 +88,10 @@ func newModuleCmd(a *app, m *module.Module) *cobra.Command {
 			env.Progress = prog
 		}
 		runErr := m.Exec(cmd.Context(), env, in, p.Print)
+		if out == a.io.Err {
+			// the notes below go to the same stream, after the bundles
+			runErr = errors.Join(runErr, p.Flush())
+		}
 		if runErr == nil && env.Connection != nil && env.Connection.Kind == connection.KindLocal && m.GivesLinks() && a.conns.temporaryLocal() {
 			fmt.Fprintf(a.io.Err, "note: links to the local connection work only while \"s3flow local serve\" runs, and it does not: "+
 				"this link stopped working when this command ended. Start \"s3flow local serve\" in another terminal, then run this command again.\n")
