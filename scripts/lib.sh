@@ -368,11 +368,11 @@ stop_minio() {
 
 # build_s3flow DIR PKG... builds s3flow's programs into DIR the way
 # README.md installs them: pure Go (CGO_ENABLED=0), one static file. A cgo
-# build maps libc and the dynamic loader into every process: 1.5-1.8 MB
+# build maps libc and the dynamic loader into every process: 1.5-2 MiB
 # more RSS for every command (docs/benchmarks.md, "One static file").
 # The files are then copied into DIR, as a package or an archive installs
 # a program: the linker writes its output through mmap, and until those
-# pages leave the page cache the program maps about 2 MB more of itself
+# pages leave the page cache the program maps about 2 MiB more of itself
 # than the same file written by cp (or read back from disk).
 build_s3flow() {
 	local out=$1 tmp
