@@ -15,6 +15,7 @@ import (
 type batchWriter struct {
 	mu    sync.Mutex
 	w     io.Writer
+	delay time.Duration // batchDelay; tests set their own
 	buf   []byte
 	timer *time.Timer
 	err   error // the first failed write's: every later Write returns it
@@ -25,7 +26,7 @@ const (
 	batchDelay = 20 * time.Millisecond
 )
 
-func newBatchWriter(w io.Writer) *batchWriter { return &batchWriter{w: w} }
+func newBatchWriter(w io.Writer) *batchWriter { return &batchWriter{w: w, delay: batchDelay} }
 
 func (b *batchWriter) Write(p []byte) (int, error) {
 	b.mu.Lock()
@@ -39,9 +40,9 @@ func (b *batchWriter) Write(p []byte) (int, error) {
 	}
 	if len(b.buf) == len(p) { // the first bytes since the last write
 		if b.timer == nil {
-			b.timer = time.AfterFunc(batchDelay, b.flushLater)
+			b.timer = time.AfterFunc(b.delay, b.flushLater)
 		} else {
-			b.timer.Reset(batchDelay)
+			b.timer.Reset(b.delay)
 		}
 	}
 	return len(p), nil
