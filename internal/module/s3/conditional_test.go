@@ -56,6 +56,21 @@ func TestUploadConditions(t *testing.T) {
 			if got := get(t, tg, bucket, "doc.txt"); got != "four" {
 				t.Fatalf("after if_match with the current ETag the object holds %q", got)
 			}
+			// Past conditionalSinglePutMax a conditional upload goes in
+			// parts (a multipart ETag ends in -1), its condition checked
+			// on completion, so a refusal is a 412, never a reset.
+			big := strings.Repeat("b", 1<<20)
+			made, err := upload(big, map[string]any{"no_overwrite": true, "name": "big.txt"})
+			if err != nil {
+				t.Fatalf("no_overwrite, 1 MiB, on a new key: %v", err)
+			}
+			if etag := made["etag"].(string); !strings.HasSuffix(strings.Trim(etag, `"`), "-1") {
+				t.Errorf("1 MiB with no_overwrite has ETag %s: not uploaded in parts", etag)
+			}
+			_, err = upload(big, map[string]any{"no_overwrite": true, "name": "big.txt"})
+			if err == nil || !strings.Contains(err.Error(), "exists already and must not be overwritten") {
+				t.Fatalf("no_overwrite, 1 MiB, on an existing key: err = %v", err)
+			}
 		})
 	}
 }

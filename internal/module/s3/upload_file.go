@@ -128,19 +128,23 @@ func runUploadFile(ctx context.Context, env module.Env, in module.Values, emit f
 	// Files under partsThreshold go up in one PUT, larger ones in parts.
 	partsThreshold := uploadThresholdParts * tune.partSize
 	loopback := c.Loopback()
+	conditional := input.IfNoneMatch != nil || input.IfMatch != nil
+	if conditional {
+		// A server may refuse a PUT's condition before it reads the body
+		// and close the connection: the client, still sending, sees a
+		// reset, not the 412 it is (MinIO, for a 6 MiB PUT, one time in
+		// seven). Bodies it drains first are safe; larger ones go in
+		// parts, whose condition is checked when the upload completes.
+		partsThreshold = min(partsThreshold, conditionalSinglePutMax)
+	}
 	// A file that can be read again (a local file, not a stream) may go up
 	// in one PUT streamed from it, up to this size: more on loopback.
-	// A conditional upload keeps to parts: a server may refuse a single
-	// PUT's condition before reading its body and close the connection,
-	// which the client sees as a reset, not as the 412 it is; in parts the
-	// condition is checked when the upload completes.
 	singlePutMax := partsThreshold
-	conditional := input.IfNoneMatch != nil || input.IfMatch != nil
 	if loopback && !conditional && !partSizeSet(in, env.Connection) {
 		singlePutMax = loopbackSinglePutMiB << 20
 	}
 	md5Rule := func(max int64) error {
-		return &module.InputError{Field: "headers", Rule: fmt.Sprintf("Content-MD5 covers a single PUT, which s3flow uses for files under %d MiB; use x-amz-checksum-sha256 or leave it out (parts are checksummed anyway)", max>>20)}
+		return &module.InputError{Field: "headers", Rule: fmt.Sprintf("Content-MD5 covers a single PUT, which s3flow uses for files under %s; use x-amz-checksum-sha256 or leave it out (parts are checksummed anyway)", mibOrKib(max))}
 	}
 	if contentMD5 != "" && (size < 0 || size >= singlePutMax) {
 		return md5Rule(singlePutMax)
@@ -258,4 +262,19 @@ func conditionFailed(err error, input *transfermanager.UploadObjectInput) error 
 		return fmt.Errorf("the object no longer has ETag %s (it changed or was deleted); nothing was changed: %w", aws.ToString(input.IfMatch), explained)
 	}
 	return explained
+}
+
+// conditionalSinglePutMax is the largest body a conditional upload sends
+// in one PUT. When a handler answers without reading the body, Go's HTTP
+// server (MinIO's, versitygw's, SeaweedFS's) reads and drops up to 256 KiB
+// of it before it goes on; past that it closes the connection under a
+// client still sending.
+const conditionalSinglePutMax = 256 << 10
+
+// mibOrKib writes n bytes in MiB, or in KiB under one MiB.
+func mibOrKib(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d MiB", n>>20)
 }
