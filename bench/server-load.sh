@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Load test of "s3flow server", loopback only: fires webhook calls (default
-# 1000, 16 at a time) at a flow whose one step is cheap and needs no S3
-# (flow.iterate over [1]), reads every run back through the API and prints
-# how long runs took to start and finish after their webhook was sent, and
-# runs per second. Two configurations:
+# 1000, from 16 callers at a time and again from 64) at a flow whose one
+# step is cheap and needs no S3 (flow.iterate over [1]), reads every run
+# back through the API and prints how long runs took to start and finish
+# after their webhook was sent, how many webhooks were answered a second
+# and how many runs were worked a second. Two configurations:
 #   sqlite    one "s3flow server --workers 8" on its embedded SQLite
 #   postgres  "s3flow server --workers 0" and two "s3flow worker --workers 8"
 #             on a throwaway PostgreSQL cluster (start_postgres), once with
@@ -11,7 +12,13 @@
 # Every process has its own S3FLOW_HOME under a temporary folder that is
 # removed at the end, with everything started here.
 #
-#   bash bench/server-load.sh [RUNS] [CONCURRENCY] [RATE]
+#   bash bench/server-load.sh [RUNS] [CALLERS] [RATE]
+#
+# CALLERS is a list ("16 64"): each configuration is loaded once per
+# number. A caller waits for its answer, and the server answers a webhook
+# once its run is committed (with fsync on, once it is on disk), so a few
+# callers are bound by that wait and many callers by the CPU: together
+# they say what the server takes from senders of either kind.
 #
 # Without RATE the calls go as fast as the server answers them, faster
 # than runs are worked: start latency is then mostly the backlog. With
@@ -22,7 +29,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 . scripts/lib.sh
 runs=${1:-1000}
-concurrency=${2:-16}
+callers=${2:-16 64}
 rate=${3:-0}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/s3flow-load.XXXXXX")
@@ -82,12 +89,16 @@ token() {
 	export BENCH_TOKEN
 }
 
-# load LABEL ADDR runs the load generator; its table row goes to table.md.
+# load LABEL ADDR runs the load generator once per number of callers; its
+# table rows go to table.md.
 load() {
-	"$work/serverload" -url "http://$2" -flow tick -n "$runs" -c "$concurrency" -rate "$rate" -label "$1" >>"$work/table.md"
+	local c
+	for c in $callers; do
+		"$work/serverload" -url "http://$2" -flow tick -n "$runs" -c "$c" -rate "$rate" -label "$1" >>"$work/table.md"
+	done
 }
 
-echo "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the test; $runs webhook calls, $concurrency at a time$([ "$rate" = 0 ] || echo ", $rate per second at most")"
+echo "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the test; $runs webhook calls a load, callers at a time: $callers$([ "$rate" = 0 ] || echo ", $rate per second at most")"
 
 addr=127.0.0.1:$(free_port)
 token sqlite
@@ -119,6 +130,6 @@ done
 
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) after the test"
 echo
-echo "| config | runs | runs/s | start p50 | start p99 | finish p50 | finish p99 | hook answer p50 / p99 |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| config | callers | runs | webhooks answered/s | runs worked/s | start p50 | start p99 | finish p50 | finish p99 | hook answer p50 / p99 |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 cat "$work/table.md"

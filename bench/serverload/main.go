@@ -93,9 +93,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	lastSent := calls[len(calls)-1].at
-	fmt.Fprintf(os.Stderr, "%s: %d webhooks sent in %v (%.0f/s)\n", o.label, len(calls),
-		lastSent.Sub(calls[0].at).Round(time.Millisecond), float64(len(calls))/lastSent.Sub(calls[0].at).Seconds())
+	took, acceptRate := accepted(calls)
+	fmt.Fprintf(os.Stderr, "%s: %d webhooks answered in %v, first sent to last answered (%.0f/s)\n",
+		o.label, len(calls), took.Round(time.Millisecond), acceptRate)
 
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -139,6 +139,26 @@ func fire(ctx context.Context, client *http.Client, o options, secret string) ([
 	// Sorted by send time, so calls[0] is the first sent.
 	sort.Slice(calls, func(i, j int) bool { return calls[i].at.Before(calls[j].at) })
 	return calls, nil
+}
+
+// accepted is the time from the first call sent to the last answer
+// received, and the calls answered per second over it. The last answer,
+// not the last call sent: with c callers, the last call leaves while c-1
+// answers are still to come.
+func accepted(calls []sent) (time.Duration, float64) {
+	first, last := calls[0].at, calls[0].at
+	for _, c := range calls {
+		last = maxTime(last, c.at.Add(c.answer))
+	}
+	took := last.Sub(first)
+	return took, float64(len(calls)) / took.Seconds()
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func hook(ctx context.Context, client *http.Client, o options, secret string, i int) (sent, error) {
@@ -287,8 +307,9 @@ func report(o options, calls []sent, views []runView) error {
 	if statuses["succeeded"] != len(views) {
 		return fmt.Errorf("%d of %d runs succeeded: %v", statuses["succeeded"], len(views), statuses)
 	}
-	// config | runs | runs/s | start p50 | start p99 | finish p50 | finish p99 | hook answer p50/p99
-	fmt.Printf("| %s | %d | %.0f | %s | %s | %s | %s | %s / %s |\n", o.label, len(views), rate,
+	// config | callers | runs | webhooks answered/s | runs worked/s | start p50 | start p99 | finish p50 | finish p99 | hook answer p50/p99
+	_, acceptRate := accepted(calls)
+	fmt.Printf("| %s | %d | %d | %.0f | %.0f | %s | %s | %s | %s | %s / %s |\n", o.label, o.concurrency, len(views), acceptRate, rate,
 		ms(pct(start, 50)), ms(pct(start, 99)), ms(pct(finish, 50)), ms(pct(finish, 99)),
 		ms(pct(answer, 50)), ms(pct(answer, 99)))
 	return nil
