@@ -8,7 +8,8 @@
 # CPU, memory) and writes docs/benchmarks/compare.tsv, compare.md and
 # compare.png. The flow rows (upload and copy of many small objects) are
 # checked in the same run: the aws CLI must list every object with the
-# ETag of its source.
+# ETag of its source. Beside them, the same S3 calls from s3flow's S3
+# client alone, in a plain loop (bench/sdkcalls): the SDK's floor.
 #
 #   bash bench/compare.sh                 # the full run (about 15 minutes here)
 #   QUICK=1 bash bench/compare.sh         # small sizes, one round: checks the script
@@ -53,9 +54,13 @@ ep=$S3FLOW_TEST_ENDPOINT
 mkdir -p "$OUT"
 
 echo "building s3flow"
-build_s3flow "$work" ./cmd/s3flow ./cmd/s3flow-local
+build_s3flow "$work" ./cmd/s3flow ./cmd/s3flow-local ./bench/sdkcalls
 export S3FLOW_HOME="$work/home"
 s3flow=("$work/s3flow")
+# The flows' S3 calls made by s3flow's S3 client from a plain loop: the
+# floor under the flow rows (bench/sdkcalls).
+sdkcalls=(env AWS_ACCESS_KEY_ID="$S3FLOW_TEST_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3FLOW_TEST_SECRET_KEY"
+	"$work/sdkcalls" -endpoint "$ep" -c 16)
 printf '%s' "$S3FLOW_TEST_SECRET_KEY" | "${s3flow[@]}" connection create bench \
 	--access-key-id "$S3FLOW_TEST_ACCESS_KEY" --secret-access-key-stdin --endpoint "$ep" --path-style >/dev/null
 
@@ -195,6 +200,7 @@ for round in $(seq 0 "$ROUNDS"); do
 	if want small; then
 		measure "$small" "s3flow" "$round" "${s3flow[@]}" run "$work/small-flow.yaml" --input "prefix=s3flow-$round"
 		measure "$small" "s3flow, history as counts only" "$round" "${s3flow[@]}" run --history-detail 0 "$work/small-flow.yaml" --input "prefix=s3flowc-$round"
+		measure "$small" "limit: s3flow's S3 client alone" "$round" "${sdkcalls[@]}" upload "$work/small" small "sdk-$round"
 		measure "$small" "aws" "$round" "${aws_default[@]}" s3 cp --recursive "$work/small" "s3://small/aws-$round/"
 		measure "$small" "aws (tuned)" "$round" "${aws_tuned[@]}" s3 cp --recursive "$work/small" "s3://small/awst-$round/"
 		measure "$small" "rclone" "$round" "${rclone_default[@]}" copy "$work/small" "b:small/rclone-$round"
@@ -204,6 +210,7 @@ for round in $(seq 0 "$ROUNDS"); do
 	if want copy; then
 		measure "$copy" "s3flow" "$round" "${s3flow[@]}" run "$work/copy-flow.yaml" --input "prefix=s3flow-$round"
 		measure "$copy" "s3flow, history as counts only" "$round" "${s3flow[@]}" run --history-detail 0 "$work/copy-flow.yaml" --input "prefix=s3flowc-$round"
+		measure "$copy" "limit: s3flow's S3 client alone" "$round" "${sdkcalls[@]}" copy small src/ copy "sdk-$round"
 		measure "$copy" "aws" "$round" "${aws_default[@]}" s3 cp --recursive s3://small/src/ "s3://copy/aws-$round/"
 		measure "$copy" "aws (tuned)" "$round" "${aws_tuned[@]}" s3 cp --recursive s3://small/src/ "s3://copy/awst-$round/"
 		measure "$copy" "rclone" "$round" "${rclone_default[@]}" copy b:small/src "b:copy/rclone-$round"
@@ -227,7 +234,7 @@ etags() { # BUCKET PREFIX: "name<tab>etag" lines, as the aws CLI lists them
 }
 (cd "$work/small" && md5sum -- * | awk '{print $2 "\t" $1}' | sort) >"$work/small.md5"
 for round in $(seq 1 "$ROUNDS"); do
-	for p in s3flow s3flowc; do
+	for p in s3flow s3flowc sdk; do
 		if want small && ! etags small "$p-$round/" | cmp -s - "$work/small.md5"; then
 			echo "upload flow $p-$round: the objects differ from the files"; exit 1
 		fi
@@ -236,7 +243,7 @@ for round in $(seq 1 "$ROUNDS"); do
 		fi
 	done
 done
-if want small || want copy; then echo "checked: every object of s3flow's flows is there with its source's ETag ($SMALL_N per run)"; fi
+if want small || want copy; then echo "checked: every object of s3flow's flows and of its client alone is there with its source's ETag ($SMALL_N per run)"; fi
 
 # Start-up and one small download, many times each (too short for one
 # /usr/bin/time reading to mean much).
