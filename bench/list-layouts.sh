@@ -2,7 +2,9 @@
 # Recursive listing on four layouts of one standalone versitygw on
 # 127.0.0.1: s3flow list-files --recursive against rclone lsf -R (default
 # and --fast-list), and for the flat bucket the page floor (every page by
-# curl alone, bench/rawlist.py). Wall time, client CPU (user + system) and
+# curl alone, bench/rawlist.py); beside them, the same requests from
+# s3flow's S3 client alone with no output (bench/sdkcalls): what the SDK
+# costs, the floor under s3flow's CPU. Wall time, client CPU (user + system) and
 # peak RSS from /usr/bin/time -v, the server's CPU from /proc; the median
 # of ROUNDS rounds after a warm-up. s3flow's listing is checked against the
 # aws CLI's in the same run: the same keys, in key order.
@@ -29,9 +31,13 @@ start_versitygw "$work"
 ep=$S3FLOW_TEST_ENDPOINT
 vgw_pid=$VERSITYGW_PID
 
-build_s3flow "$work" ./cmd/s3flow
+build_s3flow "$work" ./cmd/s3flow ./bench/sdkcalls
 export S3FLOW_HOME="$work/home"
 s3flow=("$work/s3flow")
+# The listing's requests from s3flow's S3 client in a plain loop, with no
+# output: the SDK's floor under s3flow's CPU (bench/sdkcalls).
+sdkcalls=(env AWS_ACCESS_KEY_ID="$S3FLOW_TEST_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3FLOW_TEST_SECRET_KEY"
+	"$work/sdkcalls" -endpoint "$ep" -c 4)
 printf '%s' "$S3FLOW_TEST_SECRET_KEY" | "${s3flow[@]}" connection create bench \
 	--access-key-id "$S3FLOW_TEST_ACCESS_KEY" --secret-access-key-stdin --endpoint "$ep" --path-style >/dev/null
 aws=(env -u AWS_PROFILE AWS_ACCESS_KEY_ID="$S3FLOW_TEST_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3FLOW_TEST_SECRET_KEY"
@@ -83,6 +89,9 @@ for round in $(seq 0 "$ROUNDS"); do
 		measure "$b" "s3flow" "$round" "${s3flow[@]}" s3 list-files -c bench --bucket "$b" --recursive -o jsonl
 		measure "$b" "rclone lsf -R" "$round" "${rclone[@]}" lsf -R "b:$b"
 		measure "$b" "rclone lsf -R --fast-list" "$round" "${rclone[@]}" lsf -R --fast-list "b:$b"
+		measure "$b" "floor: s3flow's client alone" "$round" "${sdkcalls[@]}" list "$b"
+		want=$([ "$b" = deep ] && echo 10000 || echo 20000)
+		[ "$(cat "$work/out.txt")" = "$want" ] || { echo "$b: the client alone counted $(cat "$work/out.txt") objects, want $want"; exit 1; }
 	done
 	measure flat "floor: curl per page" "$round" env AWS_ACCESS_KEY_ID="$S3FLOW_TEST_ACCESS_KEY" \
 		AWS_SECRET_ACCESS_KEY="$S3FLOW_TEST_SECRET_KEY" python3 bench/rawlist.py "$ep" flat

@@ -7,12 +7,17 @@
 //
 //	sdkcalls -endpoint URL -c 16 upload DIR BUCKET PREFIX
 //	sdkcalls -endpoint URL -c 16 copy BUCKET PREFIX TO_BUCKET TO_PREFIX
+//	sdkcalls -endpoint URL -c 4 list BUCKET
 //
 // upload puts every file of DIR (not its subfolders) as PREFIX/NAME, read
 // from disk as the flow's file.list and upload_file do; copy lists
 // BUCKET/PREFIX and copies every object to TO_BUCKET/TO_PREFIX/NAME on the
-// server, as the flow's list_files and copy_file do. The keys come from
-// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+// server, as the flow's list_files and copy_file do. list makes the
+// requests of "s3flow s3 list-files --recursive" (bench/list-layouts.sh):
+// it goes down through levels holding one folder alone, then lists the
+// folders of the first level with more whole, side by side; it prints the
+// number of objects and nothing else. The keys come from AWS_ACCESS_KEY_ID
+// and AWS_SECRET_ACCESS_KEY.
 package main
 
 import (
@@ -26,6 +31,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -68,6 +74,12 @@ func run(ctx context.Context, endpoint string, callers int, args []string) error
 		return upload(ctx, api, callers, args[1], args[2], args[3])
 	case args[0] == "copy" && len(args) == 5:
 		return copyAll(ctx, api, callers, args[1], args[2], args[3], args[4])
+	case args[0] == "list" && len(args) == 2:
+		n, err := listAll(ctx, api, callers, args[1])
+		if err == nil {
+			fmt.Println(n)
+		}
+		return err
 	}
 	return fmt.Errorf("unknown command or wrong arguments: %q", args)
 }
@@ -121,6 +133,47 @@ func copyAll(ctx context.Context, api *s3.Client, callers int, bucket, prefix, t
 		}
 		return nil
 	})
+}
+
+// listAll counts the objects of bucket as s3flow's recursive listing
+// walks it (internal/module/s3/spread.go), without the order it keeps.
+func listAll(ctx context.Context, api *s3.Client, callers int, bucket string) (int64, error) {
+	var count atomic.Int64
+	list := func(prefix, delimiter string) ([]string, error) {
+		var folders []string
+		input := &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)}
+		if delimiter != "" {
+			input.Delimiter = aws.String(delimiter)
+		}
+		for pages := s3.NewListObjectsV2Paginator(api, input); pages.HasMorePages(); {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("list %s/%s: %w", bucket, prefix, err)
+			}
+			count.Add(int64(len(page.Contents)))
+			for _, p := range page.CommonPrefixes {
+				folders = append(folders, aws.ToString(p.Prefix))
+			}
+		}
+		return folders, nil
+	}
+	prefix := ""
+	for {
+		before := count.Load()
+		folders, err := list(prefix, "/")
+		if err != nil {
+			return 0, err
+		}
+		if count.Load() == before && len(folders) == 1 {
+			prefix = folders[0]
+			continue
+		}
+		err = each(callers, folders, func(folder string) error {
+			_, err := list(folder, "")
+			return err
+		})
+		return count.Load(), err
+	}
 }
 
 // each calls do for every item, from callers goroutines; the first error
