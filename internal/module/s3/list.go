@@ -35,6 +35,48 @@ func pages(ctx context.Context, c *s3.Client, input s3.ListObjectsV2Input, maxKe
 	}
 }
 
+// pagesAhead is pages with the next page fetched while the caller works
+// on the one yielded. A folder's pages come one after another (each needs
+// the last one's continuation token); without this, the time the caller
+// takes over a page (a thousand bundles printed or handed to the next
+// step) is added to every round trip. Memory holds two pages.
+func pagesAhead(ctx context.Context, c *s3.Client, input s3.ListObjectsV2Input, maxKeys int32) iter.Seq2[*s3.ListObjectsV2Output, error] {
+	return func(yield func(*s3.ListObjectsV2Output, error) bool) {
+		fetchCtx, cancel := context.WithCancel(ctx)
+		next := make(chan walked)
+		go func() {
+			defer close(next)
+			for page, err := range pages(fetchCtx, c, input, maxKeys) {
+				select {
+				case next <- walked{page, err}:
+				case <-fetchCtx.Done():
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		defer func() {
+			// A caller that stops early cuts the page in flight short; the
+			// fetcher is gone before the listing returns.
+			cancel()
+			for range next {
+			}
+		}()
+		for r := range next {
+			if !yield(r.page, r.err) || r.err != nil {
+				return
+			}
+		}
+		// The fetcher also stops when ctx ends: that is no end of the
+		// folder.
+		if err := ctx.Err(); err != nil {
+			yield(nil, err)
+		}
+	}
+}
+
 // decodeKeys undoes the URL encoding of a page's keys and prefixes. Only a
 // page that says it is encoded is decoded: servers that ignore
 // encoding-type send keys as they are, and "a+b" must stay "a+b".

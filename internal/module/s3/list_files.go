@@ -81,12 +81,16 @@ func runListFiles(ctx context.Context, env module.Env, in module.Values, emit fu
 	}
 	files := fileEmitter{emit: emit, limit: limit}
 	err = c.Do(ctx, func(cl *s3.Client) error {
+		// A limit wants the first keys soonest, one page after another:
+		// a page fetched ahead could be one too many.
 		list := pages
-		if in.Bool("recursive") && limit == 0 && input.StartAfter == nil {
-			// A whole recursive listing: folders side by side. A limit
-			// wants the first keys soonest, one page after another, and a
+		switch {
+		case in.Bool("recursive") && limit == 0 && input.StartAfter == nil:
+			// A whole recursive listing: folders side by side. A
 			// start_after listing is one range of keys.
 			list = spreadPages
+		case limit == 0:
+			list = pagesAhead
 		}
 		for page, err := range list(ctx, cl, input, pageSize(limit)) {
 			if err != nil {

@@ -61,13 +61,13 @@ func (w *walker) level(ctx context.Context, input s3.ListObjectsV2Input) iter.Se
 		delimited := input
 		delimited.Delimiter = aws.String("/")
 		first := true
-		for page, err := range pages(ctx, w.c, delimited, w.maxKeys) {
+		for page, err := range pagesAhead(ctx, w.c, delimited, w.maxKeys) {
 			if err != nil {
 				yield(nil, err)
 				return
 			}
 			if first && ambiguousOrder(page) {
-				for page, err := range pages(ctx, w.c, input, w.maxKeys) {
+				for page, err := range pagesAhead(ctx, w.c, input, w.maxKeys) {
 					if !yield(page, err) || err != nil {
 						return
 					}
