@@ -37,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3flow/s3flow/internal/connection"
+	"github.com/s3flow/s3flow/internal/gctune"
 	"github.com/s3flow/s3flow/internal/s3client"
 )
 
@@ -64,6 +65,9 @@ func run(ctx context.Context, endpoint string, callers int, args []string) error
 		ChecksumMode:    connection.DefaultChecksumMode(endpoint),
 		AllowPrivate:    true, // the benchmark's server is on loopback
 	}
+	// The collector as "s3flow run" tunes it (see gctune), so that the
+	// floor is not raised by a setting s3flow does not have.
+	defer gctune.Start(os.Getenv).Stop()
 	client, err := s3client.New(ctx, conn, "", s3client.Options{})
 	if err != nil {
 		return err
