@@ -46,16 +46,7 @@ func pagesAhead(ctx context.Context, c *s3.Client, input s3.ListObjectsV2Input, 
 		next := make(chan walked)
 		go func() {
 			defer close(next)
-			for page, err := range pages(fetchCtx, c, input, maxKeys) {
-				select {
-				case next <- walked{page, err}:
-				case <-fetchCtx.Done():
-					return
-				}
-				if err != nil {
-					return
-				}
-			}
+			forward(fetchCtx, pages(fetchCtx, c, input, maxKeys), next)
 		}()
 		defer func() {
 			// A caller that stops early cuts the page in flight short; the
@@ -73,6 +64,21 @@ func pagesAhead(ctx context.Context, c *s3.Client, input s3.ListObjectsV2Input, 
 		// folder.
 		if err := ctx.Err(); err != nil {
 			yield(nil, err)
+		}
+	}
+}
+
+// forward sends the pages of list to next until the listing ends, fails
+// (its error is sent too) or ctx ends.
+func forward(ctx context.Context, list iter.Seq2[*s3.ListObjectsV2Output, error], next chan<- walked) {
+	for page, err := range list {
+		select {
+		case next <- walked{page, err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
 		}
 	}
 }

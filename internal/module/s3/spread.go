@@ -126,16 +126,7 @@ func (w *walker) units(ctx context.Context, input s3.ListObjectsV2Input, units [
 		wg.Go(func() {
 			defer func() { <-w.ahead }()
 			defer close(ch)
-			for page, err := range list(k) {
-				select {
-				case ch <- walked{page, err}:
-				case <-ctx.Done():
-					return
-				}
-				if err != nil {
-					return
-				}
-			}
+			forward(ctx, list(k), ch)
 		})
 	}
 	k := 0 // the next folder to yield
