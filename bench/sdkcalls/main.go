@@ -25,7 +25,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -35,6 +34,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/encoding/httpbinding"
 
 	"github.com/s3flow/s3flow/internal/connection"
 	"github.com/s3flow/s3flow/internal/gctune"
@@ -53,7 +53,7 @@ func main() {
 
 func run(ctx context.Context, endpoint string, callers int, args []string) error {
 	if endpoint == "" || callers < 1 || len(args) == 0 {
-		return errors.New("usage: sdkcalls -endpoint URL [-c N] upload DIR BUCKET PREFIX | copy BUCKET PREFIX TO_BUCKET TO_PREFIX")
+		return errors.New("usage: sdkcalls -endpoint URL [-c N] upload DIR BUCKET PREFIX | copy BUCKET PREFIX TO_BUCKET TO_PREFIX | list BUCKET")
 	}
 	conn := connection.Connection{
 		Name:            "bench",
@@ -130,10 +130,13 @@ func copyAll(ctx context.Context, api *s3.Client, callers int, bucket, prefix, t
 	}
 	return each(callers, keys, func(key string) error {
 		name := key[strings.LastIndex(key, "/")+1:]
+		// Escaped as copy_file's copySource escapes it: url.PathEscape
+		// keeps "+", which servers read as a space.
+		source := httpbinding.EscapePath(bucket, true) + "/" + httpbinding.EscapePath(key, false)
 		_, err := api.CopyObject(ctx, &s3.CopyObjectInput{
 			Bucket:     aws.String(toBucket),
 			Key:        aws.String(path.Join(toPrefix, name)),
-			CopySource: aws.String(bucket + "/" + strings.ReplaceAll(url.PathEscape(key), "%2F", "/")),
+			CopySource: aws.String(source),
 		})
 		if err != nil {
 			return fmt.Errorf("copy %s: %w", key, err)
