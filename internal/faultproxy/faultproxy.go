@@ -163,6 +163,9 @@ type Request struct {
 	Header http.Header
 	// Fault is the fault applied; Kind 0 means the request went through.
 	Fault Fault
+	// Status is the answer's status: the server's, or the fault's for an
+	// Error fault; 0 while none has come or when there was none.
+	Status int
 }
 
 // Proxy is a fault-injecting reverse proxy in front of one S3 endpoint.
@@ -215,6 +218,9 @@ func New(t interface {
 			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
+			if seq, ok := resp.Request.Context().Value(seqKey{}).(int); ok {
+				p.answered(seq, resp.StatusCode)
+			}
 			if p.ModifyResponse != nil {
 				if err := p.ModifyResponse(resp); err != nil {
 					return err
@@ -296,6 +302,16 @@ func (p *Proxy) Stalled() <-chan Request { return p.stalled }
 
 type faultKey struct{}
 
+// seqKey carries a forwarded request's Seq to its answer.
+type seqKey struct{}
+
+// answered records the status of request seq's answer.
+func (p *Proxy) answered(seq, status int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log[seq-1].Status = status
+}
+
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	req := describe(r)
 	p.mu.Lock()
@@ -318,6 +334,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		// Read the body first, as S3 does: a client still sending would
 		// otherwise see a broken pipe instead of the answer.
 		io.Copy(io.Discard, r.Body)
+		p.answered(req.Seq, f.Status)
 		writeError(w, r, f, req.Seq)
 		return
 	case ResetRequest:
@@ -341,6 +358,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		w = &cutWriter{ResponseWriter: w, left: f.Bytes, reset: f.Kind == ResetResponse}
 	}
 	ctx := context.WithValue(r.Context(), faultKey{}, f)
+	ctx = context.WithValue(ctx, seqKey{}, req.Seq)
 	p.rp.ServeHTTP(w, r.WithContext(ctx))
 }
 

@@ -67,3 +67,34 @@ func TestRuleCounting(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckAborts(t *testing.T) {
+	t.Parallel()
+	abort := func(status int) faultproxy.Request {
+		return faultproxy.Request{Op: "AbortMultipartUpload", Status: status}
+	}
+	check := func(status int) faultproxy.Request { return faultproxy.Request{Op: "ListParts", Status: status} }
+	part := faultproxy.Request{Op: "UploadPart", Status: 200}
+	tests := []struct {
+		name  string
+		reqs  []faultproxy.Request
+		least int
+		ok    bool
+	}{
+		{"one abort that took", []faultproxy.Request{part, abort(204), check(404)}, 1, true},
+		{"a part stored after the first abort", []faultproxy.Request{abort(204), part, check(200), abort(204), check(404)}, 1, true},
+		{"the first abort refused", []faultproxy.Request{abort(500), check(200), abort(204), check(404)}, 2, true},
+		{"fewer aborts than wanted", []faultproxy.Request{abort(204), check(404)}, 2, false},
+		{"no abort", []faultproxy.Request{part}, 1, false},
+		{"an abort not checked", []faultproxy.Request{abort(204)}, 1, false},
+		{"checked twice", []faultproxy.Request{abort(204), check(200), check(404)}, 1, false},
+		{"the upload still there at the end", []faultproxy.Request{abort(204), check(200)}, 1, false},
+		{"aborted again after it was gone", []faultproxy.Request{abort(204), check(404), abort(404), check(404)}, 1, false},
+	}
+	for _, tt := range tests {
+		err := faultproxy.CheckAborts(tt.reqs, tt.least)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: err = %v, want ok %v", tt.name, err, tt.ok)
+		}
+	}
+}
