@@ -1,18 +1,20 @@
 package faultproxy
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 )
 
 // CheckAborts checks how an upload was aborted, from the requests the
-// proxy saw: at least least aborts, each followed by a ListParts; every
-// ListParts but the last found the upload still there (200), so each
-// further abort was called for, and the last found it gone (404). How
-// many aborts it takes is not fixed: a part the client gave up on can
-// still be stored after an abort and bring the upload back, depending
-// on which request the server finishes first.
-func CheckAborts(reqs []Request, least int) error {
+// proxy saw, and returns how many aborts there were: each abort followed
+// by a ListParts; every ListParts but the last found the upload still
+// there (200), so each further abort was called for, and the last found
+// it gone (404). Where parts were cut in flight the number is not fixed:
+// a part the client gave up on can still be stored after an abort and
+// bring the upload back, depending on which request the server finishes
+// first.
+func CheckAborts(reqs []Request) (int, error) {
 	var seq []Request
 	for _, r := range reqs {
 		if r.Op == "AbortMultipartUpload" || r.Op == "ListParts" {
@@ -26,25 +28,25 @@ func CheckAborts(reqs []Request, least int) error {
 		}
 		return s
 	}
+	if len(seq) == 0 {
+		return 0, errors.New("no AbortMultipartUpload")
+	}
 	if len(seq)%2 != 0 {
-		return fmt.Errorf("aborts and checks %q: want each AbortMultipartUpload followed by a ListParts", ops())
+		return 0, fmt.Errorf("aborts and checks %q: want each AbortMultipartUpload followed by a ListParts", ops())
 	}
 	for i, r := range seq {
 		if want := [2]string{"AbortMultipartUpload", "ListParts"}[i%2]; r.Op != want {
-			return fmt.Errorf("aborts and checks %q: want each AbortMultipartUpload followed by a ListParts", ops())
+			return 0, fmt.Errorf("aborts and checks %q: want each AbortMultipartUpload followed by a ListParts", ops())
 		}
-	}
-	if aborts := len(seq) / 2; aborts < least {
-		return fmt.Errorf("%d AbortMultipartUpload requests, want at least %d", aborts, least)
 	}
 	for i := 1; i < len(seq); i += 2 {
 		last := i == len(seq)-1
 		switch st := seq[i].Status; {
 		case last && st != http.StatusNotFound:
-			return fmt.Errorf("aborts and checks %q: want the last ListParts to find no upload (404)", ops())
+			return 0, fmt.Errorf("aborts and checks %q: want the last ListParts to find no upload (404)", ops())
 		case !last && st != http.StatusOK:
-			return fmt.Errorf("aborts and checks %q: an abort was repeated after its check found no upload", ops())
+			return 0, fmt.Errorf("aborts and checks %q: an abort was repeated after its check found no upload", ops())
 		}
 	}
-	return nil
+	return len(seq) / 2, nil
 }

@@ -76,25 +76,23 @@ func TestCheckAborts(t *testing.T) {
 	check := func(status int) faultproxy.Request { return faultproxy.Request{Op: "ListParts", Status: status} }
 	part := faultproxy.Request{Op: "UploadPart", Status: 200}
 	tests := []struct {
-		name  string
-		reqs  []faultproxy.Request
-		least int
-		ok    bool
+		name   string
+		reqs   []faultproxy.Request
+		aborts int // 0: an error
 	}{
-		{"one abort that took", []faultproxy.Request{part, abort(204), check(404)}, 1, true},
-		{"a part stored after the first abort", []faultproxy.Request{abort(204), part, check(200), abort(204), check(404)}, 1, true},
-		{"the first abort refused", []faultproxy.Request{abort(500), check(200), abort(204), check(404)}, 2, true},
-		{"fewer aborts than wanted", []faultproxy.Request{abort(204), check(404)}, 2, false},
-		{"no abort", []faultproxy.Request{part}, 1, false},
-		{"an abort not checked", []faultproxy.Request{abort(204)}, 1, false},
-		{"checked twice", []faultproxy.Request{abort(204), check(200), check(404)}, 1, false},
-		{"the upload still there at the end", []faultproxy.Request{abort(204), check(200)}, 1, false},
-		{"aborted again after it was gone", []faultproxy.Request{abort(204), check(404), abort(404), check(404)}, 1, false},
+		{"one abort that took", []faultproxy.Request{part, abort(204), check(404)}, 1},
+		{"a part stored after the first abort", []faultproxy.Request{abort(204), part, check(200), abort(204), check(404)}, 2},
+		{"the first abort refused", []faultproxy.Request{abort(500), check(200), abort(204), check(404)}, 2},
+		{"no abort", []faultproxy.Request{part}, 0},
+		{"an abort not checked", []faultproxy.Request{abort(204)}, 0},
+		{"checked twice", []faultproxy.Request{abort(204), check(200), check(404)}, 0},
+		{"the upload still there at the end", []faultproxy.Request{abort(204), check(200)}, 0},
+		{"aborted again after it was gone", []faultproxy.Request{abort(204), check(404), abort(404), check(404)}, 0},
 	}
 	for _, tt := range tests {
-		err := faultproxy.CheckAborts(tt.reqs, tt.least)
-		if (err == nil) != tt.ok {
-			t.Errorf("%s: err = %v, want ok %v", tt.name, err, tt.ok)
+		n, err := faultproxy.CheckAborts(tt.reqs)
+		if n != tt.aborts || (err == nil) != (tt.aborts > 0) {
+			t.Errorf("%s: %d aborts, err %v; want %d", tt.name, n, err, tt.aborts)
 		}
 	}
 }

@@ -504,8 +504,8 @@ func TestCopyFileAbortRepeated(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), "part 2 of 3") {
 					t.Fatalf("err = %v, want the injected failure of part 2 of 3", err)
 				}
-				if err := faultproxy.CheckAborts(proxy.Requests(), 2); err != nil {
-					t.Error(err)
+				if n, err := faultproxy.CheckAborts(proxy.Requests()); err != nil || n != 2 {
+					t.Errorf("%d aborts (%v), want 2, each checked by ListParts", n, err)
 				}
 				if out := tg.AWS(t, "s3api", "list-multipart-uploads", "--bucket", bucket); strings.Contains(out, "UploadId") {
 					t.Errorf("multipart uploads left behind: %s", out)
