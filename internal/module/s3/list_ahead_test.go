@@ -33,15 +33,17 @@ func TestPagesAhead(t *testing.T) {
 
 	for _, tt := range []struct {
 		name         string
-		stopAfter    int  // pages the caller takes (0: all)
-		cancelOnNext bool // the caller's context ends when the second page is asked for
-		want         []string
+		stopAfter    int        // pages the caller takes (0: all)
+		cancelOnNext bool       // the caller's context ends when the second page is asked for
+		want         [][]string // what may be listed: one of these
 		wantErr      error
 		maxRequests  int32
 	}{
-		{name: "whole", want: keys, maxRequests: 3},
-		{name: "stopped after a page", stopAfter: 1, want: keys[:2], maxRequests: 2},
-		{name: "cancelled at the second page", cancelOnNext: true, want: keys[:2], wantErr: context.Canceled, maxRequests: 2},
+		{name: "whole", want: [][]string{keys}, maxRequests: 3},
+		{name: "stopped after a page", stopAfter: 1, want: [][]string{keys[:2]}, maxRequests: 2},
+		// The second page's answer races the cancel on its way back, so
+		// it may or may not be yielded; the third is never asked for.
+		{name: "cancelled at the second page", cancelOnNext: true, want: [][]string{keys[:2], keys[:4]}, wantErr: context.Canceled, maxRequests: 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
@@ -86,8 +88,8 @@ func TestPagesAhead(t *testing.T) {
 			if tt.wantErr != nil {
 				t.Fatalf("the listing ended without an error, want %v", tt.wantErr)
 			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("listed %q, want %q", got, tt.want)
+			if !slices.ContainsFunc(tt.want, func(w []string) bool { return slices.Equal(got, w) }) {
+				t.Errorf("listed %q, want one of %q", got, tt.want)
 			}
 			if n := requests.Load(); n > tt.maxRequests {
 				t.Errorf("%d requests, want at most %d", n, tt.maxRequests)
