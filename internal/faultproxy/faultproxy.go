@@ -164,7 +164,9 @@ type Request struct {
 	// Fault is the fault applied; Kind 0 means the request went through.
 	Fault Fault
 	// Status is the answer's status: the server's, or the fault's for an
-	// Error fault; 0 while none has come or when there was none.
+	// Error fault. It is 0 while no answer has come, and for requests the
+	// proxy answers no status to itself (resets, stalls) or leaves to
+	// Intercept.
 	Status int
 }
 
